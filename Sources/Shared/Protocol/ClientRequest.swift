@@ -1,0 +1,292 @@
+import Foundation
+
+/// A client frame, parsed and validated. Everything that reaches a `ClientRequest` value obeys the
+/// input rules (docs/protocol.md); what does not becomes a ``ProtocolError``.
+public enum ClientRequest: Sendable, Equatable {
+    case join(JoinRequest)
+    case chat(ChatRequest)
+    case leave
+    case history
+    case ping
+}
+
+public struct JoinRequest: Sendable, Equatable {
+    public enum Action: String, Sendable { case create, join, rejoin }
+    public var roomID: String
+    public var username: String
+    public var action: Action
+    /// Resume after this position (the last message the client saw).
+    public var since: StreamID?
+}
+
+public struct ChatRequest: Sendable, Equatable {
+    /// The room the client thinks it is in; checked against the joined room.
+    public var roomID: String?
+    public var text: String?
+    public var image: String?
+    public var replyTo: ReplyReference?
+    public var clientID: String?
+}
+
+/// The message a chat answers, as the client quoted it (re-validated, preview shortened).
+public struct ReplyReference: Sendable, Equatable {
+    public var messageID: String
+    public var sender: String
+    public var sessionID: String?
+    public var preview: String?
+    public var isImage: Bool
+}
+
+/// The limits the input rules use; taken from ``EchoConfiguration``.
+public struct InputLimits: Sendable, Equatable {
+    public var maxMessageLength = 2000
+    public var maxImageBytes = 3 * 1024 * 1024
+    public var maxUsernameLength = 30
+    public var maxRoomIDLength = 50
+    public var maxPreviewLength = 100
+    public var maxClientIDLength = 64
+
+    public init() {}
+
+    public init(_ configuration: EchoConfiguration) {
+        maxMessageLength = configuration.maxMessageLength
+        maxImageBytes = configuration.maxImageBytes
+    }
+}
+
+extension ClientRequest {
+    /// Parses one text frame.
+    public static func parse(_ bytes: some Collection<UInt8>, limits: InputLimits) throws(ProtocolError) -> ClientRequest {
+        let frame: Frame
+        do {
+            frame = try JSONDecoder().decode(Frame.self, from: Data(bytes))
+        } catch let error as DecodingError {
+            if case .dataCorrupted = error {
+                throw ProtocolError(.invalidJSON, "The message is not valid JSON.")
+            }
+            throw ProtocolError(.invalidPayload, "A field has the wrong type: \(Self.describe(error)).")
+        } catch {
+            throw ProtocolError(.invalidJSON, "The message is not valid JSON.")
+        }
+        guard let type = frame.type else {
+            throw ProtocolError(.missingType, "The message has no \"type\".")
+        }
+        // Echo Chat's clients put fields in "payload"; fields at the top level are accepted too.
+        let payload = frame.payload ?? frame.inline
+        switch type {
+        case "join": return .join(try InputRules.join(payload, limits: limits))
+        case "chat": return .chat(try InputRules.chat(payload, limits: limits))
+        case "leave": return .leave
+        case "history": return .history
+        case "ping": return .ping
+        default:
+            throw ProtocolError(.unknownType, "Unknown message type \"\(type.prefix(40))\".")
+        }
+    }
+
+    private static func describe(_ error: DecodingError) -> String {
+        switch error {
+        case .typeMismatch(_, let context), .valueNotFound(_, let context), .keyNotFound(_, let context), .dataCorrupted(let context):
+            let path = context.codingPath.map(\.stringValue).filter { $0 != "payload" }.joined(separator: ".")
+            return path.isEmpty ? "payload" : path
+        @unknown default:
+            return "payload"
+        }
+    }
+
+    /// The wire shape; every field optional so the rules, not the decoder, say what is missing.
+    struct Frame: Decodable {
+        var type: String?
+        var payload: Payload?
+        var inline: Payload?
+
+        enum CodingKeys: String, CodingKey { case type, payload }
+
+        init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            type = try c.decodeIfPresent(String.self, forKey: .type)
+            payload = try c.decodeIfPresent(Payload.self, forKey: .payload)
+            inline = payload == nil ? try? Payload(from: decoder) : nil
+        }
+    }
+
+    struct Payload: Decodable {
+        var roomId: String?
+        var username: String?
+        var action: String?
+        var since: String?
+        var message: String?
+        var image: String?
+        var replyTo: Reply?
+        var clientId: String?
+    }
+
+    struct Reply: Decodable {
+        var messageId: String?
+        var sender: String?
+        var sessionId: String?
+        var preview: String?
+        var isImage: Bool?
+    }
+}
+
+/// The input rules, as pure functions (unit-tested without I/O).
+public enum InputRules {
+    static func join(_ payload: ClientRequest.Payload?, limits: InputLimits) throws(ProtocolError) -> JoinRequest {
+        let username = try self.username(payload?.username, limits: limits)
+        let roomID = try self.roomID(payload?.roomId, limits: limits)
+        let action: JoinRequest.Action
+        if let raw = payload?.action {
+            guard let a = JoinRequest.Action(rawValue: raw) else {
+                throw ProtocolError(.invalidAction, "action must be \"create\", \"join\" or \"rejoin\".")
+            }
+            action = a
+        } else {
+            // Echo Chat's first clients sent no action; they expected a join to create the room.
+            action = .create
+        }
+        var since: StreamID? = nil
+        if let raw = payload?.since, !raw.isEmpty {
+            guard let id = StreamID(raw) else {
+                throw ProtocolError(.invalidSince, "since must be a message id like 1700000000000-0.")
+            }
+            since = id
+        }
+        return JoinRequest(roomID: roomID, username: username, action: action, since: since)
+    }
+
+    static func chat(_ payload: ClientRequest.Payload?, limits: InputLimits) throws(ProtocolError) -> ChatRequest {
+        var text = payload?.message
+        if let t = text, t.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { text = nil }
+        let image = payload?.image.flatMap { $0.isEmpty ? nil : $0 }
+        guard text != nil || image != nil else {
+            throw ProtocolError(.emptyMessage, "A message needs text or an image.")
+        }
+        if let text, text.utf16.count > limits.maxMessageLength {
+            throw ProtocolError(.messageTooLong, "A message can have at most \(limits.maxMessageLength) characters.")
+        }
+        if let image { try validateImage(image, limits: limits) }
+        var roomID: String? = nil
+        if let raw = payload?.roomId { roomID = raw }
+        var reply: ReplyReference? = nil
+        if let r = payload?.replyTo { reply = try replyTo(r, limits: limits) }
+        var clientID: String? = nil
+        if let raw = payload?.clientId, !raw.isEmpty {
+            guard raw.utf8.count <= limits.maxClientIDLength, raw.utf8.allSatisfy(isIDByte) else {
+                throw ProtocolError(.invalidClientID, "clientId must be 1–\(limits.maxClientIDLength) letters, digits, _ or -.")
+            }
+            clientID = raw
+        }
+        return ChatRequest(roomID: roomID, text: text, image: image, replyTo: reply, clientID: clientID)
+    }
+
+    public static func username(_ raw: String?, limits: InputLimits) throws(ProtocolError) -> String {
+        let name = (raw ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        let count = name.utf16.count
+        guard count >= 1, count <= limits.maxUsernameLength,
+              name.unicodeScalars.allSatisfy({ isUsernameScalar($0) }) else {
+            throw ProtocolError(.invalidUsername, "A name is 1–\(limits.maxUsernameLength) letters, digits, spaces, _ or -.")
+        }
+        return name
+    }
+
+    public static func roomID(_ raw: String?, limits: InputLimits) throws(ProtocolError) -> String {
+        let id = raw ?? ""
+        guard !id.isEmpty, id.utf8.count <= limits.maxRoomIDLength, id.utf8.allSatisfy(isIDByte) else {
+            throw ProtocolError(.invalidRoomID, "A room code is 1–\(limits.maxRoomIDLength) letters, digits, _ or -.")
+        }
+        return id
+    }
+
+    static func replyTo(_ r: ClientRequest.Reply, limits: InputLimits) throws(ProtocolError) -> ReplyReference {
+        guard let messageID = r.messageId, !messageID.isEmpty, messageID.utf8.count <= 64,
+              messageID.utf8.allSatisfy(isIDByte) else {
+            throw ProtocolError(.invalidReply, "replyTo.messageId must be a message id.")
+        }
+        guard let sender = r.sender?.trimmingCharacters(in: .whitespaces), !sender.isEmpty,
+              sender.utf16.count <= limits.maxUsernameLength, sender.unicodeScalars.allSatisfy(isUsernameScalar) else {
+            throw ProtocolError(.invalidReply, "replyTo.sender must be a user name.")
+        }
+        var sessionID: String? = nil
+        if let s = r.sessionId, !s.isEmpty {
+            guard s.utf8.count <= 64, s.utf8.allSatisfy(isIDByte) else {
+                throw ProtocolError(.invalidReply, "replyTo.sessionId must be a session id.")
+            }
+            sessionID = s
+        }
+        var preview = r.preview
+        if let p = preview, p.utf16.count > limits.maxPreviewLength {
+            // Cut by UTF-16 units like the client counts, without splitting a surrogate pair.
+            var cut = ""
+            var units = 0
+            for scalar in p.unicodeScalars {
+                let width = scalar.utf16.count
+                if units + width > limits.maxPreviewLength { break }
+                cut.unicodeScalars.append(scalar)
+                units += width
+            }
+            preview = cut
+        }
+        return ReplyReference(messageID: messageID, sender: sender, sessionID: sessionID, preview: preview, isImage: r.isImage ?? false)
+    }
+
+    /// The image formats accepted, with the bytes their files begin with. SVG is refused: it can
+    /// carry script.
+    static let imageFormats: [(mime: String, magic: [UInt8?])] = [
+        ("png", [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]),
+        ("jpeg", [0xFF, 0xD8, 0xFF]),
+        ("gif", Array("GIF8".utf8)),
+        ("webp", Array("RIFF".utf8) + [nil, nil, nil, nil] + Array("WEBP".utf8)),
+    ]
+
+    public static func validateImage(_ image: String, limits: InputLimits) throws(ProtocolError) {
+        let invalid = ProtocolError(.invalidImage, "An image must be a PNG, JPEG, GIF or WebP data URL.")
+        let prefix = "data:image/"
+        guard image.hasPrefix(prefix) else { throw invalid }
+        let afterPrefix = image.utf8.dropFirst(prefix.utf8.count)
+        guard let semicolon = afterPrefix.firstIndex(of: UInt8(ascii: ";")) else { throw invalid }
+        let mime = String(decoding: afterPrefix[..<semicolon], as: UTF8.self)
+        guard let format = imageFormats.first(where: { $0.mime == mime }) else { throw invalid }
+        let marker = ";base64,".utf8
+        let rest = afterPrefix[semicolon...]
+        guard rest.starts(with: marker) else { throw invalid }
+        let payload = rest.dropFirst(marker.count)
+        let count = payload.count
+        guard count > 0, count % 4 == 0 else { throw invalid }
+        var padding = 0
+        var position = 0
+        for byte in payload {
+            position += 1
+            if byte == UInt8(ascii: "=") {
+                guard position > count - 2 else { throw invalid }
+                padding += 1
+            } else {
+                guard padding == 0, isBase64Byte(byte) else { throw invalid }
+            }
+        }
+        let decodedSize = count / 4 * 3 - padding
+        guard decodedSize <= limits.maxImageBytes else {
+            throw ProtocolError(.imageTooLarge, "An image can be at most \(limits.maxImageBytes / 1024 / 1024) MiB.")
+        }
+        guard let head = Data(base64Encoded: String(decoding: payload.prefix(16), as: UTF8.self)),
+              head.count >= format.magic.count,
+              zip(head, format.magic).allSatisfy({ $1 == nil || $0 == $1 }) else {
+            throw ProtocolError(.invalidImage, "The image data is not a \(mime.uppercased()) file.")
+        }
+    }
+
+    static func isIDByte(_ b: UInt8) -> Bool {
+        (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x5F || b == 0x2D
+    }
+
+    static func isBase64Byte(_ b: UInt8) -> Bool {
+        (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2B || b == 0x2F
+    }
+
+    static func isUsernameScalar(_ s: Unicode.Scalar) -> Bool {
+        if s == " " || s == "_" || s == "-" { return true }
+        let p = s.properties
+        // Letters and digits of any script; no marks or symbols that could hide or fake a name.
+        return p.isAlphabetic && !p.isJoinControl || p.numericType == .decimal
+    }
+}

@@ -1,0 +1,112 @@
+import NIOCore
+
+/// The JSON of every frame the server sends, in the shapes Echo Chat's client reads.
+public enum ServerFrames {
+    public static func session(sessionID: String, roomID: String, username: String) -> ByteBuffer {
+        var w = JSONWriter(capacity: 128)
+        w.beginObject()
+        w.key("type"); w.string("session")
+        w.key("sessionId"); w.string(sessionID)
+        w.key("roomId"); w.string(roomID)
+        w.key("username"); w.string(username)
+        w.endObject()
+        return w.buffer
+    }
+
+    public static func error(_ error: ProtocolError) -> ByteBuffer {
+        var w = JSONWriter(capacity: 128)
+        w.beginObject()
+        w.key("type"); w.string("error")
+        w.key("code"); w.string(error.code.rawValue)
+        w.key("message"); w.string(error.message)
+        if let retry = error.retryAfterMilliseconds {
+            w.key("retryAfterMs"); w.int(retry)
+        }
+        w.endObject()
+        return w.buffer
+    }
+
+    public static func pong(timestamp: Int) -> ByteBuffer {
+        var w = JSONWriter(capacity: 32)
+        w.beginObject()
+        w.key("type"); w.string("pong")
+        w.key("ts"); w.int(timestamp)
+        w.endObject()
+        return w.buffer
+    }
+
+    /// `{"type":"history","messages":[...]}`; `recovered` only on a resume.
+    public static func history(_ messages: [ByteBuffer], recovered: Bool?) -> ByteBuffer {
+        var w = JSONWriter(capacity: 64 + messages.reduce(0) { $0 + $1.readableBytes + 1 })
+        w.beginObject()
+        w.key("type"); w.string("history")
+        w.key("messages")
+        w.beginArray()
+        for message in messages { w.raw(message) }
+        w.endArray()
+        if let recovered {
+            w.key("recovered"); w.bool(recovered)
+        }
+        w.endObject()
+        return w.buffer
+    }
+
+    /// A chat message as stored in the room's stream: everything but its id, which Redis assigns.
+    public static func chatBody(
+        sender: String, sessionID: String, request: ChatRequest, timestamp: Int
+    ) -> ByteBuffer {
+        var w = JSONWriter(capacity: 160 + (request.text?.utf8.count ?? 0) + (request.image?.utf8.count ?? 0))
+        w.beginObject()
+        w.key("sender"); w.string(sender)
+        w.key("sessionId"); w.string(sessionID)
+        w.key("text"); w.string(request.text ?? "")
+        w.key("image"); w.string(request.image)
+        w.key("replyTo")
+        if let reply = request.replyTo {
+            w.beginObject()
+            w.key("messageId"); w.string(reply.messageID)
+            w.key("sender"); w.string(reply.sender)
+            w.key("sessionId"); w.string(reply.sessionID)
+            w.key("preview"); w.string(reply.preview)
+            w.key("isImage"); w.bool(reply.isImage)
+            w.endObject()
+        } else {
+            w.null()
+        }
+        w.key("timestamp"); w.int(timestamp)
+        w.key("clientId"); w.string(request.clientID)
+        w.endObject()
+        return w.buffer
+    }
+
+    /// The chat frame: `{"type":"chat","id":ID,"messageId":ID,` + the stored body after its `{`.
+    /// Built by splicing bytes, so a message from Redis is never parsed or re-encoded.
+    public static func chat(id: some StringProtocol, body: ByteBuffer) -> ByteBuffer {
+        var frame = ByteBuffer()
+        frame.reserveCapacity(body.readableBytes + 64)
+        frame.writeStaticString("{\"type\":\"chat\",\"id\":\"")
+        frame.writeString(String(id))
+        frame.writeStaticString("\",\"messageId\":\"")
+        frame.writeString(String(id))
+        frame.writeStaticString("\"")
+        var rest = body
+        rest.moveReaderIndex(forwardBy: 1)  // the body's opening brace
+        if rest.readableBytes > 1 { frame.writeInteger(UInt8(ascii: ",")) }
+        frame.writeBuffer(&rest)
+        return frame
+    }
+
+    /// A system event up to its `usersCount` value; the Lua script that changes the member set
+    /// appends the count and the closing brace, so the count is exact at the moment of the change.
+    public static func systemEventPrefix(event: String, username: String, sessionID: String, timestamp: Int) -> ByteBuffer {
+        var w = JSONWriter(capacity: 160)
+        w.beginObject()
+        w.key("sender"); w.string("System")
+        w.key("message"); w.string(event)
+        w.key("username"); w.string(username)
+        w.key("sessionId"); w.string(sessionID)
+        w.key("timestamp"); w.int(timestamp)
+        w.key("usersCount")
+        return w.buffer
+    }
+}

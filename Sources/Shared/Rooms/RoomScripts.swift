@@ -1,0 +1,114 @@
+/// The Lua scripts behind every room operation. Each runs atomically in Redis, so a chat costs one
+/// round trip and the live order (PUBLISH) is the history order (XADD).
+///
+/// Pub/sub payloads on `room:<id>`: `C<stream id> <chat body JSON>` for a chat message,
+/// `S<system event JSON>` for a join or leave.
+enum RoomScripts {
+    /// Redis time in milliseconds: all workers and hosts share one clock for expiry scores.
+    private static let now = """
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        """
+
+    /// KEYS: stream, channel, rate-limit key, clientId key ('' for none), room info.
+    /// ARGV: body, stream cap, rate per minute (0 = off), burst, room TTL s, dedupe TTL s.
+    /// Returns {'ok', id} | {'dup', id, body?} | {'limited', retryAfterMs}.
+    static let chat = RedisScript(name: "chat", source: """
+        if KEYS[4] ~= '' then
+          local seen = redis.call('GET', KEYS[4])
+          if seen then
+            local entry = redis.call('XRANGE', KEYS[1], seen, seen)
+            if entry[1] then return {'dup', seen, entry[1][2][2]} end
+            return {'dup', seen}
+          end
+        end
+        local rate = tonumber(ARGV[3])
+        if rate > 0 then
+          local burst = tonumber(ARGV[4])
+          \(now)
+          local state = redis.call('HMGET', KEYS[3], 'tokens', 'ts')
+          local tokens = tonumber(state[1]) or burst
+          local ts = tonumber(state[2]) or now
+          if now > ts then tokens = math.min(burst, tokens + (now - ts) * rate / 60000) end
+          if tokens < 1 then
+            return {'limited', math.ceil((1 - tokens) * 60000 / rate)}
+          end
+          redis.call('HSET', KEYS[3], 'tokens', tostring(tokens - 1), 'ts', tostring(now))
+          redis.call('PEXPIRE', KEYS[3], math.ceil(burst * 60000 / rate) + 1000)
+        end
+        local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'd', ARGV[1])
+        redis.call('PUBLISH', KEYS[2], 'C' .. id .. ' ' .. ARGV[1])
+        if KEYS[4] ~= '' then redis.call('SET', KEYS[4], id, 'EX', ARGV[6]) end
+        redis.call('EXPIRE', KEYS[1], ARGV[5])
+        redis.call('EXPIRE', KEYS[5], ARGV[5])
+        return {'ok', id}
+        """)
+
+    /// KEYS: info, members, usernames, session, stream, channel, active_rooms.
+    /// ARGV: action, session id, username, presence TTL ms, room TTL s, session JSON,
+    ///       join event prefix, history count, since ('' for none), room id.
+    /// Returns {'notfound'} | {'ok', usersCount, recovered (-1 no since, 0, 1), entries}; entries
+    /// are oldest first when recovered == 1, newest first otherwise.
+    static let join = RedisScript(name: "join", source: """
+        if ARGV[1] == 'join' and redis.call('EXISTS', KEYS[1]) == 0 then return {'notfound'} end
+        \(now)
+        local ttl = tonumber(ARGV[5])
+        redis.call('SET', KEYS[1], '1', 'EX', ttl)
+        local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
+        if #expired > 0 then
+          redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+          for _, sid in ipairs(expired) do redis.call('HDEL', KEYS[3], sid) end
+        end
+        redis.call('ZADD', KEYS[2], now + tonumber(ARGV[4]), ARGV[2])
+        redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
+        redis.call('EXPIRE', KEYS[2], ttl)
+        redis.call('EXPIRE', KEYS[3], ttl)
+        redis.call('SET', KEYS[4], ARGV[6], 'EX', ttl)
+        redis.call('ZADD', KEYS[7], now, ARGV[10])
+        redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', now - ttl * 1000)
+        redis.call('EXPIRE', KEYS[7], ttl)
+        local count = redis.call('ZCARD', KEYS[2])
+        redis.call('PUBLISH', KEYS[6], 'S' .. ARGV[7] .. count .. '}')
+        local recovered = -1
+        local entries = nil
+        if ARGV[9] ~= '' then
+          if #redis.call('XREVRANGE', KEYS[5], ARGV[9], '-', 'COUNT', 1) > 0 then
+            recovered = 1
+            entries = redis.call('XRANGE', KEYS[5], '(' .. ARGV[9], '+')
+          else
+            recovered = 0
+          end
+        end
+        if not entries then
+          entries = redis.call('XREVRANGE', KEYS[5], '+', '-', 'COUNT', ARGV[8])
+        end
+        return {'ok', count, recovered, entries}
+        """)
+
+    /// KEYS: members, usernames, session, channel, info. ARGV: session id, leave event prefix, room TTL s.
+    /// Returns the members left.
+    static let leave = RedisScript(name: "leave", source: """
+        local removed = redis.call('ZREM', KEYS[1], ARGV[1])
+        redis.call('HDEL', KEYS[2], ARGV[1])
+        redis.call('DEL', KEYS[3])
+        \(now)
+        redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+        local count = redis.call('ZCARD', KEYS[1])
+        if removed == 1 then redis.call('PUBLISH', KEYS[4], 'S' .. ARGV[2] .. count .. '}') end
+        if redis.call('EXISTS', KEYS[5]) == 1 then redis.call('EXPIRE', KEYS[5], ARGV[3]) end
+        return count
+        """)
+
+    /// Keeps this worker's members alive: their expiry scores move forward (only for members still
+    /// present: XX), and the room's keys keep living while anyone is in it.
+    /// KEYS: members, usernames, info. ARGV: presence TTL ms, room TTL s, session ids...
+    static let refresh = RedisScript(name: "refresh", source: """
+        \(now)
+        local expiry = now + tonumber(ARGV[1])
+        for i = 3, #ARGV do redis.call('ZADD', KEYS[1], 'XX', expiry, ARGV[i]) end
+        redis.call('EXPIRE', KEYS[1], ARGV[2])
+        redis.call('EXPIRE', KEYS[2], ARGV[2])
+        redis.call('EXPIRE', KEYS[3], ARGV[2])
+        return 1
+        """)
+}

@@ -1,0 +1,146 @@
+import NIOCore
+
+/// A chat message as read from a stream: its position and the frame clients receive.
+public struct StoredMessage: Sendable {
+    public var id: StreamID
+    public var frame: ByteBuffer
+}
+
+public enum JoinOutcome: Sendable {
+    case roomNotFound
+    /// `messages` oldest first; `recovered` is nil when the join asked for no resume.
+    case joined(usersCount: Int, messages: [StoredMessage], recovered: Bool?)
+}
+
+public enum ChatOutcome: Sendable {
+    /// Stored and published; everyone (the sender too) receives it through pub/sub.
+    case stored(StreamID)
+    /// A retry of a message stored before: `message` is the stored one, when still in history.
+    case duplicate(StreamID, StoredMessage?)
+    case rateLimited(retryAfterMilliseconds: Int)
+}
+
+/// Room state in Redis: membership, history, chat. Each operation is one script, one round trip.
+public struct RoomStore: Sendable {
+    public let redis: RedisClient
+    public let configuration: EchoConfiguration
+    /// How long a clientId is remembered for dedupe.
+    public var dedupeSeconds = 300
+
+    public init(redis: RedisClient, configuration: EchoConfiguration) {
+        self.redis = redis
+        self.configuration = configuration
+    }
+
+    public func join(_ request: JoinRequest, sessionID: String, timestamp: Int) -> EventLoopFuture<JoinOutcome> {
+        let room = request.roomID
+        let event = ServerFrames.systemEventPrefix(event: "join", username: request.username, sessionID: sessionID, timestamp: timestamp)
+        var session = JSONWriter(capacity: 96)
+        session.beginObject()
+        session.key("roomId"); session.string(room)
+        session.key("username"); session.string(request.username)
+        session.key("joinedAt"); session.int(timestamp)
+        session.endObject()
+        let keys: [RESPArgument] = [
+            .string(RoomKeys.info(room)), .string(RoomKeys.members(room)), .string(RoomKeys.usernames(room)),
+            .string(RoomKeys.session(sessionID)), .string(RoomKeys.stream(room)), .string(RoomKeys.channel(room)),
+            .string(RoomKeys.activeRooms),
+        ]
+        let args: [RESPArgument] = [
+            .string(request.action.rawValue), .string(sessionID), .string(request.username),
+            .integer(configuration.presenceTTLSeconds * 1000), .integer(configuration.roomTTLSeconds),
+            .bytes(session.buffer), .bytes(event), .integer(configuration.historyLimit),
+            .string(request.since?.description ?? ""), .string(room),
+        ]
+        return redis.run(RoomScripts.join, keys: keys, arguments: args).flatMapThrowing { reply in
+            guard let parts = reply.array, let status = parts.first?.string else {
+                throw RedisError(.protocolError, "unexpected join reply")
+            }
+            if status == "notfound" { return .roomNotFound }
+            guard parts.count == 4, let count = parts[1].int, let recoveredFlag = parts[2].int else {
+                throw RedisError(.protocolError, "unexpected join reply")
+            }
+            var messages = Self.messages(from: parts[3])
+            let recovered: Bool? = recoveredFlag < 0 ? nil : recoveredFlag == 1
+            if recovered != true { messages.reverse() }
+            return .joined(usersCount: count, messages: messages, recovered: recovered)
+        }
+    }
+
+    public func chat(
+        room: String, body: ByteBuffer, clientID: String?, clientIP: String
+    ) -> EventLoopFuture<ChatOutcome> {
+        let keys: [RESPArgument] = [
+            .string(RoomKeys.stream(room)), .string(RoomKeys.channel(room)), .string(RoomKeys.rateLimit(clientIP)),
+            .string(clientID.map { RoomKeys.clientID(room: room, clientID: $0) } ?? ""), .string(RoomKeys.info(room)),
+        ]
+        let args: [RESPArgument] = [
+            .bytes(body), .integer(configuration.streamMaxLength), .integer(configuration.rateLimitPerMinute),
+            .integer(configuration.rateLimitBurst), .integer(configuration.roomTTLSeconds), .integer(dedupeSeconds),
+        ]
+        return redis.run(RoomScripts.chat, keys: keys, arguments: args).flatMapThrowing { reply in
+            guard let parts = reply.array, let status = parts.first?.string, parts.count >= 2 else {
+                throw RedisError(.protocolError, "unexpected chat reply")
+            }
+            switch status {
+            case "ok":
+                guard let id = parts[1].string.flatMap(StreamID.init) else { break }
+                return .stored(id)
+            case "dup":
+                guard let id = parts[1].string.flatMap(StreamID.init) else { break }
+                let stored = parts.count > 2 ? parts[2].buffer.map { StoredMessage(id: id, frame: ServerFrames.chat(id: id.description, body: $0)) } : nil
+                return .duplicate(id, stored)
+            case "limited":
+                return .rateLimited(retryAfterMilliseconds: parts[1].int ?? 1000)
+            default:
+                break
+            }
+            throw RedisError(.protocolError, "unexpected chat reply")
+        }
+    }
+
+    /// Removes a member; everyone left gets a leave event. Returns the members left.
+    public func leave(room: String, sessionID: String, username: String, timestamp: Int) -> EventLoopFuture<Int> {
+        let event = ServerFrames.systemEventPrefix(event: "leave", username: username, sessionID: sessionID, timestamp: timestamp)
+        let keys: [RESPArgument] = [
+            .string(RoomKeys.members(room)), .string(RoomKeys.usernames(room)), .string(RoomKeys.session(sessionID)),
+            .string(RoomKeys.channel(room)), .string(RoomKeys.info(room)),
+        ]
+        return redis.run(RoomScripts.leave, keys: keys, arguments: [.string(sessionID), .bytes(event), .integer(configuration.roomTTLSeconds)])
+            .map { $0.int ?? 0 }
+    }
+
+    /// The last `historyLimit` messages, oldest first.
+    public func history(room: String) -> EventLoopFuture<[StoredMessage]> {
+        redis.send(RESPCommand("XREVRANGE", .string(RoomKeys.stream(room)), "+", "-", "COUNT", .integer(configuration.historyLimit)))
+            .map { Array(Self.messages(from: $0).reversed()) }
+    }
+
+    /// Messages after `id` (all of them when `id` is nil), oldest first, at most `limit`.
+    public func messages(room: String, after id: StreamID?, limit: Int = 1000) -> EventLoopFuture<[StoredMessage]> {
+        let start = id.map { "(\($0))" } ?? "-"
+        return redis.send(RESPCommand("XRANGE", .string(RoomKeys.stream(room)), .string(start), "+", "COUNT", .integer(limit)))
+            .map { Self.messages(from: $0) }
+    }
+
+    /// Moves this worker's members' presence expiry forward.
+    public func refreshPresence(room: String, sessionIDs: [String]) -> EventLoopFuture<RESPValue> {
+        let keys: [RESPArgument] = [.string(RoomKeys.members(room)), .string(RoomKeys.usernames(room)), .string(RoomKeys.info(room))]
+        let args: [RESPArgument] = [.integer(configuration.presenceTTLSeconds * 1000), .integer(configuration.roomTTLSeconds)]
+            + sessionIDs.map { .string($0) }
+        return redis.run(RoomScripts.refresh, keys: keys, arguments: args)
+    }
+
+    /// Stream entries (`[[id, [field, value, ...]], ...]`) as chat frames.
+    static func messages(from reply: RESPValue) -> [StoredMessage] {
+        guard let entries = reply.array else { return [] }
+        var result: [StoredMessage] = []
+        result.reserveCapacity(entries.count)
+        for entry in entries {
+            guard let parts = entry.array, parts.count == 2, let idText = parts[0].string, let id = StreamID(idText),
+                  let fields = parts[1].array, fields.count >= 2, let body = fields[1].buffer else { continue }
+            result.append(StoredMessage(id: id, frame: ServerFrames.chat(id: idText, body: body)))
+        }
+        return result
+    }
+}

@@ -1,0 +1,329 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOWebSocket
+import Shared
+
+/// One WebSocket client: parses its frames, runs its requests against the room store, and writes
+/// what the hub fans out to it.
+///
+/// A join subscribes first, then reads the stream, then goes live: live messages that arrive while
+/// the join script runs are buffered and those already in the history it read are dropped, so a
+/// resumed client sees no gap and no duplicate.
+final class ChatConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    struct Membership {
+        var roomID: String
+        var sessionID: String
+        var username: String
+    }
+
+    /// Live messages received while the join is in flight. A class, so appending does not copy
+    /// the array out of the enum each time.
+    final class PendingJoin {
+        let membership: Membership
+        let generation: Int
+        var buffered: [(id: StreamID?, frame: ByteBuffer)] = []
+        init(membership: Membership, generation: Int) {
+            self.membership = membership
+            self.generation = generation
+        }
+    }
+
+    enum State {
+        case idle
+        case joining(PendingJoin)
+        case joined(Membership)
+    }
+
+    private let hub: ChatHub
+    private let clientIP: String
+    private var logger: Logger
+    private var context: ChannelHandlerContext?
+    private var state = State.idle
+    private var generation = 0
+    private var closing = false
+    private var awaitingPong = false
+    /// Set by the hub while this connection waits for the end-of-batch flush.
+    var flushScheduled = false
+
+    init(hub: ChatHub, clientIP: String, logger: Logger) {
+        self.hub = hub
+        self.clientIP = clientIP
+        self.logger = logger
+    }
+
+    var joinedSessionID: String? {
+        if case .joined(let m) = state { return m.sessionID }
+        return nil
+    }
+
+    // MARK: Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        logger[metadataKey: "conn"] = "\(ObjectIdentifier(self).hashValue & 0xFFFFFF)"
+        hub.attach(self)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        leaveCurrentRoom()
+        hub.detach(self)
+        self.context = nil
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        // One connection's error closes that connection only.
+        if error is NIOWebSocketFrameAggregator.Error {
+            _ = close(code: .messageTooLarge)
+        } else {
+            logger.debug("connection error", metadata: ["error": "\(error)"])
+            context.close(promise: nil)
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        awaitingPong = false
+        switch frame.opcode {
+        case .text:
+            let bytes = frame.unmaskedData
+            guard String(validating: bytes.readableBytesView, as: UTF8.self) != nil else {
+                _ = close(code: .dataInconsistentWithMessage)
+                return
+            }
+            handleText(bytes)
+        case .binary:
+            hub.counters.errors[.binaryNotSupported, default: 0] += 1
+            _ = close(code: .unacceptableData)
+        case .ping:
+            var pong = frame.unmaskedData
+            pong = context.channel.allocator.buffer(buffer: pong)
+            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: pong)), promise: nil)
+        case .connectionClose:
+            if closing {
+                context.close(promise: nil)
+            } else {
+                // Echo the client's close, then hang up.
+                closing = true
+                var data = frame.unmaskedData
+                let code = data.readWebSocketErrorCode() ?? .normalClosure
+                var reply = context.channel.allocator.buffer(capacity: 2)
+                reply.write(webSocketErrorCode: code)
+                context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: reply))).assumeIsolated().whenComplete { _ in
+                    context.close(promise: nil)
+                }
+            }
+        default:
+            break
+        }
+    }
+
+    // MARK: Requests
+
+    private func handleText(_ bytes: ByteBuffer) {
+        let request: ClientRequest
+        do {
+            request = try ClientRequest.parse(bytes.readableBytesView, limits: hub.limits)
+        } catch {
+            send(error: error)
+            return
+        }
+        switch request {
+        case .join(let join): self.join(join)
+        case .chat(let chat): self.chat(chat)
+        case .leave: leaveCurrentRoom()
+        case .history: history()
+        case .ping: send(ServerFrames.pong(timestamp: Clock.milliseconds()))
+        }
+    }
+
+    private func join(_ request: JoinRequest) {
+        if hub.draining {
+            send(error: ProtocolError(.unavailable, "This server is restarting; reconnect and join again."))
+            return
+        }
+        leaveCurrentRoom()
+        generation += 1
+        let membership = Membership(roomID: request.roomID, sessionID: SessionID.make(), username: request.username)
+        let pending = PendingJoin(membership: membership, generation: generation)
+        state = .joining(pending)
+        logger.debug("join", metadata: ["room": "\(request.roomID)", "action": "\(request.action.rawValue)"])
+        let store = hub.store
+        hub.addMember(self, room: request.roomID).flatMap {
+            store.join(request, sessionID: membership.sessionID, timestamp: Clock.milliseconds())
+        }.assumeIsolated().whenComplete { result in
+            guard case .joining(let current) = self.state, current.generation == pending.generation else { return }
+            switch result {
+            case .success(.joined(_, let messages, let recovered)):
+                self.state = .joined(membership)
+                self.send(ServerFrames.session(sessionID: membership.sessionID, roomID: membership.roomID, username: membership.username), flush: false)
+                self.send(ServerFrames.history(messages.map(\.frame), recovered: recovered), flush: false)
+                let lastSeen = messages.last?.id ?? request.since
+                self.hub.noteDelivered(room: membership.roomID, id: messages.last?.id)
+                for live in current.buffered {
+                    if let id = live.id, let lastSeen, id <= lastSeen { continue }
+                    _ = self.deliver(live.frame, id: live.id)
+                }
+                self.flushNow()
+            case .success(.roomNotFound):
+                self.state = .idle
+                self.hub.removeMember(self, room: membership.roomID)
+                self.send(error: ProtocolError(.roomNotFound, "Room \(membership.roomID) does not exist. Check the code, or create a new room."))
+            case .failure(let error):
+                self.state = .idle
+                self.hub.removeMember(self, room: membership.roomID)
+                self.logger.warning("join failed", metadata: ["room": "\(membership.roomID)", "error": "\(error)"])
+                self.send(error: ProtocolError(.unavailable, "Chat storage is unavailable; try again in a moment."))
+            }
+        }
+    }
+
+    private func chat(_ request: ChatRequest) {
+        guard case .joined(let membership) = state else {
+            send(error: ProtocolError(.notJoined, "Join a room before sending messages."))
+            return
+        }
+        if let room = request.roomID, room != membership.roomID {
+            send(error: ProtocolError(.roomMismatch, "Room mismatch: this connection is in room \(membership.roomID)."))
+            return
+        }
+        hub.counters.messagesIn += 1
+        let body = ServerFrames.chatBody(sender: membership.username, sessionID: membership.sessionID, request: request, timestamp: Clock.milliseconds())
+        hub.store.chat(room: membership.roomID, body: body, clientID: request.clientID, clientIP: clientIP).assumeIsolated().whenComplete { result in
+            switch result {
+            case .success(.stored):
+                break  // Everyone, this sender included, receives it through the room's channel.
+            case .success(.duplicate(_, let stored)):
+                if let stored { self.send(stored.frame) }
+            case .success(.rateLimited(let retryAfter)):
+                self.hub.counters.rateLimited += 1
+                self.send(error: ProtocolError(.rateLimited, "Too many messages; wait a moment.", retryAfterMilliseconds: retryAfter))
+            case .failure(let error):
+                // Nothing was stored or sent anywhere: the client may retry with the same clientId.
+                if self.hub.configuration.rateLimitPerMinute > 0 { self.hub.counters.rateLimiterUnavailable += 1 }
+                self.logger.warning("chat not stored", metadata: ["room": "\(membership.roomID)", "error": "\(error)"])
+                self.send(error: ProtocolError(.unavailable, "The message could not be stored; it was not sent. Retry in a moment."))
+            }
+        }
+    }
+
+    private func history() {
+        guard case .joined(let membership) = state else {
+            send(error: ProtocolError(.notJoined, "Join a room before asking for its history."))
+            return
+        }
+        hub.store.history(room: membership.roomID).assumeIsolated().whenComplete { result in
+            switch result {
+            case .success(let messages):
+                self.send(ServerFrames.history(messages.map(\.frame), recovered: nil))
+            case .failure:
+                self.send(error: ProtocolError(.unavailable, "History is unavailable; try again in a moment."))
+            }
+        }
+    }
+
+    private func leaveCurrentRoom() {
+        switch state {
+        case .idle:
+            return
+        case .joining(let pending):
+            hub.removeMember(self, room: pending.membership.roomID)
+        case .joined(let m):
+            hub.removeMember(self, room: m.roomID)
+            hub.store.leave(room: m.roomID, sessionID: m.sessionID, username: m.username, timestamp: Clock.milliseconds())
+                .whenFailure { [logger] error in
+                    // The member's presence expires by itself (presence TTL): no ghost stays.
+                    logger.debug("leave not recorded", metadata: ["room": "\(m.roomID)", "error": "\(error)"])
+                }
+        }
+        state = .idle
+    }
+
+    // MARK: Output
+
+    /// Writes a fanned-out frame (flushed by the hub at the end of the batch). Returns whether a
+    /// flush is needed.
+    func deliver(_ frame: ByteBuffer, id: StreamID?) -> Bool {
+        switch state {
+        case .idle:
+            return false
+        case .joining(let pending):
+            pending.buffered.append((id, frame))
+            return false
+        case .joined:
+            guard let context, !closing else { return false }
+            guard context.channel.isWritable else {
+                // Past the outbound limit: this client cannot keep up. Closing it bounds memory.
+                hub.counters.slowConsumerCloses += 1
+                logger.info("closing slow consumer", metadata: ["limit": "\(hub.configuration.outboundLimitBytes)"])
+                _ = close(code: .policyViolation)
+                return false
+            }
+            context.write(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: frame)), promise: nil)
+            hub.counters.messagesOut += 1
+            return true
+        }
+    }
+
+    func flushNow() {
+        flushScheduled = false
+        context?.flush()
+    }
+
+    private func send(_ frame: ByteBuffer, flush: Bool = true) {
+        guard let context, !closing else { return }
+        context.write(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: frame)), promise: nil)
+        if flush { context.flush() }
+    }
+
+    private func send(error: ProtocolError) {
+        hub.counters.errors[error.code, default: 0] += 1
+        send(ServerFrames.error(error))
+    }
+
+    /// Called by the hub's ping timer: no traffic since the last ping means the peer is gone.
+    func heartbeat() {
+        guard let context, !closing else { return }
+        if awaitingPong {
+            logger.debug("no pong; closing")
+            context.close(promise: nil)
+            return
+        }
+        awaitingPong = true
+        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .ping, data: ByteBuffer())), promise: nil)
+    }
+
+    /// Sends a close frame with `code`, then closes the connection.
+    func close(code: WebSocketErrorCode) -> EventLoopFuture<Void> {
+        guard let context else { return hub.eventLoop.makeSucceededVoidFuture() }
+        let closed = context.channel.closeFuture
+        guard !closing else { return closed }
+        closing = true
+        var data = context.channel.allocator.buffer(capacity: 2)
+        data.write(webSocketErrorCode: code)
+        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: data))).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
+        }
+        return closed
+    }
+}
+
+enum Clock {
+    static func milliseconds() -> Int {
+        Int(Date().timeIntervalSince1970 * 1000)
+    }
+}
+
+enum SessionID {
+    /// 128 random bits as hex (the system generator is cryptographically secure).
+    static func make() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let high = generator.next() as UInt64
+        let low = generator.next() as UInt64
+        return String(format: "%016llx%016llx", high, low)
+    }
+}

@@ -1,0 +1,229 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOWebSocket
+import Shared
+
+/// The rooms that have members on this worker, and the fan-out from Redis to their sockets.
+///
+/// A worker runs one event loop: every connection, both Redis connections and this hub live on it,
+/// so fan-out is plain method calls (no locks, no actor hop per message). A message from Redis
+/// becomes one frame buffer, written to every member, and each member is flushed once per batch
+/// of messages that Redis delivered in one read.
+// @unchecked: every property is touched on `eventLoop` only (the worker's single event loop).
+final class ChatHub: @unchecked Sendable {
+    final class LocalRoom {
+        var members: [ObjectIdentifier: ChatConnectionHandler] = [:]
+        /// The newest message delivered here: a live copy at or below it is a duplicate, and after
+        /// a Redis reconnect the gap is read from the stream after it.
+        var lastDelivered: StreamID?
+    }
+
+    let eventLoop: EventLoop
+    let store: RoomStore
+    let subscriber: RedisSubscriber
+    let configuration: EchoConfiguration
+    let logger: Logger
+    let limits: InputLimits
+    let trustedProxies: [IPAddressRange]
+
+    private(set) var rooms: [String: LocalRoom] = [:]
+    private(set) var connections: [ObjectIdentifier: ChatConnectionHandler] = [:]
+    private var toFlush: [ChatConnectionHandler] = []
+    var counters = WorkerCounters()
+    private var timers: [RepeatedTask] = []
+    private(set) var draining = false
+
+    init(eventLoop: EventLoop, store: RoomStore, subscriber: RedisSubscriber, configuration: EchoConfiguration, logger: Logger) {
+        self.eventLoop = eventLoop
+        self.store = store
+        self.subscriber = subscriber
+        self.configuration = configuration
+        self.logger = logger
+        self.limits = InputLimits(configuration)
+        self.trustedProxies = configuration.trustedProxies.compactMap(IPAddressRange.init)
+        subscriber.onMessage = { [unowned self] channel, payload in self.received(channel: channel, payload: payload) }
+        subscriber.onBatchEnd = { [unowned self] in self.flush() }
+        subscriber.onResubscribed = { [unowned self] in self.fillGaps() }
+    }
+
+    func start() {
+        // One timer per worker for all pings, instead of one per connection.
+        let ping = TimeAmount.seconds(Int64(configuration.pingIntervalSeconds))
+        timers.append(eventLoop.scheduleRepeatedTask(initialDelay: ping, delay: ping) { [unowned self] _ in
+            for connection in Array(self.connections.values) { connection.heartbeat() }
+        })
+        let refresh = TimeAmount.milliseconds(Int64(configuration.presenceTTLSeconds) * 1000 / 3)
+        timers.append(eventLoop.scheduleRepeatedTask(initialDelay: refresh, delay: refresh) { [unowned self] _ in
+            self.refreshPresence()
+        })
+    }
+
+    func stop() {
+        for timer in timers { timer.cancel() }
+        timers = []
+    }
+
+    var redisConnected: Bool { store.redis.isConnected && subscriber.client.isConnected }
+
+    // MARK: Connections and membership
+
+    func attach(_ connection: ChatConnectionHandler) {
+        connections[ObjectIdentifier(connection)] = connection
+        counters.connectionsOpened += 1
+    }
+
+    func detach(_ connection: ChatConnectionHandler) {
+        connections[ObjectIdentifier(connection)] = nil
+    }
+
+    /// Adds `connection` to the room's local members (it receives live messages from now on, which
+    /// it buffers while it joins) and completes once this worker is subscribed to the room.
+    func addMember(_ connection: ChatConnectionHandler, room: String) -> EventLoopFuture<Void> {
+        let local: LocalRoom
+        if let existing = rooms[room] {
+            local = existing
+        } else {
+            local = LocalRoom()
+            rooms[room] = local
+        }
+        local.members[ObjectIdentifier(connection)] = connection
+        return subscriber.subscribe(RoomKeys.channel(room))
+    }
+
+    func removeMember(_ connection: ChatConnectionHandler, room: String) {
+        guard let local = rooms[room], local.members.removeValue(forKey: ObjectIdentifier(connection)) != nil else { return }
+        subscriber.unsubscribe(RoomKeys.channel(room))
+        if local.members.isEmpty { rooms[room] = nil }
+    }
+
+    /// A joiner saw history up to `id`: the room's live stream continues from there.
+    func noteDelivered(room: String, id: StreamID?) {
+        guard let id, let local = rooms[room] else { return }
+        if local.lastDelivered.map({ $0 < id }) ?? true { local.lastDelivered = id }
+    }
+
+    // MARK: Fan-out
+
+    private func received(channel: ByteBuffer, payload: ByteBuffer) {
+        let channelName = String(buffer: channel)
+        guard let room = RoomKeys.room(ofChannel: channelName), let local = rooms[room] else { return }
+        var payload = payload
+        guard let kind = payload.readInteger(as: UInt8.self) else { return }
+        switch kind {
+        case UInt8(ascii: "C"):
+            // C<id> <body>: the body is the stored JSON; the frame is spliced, not re-encoded.
+            guard let space = payload.readableBytesView.firstIndex(of: UInt8(ascii: " ")),
+                  let idText = payload.readString(length: space - payload.readerIndex),
+                  let id = StreamID(idText) else { return }
+            payload.moveReaderIndex(forwardBy: 1)
+            if let last = local.lastDelivered, id <= last { return }
+            local.lastDelivered = id
+            deliver(ServerFrames.chat(id: idText, body: payload), id: id, to: local)
+        case UInt8(ascii: "S"):
+            deliver(payload, id: nil, to: local)
+        default:
+            logger.debug("unknown pub/sub payload", metadata: ["room": "\(room)"])
+        }
+    }
+
+    private func deliver(_ frame: ByteBuffer, id: StreamID?, to room: LocalRoom) {
+        for member in room.members.values {
+            if member.deliver(frame, id: id) { needsFlush(member) }
+        }
+    }
+
+    func needsFlush(_ connection: ChatConnectionHandler) {
+        if !connection.flushScheduled {
+            connection.flushScheduled = true
+            toFlush.append(connection)
+        }
+    }
+
+    /// End of a batch from Redis: one flush per touched connection.
+    func flush() {
+        let batch = toFlush
+        toFlush.removeAll(keepingCapacity: true)
+        for connection in batch { connection.flushNow() }
+    }
+
+    /// After the subscriber reconnected: messages published while it was away are read from each
+    /// room's stream and delivered, so a Redis blip loses nothing for members who stayed.
+    private func fillGaps() {
+        for (room, local) in rooms {
+            store.messages(room: room, after: local.lastDelivered).whenSuccess { [unowned self] messages in
+                guard let local = self.rooms[room] else { return }
+                for message in messages where local.lastDelivered.map({ $0 < message.id }) ?? true {
+                    local.lastDelivered = message.id
+                    self.deliver(message.frame, id: message.id, to: local)
+                }
+                self.flush()
+                if !messages.isEmpty {
+                    self.logger.info("replayed messages missed during a Redis reconnect", metadata: ["room": "\(room)", "count": "\(messages.count)"])
+                }
+            }
+        }
+    }
+
+    private func refreshPresence() {
+        for (room, local) in rooms {
+            let sessions = local.members.values.compactMap(\.joinedSessionID)
+            guard !sessions.isEmpty else { continue }
+            store.refreshPresence(room: room, sessionIDs: sessions).whenFailure { [logger] error in
+                logger.debug("presence refresh failed", metadata: ["room": "\(room)", "error": "\(error)"])
+            }
+        }
+    }
+
+    // MARK: Drain
+
+    /// Closes every WebSocket with `code`, spread evenly over `window` so clients do not all
+    /// reconnect at the same instant; completes when all are closed (or a grace period passed).
+    func drain(code: WebSocketErrorCode, window: TimeAmount) -> EventLoopFuture<Void> {
+        draining = true
+        let all = Array(connections.values)
+        guard !all.isEmpty else { return eventLoop.makeSucceededVoidFuture() }
+        let step = all.count > 1 ? window.nanoseconds / Int64(all.count) : 0
+        var closed: [EventLoopFuture<Void>] = []
+        for (index, connection) in all.enumerated() {
+            let promise = eventLoop.makePromise(of: Void.self)
+            closed.append(promise.futureResult)
+            eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(step * Int64(index))) {
+                connection.close(code: code).whenComplete { _ in promise.succeed() }
+            }
+        }
+        // Done when every connection closed, or after a grace period for peers that never answer.
+        let done = eventLoop.makePromise(of: Void.self)
+        let finished = NIOLoopBoundBox(false, eventLoop: eventLoop)
+        let grace = eventLoop.scheduleTask(in: window + .seconds(2)) {
+            if !finished.value { finished.value = true; done.succeed() }
+        }
+        EventLoopFuture.andAllComplete(closed, on: eventLoop).whenComplete { _ in
+            grace.cancel()
+            if !finished.value { finished.value = true; done.succeed() }
+        }
+        return done.futureResult
+    }
+
+    // MARK: Figures
+
+    func stats(slot: Int, pid: Int32) -> WorkerStats {
+        WorkerStats(
+            slot: slot, pid: pid, connections: connections.count, rooms: rooms.count,
+            messagesIn: counters.messagesIn, messagesOut: counters.messagesOut, errors: counters.errorTotal,
+            rateLimited: counters.rateLimited, slowConsumerCloses: counters.slowConsumerCloses,
+            redisConnected: redisConnected, redisReconnects: store.redis.reconnects + subscriber.client.reconnects,
+            rssBytes: ProcessMemory.residentBytes()
+        )
+    }
+}
+
+enum ProcessMemory {
+    /// Resident set size from /proc/self/statm.
+    static func residentBytes() -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+        let fields = text.split(separator: " ")
+        guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
+        return pages * 4096
+    }
+}

@@ -1,0 +1,154 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Shared
+
+/// Plain HTTP: `/health`, `/metrics`, the web client. WebSocket upgrades never reach it unless the
+/// upgrade was refused (a disallowed `Origin`, a wrong path).
+final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let state: WorkerState
+    private let allowedOrigins: [String]
+    private var head: HTTPRequestHead?
+
+    init(state: WorkerState, allowedOrigins: [String]) {
+        self.state = state
+        self.allowedOrigins = allowedOrigins
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head): self.head = head
+        case .body: break
+        case .end:
+            guard let head else { return }
+            self.head = nil
+            respond(context: context, head: head)
+        }
+    }
+
+    private func respond(context: ChannelHandlerContext, head: HTTPRequestHead) {
+        let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? "/"
+        let query = head.uri.split(separator: "?", maxSplits: 1).dropFirst().first.map(String.init) ?? ""
+        if head.headers[canonicalForm: "upgrade"].contains(where: { $0.lowercased() == "websocket" }) {
+            if let origin = head.headers.first(name: "origin"), !WebSocketPolicy.allows(origin: origin, allowed: allowedOrigins) {
+                return write(context: context, head: head, status: .forbidden, type: "text/plain", body: "Origin not allowed\n")
+            }
+            return write(context: context, head: head, status: .badRequest, type: "text/plain", body: "WebSocket endpoint is /ws\n")
+        }
+        switch path {
+        case "/health":
+            let healthy = state.hub.redisConnected && !state.hub.draining
+            let workers = state.hostWorkers()
+            let body: [String: Any] = [
+                "status": healthy ? "ok" : "unavailable",
+                "redis": state.hub.redisConnected ? "connected" : "disconnected",
+                "draining": state.hub.draining,
+                "worker": ["slot": state.slot, "pid": Int(state.pid)],
+                "workers": workers.count,
+                "connections": workers.reduce(0) { $0 + $1.connections },
+            ]
+            writeJSON(context: context, head: head, status: healthy ? .ok : .serviceUnavailable, object: body)
+        case "/metrics":
+            state.publishMetrics()
+            if query.split(separator: "&").contains("format=json") {
+                writeJSON(context: context, head: head, status: .ok, object: metricsJSON())
+            } else {
+                write(context: context, head: head, status: .ok, type: "text/plain; version=0.0.4; charset=utf-8", body: metricsText())
+            }
+        default:
+            if let assets = state.assets, let response = assets.response(method: head.method, uri: head.uri, headers: head.headers) {
+                var headers = response.headers
+                headers.replaceOrAdd(name: "Content-Length", value: String(response.body.readableBytes))
+                writeResponse(context: context, head: head, status: response.status, headers: headers, body: head.method == .HEAD ? nil : response.body)
+            } else {
+                write(context: context, head: head, status: .notFound, type: "text/plain", body: "Not found\n")
+            }
+        }
+    }
+
+    /// Prometheus text: this worker's registry, then whole-host figures from every worker's heartbeat.
+    private func metricsText() -> String {
+        var text = state.registry.emitToString()
+        let workers = state.hostWorkers()
+        func sum(_ f: (WorkerStats) -> Int) -> Int { workers.reduce(0) { $0 + f($1) } }
+        text += "# TYPE echo_host_workers gauge\necho_host_workers \(workers.count)\n"
+        text += "# TYPE echo_host_connections gauge\necho_host_connections \(sum(\.connections))\n"
+        text += "# TYPE echo_host_messages_in_total counter\necho_host_messages_in_total \(sum(\.messagesIn))\n"
+        text += "# TYPE echo_host_messages_out_total counter\necho_host_messages_out_total \(sum(\.messagesOut))\n"
+        text += "# TYPE echo_host_worker_restarts_total counter\necho_host_worker_restarts_total \(state.host?.workerRestarts ?? 0)\n"
+        text += "# TYPE echo_worker_connections gauge\n"
+        for w in workers { text += "echo_worker_connections{slot=\"\(w.slot)\",pid=\"\(w.pid)\"} \(w.connections)\n" }
+        text += "# TYPE echo_worker_rooms gauge\n"
+        for w in workers { text += "echo_worker_rooms{slot=\"\(w.slot)\",pid=\"\(w.pid)\"} \(w.rooms)\n" }
+        text += "# TYPE echo_worker_rss_bytes gauge\n"
+        for w in workers { text += "echo_worker_rss_bytes{slot=\"\(w.slot)\",pid=\"\(w.pid)\"} \(w.rssBytes)\n" }
+        return text
+    }
+
+    /// Echo Chat's JSON shape (`rooms`, `connections`), for the whole host, with a per-worker breakdown.
+    private func metricsJSON() -> [String: Any] {
+        let workers = state.hostWorkers()
+        func sum(_ f: (WorkerStats) -> Int) -> Int { workers.reduce(0) { $0 + f($1) } }
+        return [
+            // Rooms are counted per worker; a room with members on two workers counts twice here.
+            "rooms": sum(\.rooms),
+            "connections": sum(\.connections),
+            "messagesIn": sum(\.messagesIn),
+            "messagesOut": sum(\.messagesOut),
+            "rateLimited": sum(\.rateLimited),
+            "slowConsumerCloses": sum(\.slowConsumerCloses),
+            "workerRestarts": state.host?.workerRestarts ?? 0,
+            "workers": workers.map { w -> [String: Any] in
+                ["slot": w.slot, "pid": Int(w.pid), "connections": w.connections, "rooms": w.rooms,
+                 "messagesIn": w.messagesIn, "messagesOut": w.messagesOut, "redisConnected": w.redisConnected,
+                 "rssBytes": w.rssBytes]
+            },
+            "redis": state.hub.redisConnected ? "connected" : "disconnected",
+        ]
+    }
+
+    private func writeJSON(context: ChannelHandlerContext, head: HTTPRequestHead, status: HTTPResponseStatus, object: [String: Any]) {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        write(context: context, head: head, status: status, type: "application/json", body: String(decoding: data, as: UTF8.self))
+    }
+
+    private func write(context: ChannelHandlerContext, head: HTTPRequestHead, status: HTTPResponseStatus, type: String, body: String) {
+        var headers = HTTPHeaders(StaticAssets.securityHeaders)
+        headers.add(name: "Content-Type", value: type)
+        headers.add(name: "Cache-Control", value: "no-store")
+        let buffer = context.channel.allocator.buffer(string: body)
+        headers.add(name: "Content-Length", value: String(buffer.readableBytes))
+        writeResponse(context: context, head: head, status: status, headers: headers, body: head.method == .HEAD ? nil : buffer)
+    }
+
+    private func writeResponse(context: ChannelHandlerContext, head: HTTPRequestHead, status: HTTPResponseStatus, headers: HTTPHeaders, body: ByteBuffer?) {
+        var headers = headers
+        let keepAlive = head.isKeepAlive && !state.hub.draining
+        if !keepAlive { headers.replaceOrAdd(name: "Connection", value: "close") }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
+        if let body { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+            if !keepAlive { context.close(promise: nil) }
+        }
+    }
+}
+
+enum WebSocketPolicy {
+    /// WebSocket paths: `/ws`, and `/`, which Echo Chat's development setup used.
+    static func isWebSocketPath(_ uri: String) -> Bool {
+        let path = uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? uri
+        return path == "/ws" || path == "/" || path.isEmpty
+    }
+
+    /// Any origin when the list is empty; otherwise an exact match (scheme://host[:port]).
+    static func allows(origin: String?, allowed: [String]) -> Bool {
+        guard !allowed.isEmpty else { return true }
+        // Browsers always send Origin on a WebSocket upgrade; tools and servers without one are
+        // not the cross-site threat the list guards against.
+        guard let origin else { return true }
+        return allowed.contains { $0.caseInsensitiveCompare(origin) == .orderedSame || $0 == "*" }
+    }
+}

@@ -1,0 +1,144 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import NIOWebSocket
+import Prometheus
+import ServiceLifecycle
+import Shared
+
+/// One worker process: Redis connections, the hub, the listening socket and (under a supervisor)
+/// the control channel, all on one event loop. It runs until a drain is requested (SIGTERM when
+/// alone, a `drain` message under `echo`), drains, and returns.
+final class WorkerService: Service {
+    struct Settings: Sendable {
+        var configuration: EchoConfiguration
+        var listenFD: Int32?
+        var controlFD: Int32?
+        var slot: Int
+        var heartbeat: TimeAmount
+        var drainWindow: TimeAmount
+    }
+
+    private let settings: Settings
+    private let registry: PrometheusCollectorRegistry
+    private let logger: Logger
+
+    init(settings: Settings, registry: PrometheusCollectorRegistry, logger: Logger) {
+        self.settings = settings
+        self.registry = registry
+        self.logger = logger
+    }
+
+    func run() async throws {
+        let configuration = settings.configuration
+        let logger = self.logger
+        if settings.controlFD != nil { ProcessLifetime.dieWithParent() }
+
+        // One thread: workers scale by process, and a single loop keeps fan-out free of locks.
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
+        let endpoint = try RedisEndpoint(url: configuration.effectiveRedisURL)
+        let timeout = TimeAmount.milliseconds(Int64(configuration.redisTimeoutMilliseconds))
+        let redis = RedisClient(endpoint: endpoint, eventLoop: loop, timeout: timeout, logger: logger)
+        let subscriber = RedisSubscriber(endpoint: endpoint, eventLoop: loop, timeout: timeout, logger: logger)
+        let hub = ChatHub(eventLoop: loop, store: RoomStore(redis: redis, configuration: configuration), subscriber: subscriber, configuration: configuration, logger: logger)
+
+        var assets: StaticAssets? = nil
+        if let root = StaticAssets.locateRoot(configured: configuration.webRoot) {
+            do {
+                assets = try StaticAssets(root: root)
+            } catch {
+                logger.error("web client not loaded", metadata: ["root": "\(root)", "error": "\(error)"])
+            }
+        } else {
+            logger.warning("no web client folder found; serving the API only (set ECHO_WEB_ROOT)")
+        }
+        let state = WorkerState(hub: hub, registry: registry, assets: assets, slot: settings.slot, pid: getpid())
+
+        redis.start()
+        subscriber.start()
+        loop.execute { hub.start() }
+
+        let server = try await ChatServer.start(
+            group: group, state: state, configuration: configuration, inheritedSocket: settings.listenFD, logger: logger)
+        let drain = DrainRequest(eventLoop: loop)
+
+        var control: ControlChannel? = nil
+        if let fd = settings.controlFD {
+            let channel = ControlChannel(logger: logger)
+            try await channel.start(fd: fd, group: group) { message in
+                loop.execute {
+                    switch message {
+                    case .stopAccepting:
+                        server.close().whenComplete { _ in channel.send(.stoppedAccepting) }
+                    case .drain(let code, let window):
+                        drain.request(code: WebSocketErrorCode(codeNumber: Int(code)), window: .milliseconds(Int64(window)))
+                    case .host(let stats):
+                        state.host = stats
+                    case .ready, .heartbeat, .stoppedAccepting, .drained:
+                        break
+                    }
+                }
+            }
+            channel.send(.ready(pid: getpid()))
+            let heartbeat = settings.heartbeat
+            loop.execute {
+                _ = loop.scheduleRepeatedTask(initialDelay: heartbeat, delay: heartbeat) { _ in
+                    state.publishMetrics()
+                    channel.send(.heartbeat(state.stats()))
+                }
+            }
+            control = channel
+        }
+        logger.info("worker ready", metadata: [
+            "address": "\(server.localAddress.map { "\($0)" } ?? "?")", "redis": "\(endpoint)",
+            "supervised": "\(settings.controlFD != nil)",
+        ])
+
+        let window = settings.drainWindow
+        let (code, drainWindow) = try await withGracefulShutdownHandler {
+            try await drain.requested.get()
+        } onGracefulShutdown: {
+            drain.request(code: .goingAway, window: window)
+        }
+
+        logger.info("draining", metadata: ["closeCode": "\(code)", "windowMs": "\(drainWindow.nanoseconds / 1_000_000)"])
+        try? await loop.flatSubmit {
+            server.close().flatMapError { _ in loop.makeSucceededVoidFuture() }.flatMap {
+                hub.drain(code: code, window: drainWindow)
+            }
+        }.get()
+        control?.send(.drained)
+        try? await loop.submit {
+            hub.stop()
+            redis.shutdown()
+            subscriber.shutdown()
+        }.get()
+        logger.info("worker stopped")
+        try? await group.shutdownGracefully()
+    }
+}
+
+/// The one-shot request to drain, from a signal or from the supervisor, whichever comes first.
+// @unchecked: `done` is touched only on `eventLoop`.
+final class DrainRequest: @unchecked Sendable {
+    private let eventLoop: EventLoop
+    private let promise: EventLoopPromise<(WebSocketErrorCode, TimeAmount)>
+    private var done = false
+
+    init(eventLoop: EventLoop) {
+        self.eventLoop = eventLoop
+        promise = eventLoop.makePromise()
+    }
+
+    var requested: EventLoopFuture<(WebSocketErrorCode, TimeAmount)> { promise.futureResult }
+
+    func request(code: WebSocketErrorCode, window: TimeAmount) {
+        eventLoop.execute {
+            guard !self.done else { return }
+            self.done = true
+            self.promise.succeed((code, window))
+        }
+    }
+}

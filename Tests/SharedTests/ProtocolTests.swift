@@ -1,0 +1,276 @@
+import NIOCore
+import Testing
+@testable import Shared
+
+private func parse(_ json: String, limits: InputLimits = InputLimits()) throws(ProtocolError) -> ClientRequest {
+    try ClientRequest.parse(Array(json.utf8), limits: limits)
+}
+
+private func code(_ json: String, limits: InputLimits = InputLimits()) -> ProtocolError.Code? {
+    do {
+        _ = try parse(json, limits: limits)
+        return nil
+    } catch {
+        return error.code
+    }
+}
+
+/// A minimal valid PNG header, base64-encoded, padded to a small image.
+private let png = "data:image/png;base64," + [UInt8]([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 0x0D]).base64
+
+@Suite struct ClientRequestTests {
+    @Test func parsesJoinWithSince() throws {
+        let request = try parse(#"{"type":"join","payload":{"roomId":"abc_1-2","username":"  Ann Lee ","action":"rejoin","since":"1700000000000-3"}}"#)
+        #expect(request == .join(JoinRequest(roomID: "abc_1-2", username: "Ann Lee", action: .rejoin, since: StreamID(milliseconds: 1_700_000_000_000, sequence: 3))))
+    }
+
+    @Test func joinWithoutActionCreates() throws {
+        guard case .join(let j) = try parse(#"{"type":"join","payload":{"roomId":"r","username":"u"}}"#) else {
+            Issue.record("not a join")
+            return
+        }
+        #expect(j.action == .create)
+    }
+
+    @Test func topLevelFieldsAreAccepted() throws {
+        guard case .chat(let c) = try parse(#"{"type":"chat","roomId":"r","message":"hi"}"#) else {
+            Issue.record("not a chat")
+            return
+        }
+        #expect(c.text == "hi")
+        #expect(c.roomID == "r")
+    }
+
+    @Test func parsesSimpleTypes() throws {
+        #expect(try parse(#"{"type":"ping"}"#) == .ping)
+        #expect(try parse(#"{"type":"history"}"#) == .history)
+        #expect(try parse(#"{"type":"leave","payload":{"roomId":"r"}}"#) == .leave)
+    }
+
+    // The validation table: each broken rule has its own stable code.
+    @Test(arguments: [
+        ("{nope", ProtocolError.Code.invalidJSON),
+        ("[]", .invalidPayload),
+        (#"{"payload":{}}"#, .missingType),
+        (#"{"type":"dance"}"#, .unknownType),
+        (#"{"type":"join","payload":{"roomId":"r","username":""}}"#, .invalidUsername),
+        (#"{"type":"join","payload":{"roomId":"r","username":"   "}}"#, .invalidUsername),
+        (#"{"type":"join","payload":{"roomId":"r","username":"<script>"}}"#, .invalidUsername),
+        (#"{"type":"join","payload":{"roomId":"r","username":"abcdefghijabcdefghijabcdefghijX"}}"#, .invalidUsername),
+        (#"{"type":"join","payload":{"roomId":"r","username":"ann\u200d"}}"#, .invalidUsername),
+        (#"{"type":"join","payload":{"roomId":"a b","username":"u"}}"#, .invalidRoomID),
+        (#"{"type":"join","payload":{"roomId":"","username":"u"}}"#, .invalidRoomID),
+        (#"{"type":"join","payload":{"roomId":"r/../x","username":"u"}}"#, .invalidRoomID),
+        (#"{"type":"join","payload":{"username":"u"}}"#, .invalidRoomID),
+        (#"{"type":"join","payload":{"roomId":"r","username":"u","action":"steal"}}"#, .invalidAction),
+        (#"{"type":"join","payload":{"roomId":"r","username":"u","since":"yesterday"}}"#, .invalidSince),
+        (#"{"type":"join","payload":{"roomId":5,"username":"u"}}"#, .invalidPayload),
+        (#"{"type":"chat","payload":{"roomId":"r"}}"#, .emptyMessage),
+        (#"{"type":"chat","payload":{"roomId":"r","message":"  \n "}}"#, .emptyMessage),
+        (#"{"type":"chat","payload":{"roomId":"r","message":"x","clientId":"a b"}}"#, .invalidClientID),
+        (#"{"type":"chat","payload":{"roomId":"r","message":"x","replyTo":{"sender":"a"}}}"#, .invalidReply),
+        (#"{"type":"chat","payload":{"roomId":"r","message":"x","replyTo":{"messageId":"1-0"}}}"#, .invalidReply),
+        (#"{"type":"chat","payload":{"roomId":"r","image":"data:image/svg+xml;base64,PHN2Zz4="}}"#, .invalidImage),
+        (#"{"type":"chat","payload":{"roomId":"r","image":"https://example.com/a.png"}}"#, .invalidImage),
+        (#"{"type":"chat","payload":{"roomId":"r","image":"data:image/png;base64,R0lGODlhAQABAAAAACw="}}"#, .invalidImage),
+        (#"{"type":"chat","payload":{"roomId":"r","image":"data:image/png;base64,iVBO!!!="}}"#, .invalidImage),
+    ])
+    func refusesBrokenRules(_ json: String, _ expected: ProtocolError.Code) {
+        #expect(code(json) == expected)
+    }
+
+    @Test func messageLengthCountsLikeJavaScript() {
+        // 1000 emoji are 2000 UTF-16 units: allowed. One more unit is not.
+        let emoji = String(repeating: "😀", count: 1000)
+        #expect(code(#"{"type":"chat","payload":{"message":"\#(emoji)"}}"#) == nil)
+        #expect(code(#"{"type":"chat","payload":{"message":"\#(emoji)a"}}"#) == .messageTooLong)
+        #expect(code(#"{"type":"chat","payload":{"message":"\#(String(repeating: "a", count: 2001))"}}"#) == .messageTooLong)
+    }
+
+    @Test func acceptsEachImageFormatByMagicNumber() {
+        let gif = "data:image/gif;base64," + Array("GIF89a\u{1}\u{0}\u{1}\u{0}\u{0}\u{0}".utf8).base64
+        let jpeg = "data:image/jpeg;base64," + [UInt8]([0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, 0x4A, 0x46, 0x49, 0x46, 0, 1]).base64
+        let webp = "data:image/webp;base64," + Array("RIFF\u{0}\u{0}\u{0}\u{0}WEBPVP8 ".utf8).base64
+        for image in [png, gif, jpeg, webp] {
+            #expect(code(#"{"type":"chat","payload":{"image":"\#(image)"}}"#) == nil, "\(image)")
+        }
+        // A JPEG's bytes under a PNG label are refused.
+        let lie = "data:image/png;base64," + [UInt8]([0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, 0x4A, 0x46, 0x49, 0x46, 0, 1]).base64
+        #expect(code(#"{"type":"chat","payload":{"image":"\#(lie)"}}"#) == .invalidImage)
+    }
+
+    @Test func imageSizeLimitUsesDecodedBytes() {
+        var limits = InputLimits()
+        limits.maxImageBytes = 12
+        #expect(code(#"{"type":"chat","payload":{"image":"\#(png)"}}"#, limits: limits) == nil)
+        limits.maxImageBytes = 11
+        #expect(code(#"{"type":"chat","payload":{"image":"\#(png)"}}"#, limits: limits) == .imageTooLarge)
+    }
+
+    @Test func replyPreviewIsCutTo100Units() throws {
+        let long = String(repeating: "é", count: 150)
+        guard case .chat(let c) = try parse(#"{"type":"chat","payload":{"message":"x","replyTo":{"messageId":"1-0","sender":"Ann","preview":"\#(long)","isImage":true,"extra":1}}}"#) else {
+            Issue.record("not a chat")
+            return
+        }
+        #expect(c.replyTo?.preview?.utf16.count == 100)
+        #expect(c.replyTo?.isImage == true)
+        #expect(c.replyTo?.sender == "Ann")
+    }
+
+    @Test func unicodeLettersAreNames() throws {
+        #expect(try InputRules.username("José_Ñ-1 李", limits: InputLimits()) == "José_Ñ-1 李")
+    }
+}
+
+@Suite struct StreamIDTests {
+    @Test func parsesAndOrders() {
+        #expect(StreamID("5-1")! < StreamID("5-2")!)
+        #expect(StreamID("5-9")! < StreamID("6-0")!)
+        #expect(StreamID("7") == StreamID(milliseconds: 7, sequence: 0))
+        #expect(StreamID("1-") == nil)
+        #expect(StreamID("-1") == nil)
+        #expect(StreamID("1-2-3") == nil)
+        #expect(StreamID("+") == nil)
+    }
+}
+
+@Suite struct ServerFramesTests {
+    @Test func chatFrameSplicesTheStoredBody() {
+        var request = ChatRequest(roomID: "r", text: "hi \"you\" <b>", image: nil, replyTo: nil, clientID: "c1")
+        let body = ServerFrames.chatBody(sender: "Ann", sessionID: "s1", request: request, timestamp: 5)
+        #expect(String(buffer: body) == #"{"sender":"Ann","sessionId":"s1","text":"hi \"you\" \u003cb\u003e","image":null,"replyTo":null,"timestamp":5,"clientId":"c1"}"#)
+        let frame = ServerFrames.chat(id: "9-1", body: body)
+        #expect(String(buffer: frame) == #"{"type":"chat","id":"9-1","messageId":"9-1","sender":"Ann","sessionId":"s1","text":"hi \"you\" \u003cb\u003e","image":null,"replyTo":null,"timestamp":5,"clientId":"c1"}"#)
+        request.clientID = nil
+        request.replyTo = ReplyReference(messageID: "1-0", sender: "Bo", sessionID: nil, preview: "p", isImage: false)
+        let reply = String(buffer: ServerFrames.chatBody(sender: "Ann", sessionID: "s1", request: request, timestamp: 5))
+        #expect(reply.contains(#""replyTo":{"messageId":"1-0","sender":"Bo","sessionId":null,"preview":"p","isImage":false}"#))
+    }
+
+    @Test func systemEventPrefixCompletesToJSON() {
+        var prefix = ServerFrames.systemEventPrefix(event: "join", username: "Ann", sessionID: "s", timestamp: 1)
+        prefix.writeString("3}")
+        #expect(String(buffer: prefix) == #"{"sender":"System","message":"join","username":"Ann","sessionId":"s","timestamp":1,"usersCount":3}"#)
+    }
+
+    @Test func historyAndErrorShapes() {
+        let history = ServerFrames.history([ByteBuffer(string: "{\"a\":1}"), ByteBuffer(string: "{\"b\":2}")], recovered: false)
+        #expect(String(buffer: history) == #"{"type":"history","messages":[{"a":1},{"b":2}],"recovered":false}"#)
+        #expect(String(buffer: ServerFrames.history([], recovered: nil)) == #"{"type":"history","messages":[]}"#)
+        let error = ServerFrames.error(ProtocolError(.rateLimited, "slow", retryAfterMilliseconds: 900))
+        #expect(String(buffer: error) == #"{"type":"error","code":"RATE_LIMITED","message":"slow","retryAfterMs":900}"#)
+    }
+
+    @Test func escapesControlCharactersAndLineSeparators() {
+        var buffer = ByteBuffer()
+        JSONWriter.writeQuoted("a\u{1}\n\u{2028}&", into: &buffer)
+        #expect(String(buffer: buffer) == #""a\u0001\n\u2028\u0026""#)
+    }
+}
+
+@Suite struct TokenBucketTests {
+    @Test func allowsBurstThenRefusesWithRetryAfter() {
+        var bucket = TokenBucket(capacity: 3, ratePerMinute: 60, nowMilliseconds: 0)
+        #expect(bucket.take(nowMilliseconds: 0) == .allowed)
+        #expect(bucket.take(nowMilliseconds: 0) == .allowed)
+        #expect(bucket.take(nowMilliseconds: 0) == .allowed)
+        #expect(bucket.take(nowMilliseconds: 0) == .refused(retryAfterMilliseconds: 1000))
+        // 60/min is one token a second: after 500 ms, half a token; 500 ms more to wait.
+        #expect(bucket.take(nowMilliseconds: 500) == .refused(retryAfterMilliseconds: 500))
+        #expect(bucket.take(nowMilliseconds: 1000) == .allowed)
+    }
+
+    @Test func refillsNoHigherThanCapacity() {
+        var bucket = TokenBucket(capacity: 2, ratePerMinute: 600, nowMilliseconds: 0)
+        _ = bucket.take(nowMilliseconds: 0)
+        _ = bucket.take(nowMilliseconds: 0)
+        _ = bucket.take(nowMilliseconds: 3_600_000)
+        #expect(bucket.tokens == 1)
+    }
+
+    @Test func zeroRateIsOff() {
+        var bucket = TokenBucket(capacity: 1, ratePerMinute: 0, nowMilliseconds: 0)
+        for _ in 0..<100 { #expect(bucket.take(nowMilliseconds: 0) == .allowed) }
+    }
+}
+
+@Suite struct ClientAddressTests {
+    let proxies = ["10.0.0.0/8", "::1"].compactMap(IPAddressRange.init)
+
+    @Test func untrustedPeersCannotSpoof() {
+        #expect(ClientAddress.resolve(peer: "203.0.113.9", forwardedFor: ["1.2.3.4"], trusted: proxies) == "203.0.113.9")
+        #expect(ClientAddress.resolve(peer: "203.0.113.9", forwardedFor: ["1.2.3.4"], trusted: []) == "203.0.113.9")
+    }
+
+    @Test func trustedProxyHopsAreSkippedFromTheRight() {
+        #expect(ClientAddress.resolve(peer: "10.1.1.1", forwardedFor: ["6.6.6.6, 198.51.100.7, 10.2.2.2"], trusted: proxies) == "198.51.100.7")
+        #expect(ClientAddress.resolve(peer: "::1", forwardedFor: ["198.51.100.7"], trusted: proxies) == "198.51.100.7")
+        #expect(ClientAddress.resolve(peer: "10.1.1.1", forwardedFor: [], trusted: proxies) == "10.1.1.1")
+        #expect(ClientAddress.resolve(peer: "10.1.1.1", forwardedFor: ["garbage"], trusted: proxies) == "10.1.1.1")
+    }
+
+    @Test func rangesMatchByPrefix() {
+        let range = IPAddressRange("192.168.0.0/16")!
+        #expect(range.contains("192.168.4.5"))
+        #expect(!range.contains("192.169.0.1"))
+        #expect(range.contains("::ffff:192.168.1.1"))
+        #expect(IPAddressRange("10.0.0.0/33") == nil)
+        #expect(IPAddressRange("nonsense") == nil)
+    }
+}
+
+@Suite struct ConfigurationTests {
+    @Test func flagsBeatEnvironmentBeatDefaults() throws {
+        var options = EchoOptions()
+        options.port = 9000
+        let configuration = try options.configuration(environment: ["PORT": "7000", "ECHO_RATE_LIMIT": "5", "ECHO_ENV": "production"])
+        #expect(configuration.port == 9000)
+        #expect(configuration.rateLimitPerMinute == 5)
+        #expect(configuration.logFormat == .json)
+        #expect(configuration.historyLimit == 50)
+    }
+
+    @Test func roundTripsThroughWorkerEnvironment() throws {
+        let configuration = try EchoConfiguration(values: ["ECHO_TRUSTED_PROXIES": "10.0.0.0/8, ::1", "REDIS_URL": "redis://h:1/2", "ECHO_ROOM_TTL": "60"])
+        #expect(try EchoConfiguration(values: configuration.environment) == configuration)
+    }
+
+    @Test func refusesBadValues() {
+        #expect(throws: ConfigurationError.self) { try EchoConfiguration(values: ["PORT": "http"]) }
+        #expect(throws: ConfigurationError.self) { try EchoConfiguration(values: ["ECHO_TRUSTED_PROXIES": "everyone"]) }
+        #expect(throws: ConfigurationError.self) { try EchoConfiguration(values: ["REDIS_URL": "mysql://x"]) }
+        #expect(throws: ConfigurationError.self) { try EchoConfiguration(values: ["ECHO_LOG_FORMAT": "xml"]) }
+    }
+}
+
+@Suite struct ControlMessageTests {
+    @Test(arguments: [
+        ControlMessage.ready(pid: 7), .heartbeat(WorkerStats(slot: 1, connections: 3)), .stoppedAccepting, .drained,
+        .stopAccepting, .drain(closeCode: 1012, windowMilliseconds: 500),
+        .host(HostStats(supervisorPID: 1, workerRestarts: 2, workers: [WorkerStats(slot: 0)])),
+    ])
+    func roundTripsAsOneLine(_ message: ControlMessage) throws {
+        let line = message.encodedLine()
+        #expect(line.last == UInt8(ascii: "\n"))
+        #expect(!line.dropLast().contains(UInt8(ascii: "\n")))
+        #expect(try ControlMessage(line: line.dropLast()) == message)
+    }
+}
+
+extension Array where Element == UInt8 {
+    var base64: String {
+        let table = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+        var out: [UInt8] = []
+        var i = 0
+        while i < count {
+            let b0 = self[i], b1 = i + 1 < count ? self[i + 1] : 0, b2 = i + 2 < count ? self[i + 2] : 0
+            out.append(table[Int(b0 >> 2)])
+            out.append(table[Int((b0 & 3) << 4 | b1 >> 4)])
+            out.append(i + 1 < count ? table[Int((b1 & 15) << 2 | b2 >> 6)] : UInt8(ascii: "="))
+            out.append(i + 2 < count ? table[Int(b2 & 63)] : UInt8(ascii: "="))
+            i += 3
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}

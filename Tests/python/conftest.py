@@ -1,0 +1,183 @@
+"""Fixtures shared by every Python test: a real redis-server and real Echo processes.
+
+Binaries come from ECHO_BIN_DIR (default .build/debug). Redis comes from ECHO_TEST_REDIS_URL when
+`make test` started one; otherwise a private redis-server is started here on a free port.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN_DIR = Path(os.environ.get("ECHO_BIN_DIR", ROOT / ".build" / "debug"))
+OUTPUT_DIR = Path(os.environ.get("ECHO_TEST_OUTPUT", ROOT / ".test-output"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout=10.0, interval=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+            if last:
+                return last
+        except Exception as e:  # the thing may not be up yet
+            last = e
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+def http_get(url: str, timeout=5.0, headers=None):
+    """Returns (status, headers, body bytes) without raising on 4xx/5xx."""
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+class RedisServer:
+    def __init__(self, port: int | None = None):
+        self.port = port or free_port()
+        self.dir = tempfile.mkdtemp(prefix="echo-redis-")
+        self.proc = None
+
+    @property
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}"
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", self.dir],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: self.cli("PING") == "PONG", what="redis-server")
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(5)
+        self.proc = None
+
+    def cli(self, *args) -> str:
+        out = subprocess.run(["redis-cli", "-p", str(self.port), *map(str, args)],
+                             capture_output=True, text=True, timeout=5)
+        return out.stdout.strip()
+
+
+class EchoProcess:
+    """A running `echo-worker` or `echo`, with its port and logs."""
+
+    def __init__(self, binary: str, port: int, env: dict, args: list[str], name: str):
+        self.port = port
+        self.name = name
+        OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+        self.log_path = OUTPUT_DIR / f"{name}-{port}.log"
+        self.log = open(self.log_path, "wb")
+        full_env = {**os.environ, **env, "PORT": str(port), "HOST": "127.0.0.1"}
+        self.proc = subprocess.Popen([str(BIN_DIR / binary), *args], env=full_env,
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+
+    @property
+    def base(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self):
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def wait_healthy(self, timeout=20.0):
+        def ok():
+            assert self.proc.poll() is None, f"{self.name} exited with {self.proc.returncode}:\n{self.logs()}"
+            status, _, _ = http_get(self.base + "/health", timeout=1)
+            return status == 200
+        wait_for(ok, timeout=timeout, what=f"{self.name} /health")
+        return self
+
+    def logs(self) -> str:
+        self.log.flush()
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout=10.0):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        return self.proc.returncode
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    url = os.environ.get("ECHO_TEST_REDIS_URL")
+    if url:
+        port = int(url.rsplit(":", 1)[1].split("/")[0])
+        yield RedisServer(port)
+        return
+    server = RedisServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def start_worker(redis_server):
+    """Starts `echo-worker` processes against the test Redis: start_worker(ECHO_RATE_LIMIT="0", ...)."""
+    started: list[EchoProcess] = []
+
+    def start(redis_url=None, port=None, args=(), wait=True, **env):
+        env = {"REDIS_URL": redis_url or redis_server.url, "ECHO_RATE_LIMIT": "0", **env}
+        p = EchoProcess("echo-worker", port or free_port(), env, list(args), "worker")
+        started.append(p)
+        return p.wait_healthy() if wait else p
+
+    yield start
+    for p in started:
+        p.stop()
+
+
+@pytest.fixture
+def start_echo(redis_server):
+    """Starts the supervisor `echo`: start_echo(workers=2, ECHO_RATE_LIMIT="0", ...)."""
+    started: list[EchoProcess] = []
+
+    def start(workers=2, redis_url="default", port=None, args=(), wait=True, **env):
+        env = {"ECHO_RATE_LIMIT": "0", **env}
+        if redis_url == "default":
+            env["REDIS_URL"] = redis_server.url
+        elif redis_url:
+            env["REDIS_URL"] = redis_url
+        p = EchoProcess("echo", port or free_port(), env, ["--workers", str(workers), *args], "echo")
+        started.append(p)
+        return p.wait_healthy() if wait else p
+
+    yield start
+    for p in started:
+        p.stop()
+
+
+def pytest_configure(config):
+    OUTPUT_DIR.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,66 @@
+"""A small synchronous Echo Chat protocol client for tests (websockets' sync API)."""
+from __future__ import annotations
+
+import json
+import time
+
+from websockets.sync.client import connect
+
+
+class Client:
+    def __init__(self, url: str, **kwargs):
+        self.ws = connect(url, max_size=16 * 1024 * 1024, open_timeout=10, **kwargs)
+        self.session_id = None
+
+    def send(self, type_, **payload):
+        frame = {"type": type_}
+        if payload:
+            frame["payload"] = payload
+        self.ws.send(json.dumps(frame))
+
+    def send_raw(self, data):
+        self.ws.send(data)
+
+    def recv(self, timeout=5.0) -> dict:
+        return json.loads(self.ws.recv(timeout=timeout))
+
+    def recv_until(self, predicate, timeout=5.0) -> dict:
+        """Frames are read (and dropped) until one matches."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("no matching frame")
+            frame = self.recv(timeout=left)
+            if predicate(frame):
+                return frame
+
+    def join(self, room, username, action="join", since=None, timeout=5.0):
+        payload = {"roomId": room, "username": username, "action": action}
+        if since is not None:
+            payload["since"] = since
+        self.send("join", **payload)
+        session = self.recv_until(lambda f: f.get("type") in ("session", "error"), timeout)
+        if session.get("type") == "error":
+            return session
+        self.session_id = session["sessionId"]
+        history = self.recv_until(lambda f: f.get("type") == "history", timeout)
+        return history
+
+    def chat(self, room, text=None, **extra):
+        payload = {"roomId": room, **extra}
+        if text is not None:
+            payload["message"] = text
+        self.send("chat", **payload)
+
+    def next_chat(self, timeout=5.0) -> dict:
+        return self.recv_until(lambda f: "text" in f and f.get("sender") != "System", timeout)
+
+    def next_error(self, timeout=5.0) -> dict:
+        return self.recv_until(lambda f: f.get("type") == "error", timeout)
+
+    def close(self):
+        try:
+            self.ws.close()
+        except Exception:
+            pass
