@@ -222,8 +222,7 @@ private let png = "data:image/png;base64," + [UInt8]([0x89, 0x50, 0x4E, 0x47, 0x
 
 @Suite struct ConfigurationTests {
     @Test func flagsBeatEnvironmentBeatDefaults() throws {
-        var options = EchoOptions()
-        options.port = 9000
+        let options = try EchoOptions.parse(["--port", "9000"])
         let configuration = try options.configuration(environment: ["PORT": "7000", "ECHO_RATE_LIMIT": "5", "ECHO_ENV": "production"])
         #expect(configuration.port == 9000)
         #expect(configuration.rateLimitPerMinute == 5)

@@ -1,0 +1,38 @@
+# Echo: `make run` starts it, `make test` runs every test. See README.md.
+PREFIX ?= /usr/local
+DESTDIR ?=
+SYSTEMD_DIR ?= /etc/systemd/system
+
+.PHONY: run test build release bench install deps clean-test
+
+run:
+	bash scripts/run.sh
+
+test:
+	bash scripts/test.sh
+
+deps:
+	bash scripts/install-deps.sh
+
+build:
+	swift build
+
+release:
+	bash scripts/install-deps.sh
+	swift build -c release --product echo
+	swift build -c release --product echo-worker
+
+bench:
+	bash scripts/bench.sh
+
+install: release
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/echo/web $(DESTDIR)$(SYSTEMD_DIR) $(DESTDIR)/etc/default
+	install -m 0755 .build/release/echo .build/release/echo-worker $(DESTDIR)$(PREFIX)/bin/
+	cp -R web/. $(DESTDIR)$(PREFIX)/share/echo/web/
+	sed 's#/usr/local/bin#$(PREFIX)/bin#g' systemd/echo.service > $(DESTDIR)$(SYSTEMD_DIR)/echo.service
+	install -m 0644 systemd/echo.socket $(DESTDIR)$(SYSTEMD_DIR)/echo.socket
+	[ -f $(DESTDIR)/etc/default/echo ] || install -m 0644 systemd/echo.env $(DESTDIR)/etc/default/echo
+	@echo "Installed. Start with: systemctl daemon-reload && systemctl enable --now echo"
+
+clean-test:
+	rm -rf .test-output

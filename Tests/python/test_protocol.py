@@ -1,0 +1,422 @@
+"""Issue 2: the Echo Chat protocol end to end, against a real redis-server and real echo-worker
+processes."""
+from __future__ import annotations
+
+import base64
+import json
+import re
+import signal
+import threading
+import time
+import uuid
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from conftest import RedisServer, free_port, http_get, wait_for
+from rawws import RawWebSocket
+from wsclient import Client
+
+PNG = base64.b64encode(bytes([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) + b"\0" * 24).decode()
+
+
+def room() -> str:
+    return "t" + uuid.uuid4().hex[:12]
+
+
+@pytest.fixture
+def worker(start_worker):
+    return start_worker()
+
+
+def joined(url, room_id, name, action="join", **kw):
+    c = Client(url)
+    history = c.join(room_id, name, action=action, **kw)
+    assert history.get("type") == "history", history
+    return c, history
+
+
+def test_join_reports_members_and_session(worker):
+    r = room()
+    a, history = joined(worker.ws_url, r, "alice", action="create")
+    assert history["messages"] == []
+    assert re.fullmatch(r"[0-9a-f]{32}", a.session_id)
+    first = a.recv_until(lambda f: f.get("sender") == "System")
+    assert first["message"] == "join" and first["username"] == "alice" and first["usersCount"] == 1
+    b, _ = joined(worker.ws_url, r, "bob")
+    for c in (a, b):
+        event = c.recv_until(lambda f: f.get("sender") == "System" and f.get("username") == "bob")
+        assert event["usersCount"] == 2 and event["sessionId"] == b.session_id
+        assert set(event) == {"sender", "message", "username", "sessionId", "timestamp", "usersCount"}
+
+
+def test_chat_round_trip_reaches_everyone_including_sender(worker):
+    r = room()
+    a, _ = joined(worker.ws_url, r, "alice", action="create")
+    b, _ = joined(worker.ws_url, r, "bob")
+    a.chat(r, "hello", clientId="m1")
+    for c in (a, b):
+        m = c.next_chat()
+        assert m["text"] == "hello" and m["sender"] == "alice" and m["sessionId"] == a.session_id
+        assert m["id"] == m["messageId"] and re.fullmatch(r"\d+-\d+", m["id"])
+        assert m["image"] is None and m["replyTo"] is None and isinstance(m["timestamp"], int)
+        assert m["clientId"] == "m1"
+
+
+def test_sender_is_the_joined_name_not_the_claimed_one(worker):
+    r = room()
+    a, _ = joined(worker.ws_url, r, "alice", action="create")
+    a.send("chat", roomId=r, username="admin", message="trust me")
+    assert a.next_chat()["sender"] == "alice"
+
+
+def test_join_unknown_room_is_room_not_found_and_create_makes_it(worker):
+    c = Client(worker.ws_url)
+    r = room()
+    error = c.join(r, "alice", action="join")
+    assert error["type"] == "error" and error["code"] == "ROOM_NOT_FOUND"
+    assert c.join(r, "alice", action="create")["type"] == "history"
+    other = Client(worker.ws_url)
+    assert other.join(r, "bob", action="join")["type"] == "history"
+    assert Client(worker.ws_url).join(room(), "carol", action="rejoin")["type"] == "history"
+
+
+@pytest.mark.parametrize("frame,code", [
+    ("{not json", "INVALID_JSON"),
+    ('{"payload":{}}', "MISSING_TYPE"),
+    ('{"type":"teleport"}', "UNKNOWN_TYPE"),
+    ('{"type":"join","payload":{"roomId":"ok","username":"<img>"}}', "INVALID_USERNAME"),
+    ('{"type":"join","payload":{"roomId":"ok","username":"' + "x" * 31 + '"}}', "INVALID_USERNAME"),
+    ('{"type":"join","payload":{"roomId":"bad room","username":"u"}}', "INVALID_ROOM_ID"),
+    ('{"type":"join","payload":{"roomId":"' + "r" * 51 + '","username":"u"}}', "INVALID_ROOM_ID"),
+    ('{"type":"chat","payload":{"message":"early"}}', "NOT_JOINED"),
+    ('{"type":"history"}', "NOT_JOINED"),
+])
+def test_input_rules_before_join(worker, frame, code):
+    c = Client(worker.ws_url)
+    c.send_raw(frame)
+    error = c.next_error()
+    assert error["code"] == code and error["message"]
+    # The connection stays usable.
+    c.send("ping")
+    assert c.recv_until(lambda f: f.get("type") == "pong")["ts"] > 0
+
+
+@pytest.mark.parametrize("payload,code", [
+    ({"message": "x", "roomId": "elsewhere"}, "ROOM_MISMATCH"),
+    ({}, "EMPTY_MESSAGE"),
+    ({"message": "   "}, "EMPTY_MESSAGE"),
+    ({"message": "y" * 2001}, "MESSAGE_TOO_LONG"),
+    ({"message": "😀" * 1000 + "a"}, "MESSAGE_TOO_LONG"),
+    ({"image": "data:image/svg+xml;base64,PHN2ZyBvbmxvYWQ9YWxlcnQoMSk+"}, "INVALID_IMAGE"),
+    ({"image": "data:image/png;base64," + base64.b64encode(b"GIF89a" + b"\0" * 10).decode()}, "INVALID_IMAGE"),
+    ({"image": "javascript:alert(1)"}, "INVALID_IMAGE"),
+    ({"message": "x", "replyTo": {"sender": "a"}}, "INVALID_REPLY"),
+    ({"message": "x", "clientId": "has space"}, "INVALID_CLIENT_ID"),
+])
+def test_input_rules_after_join(worker, payload, code):
+    r = room()
+    c, _ = joined(worker.ws_url, r, "alice", action="create")
+    c.send("chat", **{"roomId": r, **payload})
+    error = c.next_error()
+    assert error["code"] == code, error
+    if code == "ROOM_MISMATCH":
+        assert "Room mismatch" in error["message"]
+    c.chat(r, "still here")
+    assert c.next_chat()["text"] == "still here"
+
+
+def test_images_are_accepted_by_magic_number_and_size(start_worker):
+    w = start_worker(ECHO_MAX_IMAGE_BYTES=str(64 * 1024))
+    r = room()
+    c, _ = joined(w.ws_url, r, "alice", action="create")
+    ok = "data:image/png;base64," + PNG
+    c.send("chat", roomId=r, image=ok)
+    m = c.next_chat()
+    assert m["image"] == ok and m["text"] == ""
+    too_big = "data:image/png;base64," + base64.b64encode(bytes([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) + b"\0" * (64 * 1024)).decode()
+    c.send("chat", roomId=r, image=too_big)
+    assert c.next_error()["code"] == "IMAGE_TOO_LARGE"
+
+
+def test_reply_is_revalidated_and_preview_cut(worker):
+    r = room()
+    c, _ = joined(worker.ws_url, r, "alice", action="create")
+    c.chat(r, "first")
+    first = c.next_chat()
+    c.send("chat", roomId=r, message="answer", replyTo={
+        "messageId": first["id"], "sender": "alice", "preview": "p" * 300, "isImage": False, "html": "<b>"})
+    reply = c.next_chat()["replyTo"]
+    assert reply == {"messageId": first["id"], "sender": "alice", "sessionId": None, "preview": "p" * 100, "isImage": False}
+
+
+def test_history_is_ordered_limited_and_capped(start_worker, redis_server):
+    w = start_worker(ECHO_HISTORY_LIMIT="5", ECHO_STREAM_MAXLEN="10")
+    r = room()
+    c, _ = joined(w.ws_url, r, "alice", action="create")
+    for i in range(250):
+        c.chat(r, f"m{i}")
+    for i in range(250):
+        assert c.next_chat()["text"] == f"m{i}"
+    c.send("history")
+    history = c.recv_until(lambda f: f.get("type") == "history")
+    assert [m["text"] for m in history["messages"]] == [f"m{i}" for i in range(245, 250)]
+    late, late_history = joined(w.ws_url, r, "bob")
+    assert [m["text"] for m in late_history["messages"]] == [f"m{i}" for i in range(245, 250)]
+    # XADD MAXLEN ~ trims whole stream nodes (100 entries each): about the cap, never unbounded.
+    assert int(redis_server.cli("XLEN", f"stream:{r}")) <= 10 + 100
+
+
+def test_leave_and_disconnect_tell_the_others(worker):
+    r = room()
+    a, _ = joined(worker.ws_url, r, "alice", action="create")
+    b, _ = joined(worker.ws_url, r, "bob")
+    c, _ = joined(worker.ws_url, r, "carol")
+    b.send("leave", roomId=r)
+    event = a.recv_until(lambda f: f.get("sender") == "System" and f.get("message") == "leave")
+    assert event["username"] == "bob" and event["usersCount"] == 2
+    c.close()
+    event = a.recv_until(lambda f: f.get("sender") == "System" and f.get("message") == "leave")
+    assert event["username"] == "carol" and event["usersCount"] == 1
+    # After leaving, bob is no longer in the room.
+    b.chat(r, "ghost?")
+    assert b.next_error()["code"] == "NOT_JOINED"
+
+
+def test_thirty_members_across_two_workers(start_worker):
+    w1, w2 = start_worker(), start_worker()
+    r = room()
+    members = []
+    for i in range(30):
+        url = (w1 if i % 2 == 0 else w2).ws_url
+        c, _ = joined(url, r, f"user{i}", action="create" if i == 0 else "join")
+        members.append(c)
+    last = members[-1].recv_until(lambda f: f.get("sender") == "System" and f.get("username") == "user29")
+    assert last["usersCount"] == 30
+    members[3].chat(r, "from w2")
+    members[4].chat(r, "from w1")
+    orders = [[c.next_chat()["id"], c.next_chat()["id"]] for c in members]
+    # Two senders race, but every member sees the one order Redis published, wherever it is.
+    assert all(order == orders[0] for order in orders)
+    assert len(set(orders[0])) == 2
+
+
+def test_resume_has_no_gap_and_no_duplicate_under_concurrent_sends(start_worker, redis_server):
+    w1, w2 = start_worker(), start_worker()
+    r = room()
+    sender, _ = joined(w1.ws_url, r, "sender", action="create")
+    reader, _ = joined(w2.ws_url, r, "reader")
+    for i in range(20):
+        sender.chat(r, f"a{i}")
+    seen = [reader.next_chat() for _ in range(20)]
+    since = seen[9]["id"]
+    reader.close()
+
+    stop = threading.Event()
+    sent = []
+
+    def keep_sending():
+        i = 0
+        while not stop.is_set() and i < 400:
+            sender.chat(r, f"b{i}")
+            sent.append(f"b{i}")
+            i += 1
+            time.sleep(0.002)
+
+    t = threading.Thread(target=keep_sending)
+    t.start()
+    time.sleep(0.1)
+    again = Client(w2.ws_url)
+    history = again.join(r, "reader", action="rejoin", since=since)
+    assert history["recovered"] is True
+    got = [m["id"] for m in history["messages"]]
+    time.sleep(0.2)
+    stop.set()
+    t.join()
+    # Everything after `since` in the stream must arrive exactly once, in order.
+    expected = [e for e in redis_server.cli("XRANGE", f"stream:{r}", f"({since}", "+").split("\n") if re.fullmatch(r"\d+-\d+", e)]
+    while len(got) < len(expected):
+        got.append(again.next_chat()["id"])
+    assert got == expected
+    assert len(set(got)) == len(got)
+
+
+def test_resume_too_old_says_recovered_false(worker, redis_server):
+    r = room()
+    c, _ = joined(worker.ws_url, r, "alice", action="create")
+    for i in range(6):
+        c.chat(r, f"m{i}")
+    ids = [c.next_chat()["id"] for _ in range(6)]
+    redis_server.cli("XTRIM", f"stream:{r}", "MAXLEN", "2")
+    d = Client(worker.ws_url)
+    history = d.join(r, "alice", action="rejoin", since=ids[0])
+    assert history["recovered"] is False
+    assert [m["id"] for m in history["messages"]] == ids[-2:]
+
+
+def test_client_id_makes_a_send_idempotent(worker, redis_server):
+    r = room()
+    a, _ = joined(worker.ws_url, r, "alice", action="create")
+    b, _ = joined(worker.ws_url, r, "bob")
+    a.chat(r, "once", clientId="retry-1")
+    first = a.next_chat()
+    a.chat(r, "once", clientId="retry-1")
+    again = a.next_chat()
+    assert again["id"] == first["id"]
+    assert b.next_chat()["id"] == first["id"]
+    b.chat(r, "marker")
+    assert b.next_chat()["text"] == "marker"  # bob never saw a second "once"
+    assert redis_server.cli("XLEN", f"stream:{r}") == "2"
+
+
+def test_rate_limit_is_a_token_bucket_per_ip(start_worker):
+    w = start_worker(ECHO_RATE_LIMIT="60", ECHO_RATE_BURST="3")
+    r = room()
+    c, _ = joined(w.ws_url, r, "alice", action="create")
+    for i in range(3):
+        c.chat(r, f"m{i}")
+    c.chat(r, "too many")
+    error = c.next_error()
+    assert error["code"] == "RATE_LIMITED" and 0 < error["retryAfterMs"] <= 1000
+    # A forged X-Forwarded-For from an untrusted peer does not buy a new bucket.
+    d = Client(w.ws_url, additional_headers={"X-Forwarded-For": "198.51.100.1"})
+    d.join(r, "dave")
+    d.chat(r, "spoof")
+    assert d.next_error()["code"] == "RATE_LIMITED"
+    time.sleep(1.1)
+    c.chat(r, "refilled")
+    assert c.recv_until(lambda f: f.get("text") == "refilled" or f.get("type") == "error")["text"] == "refilled"
+
+
+def test_forwarded_for_is_believed_only_from_trusted_proxies(start_worker):
+    w = start_worker(ECHO_RATE_LIMIT="60", ECHO_RATE_BURST="1", ECHO_TRUSTED_PROXIES="127.0.0.1")
+    r = room()
+    first = Client(w.ws_url, additional_headers={"X-Forwarded-For": "198.51.100.1"})
+    first.join(r, "one", action="create")
+    second = Client(w.ws_url, additional_headers={"X-Forwarded-For": "198.51.100.2"})
+    second.join(r, "two")
+    first.chat(r, "a")
+    assert first.next_chat()["text"] == "a"
+    second.chat(r, "b")  # another client behind the proxy: its own bucket
+    assert second.recv_until(lambda f: f.get("text") == "b" or f.get("type") == "error").get("text") == "b"
+    first.chat(r, "c")
+    assert first.next_error()["code"] == "RATE_LIMITED"
+
+
+def test_oversized_binary_and_invalid_utf8_frames_get_close_codes(start_worker):
+    w = start_worker(ECHO_MAX_FRAME_BYTES=str(64 * 1024))
+    big = RawWebSocket(w.port)
+    assert big.status == 101
+    big.send_frame(1, b"x" * (64 * 1024 + 1))
+    assert big.read_close_code() == 1009
+    binary = RawWebSocket(w.port)
+    binary.send_frame(2, b"\x00\x01")
+    assert binary.read_close_code() == 1003
+    bad = RawWebSocket(w.port)
+    bad.send_frame(1, b'{"type":"ping","x":"\xff\xfe"}')
+    assert bad.read_close_code() == 1007
+    # Fragmented messages are joined and held to the same limit.
+    frag = RawWebSocket(w.port)
+    frag.send_frame(1, b'{"type":', fin=False)
+    frag.send_frame(0, b'"ping"}', fin=True)
+    opcode, payload = frag.read_frame()
+    assert opcode == 1 and json.loads(payload)["type"] == "pong"
+    # The server is still up.
+    assert http_get(w.base + "/health")[0] == 200
+
+
+def test_disallowed_origin_is_refused_with_403(start_worker):
+    w = start_worker(ECHO_ALLOWED_ORIGINS="https://chat.example.com")
+    assert RawWebSocket(w.port, headers={"Origin": "https://evil.example.net"}).status == 403
+    assert RawWebSocket(w.port, headers={"Origin": "https://chat.example.com"}).status == 101
+    # The seed's dev setup connected to "/".
+    assert RawWebSocket(w.port, path="/", headers={"Origin": "https://chat.example.com"}).status == 101
+
+
+def test_slow_consumer_is_closed_and_counted(start_worker):
+    w = start_worker(ECHO_OUTBOUND_LIMIT=str(256 * 1024), ECHO_MAX_FRAME_BYTES=str(8 * 1024 * 1024))
+    r = room()
+    sender, _ = joined(w.ws_url, r, "sender", action="create")
+    slow = RawWebSocket(w.port, rcvbuf=4096)
+    slow.send_frame(1, json.dumps({"type": "join", "payload": {"roomId": r, "username": "slow"}}).encode())
+    time.sleep(0.3)
+    image = "data:image/png;base64," + base64.b64encode(bytes([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) + b"\0" * (1024 * 1024)).decode()
+    for _ in range(24):  # about 32 MB for the slow reader, far past kernel buffers and the limit
+        sender.send("chat", roomId=r, image=image)
+        sender.next_chat(timeout=10)
+
+    def closed():
+        _, _, body = http_get(w.base + "/metrics")
+        match = re.search(rb"^echo_slow_consumer_closes_total (\d+)", body, re.M)
+        return match and int(match.group(1)) >= 1
+    wait_for(closed, timeout=10, what="slow consumer close")
+    sender.chat(r, "others unaffected")
+    assert sender.next_chat()["text"] == "others unaffected"
+
+
+def test_health_and_metrics(worker):
+    status, headers, body = http_get(worker.base + "/health")
+    health = json.loads(body)
+    assert status == 200 and health["status"] == "ok" and health["redis"] == "connected"
+    r = room()
+    c, _ = joined(worker.ws_url, r, "alice", action="create")
+    c.chat(r, "count me")
+    c.next_chat()
+    status, headers, text = http_get(worker.base + "/metrics")
+    assert status == 200 and headers["Content-Type"].startswith("text/plain")
+    for name in [b"echo_connections", b"echo_messages_in_total", b"echo_messages_out_total", b"echo_rooms",
+                 b"echo_host_connections", b"echo_redis_up"]:
+        assert re.search(rb"^" + name + rb"(\{[^}]*\})? \d+", text, re.M), name
+    status, _, body = http_get(worker.base + "/metrics?format=json")
+    metrics = json.loads(body)
+    assert metrics["connections"] >= 1 and metrics["rooms"] >= 1 and metrics["messagesIn"] >= 1
+
+
+def test_redis_restart_under_a_connected_worker(start_worker):
+    redis = RedisServer().start()
+    try:
+        w = start_worker(redis_url=redis.url)
+        r = room()
+        a, _ = joined(w.ws_url, r, "alice", action="create")
+        b, _ = joined(w.ws_url, r, "bob")
+        a.chat(r, "before")
+        assert b.next_chat()["text"] == "before"
+        redis.stop()
+        wait_for(lambda: http_get(w.base + "/health")[0] == 503, what="/health 503 while Redis is down")
+        a.chat(r, "while down", clientId="down-1")
+        assert a.next_error()["code"] == "UNAVAILABLE"
+        redis.start()
+        wait_for(lambda: http_get(w.base + "/health")[0] == 200, timeout=15, what="/health 200 after Redis is back")
+        # The worker resubscribed: a retry with the same clientId is stored once and delivered.
+        a.chat(r, "while down", clientId="down-1")
+        assert b.next_chat(timeout=10)["text"] == "while down"
+        assert redis.cli("XLEN", f"stream:{r}") == "1"
+    finally:
+        redis.stop()
+
+
+def test_crashed_worker_leaves_no_ghost_members(start_worker):
+    w1 = start_worker(ECHO_PRESENCE_TTL="3")
+    w2 = start_worker(ECHO_PRESENCE_TTL="3")
+    r = room()
+    keeper, _ = joined(w1.ws_url, r, "keeper", action="create")
+    ghost, _ = joined(w2.ws_url, r, "ghost")
+    keeper.recv_until(lambda f: f.get("username") == "ghost")
+    w2.proc.send_signal(signal.SIGKILL)
+    w2.proc.wait()
+    time.sleep(4)
+    late, _ = joined(w1.ws_url, r, "late")
+    event = keeper.recv_until(lambda f: f.get("sender") == "System" and f.get("username") == "late")
+    assert event["usersCount"] == 2  # keeper and late; the ghost expired
+
+
+def test_sigterm_closes_websockets_with_1001_and_exits_zero(start_worker):
+    w = start_worker()
+    r = room()
+    c, _ = joined(w.ws_url, r, "alice", action="create")
+    w.proc.send_signal(signal.SIGTERM)
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            c.ws.recv(timeout=5)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+    assert w.proc.wait(10) == 0

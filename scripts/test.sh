@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs every test: Swift unit tests, then the Python suites against real processes (a private
+# redis-server on a free port, real echo/echo-worker binaries, a real Chromium).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-deps.sh --test
+bash scripts/venv.sh
+
+echo "== build"
+swift build --build-tests 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' || true
+# The grep above hides progress lines; make sure the build really succeeded.
+swift build --build-tests >/dev/null
+
+out=.test-output
+mkdir -p "$out"
+redis_dir=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$redis_dir" \
+  --daemonize yes --pidfile "$redis_dir/redis.pid" --logfile "$redis_dir/redis.log"
+cleanup() {
+  [[ -f "$redis_dir/redis.pid" ]] && kill "$(cat "$redis_dir/redis.pid")" 2>/dev/null || true
+  rm -rf "$redis_dir"
+}
+trap cleanup EXIT
+for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+
+echo "== unit tests (swift test)"
+swift test --skip-build 2>&1 | tee "$out/swift-test.log" | grep -Ev '^(◇|✔|\[)' || true
+# tee/grep hide the exit status: read the verdict from the log.
+if ! grep -qE 'Test run with [0-9]+ tests? (in [0-9]+ suites? )?passed' "$out/swift-test.log"; then
+  echo "swift test failed" >&2
+  grep -E '✘|error' "$out/swift-test.log" | head -40 >&2
+  exit 1
+fi
+
+echo "== integration, system and browser tests (pytest, redis on port $port)"
+ECHO_TEST_REDIS_URL="redis://127.0.0.1:$port" .venv/bin/pytest Tests/python -ra "$@"
