@@ -76,13 +76,6 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
-        .testTarget(
-            name: "IntegrationTests",
-            dependencies: [
-                "Shared",
-                .product(name: "NIOWebSocket", package: "swift-nio"),
-            ]
-        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -48,6 +48,8 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     private var awaitingPong = false
     /// Set by the hub while this connection waits for the end-of-batch flush.
     var flushScheduled = false
+    /// Joins and history reads cost Redis work but pass no chat limiter: bound them per connection.
+    private var requestBucket = TokenBucket(capacity: 20, ratePerMinute: 120, nowMilliseconds: Clock.milliseconds())
 
     init(hub: ChatHub, clientIP: String, logger: Logger) {
         self.hub = hub
@@ -131,6 +133,15 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         } catch {
             send(error: error)
             return
+        }
+        switch request {
+        case .join, .history:
+            if case .refused(let retryAfter) = requestBucket.take(nowMilliseconds: Clock.milliseconds()) {
+                send(error: ProtocolError(.rateLimited, "Too many joins or history requests; wait a moment.", retryAfterMilliseconds: retryAfter))
+                return
+            }
+        default:
+            break
         }
         switch request {
         case .join(let join): self.join(join)

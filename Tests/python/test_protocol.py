@@ -420,3 +420,14 @@ def test_sigterm_closes_websockets_with_1001_and_exits_zero(start_worker):
             c.ws.recv(timeout=5)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
     assert w.proc.wait(10) == 0
+
+
+def test_join_and_history_floods_are_limited_per_connection(worker):
+    r = room()
+    c, _ = joined(worker.ws_url, r, "alice", action="create")
+    for _ in range(40):
+        c.send("history")
+    frames = [c.recv_until(lambda f: f.get("type") in ("history", "error")) for _ in range(40)]
+    codes = {f.get("code") for f in frames if f["type"] == "error"}
+    assert codes == {"RATE_LIMITED"}
+    assert 15 <= sum(f["type"] == "history" for f in frames) <= 25
