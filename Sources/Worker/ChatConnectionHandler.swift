@@ -173,10 +173,9 @@ final class ChatConnectionHandler: ChannelInboundHandler {
                 self.state = .joined(membership)
                 self.send(ServerFrames.session(sessionID: membership.sessionID, roomID: membership.roomID, username: membership.username), flush: false)
                 self.send(ServerFrames.history(messages.map(\.frame), recovered: recovered), flush: false)
-                let lastSeen = messages.last?.id ?? request.since
+                let lastSeen = ResumePlan.lastSeen(history: messages.map(\.id), since: request.since)
                 self.hub.noteDelivered(room: membership.roomID, id: messages.last?.id)
-                for live in current.buffered {
-                    if let id = live.id, let lastSeen, id <= lastSeen { continue }
+                for live in ResumePlan.liveAfterHistory(current.buffered, lastSeen: lastSeen) {
                     _ = self.deliver(live.frame, id: live.id)
                 }
                 self.flushNow()

@@ -41,6 +41,7 @@ final class WorkerService: Service {
         let endpoint = try RedisEndpoint(url: configuration.effectiveRedisURL)
         let timeout = TimeAmount.milliseconds(Int64(configuration.redisTimeoutMilliseconds))
         let redis = RedisClient(endpoint: endpoint, eventLoop: loop, timeout: timeout, logger: logger)
+        redis.scripts = RoomStore.scripts
         let subscriber = RedisSubscriber(endpoint: endpoint, eventLoop: loop, timeout: timeout, logger: logger)
         let hub = ChatHub(eventLoop: loop, store: RoomStore(redis: redis, configuration: configuration), subscriber: subscriber, configuration: configuration, logger: logger)
 

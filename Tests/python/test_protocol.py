@@ -431,3 +431,13 @@ def test_join_and_history_floods_are_limited_per_connection(worker):
     codes = {f.get("code") for f in frames if f["type"] == "error"}
     assert codes == {"RATE_LIMITED"}
     assert 15 <= sum(f["type"] == "history" for f in frames) <= 25
+
+
+def test_scripts_are_reloaded_after_the_script_cache_is_flushed(worker, redis_server):
+    r = room()
+    c, _ = joined(worker.ws_url, r, "alice", action="create")
+    c.chat(r, "before flush")
+    assert c.next_chat()["text"] == "before flush"
+    assert redis_server.cli("SCRIPT", "FLUSH") == "OK"
+    c.chat(r, "after flush")  # EVALSHA answers NOSCRIPT; the client falls back to EVAL
+    assert c.next_chat()["text"] == "after flush"

@@ -40,6 +40,8 @@ public final class RedisClient: @unchecked Sendable {
     public private(set) var reconnects = 0
     private var everConnected = false
 
+    /// Scripts loaded on every new connection (SCRIPT LOAD), before commands flow.
+    public var scripts: [RedisScript] = []
     /// Runs after login on every new connection, before commands flow (resubscribe, for example).
     var prepare: ((RedisConnection) -> EventLoopFuture<Void>)?
     /// Told `true` when a connection is ready and `false` when it is lost.
@@ -152,6 +154,8 @@ public final class RedisClient: @unchecked Sendable {
             connection.onPush = { self.onPush?($0) }
             connection.onReadComplete = { self.onReadComplete?() }
             return self.login(connection).flatMap {
+                self.loadScripts(connection)
+            }.flatMap {
                 self.prepare?(connection) ?? self.eventLoop.makeSucceededVoidFuture()
             }.map { connection }.flatMapErrorThrowing { error in
                 connection.close()
@@ -187,6 +191,16 @@ public final class RedisClient: @unchecked Sendable {
             steps.append(connection.send(RESPCommand("CLIENT", "SETNAME", "echo-worker")))
         }
         return EventLoopFuture.andAllSucceed(steps, on: eventLoop)
+    }
+
+    /// Loads every known script on a new connection, so the first call of each is an EVALSHA.
+    private func loadScripts(_ connection: RedisConnection) -> EventLoopFuture<Void> {
+        let loads = scripts.map { script in
+            connection.send(RESPCommand("SCRIPT", "LOAD", .string(script.source))).map { reply in
+                if let sha = reply.string { self.scriptHashes[script.name] = sha }
+            }
+        }
+        return EventLoopFuture.andAllSucceed(loads, on: eventLoop)
     }
 
     private func connected(_ connection: RedisConnection) {

@@ -32,6 +32,9 @@ public struct RoomStore: Sendable {
         self.configuration = configuration
     }
 
+    /// Every script the store runs, for the client to load on each connection.
+    public static let scripts = [RoomScripts.chat, RoomScripts.join, RoomScripts.leave, RoomScripts.refresh]
+
     public func join(_ request: JoinRequest, sessionID: String, timestamp: Int) -> EventLoopFuture<JoinOutcome> {
         let room = request.roomID
         let event = ServerFrames.systemEventPrefix(event: "join", username: request.username, sessionID: sessionID, timestamp: timestamp)
