@@ -48,6 +48,9 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     private var awaitingPong = false
     /// Set by the hub while this connection waits for the end-of-batch flush.
     var flushScheduled = false
+    /// The newest message this client has (from history or live). A live copy at or below it is a
+    /// duplicate, and after a Redis reconnect the hub replays the stream after it.
+    private(set) var lastID: StreamID?
     /// Joins and history reads cost Redis work but pass no chat limiter: bound them per connection.
     private var requestBucket = TokenBucket(capacity: 20, ratePerMinute: 120, nowMilliseconds: Clock.milliseconds())
 
@@ -174,7 +177,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
                 self.send(ServerFrames.session(sessionID: membership.sessionID, roomID: membership.roomID, username: membership.username), flush: false)
                 self.send(ServerFrames.history(messages.map(\.frame), recovered: recovered), flush: false)
                 let lastSeen = ResumePlan.lastSeen(history: messages.map(\.id), since: request.since)
-                self.hub.noteDelivered(room: membership.roomID, id: messages.last?.id)
+                self.lastID = lastSeen
                 for live in ResumePlan.liveAfterHistory(current.buffered, lastSeen: lastSeen) {
                     _ = self.deliver(live.frame, id: live.id)
                 }
@@ -251,6 +254,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
                 }
         }
         state = .idle
+        lastID = nil
     }
 
     // MARK: Output
@@ -266,6 +270,8 @@ final class ChatConnectionHandler: ChannelInboundHandler {
             return false
         case .joined:
             guard let context, !closing else { return false }
+            guard ResumePlan.isNew(id, after: lastID) else { return false }
+            if let id { lastID = id }
             guard context.channel.isWritable else {
                 // Past the outbound limit: this client cannot keep up. Closing it bounds memory.
                 hub.counters.slowConsumerCloses += 1

@@ -14,9 +14,6 @@ import Shared
 final class ChatHub: @unchecked Sendable {
     final class LocalRoom {
         var members: [ObjectIdentifier: ChatConnectionHandler] = [:]
-        /// The newest message delivered here: a live copy at or below it is a duplicate, and after
-        /// a Redis reconnect the gap is read from the stream after it.
-        var lastDelivered: StreamID?
     }
 
     let eventLoop: EventLoop
@@ -97,12 +94,6 @@ final class ChatHub: @unchecked Sendable {
         if local.members.isEmpty { rooms[room] = nil }
     }
 
-    /// A joiner saw history up to `id`: the room's live stream continues from there.
-    func noteDelivered(room: String, id: StreamID?) {
-        guard let id, let local = rooms[room] else { return }
-        if local.lastDelivered.map({ $0 < id }) ?? true { local.lastDelivered = id }
-    }
-
     // MARK: Fan-out
 
     private func received(channel: ByteBuffer, payload: ByteBuffer) {
@@ -117,8 +108,6 @@ final class ChatHub: @unchecked Sendable {
                   let idText = payload.readString(length: space - payload.readerIndex),
                   let id = StreamID(idText) else { return }
             payload.moveReaderIndex(forwardBy: 1)
-            if let last = local.lastDelivered, id <= last { return }
-            local.lastDelivered = id
             deliver(ServerFrames.chat(id: idText, body: payload), id: id, to: local)
         case UInt8(ascii: "S"):
             deliver(payload, id: nil, to: local)
@@ -151,10 +140,16 @@ final class ChatHub: @unchecked Sendable {
     /// room's stream and delivered, so a Redis blip loses nothing for members who stayed.
     private func fillGaps() {
         for (room, local) in rooms {
-            store.messages(room: room, after: local.lastDelivered).whenSuccess { [unowned self] messages in
+            // From the member furthest behind; each member skips what it already has.
+            let positions = local.members.values.map(\.lastID)
+            let start = positions.contains(where: { $0 == nil }) ? nil : positions.compactMap { $0 }.min()
+            store.messages(room: room, after: start).whenComplete { [unowned self] result in
+                guard case .success(let messages) = result else {
+                    self.logger.warning("could not replay messages missed during a Redis reconnect", metadata: ["room": "\(room)", "error": "\(result)"])
+                    return
+                }
                 guard let local = self.rooms[room] else { return }
-                for message in messages where local.lastDelivered.map({ $0 < message.id }) ?? true {
-                    local.lastDelivered = message.id
+                for message in messages {
                     self.deliver(message.frame, id: message.id, to: local)
                 }
                 self.flush()

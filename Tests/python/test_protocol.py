@@ -441,3 +441,22 @@ def test_scripts_are_reloaded_after_the_script_cache_is_flushed(worker, redis_se
     assert redis_server.cli("SCRIPT", "FLUSH") == "OK"
     c.chat(r, "after flush")  # EVALSHA answers NOSCRIPT; the client falls back to EVAL
     assert c.next_chat()["text"] == "after flush"
+
+
+def test_subscriber_reconnect_replays_what_it_missed(start_worker, redis_server):
+    w1, w2 = start_worker(), start_worker()
+    r = room()
+    sender, _ = joined(w2.ws_url, r, "sender", action="create")
+    reader, _ = joined(w1.ws_url, r, "reader")
+    sender.chat(r, "warm-up")
+    assert reader.next_chat()["text"] == "warm-up"
+    # Drop every pub/sub connection: messages published before the workers resubscribe are not
+    # delivered by Redis; the workers must read them from the streams.
+    redis_server.cli("CLIENT", "KILL", "TYPE", "pubsub")
+    for i in range(30):
+        sender.chat(r, f"gap{i}")
+    texts = [reader.next_chat(timeout=10)["text"] for _ in range(30)]
+    assert texts == [f"gap{i}" for i in range(30)]
+    reader.send("ping")
+    extra = reader.recv_until(lambda f: f.get("type") == "pong" or "text" in f)
+    assert extra.get("type") == "pong", f"duplicate delivered: {extra}"

@@ -4,11 +4,14 @@ public enum ResumePlan {
     /// The live messages buffered while the join read the stream, in arrival order, minus those
     /// the history already held (a chat at or below `lastSeen`). System events (no id) all stay.
     public static func liveAfterHistory<Frame>(_ buffered: [(id: StreamID?, frame: Frame)], lastSeen: StreamID?) -> [(id: StreamID?, frame: Frame)] {
-        guard let lastSeen else { return buffered }
-        return buffered.filter { entry in
-            guard let id = entry.id else { return true }
-            return id > lastSeen
-        }
+        buffered.filter { isNew($0.id, after: lastSeen) }
+    }
+
+    /// The one duplicate rule: a chat message is new to a client unless it is at or below the
+    /// newest position that client has; system events (no id) are always new.
+    public static func isNew(_ id: StreamID?, after lastSeen: StreamID?) -> Bool {
+        guard let id, let lastSeen else { return true }
+        return id > lastSeen
     }
 
     /// The position the client has seen once the history is sent: the newest replayed message,

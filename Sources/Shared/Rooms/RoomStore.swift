@@ -121,7 +121,8 @@ public struct RoomStore: Sendable {
 
     /// Messages after `id` (all of them when `id` is nil), oldest first, at most `limit`.
     public func messages(room: String, after id: StreamID?, limit: Int = 1000) -> EventLoopFuture<[StoredMessage]> {
-        let start = id.map { "(\($0))" } ?? "-"
+        // "(" makes the range exclusive: strictly after `id`.
+        let start = id.map { "(" + $0.description } ?? "-"
         return redis.send(RESPCommand("XRANGE", .string(RoomKeys.stream(room)), .string(start), "+", "COUNT", .integer(limit)))
             .map { Self.messages(from: $0) }
     }
