@@ -26,13 +26,16 @@ bench:
 	bash scripts/bench.sh
 
 install: release
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/echo/web $(DESTDIR)$(SYSTEMD_DIR) $(DESTDIR)/etc/default
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/echo/web $(DESTDIR)$(PREFIX)/share/doc/echo \
+		$(DESTDIR)$(SYSTEMD_DIR) $(DESTDIR)/etc/echo
 	install -m 0755 .build/release/echo .build/release/echo-worker $(DESTDIR)$(PREFIX)/bin/
 	cp -R web/. $(DESTDIR)$(PREFIX)/share/echo/web/
-	sed 's#/usr/local/bin#$(PREFIX)/bin#g' systemd/echo.service > $(DESTDIR)$(SYSTEMD_DIR)/echo.service
+	install -m 0644 docs/operations.md docs/protocol.md $(DESTDIR)$(PREFIX)/share/doc/echo/
+	sed 's#/usr/local#$(PREFIX)#g' systemd/echo.service > $(DESTDIR)$(SYSTEMD_DIR)/echo.service
 	install -m 0644 systemd/echo.socket $(DESTDIR)$(SYSTEMD_DIR)/echo.socket
-	[ -f $(DESTDIR)/etc/default/echo ] || install -m 0644 systemd/echo.env $(DESTDIR)/etc/default/echo
-	@echo "Installed. Start with: systemctl daemon-reload && systemctl enable --now echo"
+	[ -f $(DESTDIR)/etc/echo/echo.env ] || install -m 0644 systemd/echo.env $(DESTDIR)/etc/echo/echo.env
+	if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
+	@echo "Installed. Start with: systemctl enable --now echo"
 
 clean-test:
 	rm -rf .test-output

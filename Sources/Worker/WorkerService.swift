@@ -82,6 +82,9 @@ final class WorkerService: Service {
                     }
                 }
             }
+            // Ready means able to chat: wait for Redis (bounded, so a worker whose Redis is down
+            // still starts and reports itself unhealthy instead of failing the whole service).
+            _ = try? await Self.waitForRedis(hub: hub, on: loop, timeout: .seconds(5)).get()
             channel.send(.ready(pid: getpid()))
             let heartbeat = settings.heartbeat
             loop.execute {
@@ -118,6 +121,25 @@ final class WorkerService: Service {
         }.get()
         logger.info("worker stopped")
         try? await group.shutdownGracefully()
+    }
+}
+
+extension WorkerService {
+    /// Completes once both Redis connections are up, or after `timeout` (never fails).
+    static func waitForRedis(hub: ChatHub, on loop: EventLoop, timeout: TimeAmount) -> EventLoopFuture<Void> {
+        let deadline = NIODeadline.now() + timeout
+        let promise = loop.makePromise(of: Void.self)
+        loop.execute {
+            func check() {
+                if hub.redisConnected || NIODeadline.now() >= deadline {
+                    promise.succeed()
+                } else {
+                    loop.assumeIsolated().scheduleTask(in: .milliseconds(20)) { check() }
+                }
+            }
+            check()
+        }
+        return promise.futureResult
     }
 }
 

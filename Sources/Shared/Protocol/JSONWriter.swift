@@ -87,13 +87,12 @@ public struct JSONWriter {
     /// so a frame stays inert even if some client were to put it into HTML.
     public static func writeQuoted(_ value: String, into buffer: inout ByteBuffer) {
         buffer.writeInteger(UInt8(ascii: "\""))
-        var utf8 = value.utf8
-        // Fast path: copy runs of bytes that need no escaping in one go.
+        let utf8 = value.utf8
+        // Fast path: most text needs no escaping and is copied in one go.
         let needsEscape = utf8.contains { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C || $0 == 0x3C || $0 == 0x3E || $0 == 0x26 || $0 == 0xE2 }
         if !needsEscape {
             buffer.writeString(value)
         } else {
-            utf8 = value.utf8
             var index = utf8.startIndex
             while index != utf8.endIndex {
                 let byte = utf8[index]

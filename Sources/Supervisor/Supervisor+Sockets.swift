@@ -1,0 +1,111 @@
+import Glibc
+import Logging
+import Shared
+
+extension Supervisor {
+    /// Opens `count` slot sockets, or adopts the one systemd passed (socket activation).
+    func openSockets(count: Int) throws {
+        let activated = Systemd.listenFileDescriptors(unsetEnvironment: true)
+        if let fd = activated.first {
+            guard Systemd.isListeningStreamSocket(fd) else {
+                throw ListeningSocketError(message: "the socket passed by systemd (fd \(fd)) is not a listening stream socket")
+            }
+            let adopted = try ListeningSocket.adopt(fd, shared: false)
+            logger.info("adopted the socket passed by systemd", metadata: ["fd": "\(fd)", "port": "\(adopted.port)"])
+            // ReusePort=yes: the passed socket is slot 0 and the others join its group. The kernel
+            // allows that only to the user that bound it, so a socket bound by PID 1 for a
+            // DynamicUser= service cannot have siblings: then every worker shares it.
+            let sibling = count > 1 && ListeningSocket.hasReusePort(adopted.fd)
+                ? try? ListeningSocket.open(besides: adopted.fd, backlog: configuration.backlog) : nil
+            if count == 1 || sibling != nil {
+                slots.append(Slot(index: 0, socket: adopted, policy: RestartPolicy()))
+                if let sibling { slots.append(Slot(index: 1, socket: sibling, policy: RestartPolicy())) }
+            } else {
+                let shared = ListeningSocket(fd: adopted.fd, isShared: true)
+                sharedActivatedSocket = adopted.fd
+                if count > 1 {
+                    logger.warning(
+                        "cannot add SO_REUSEPORT sockets beside the one systemd passed (no ReusePort=yes, or another owner): every worker accepts on that one socket; NIO debug builds assert on this, release builds are fine"
+                    )
+                }
+                for index in 0..<count {
+                    slots.append(Slot(index: index, socket: shared, policy: RestartPolicy()))
+                }
+                return
+            }
+        }
+        while slots.count < count { try addSlotSocket() }
+        logger.info(
+            "listening",
+            metadata: ["host": "\(configuration.host)", "port": "\(slots[0].socket.port)", "slots": "\(slots.count)", "backlog": "\(configuration.backlog)"]
+        )
+    }
+
+    /// Appends one slot with its own socket in the `SO_REUSEPORT` group.
+    func addSlotSocket() throws {
+        let socket: ListeningSocket
+        if let shared = sharedActivatedSocket {
+            socket = ListeningSocket(fd: shared, isShared: true)
+        } else if let first = slots.first {
+            socket = try ListeningSocket.open(besides: first.socket.fd, backlog: configuration.backlog)
+        } else {
+            socket = try ListeningSocket.open(host: configuration.host, port: configuration.port, backlog: configuration.backlog)
+        }
+        slots.append(Slot(index: slots.count, socket: socket, policy: RestartPolicy()))
+    }
+
+    /// With no `REDIS_URL`, starts the embedded redis-server and points the workers at it.
+    func startRedisIfNeeded() throws {
+        guard configuration.redisURL == nil else { return }
+        guard let binary = EmbeddedRedis.locate(settings.redisServer) else {
+            throw StartupError(
+                message: "no REDIS_URL is set and \(settings.redisServer) is not installed: install it (apt-get install redis-server) or set REDIS_URL=redis://host:6379"
+            )
+        }
+        let redis = EmbeddedRedis(
+            binary: binary, runtimeDirectory: settings.runtimeDirectory, stateDirectory: settings.stateDirectory,
+            logger: logger
+        )
+        try redis.start()
+        self.redis = redis
+        guard redis.waitUntilReady(timeout: .seconds(15)) else {
+            redis.signal(SIGKILL)
+            throw StartupError(message: "the embedded redis-server did not answer on \(redis.socketPath) within 15 s (see its log above)")
+        }
+        configuration.redisURL = redis.url
+    }
+
+    /// A redis-server that died is started again (with back-off); workers reconnect by themselves.
+    func redisExited(status: Int32, now: ContinuousClock.Instant) {
+        guard let redis else { return }
+        if case .stoppingRedis = phase { return }
+        if case .stopping = phase { return }
+        let exit = ProcessExit(waitStatus: status)
+        let uptime = redis.startedAt.map { now - $0 } ?? .zero
+        logger.error("the embedded redis-server died", metadata: ["status": "\(exit)", "uptime": "\(uptime)"])
+        switch redis.restarts.workerDied(exit, uptime: uptime, becameReady: true) {
+        case .restart(let delay):
+            redis.restartAt = now + delay
+        case .giveUp(let reason, _):
+            logger.critical("giving up on the embedded redis-server: \(reason)")
+            beginStop(closeCode: 1011, exitCode: 1, now: now)
+        }
+    }
+
+    func restartRedisIfDue(now: ContinuousClock.Instant) {
+        guard let redis, let due = redis.restartAt, now >= due else { return }
+        redis.restartAt = nil
+        guard phase == .starting || phase == .serving else { return }
+        do {
+            try redis.start()
+        } catch {
+            logger.error("cannot restart redis-server: \(error)")
+            redis.restartAt = now + .seconds(1)
+        }
+    }
+}
+
+struct StartupError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
+}
