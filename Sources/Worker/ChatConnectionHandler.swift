@@ -197,11 +197,11 @@ final class ChatConnectionHandler: ChannelInboundHandler {
 
     private func chat(_ request: ChatRequest) {
         guard case .joined(let membership) = state else {
-            send(error: ProtocolError(.notJoined, "Join a room before sending messages."))
+            send(error: ProtocolError(.notJoined, "Join a room before sending messages.", clientID: request.clientID))
             return
         }
         if let room = request.roomID, room != membership.roomID {
-            send(error: ProtocolError(.roomMismatch, "Room mismatch: this connection is in room \(membership.roomID)."))
+            send(error: ProtocolError(.roomMismatch, "Room mismatch: this connection is in room \(membership.roomID).", clientID: request.clientID))
             return
         }
         hub.counters.messagesIn += 1
@@ -214,12 +214,12 @@ final class ChatConnectionHandler: ChannelInboundHandler {
                 if let stored { self.send(stored.frame) }
             case .success(.rateLimited(let retryAfter)):
                 self.hub.counters.rateLimited += 1
-                self.send(error: ProtocolError(.rateLimited, "Too many messages; wait a moment.", retryAfterMilliseconds: retryAfter))
+                self.send(error: ProtocolError(.rateLimited, "Too many messages; wait a moment.", retryAfterMilliseconds: retryAfter, clientID: request.clientID))
             case .failure(let error):
                 // Nothing was stored or sent anywhere: the client may retry with the same clientId.
                 if self.hub.configuration.rateLimitPerMinute > 0 { self.hub.counters.rateLimiterUnavailable += 1 }
                 self.logger.warning("chat not stored", metadata: ["room": "\(membership.roomID)", "error": "\(error)"])
-                self.send(error: ProtocolError(.unavailable, "The message could not be stored; it was not sent. Retry in a moment."))
+                self.send(error: ProtocolError(.unavailable, "The message could not be stored; it was not sent. Retry in a moment.", clientID: request.clientID))
             }
         }
     }

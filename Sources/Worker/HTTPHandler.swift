@@ -60,9 +60,8 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
         default:
             if let assets = state.assets, let response = assets.response(method: head.method, uri: head.uri, headers: head.headers) {
-                var headers = response.headers
-                headers.replaceOrAdd(name: "Content-Length", value: String(response.body.readableBytes))
-                writeResponse(context: context, head: head, status: response.status, headers: headers, body: head.method == .HEAD ? nil : response.body)
+                // The asset's headers carry the right Content-Length (also for HEAD; none on 304).
+                writeResponse(context: context, head: head, status: response.status, headers: response.headers, body: head.method == .HEAD ? nil : response.body)
             } else {
                 write(context: context, head: head, status: .notFound, type: "text/plain", body: "Not found\n")
             }

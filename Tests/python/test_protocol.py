@@ -117,9 +117,11 @@ def test_input_rules_before_join(worker, frame, code):
 def test_input_rules_after_join(worker, payload, code):
     r = room()
     c, _ = joined(worker.ws_url, r, "alice", action="create")
-    c.send("chat", **{"roomId": r, **payload})
+    c.send("chat", **{"roomId": r, "clientId": "p1", **payload})
     error = c.next_error()
     assert error["code"] == code, error
+    # The refusal names the message it refuses (unless the clientId itself is what is wrong).
+    assert error.get("clientId") == (None if code == "INVALID_CLIENT_ID" else "p1")
     if code == "ROOM_MISMATCH":
         assert "Room mismatch" in error["message"]
     c.chat(r, "still here")

@@ -156,6 +156,24 @@ public enum InputRules {
     }
 
     static func chat(_ payload: ClientRequest.Payload?, limits: InputLimits) throws(ProtocolError) -> ChatRequest {
+        // The clientId first, so every other refusal can name the message it refuses.
+        var clientID: String? = nil
+        if let raw = payload?.clientId, !raw.isEmpty {
+            guard raw.utf8.count <= limits.maxClientIDLength, raw.utf8.allSatisfy(isIDByte) else {
+                throw ProtocolError(.invalidClientID, "clientId must be 1–\(limits.maxClientIDLength) letters, digits, _ or -.")
+            }
+            clientID = raw
+        }
+        do {
+            return try chatContent(payload, clientID: clientID, limits: limits)
+        } catch {
+            var error = error
+            error.clientID = clientID
+            throw error
+        }
+    }
+
+    private static func chatContent(_ payload: ClientRequest.Payload?, clientID: String?, limits: InputLimits) throws(ProtocolError) -> ChatRequest {
         var text = payload?.message
         if let t = text, t.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { text = nil }
         let image = payload?.image.flatMap { $0.isEmpty ? nil : $0 }
@@ -170,13 +188,6 @@ public enum InputRules {
         if let raw = payload?.roomId { roomID = raw }
         var reply: ReplyReference? = nil
         if let r = payload?.replyTo { reply = try replyTo(r, limits: limits) }
-        var clientID: String? = nil
-        if let raw = payload?.clientId, !raw.isEmpty {
-            guard raw.utf8.count <= limits.maxClientIDLength, raw.utf8.allSatisfy(isIDByte) else {
-                throw ProtocolError(.invalidClientID, "clientId must be 1–\(limits.maxClientIDLength) letters, digits, _ or -.")
-            }
-            clientID = raw
-        }
         return ChatRequest(roomID: roomID, text: text, image: image, replyTo: reply, clientID: clientID)
     }
 

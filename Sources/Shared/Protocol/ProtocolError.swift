@@ -29,11 +29,14 @@ public struct ProtocolError: Error, Sendable, Equatable, CustomStringConvertible
     public var message: String
     /// For `RATE_LIMITED`: when the next message will be accepted.
     public var retryAfterMilliseconds: Int?
+    /// The refused chat's `clientId`, so a client knows which pending message failed.
+    public var clientID: String?
 
-    public init(_ code: Code, _ message: String, retryAfterMilliseconds: Int? = nil) {
+    public init(_ code: Code, _ message: String, retryAfterMilliseconds: Int? = nil, clientID: String? = nil) {
         self.code = code
         self.message = message
         self.retryAfterMilliseconds = retryAfterMilliseconds
+        self.clientID = clientID
     }
 
     public var description: String { "\(code.rawValue): \(message)" }

@@ -22,6 +22,9 @@ public enum ServerFrames {
         if let retry = error.retryAfterMilliseconds {
             w.key("retryAfterMs"); w.int(retry)
         }
+        if let clientID = error.clientID {
+            w.key("clientId"); w.string(clientID)
+        }
         w.endObject()
         return w.buffer
     }

@@ -1,0 +1,185 @@
+// The message box and what goes with a message before it is sent: the reply it quotes, an image
+// (picked, pasted or dropped, checked first), emoji inserted at the cursor, and the keys
+// (Enter sends, Shift+Enter is a new line, Escape drops the reply). It knows nothing of sockets.
+
+import { $, show } from './dom.js';
+import { EmojiPicker } from './emoji-picker.js';
+import { ImageRejected, firstFile, readImage } from './images.js';
+import { isSafeImage, replyPreview } from './render.js';
+import { toast } from './toast.js';
+
+export const MAX_MESSAGE_LENGTH = 2000;
+
+export class Composer {
+  #replyTo = null;
+  #image = null;
+  #dragDepth = 0;
+
+  /**
+   * @param onSend called with { text, image, replyTo } when the user sends; it returns false to
+   *               keep the draft (nothing was taken).
+   */
+  constructor(onSend) {
+    this.onSend = onSend;
+    this.form = $('#composer');
+    this.input = $('#composer-input');
+    this.charCount = $('#char-count');
+    this.fileInput = $('#file-input');
+    this.replyBar = $('#reply-bar');
+    this.imageBar = $('#image-bar');
+    this.imagePreview = $('#image-preview');
+    this.dropZone = $('#drop-zone');
+    this.picker = new EmojiPicker($('#emoji-panel'), $('#emoji-button'), (emoji) => this.insert(emoji));
+
+    this.form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      this.send();
+    });
+    this.input.addEventListener('keydown', (event) => {
+      if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        this.send();
+      }
+    });
+    this.input.addEventListener('input', () => this.#updateCount());
+    $('#reply-cancel').addEventListener('click', () => this.cancelReply());
+
+    $('#attach-button').addEventListener('click', () => this.fileInput.click());
+    this.fileInput.addEventListener('change', () => this.fileInput.files[0] && this.attach(this.fileInput.files[0]));
+    $('#image-remove').addEventListener('click', () => {
+      this.#setImage(null);
+      this.input.focus();
+    });
+    this.input.addEventListener('paste', (event) => {
+      const file = firstFile(event.clipboardData);
+      if (file) {
+        event.preventDefault();
+        this.attach(file);
+      }
+    });
+    this.#acceptDrops($('#chat-screen'));
+  }
+
+  get hasReply() {
+    return this.#replyTo !== null;
+  }
+
+  focus() {
+    this.input.focus();
+  }
+
+  /** Escape: closes the picker first, then drops the reply. True when it did something. */
+  escape() {
+    if (this.picker.isOpen) {
+      this.picker.close();
+      return true;
+    }
+    if (this.#replyTo) {
+      this.cancelReply();
+      return true;
+    }
+    return false;
+  }
+
+  /** @param who how the replied-to sender is named in the reply bar ("yourself" for one's own). */
+  startReply(message, who) {
+    this.#replyTo = {
+      messageId: message.id,
+      sender: message.sender,
+      sessionId: message.sessionId,
+      preview: replyPreview(message),
+      isImage: Boolean(message.image && isSafeImage(message.image)),
+    };
+    $('#reply-to-name').textContent = who;
+    $('#reply-to-preview').textContent = this.#replyTo.preview;
+    show(this.replyBar, true);
+    this.input.focus();
+  }
+
+  cancelReply() {
+    this.#replyTo = null;
+    show(this.replyBar, false);
+    this.input.focus();
+  }
+
+  /** Empties everything (leaving the room). */
+  reset() {
+    this.input.value = '';
+    this.#replyTo = null;
+    show(this.replyBar, false);
+    this.#setImage(null);
+    this.picker.close(false);
+    this.#updateCount();
+  }
+
+  insert(text) {
+    const { selectionStart: start, selectionEnd: end, value } = this.input;
+    this.input.value = value.slice(0, start) + text + value.slice(end);
+    this.input.selectionStart = this.input.selectionEnd = start + text.length;
+    this.#updateCount();
+  }
+
+  async attach(file) {
+    try {
+      this.#setImage(await readImage(file));
+      this.input.focus();
+    } catch (error) {
+      toast(error instanceof ImageRejected ? error.message : 'The image could not be read.', { kind: 'error' });
+    } finally {
+      this.fileInput.value = '';
+    }
+  }
+
+  send() {
+    // Leading blank lines and trailing whitespace are never what anyone meant to send.
+    const text = this.input.value.replace(/^\s*\n|\s+$/g, '');
+    if (!text.trim() && !this.#image) return;
+    if (text.length > MAX_MESSAGE_LENGTH) {
+      toast(`Messages can be at most ${MAX_MESSAGE_LENGTH} characters.`, { kind: 'error' });
+      return;
+    }
+    const taken = this.onSend({ text: text.trim() ? text : '', image: this.#image?.dataURL ?? null, replyTo: this.#replyTo });
+    if (taken === false) return;
+    this.reset();
+    this.input.focus();
+  }
+
+  #setImage(image) {
+    this.#image = image;
+    if (image) {
+      this.imagePreview.src = image.dataURL;
+      $('#image-name').textContent = `${image.name} · ${image.label}`;
+    } else {
+      this.imagePreview.removeAttribute('src');
+    }
+    show(this.imageBar, Boolean(image));
+  }
+
+  #updateCount() {
+    const length = this.input.value.length;
+    show(this.charCount, length > MAX_MESSAGE_LENGTH - 200);
+    this.charCount.textContent = `${length} / ${MAX_MESSAGE_LENGTH}`;
+    this.charCount.classList.toggle('over', length > MAX_MESSAGE_LENGTH);
+  }
+
+  // dragenter/dragleave fire for every child crossed; counting them keeps the overlay steady.
+  #acceptDrops(area) {
+    area.addEventListener('dragenter', (event) => {
+      if (![...(event.dataTransfer?.types ?? [])].includes('Files')) return;
+      this.#dragDepth += 1;
+      show(this.dropZone, true);
+    });
+    area.addEventListener('dragleave', () => {
+      this.#dragDepth = Math.max(0, this.#dragDepth - 1);
+      if (!this.#dragDepth) show(this.dropZone, false);
+    });
+    area.addEventListener('dragover', (event) => event.preventDefault());
+    area.addEventListener('drop', (event) => {
+      event.preventDefault();
+      this.#dragDepth = 0;
+      show(this.dropZone, false);
+      const file = firstFile(event.dataTransfer);
+      if (file) this.attach(file);
+    });
+  }
+}
