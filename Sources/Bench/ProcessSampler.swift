@@ -1,0 +1,82 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Shared
+
+/// Reads CPU time and resident memory of the processes under test from `/proc`: the server (a
+/// process and all its descendants, so `echo` and every `echo-worker`, including restarted ones),
+/// Redis, and the generator itself.
+struct ProcessSampler: Sendable {
+    var serverPID: Int?
+    var redisPID: Int?
+
+    struct Sample: Sendable {
+        var serverTicks: UInt64?
+        var serverProcesses: Int?
+        var serverResidentBytes: Int?
+        var redisTicks: UInt64?
+        var generatorTicks: UInt64
+        /// Busy ticks of all CPUs together (`/proc/stat`), nil where unavailable.
+        var machineTicks: UInt64?
+        var wallNanoseconds: UInt64
+    }
+
+    static let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
+    static let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+
+    func sample() -> Sample {
+        var result = Sample(
+            generatorTicks: Self.stat(of: Int(getpid()))?.cpuTicks ?? 0, machineTicks: Self.machineBusyTicks(),
+            wallNanoseconds: BenchClock.nanoseconds())
+        if let serverPID {
+            let tree = BenchProcessStat.descendants(of: serverPID, in: Self.allProcesses())
+            if !tree.isEmpty {
+                result.serverTicks = tree.reduce(0) { $0 + $1.cpuTicks }
+                result.serverProcesses = tree.count
+                result.serverResidentBytes = tree.reduce(0) { $0 + Int($1.residentPages) } * Self.pageSize
+            }
+        }
+        if let redisPID { result.redisTicks = Self.stat(of: redisPID)?.cpuTicks }
+        return result
+    }
+
+    /// CPU seconds used between two samples.
+    static func usage(from start: Sample, to end: Sample) -> BenchCPUUsage {
+        func seconds(_ a: UInt64?, _ b: UInt64?) -> Double? {
+            guard let a, let b else { return nil }
+            // A worker that died between samples takes its ticks with it: never report negative.
+            return Double(b > a ? b - a : 0) / ticksPerSecond
+        }
+        return BenchCPUUsage(
+            windowSeconds: Double(end.wallNanoseconds - start.wallNanoseconds) / 1e9,
+            serverSeconds: seconds(start.serverTicks, end.serverTicks),
+            serverProcesses: end.serverProcesses,
+            redisSeconds: seconds(start.redisTicks, end.redisTicks),
+            generatorSeconds: seconds(start.generatorTicks, end.generatorTicks) ?? 0,
+            machineSeconds: seconds(start.machineTicks, end.machineTicks))
+    }
+
+    /// user + nice + system + irq + softirq + steal of the `cpu` line of `/proc/stat`.
+    static func machineBusyTicks() -> UInt64? {
+        guard let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+            let line = text.split(separator: "\n").first, line.hasPrefix("cpu ")
+        else { return nil }
+        return BenchProcessStat.busyTicks(cpuLine: String(line))
+    }
+
+    static func stat(of pid: Int) -> BenchProcessStat? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return nil }
+        return BenchProcessStat(parsing: text)
+    }
+
+    static func allProcesses() -> [Int: BenchProcessStat] {
+        var table: [Int: BenchProcessStat] = [:]
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return table }
+        for entry in entries {
+            guard let pid = Int(entry), let stat = stat(of: pid) else { continue }
+            table[pid] = stat
+        }
+        return table
+    }
+}
