@@ -39,20 +39,21 @@ final class ChatHub: @unchecked Sendable {
         self.logger = logger
         self.limits = InputLimits(configuration)
         self.trustedProxies = configuration.trustedProxies.compactMap(IPAddressRange.init)
-        subscriber.onMessage = { [unowned self] channel, payload in self.received(channel: channel, payload: payload) }
-        subscriber.onBatchEnd = { [unowned self] in self.flush() }
-        subscriber.onResubscribed = { [unowned self] in self.fillGaps() }
+        // Weak: the subscriber's connection outlives the hub when a worker fails to start.
+        subscriber.onMessage = { [weak self] channel, payload in self?.received(channel: channel, payload: payload) }
+        subscriber.onBatchEnd = { [weak self] in self?.flush() }
+        subscriber.onResubscribed = { [weak self] in self?.fillGaps() }
     }
 
     func start() {
         // One timer per worker for all pings, instead of one per connection.
         let ping = TimeAmount.seconds(Int64(configuration.pingIntervalSeconds))
-        timers.append(eventLoop.scheduleRepeatedTask(initialDelay: ping, delay: ping) { [unowned self] _ in
-            for connection in Array(self.connections.values) { connection.heartbeat() }
+        timers.append(eventLoop.scheduleRepeatedTask(initialDelay: ping, delay: ping) { [weak self] _ in
+            for connection in Array(self?.connections.values ?? [:].values) { connection.heartbeat() }
         })
         let refresh = TimeAmount.milliseconds(Int64(configuration.presenceTTLSeconds) * 1000 / 3)
-        timers.append(eventLoop.scheduleRepeatedTask(initialDelay: refresh, delay: refresh) { [unowned self] _ in
-            self.refreshPresence()
+        timers.append(eventLoop.scheduleRepeatedTask(initialDelay: refresh, delay: refresh) { [weak self] _ in
+            self?.refreshPresence()
         })
     }
 
@@ -143,7 +144,8 @@ final class ChatHub: @unchecked Sendable {
             // From the member furthest behind; each member skips what it already has.
             let positions = local.members.values.map(\.lastID)
             let start = positions.contains(where: { $0 == nil }) ? nil : positions.compactMap { $0 }.min()
-            store.messages(room: room, after: start).whenComplete { [unowned self] result in
+            store.messages(room: room, after: start).whenComplete { [weak self] result in
+                guard let self else { return }
                 guard case .success(let messages) = result else {
                     self.logger.warning("could not replay messages missed during a Redis reconnect", metadata: ["room": "\(room)", "error": "\(result)"])
                     return

@@ -61,8 +61,21 @@ final class WorkerService: Service {
         subscriber.start()
         loop.execute { hub.start() }
 
-        let server = try await ChatServer.start(
-            group: group, state: state, configuration: configuration, inheritedSocket: settings.listenFD, logger: logger)
+        let server: Channel
+        do {
+            server = try await ChatServer.start(
+                group: group, state: state, configuration: configuration, inheritedSocket: settings.listenFD, logger: logger)
+        } catch {
+            // Port taken, socket unusable: stop what started, then fail with a clear message.
+            logger.critical("cannot listen", metadata: ["error": "\(error)", "port": "\(configuration.port)"])
+            try? await loop.submit {
+                hub.stop()
+                redis.shutdown()
+                subscriber.shutdown()
+            }.get()
+            try? await group.shutdownGracefully()
+            throw error
+        }
         let drain = DrainRequest(eventLoop: loop)
 
         var control: ControlChannel? = nil

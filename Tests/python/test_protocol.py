@@ -462,3 +462,12 @@ def test_subscriber_reconnect_replays_what_it_missed(start_worker, redis_server)
     reader.send("ping")
     extra = reader.recv_until(lambda f: f.get("type") == "pong" or "text" in f)
     assert extra.get("type") == "pong", f"duplicate delivered: {extra}"
+
+
+def test_a_taken_port_is_a_clear_failure_not_a_crash(start_worker):
+    w = start_worker()
+    second = start_worker(port=w.port, wait=False)
+    assert second.proc.wait(15) == 1
+    log = second.logs()
+    assert "cannot listen" in log and "Address already in use" in log
+    assert "Fatal error" not in log and "crashed" not in log

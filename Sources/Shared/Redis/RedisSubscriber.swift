@@ -28,12 +28,15 @@ public final class RedisSubscriber: @unchecked Sendable {
 
     public init(endpoint: RedisEndpoint, eventLoop: EventLoop, timeout: TimeAmount, logger: Logger) {
         client = RedisClient(endpoint: endpoint, eventLoop: eventLoop, timeout: timeout, logger: logger, isSubscriber: true)
-        client.onPush = { [unowned self] value in
-            guard let parts = value.array, parts.count == 3, let channel = parts[1].buffer, let payload = parts[2].buffer else { return }
+        // Weak: a reconnect may still be in flight when the subscriber is released.
+        client.onPush = { [weak self] value in
+            guard let self, let parts = value.array, parts.count == 3, let channel = parts[1].buffer, let payload = parts[2].buffer else { return }
             self.onMessage?(channel, payload)
         }
-        client.onReadComplete = { [unowned self] in self.onBatchEnd?() }
-        client.prepare = { [unowned self] connection in self.resubscribe(connection) }
+        client.onReadComplete = { [weak self] in self?.onBatchEnd?() }
+        client.prepare = { [weak self] connection in
+            self?.resubscribe(connection) ?? connection.eventLoop.makeSucceededVoidFuture()
+        }
     }
 
     public var eventLoop: EventLoop { client.eventLoop }
