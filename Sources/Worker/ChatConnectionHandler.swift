@@ -12,7 +12,6 @@ import Shared
 /// resumed client sees no gap and no duplicate.
 final class ChatConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = WebSocketFrame
-    typealias OutboundOut = WebSocketFrame
 
     struct Membership {
         var roomID: String
@@ -40,12 +39,16 @@ final class ChatConnectionHandler: ChannelInboundHandler {
 
     private let hub: ChatHub
     private let clientIP: String
-    private var logger: Logger
+    /// Where encoded frames are written: the context of the ``RawFrameWriter`` at the head of the
+    /// pipeline, so frames go to the socket as they are (see ``WebSocketWire``).
+    private let output: ChannelHandlerContext
     private var context: ChannelHandlerContext?
     private var state = State.idle
     private var generation = 0
     private var closing = false
     private var awaitingPong = false
+    /// A fragmented message being put together (rare: browsers send whole frames).
+    private var fragments: (opcode: WebSocketOpcode, data: ByteBuffer)?
     /// Set by the hub while this connection waits for the end-of-batch flush.
     var flushScheduled = false
     /// The newest message this client has (from history or live). A live copy at or below it is a
@@ -54,10 +57,10 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     /// Joins and history reads cost Redis work but pass no chat limiter: bound them per connection.
     private var requestBucket = TokenBucket(capacity: 20, ratePerMinute: 120, nowMilliseconds: Clock.milliseconds())
 
-    init(hub: ChatHub, clientIP: String, logger: Logger) {
+    init(hub: ChatHub, clientIP: String, output: ChannelHandlerContext) {
         self.hub = hub
         self.clientIP = clientIP
-        self.logger = logger
+        self.output = output
     }
 
     var joinedSessionID: String? {
@@ -65,11 +68,19 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         return nil
     }
 
+    /// The hub's logger with this connection's address; built only when something is logged, so
+    /// an idle connection carries no logger of its own.
+    private var logger: Logger {
+        var logger = hub.logger
+        logger[metadataKey: "ip"] = "\(clientIP)"
+        logger[metadataKey: "conn"] = "\(ObjectIdentifier(self).hashValue & 0xFFFFFF)"
+        return logger
+    }
+
     // MARK: Channel events
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        logger[metadataKey: "conn"] = "\(ObjectIdentifier(self).hashValue & 0xFFFFFF)"
         hub.attach(self)
     }
 
@@ -81,10 +92,13 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        // One connection's error closes that connection only.
-        if error is NIOWebSocketFrameAggregator.Error {
+        // One connection's error closes that connection only; frame errors get their close code.
+        switch error as? NIOWebSocketError {
+        case .invalidFrameLength:
             _ = close(code: .messageTooLarge)
-        } else {
+        case .fragmentedControlFrame, .multiByteControlFrameLength:
+            _ = close(code: .protocolError)
+        case nil:
             logger.debug("connection error", metadata: ["error": "\(error)"])
             context.close(promise: nil)
         }
@@ -94,37 +108,60 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         let frame = unwrapInboundIn(data)
         awaitingPong = false
         switch frame.opcode {
-        case .text:
-            let bytes = frame.unmaskedData
-            guard String(validating: bytes.readableBytesView, as: UTF8.self) != nil else {
-                _ = close(code: .dataInconsistentWithMessage)
+        case .text, .binary:
+            guard fragments == nil else {
+                _ = close(code: .protocolError)  // a new message before the last one finished
                 return
             }
-            handleText(bytes)
-        case .binary:
-            hub.counters.errors[.binaryNotSupported, default: 0] += 1
-            _ = close(code: .unacceptableData)
+            if frame.fin {
+                handleMessage(opcode: frame.opcode, data: frame.unmaskedData)
+            } else {
+                fragments = (frame.opcode, frame.unmaskedData)
+            }
+        case .continuation:
+            guard var message = fragments else {
+                _ = close(code: .protocolError)
+                return
+            }
+            var piece = frame.unmaskedData
+            guard message.data.readableBytes + piece.readableBytes <= hub.configuration.maxFrameBytes else {
+                fragments = nil
+                _ = close(code: .messageTooLarge)
+                return
+            }
+            message.data.writeBuffer(&piece)
+            if frame.fin {
+                fragments = nil
+                handleMessage(opcode: message.opcode, data: message.data)
+            } else {
+                fragments = message
+            }
         case .ping:
-            var pong = frame.unmaskedData
-            pong = context.channel.allocator.buffer(buffer: pong)
-            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: pong)), promise: nil)
+            write(WebSocketWire.frame(.pong, payload: frame.unmaskedData), flush: true)
         case .connectionClose:
             if closing {
                 context.close(promise: nil)
             } else {
                 // Echo the client's close, then hang up.
-                closing = true
                 var data = frame.unmaskedData
-                let code = data.readWebSocketErrorCode() ?? .normalClosure
-                var reply = context.channel.allocator.buffer(capacity: 2)
-                reply.write(webSocketErrorCode: code)
-                context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: reply))).assumeIsolated().whenComplete { _ in
-                    context.close(promise: nil)
-                }
+                _ = close(code: data.readWebSocketErrorCode() ?? .normalClosure)
             }
         default:
             break
         }
+    }
+
+    private func handleMessage(opcode: WebSocketOpcode, data: ByteBuffer) {
+        guard opcode == .text else {
+            hub.counters.errors[.binaryNotSupported, default: 0] += 1
+            _ = close(code: .unacceptableData)
+            return
+        }
+        guard String(validating: data.readableBytesView, as: UTF8.self) != nil else {
+            _ = close(code: .dataInconsistentWithMessage)
+            return
+        }
+        handleText(data)
     }
 
     // MARK: Requests
@@ -259,8 +296,8 @@ final class ChatConnectionHandler: ChannelInboundHandler {
 
     // MARK: Output
 
-    /// Writes a fanned-out frame (flushed by the hub at the end of the batch). Returns whether a
-    /// flush is needed.
+    /// Writes a fanned-out frame, already encoded (the hub flushes at the end of the batch).
+    /// Returns whether a flush is needed.
     func deliver(_ frame: ByteBuffer, id: StreamID?) -> Bool {
         switch state {
         case .idle:
@@ -279,7 +316,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
                 _ = close(code: .policyViolation)
                 return false
             }
-            context.write(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: frame)), promise: nil)
+            output.write(NIOAny(frame), promise: nil)
             hub.counters.messagesOut += 1
             return true
         }
@@ -287,13 +324,17 @@ final class ChatConnectionHandler: ChannelInboundHandler {
 
     func flushNow() {
         flushScheduled = false
-        context?.flush()
+        output.flush()
     }
 
-    private func send(_ frame: ByteBuffer, flush: Bool = true) {
-        guard let context, !closing else { return }
-        context.write(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: frame)), promise: nil)
-        if flush { context.flush() }
+    private func write(_ frame: ByteBuffer, flush: Bool) {
+        guard context != nil, !closing else { return }
+        output.write(NIOAny(frame), promise: nil)
+        if flush { output.flush() }
+    }
+
+    private func send(_ json: ByteBuffer, flush: Bool = true) {
+        write(WebSocketWire.text(json), flush: flush)
     }
 
     private func send(error: ProtocolError) {
@@ -310,7 +351,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
             return
         }
         awaitingPong = true
-        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .ping, data: ByteBuffer())), promise: nil)
+        write(WebSocketWire.frame(.ping, payload: ByteBuffer()), flush: true)
     }
 
     /// Sends a close frame with `code`, then closes the connection.
@@ -319,13 +360,19 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         let closed = context.channel.closeFuture
         guard !closing else { return closed }
         closing = true
-        var data = context.channel.allocator.buffer(capacity: 2)
-        data.write(webSocketErrorCode: code)
-        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: data))).assumeIsolated().whenComplete { _ in
+        var payload = ByteBuffer()
+        payload.write(webSocketErrorCode: code)
+        output.writeAndFlush(NIOAny(WebSocketWire.frame(.close, payload: payload))).assumeIsolated().whenComplete { _ in
             context.close(promise: nil)
         }
         return closed
     }
+}
+
+/// Sits at the head of a WebSocket pipeline and does nothing: its context is where
+/// ``ChatConnectionHandler`` writes encoded frames, so they skip NIO's frame encoder.
+final class RawFrameWriter: ChannelOutboundHandler {
+    typealias OutboundIn = ByteBuffer
 }
 
 enum Clock {

@@ -109,14 +109,15 @@ final class ChatHub: @unchecked Sendable {
                   let idText = payload.readString(length: space - payload.readerIndex),
                   let id = StreamID(idText) else { return }
             payload.moveReaderIndex(forwardBy: 1)
-            deliver(ServerFrames.chat(id: idText, body: payload), id: id, to: local)
+            deliver(WebSocketWire.text(ServerFrames.chat(id: idText, body: payload)), id: id, to: local)
         case UInt8(ascii: "S"):
-            deliver(payload, id: nil, to: local)
+            deliver(WebSocketWire.text(payload), id: nil, to: local)
         default:
             logger.debug("unknown pub/sub payload", metadata: ["room": "\(room)"])
         }
     }
 
+    /// Writes one encoded frame (the same buffer) to every member of `room`.
     private func deliver(_ frame: ByteBuffer, id: StreamID?, to room: LocalRoom) {
         for member in room.members.values {
             if member.deliver(frame, id: id) { needsFlush(member) }
@@ -152,7 +153,7 @@ final class ChatHub: @unchecked Sendable {
                 }
                 guard let local = self.rooms[room] else { return }
                 for message in messages {
-                    self.deliver(message.frame, id: message.id, to: local)
+                    self.deliver(WebSocketWire.text(message.frame), id: message.id, to: local)
                 }
                 self.flush()
                 if !messages.isEmpty {

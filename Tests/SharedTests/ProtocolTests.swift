@@ -294,3 +294,19 @@ extension Array where Element == UInt8 {
         #expect(ResumePlan.lastSeen(history: [], since: nil) == nil)
     }
 }
+
+@Suite struct WebSocketWireTests {
+    @Test(arguments: [(0, [0x81, 0x00]), (125, [0x81, 0x7D]), (126, [0x81, 0x7E, 0x00, 0x7E]),
+                      (65535, [0x81, 0x7E, 0xFF, 0xFF]), (65536, [0x81, 0x7F, 0, 0, 0, 0, 0, 1, 0, 0])])
+    func textHeadersUseTheShortestLengthForm(_ length: Int, _ header: [UInt8]) {
+        let frame = WebSocketWire.text(ByteBuffer(repeating: UInt8(ascii: "x"), count: length))
+        #expect(Array(frame.readableBytesView.prefix(header.count)) == header)
+        #expect(frame.readableBytes == header.count + length)
+    }
+
+    @Test func closeAndControlFrames() {
+        #expect(Array(WebSocketWire.close(code: 1012).readableBytesView) == [0x88, 0x02, 0x03, 0xF4])
+        #expect(Array(WebSocketWire.frame(.ping, payload: ByteBuffer()).readableBytesView) == [0x89, 0x00])
+        #expect(Array(WebSocketWire.frame(.pong, payload: ByteBuffer(string: "a")).readableBytesView) == [0x8A, 0x01, 0x61])
+    }
+}
