@@ -17,7 +17,7 @@ enum ChatServer {
 
     static func start(
         group: EventLoopGroup, state: WorkerState, configuration: EchoConfiguration,
-        inheritedSocket: Int32?, logger: Logger
+        inheritedSocket: Int32?
     ) async throws -> Channel {
         let hub = state.hub
         let bootstrap = ServerBootstrap(group: group)
@@ -37,7 +37,7 @@ enum ChatServer {
             )
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try configure(channel: channel, state: state, hub: hub, configuration: configuration, logger: logger)
+                    try configure(channel: channel, state: state, hub: hub, configuration: configuration)
                 }
             }
         if let fd = inheritedSocket {
@@ -50,7 +50,7 @@ enum ChatServer {
     }
 
     private static func configure(
-        channel: Channel, state: WorkerState, hub: ChatHub, configuration: EchoConfiguration, logger: Logger
+        channel: Channel, state: WorkerState, hub: ChatHub, configuration: EchoConfiguration
     ) throws {
         let peer = channel.remoteAddress?.ipAddress ?? "unknown"
         let httpHandler = HTTPHandler(state: state, allowedOrigins: configuration.allowedOrigins)

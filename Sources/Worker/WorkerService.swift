@@ -64,7 +64,7 @@ final class WorkerService: Service {
         let server: Channel
         do {
             server = try await ChatServer.start(
-                group: group, state: state, configuration: configuration, inheritedSocket: settings.listenFD, logger: logger)
+                group: group, state: state, configuration: configuration, inheritedSocket: settings.listenFD)
         } catch {
             // Port taken, socket unusable: stop what started, then fail with a clear message.
             logger.critical("cannot listen", metadata: ["error": "\(error)", "port": "\(configuration.port)"])
