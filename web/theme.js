@@ -3,11 +3,9 @@ import { prefs } from './storage.js';
 const KEY = 'echo.theme';
 const systemDark = window.matchMedia('(prefers-color-scheme: dark)');
 
-/** The theme in effect: the user's pick, else the system's. */
+/** The theme in effect (theme-init.js always sets one: the user's pick, else the system's). */
 export function currentTheme() {
-  const picked = document.documentElement.dataset.theme;
-  if (picked === 'light' || picked === 'dark') return picked;
-  return systemDark.matches ? 'dark' : 'light';
+  return document.documentElement.dataset.theme === 'light' ? 'light' : 'dark';
 }
 
 /** Wires every `.theme-toggle` button; each click flips the theme and remembers the choice. */
@@ -27,11 +25,17 @@ export function setUpThemeToggles() {
     button.addEventListener('click', () => {
       const next = currentTheme() === 'dark' ? 'light' : 'dark';
       document.documentElement.dataset.theme = next;
+      document.documentElement.dataset.themeSource = 'user';
       prefs.set(KEY, next);
       label();
     });
   }
   // Until the user picks, a system change (e.g. night mode) is followed live.
-  systemDark.addEventListener('change', label);
+  systemDark.addEventListener('change', () => {
+    if (document.documentElement.dataset.themeSource === 'system') {
+      document.documentElement.dataset.theme = systemDark.matches ? 'dark' : 'light';
+    }
+    label();
+  });
   label();
 }

@@ -442,6 +442,22 @@ def test_theme_toggle_persists(tabs):
     expect(page.locator("html")).to_have_attribute("data-theme", "dark")
 
 
+def test_theme_follows_the_system_until_the_user_picks(tabs):
+    tab = tabs(color_scheme="light").open()
+    page = tab.page
+    expect(page.locator("html")).to_have_attribute("data-theme", "light")
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(250, 246, 240)"
+    page.emulate_media(color_scheme="dark")
+    expect(page.locator("html")).to_have_attribute("data-theme", "dark")
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(21, 18, 15)"
+    page.locator(".theme-toggle").locator("visible=true").click()  # the user picks light
+    expect(page.locator("html")).to_have_attribute("data-theme", "light")
+    page.emulate_media(color_scheme="dark")
+    page.emulate_media(color_scheme="light")
+    page.emulate_media(color_scheme="dark")
+    expect(page.locator("html")).to_have_attribute("data-theme", "light")
+
+
 def test_room_not_found_is_shown_inline(tabs):
     tab = tabs().open()
     tab.page.fill("#username", "Ada")
