@@ -12,6 +12,8 @@ import Shared
 /// resumed client sees no gap and no duplicate.
 final class ChatConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = WebSocketFrame
+    /// Frames are written already encoded (``WebSocketWire``); no frame encoder is in the pipeline.
+    typealias OutboundOut = ByteBuffer
 
     struct Membership {
         var roomID: String
@@ -39,9 +41,6 @@ final class ChatConnectionHandler: ChannelInboundHandler {
 
     private let hub: ChatHub
     private let clientIP: String
-    /// Where encoded frames are written: the context of the ``RawFrameWriter`` at the head of the
-    /// pipeline, so frames go to the socket as they are (see ``WebSocketWire``).
-    private let output: ChannelHandlerContext
     private var context: ChannelHandlerContext?
     private var state = State.idle
     private var generation = 0
@@ -57,10 +56,9 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     /// Joins and history reads cost Redis work but pass no chat limiter: bound them per connection.
     private var requestBucket = TokenBucket(capacity: 20, ratePerMinute: 120, nowMilliseconds: Clock.milliseconds())
 
-    init(hub: ChatHub, clientIP: String, output: ChannelHandlerContext) {
+    init(hub: ChatHub, clientIP: String) {
         self.hub = hub
         self.clientIP = clientIP
-        self.output = output
     }
 
     var joinedSessionID: String? {
@@ -316,7 +314,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
                 _ = close(code: .policyViolation)
                 return false
             }
-            output.write(NIOAny(frame), promise: nil)
+            context.write(wrapOutboundOut(frame), promise: nil)
             hub.counters.messagesOut += 1
             return true
         }
@@ -324,13 +322,13 @@ final class ChatConnectionHandler: ChannelInboundHandler {
 
     func flushNow() {
         flushScheduled = false
-        output.flush()
+        context?.flush()
     }
 
     private func write(_ frame: ByteBuffer, flush: Bool) {
-        guard context != nil, !closing else { return }
-        output.write(NIOAny(frame), promise: nil)
-        if flush { output.flush() }
+        guard let context, !closing else { return }
+        context.write(wrapOutboundOut(frame), promise: nil)
+        if flush { context.flush() }
     }
 
     private func send(_ json: ByteBuffer, flush: Bool = true) {
@@ -362,17 +360,11 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         closing = true
         var payload = ByteBuffer()
         payload.write(webSocketErrorCode: code)
-        output.writeAndFlush(NIOAny(WebSocketWire.frame(.close, payload: payload))).assumeIsolated().whenComplete { _ in
+        context.writeAndFlush(wrapOutboundOut(WebSocketWire.frame(.close, payload: payload))).assumeIsolated().whenComplete { _ in
             context.close(promise: nil)
         }
         return closed
     }
-}
-
-/// Sits at the head of a WebSocket pipeline and does nothing: its context is where
-/// ``ChatConnectionHandler`` writes encoded frames, so they skip NIO's frame encoder.
-final class RawFrameWriter: ChannelOutboundHandler {
-    typealias OutboundIn = ByteBuffer
 }
 
 enum Clock {

@@ -1,8 +1,6 @@
-import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
-import NIOWebSocket
 import Shared
 
 #if canImport(Glibc)
@@ -12,14 +10,10 @@ import Glibc
 /// The listening side of a worker: binds its own socket, or adopts one inherited from the
 /// supervisor, and builds each connection's HTTP → WebSocket pipeline.
 enum ChatServer {
-    /// Removed by name once a connection upgrades to WebSocket.
-    static let httpHandlerName = "echo.http"
-
     static func start(
         group: EventLoopGroup, state: WorkerState, configuration: EchoConfiguration,
         inheritedSocket: Int32?
     ) async throws -> Channel {
-        let hub = state.hub
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: configuration.backlog)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -37,7 +31,7 @@ enum ChatServer {
             )
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try configure(channel: channel, state: state, hub: hub, configuration: configuration)
+                    try configure(channel: channel, state: state)
                 }
             }
         if let fd = inheritedSocket {
@@ -49,41 +43,24 @@ enum ChatServer {
         return try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
     }
 
-    private static func configure(
-        channel: Channel, state: WorkerState, hub: ChatHub, configuration: EchoConfiguration
-    ) throws {
-        let peer = channel.remoteAddress?.ipAddress ?? "unknown"
-        let httpHandler = HTTPHandler(state: state, allowedOrigins: configuration.allowedOrigins)
-        let upgrader = NIOWebSocketServerUpgrader(
-            maxFrameSize: configuration.maxFrameBytes,
-            // Frame errors are answered by ChatConnectionHandler (it writes its own frames).
-            automaticErrorHandling: false,
-            shouldUpgrade: { channel, head in
-                guard WebSocketPolicy.isWebSocketPath(head.uri), !hub.draining,
-                      WebSocketPolicy.allows(origin: head.headers.first(name: "origin"), allowed: configuration.allowedOrigins) else {
-                    return channel.eventLoop.makeSucceededFuture(nil)
-                }
-                return channel.eventLoop.makeSucceededFuture(HTTPHeaders())
-            },
-            upgradePipelineHandler: { channel, head in
-                channel.eventLoop.makeCompletedFuture {
-                    let clientIP = ClientAddress.resolve(
-                        peer: peer, forwardedFor: head.headers["x-forwarded-for"], trusted: hub.trustedProxies)
-                    let sync = channel.pipeline.syncOperations
-                    // Pipeline: [RawFrameWriter, NIO's encoder (unused), decoder, ChatConnectionHandler].
-                    // Frames are encoded once per message and written from the head.
-                    let writer = RawFrameWriter()
-                    try sync.addHandler(writer, position: .first)
-                    let output = try sync.context(handler: writer)
-                    try sync.addHandler(ChatConnectionHandler(hub: hub, clientIP: clientIP, output: output))
-                }
-            }
-        )
-        try channel.pipeline.syncOperations.configureHTTPServerPipeline(
-            withServerUpgrade: (upgraders: [upgrader], completionHandler: { context in
-                context.pipeline.removeHandler(name: httpHandlerName, promise: nil)
-            })
-        )
-        try channel.pipeline.syncOperations.addHandler(httpHandler, name: httpHandlerName)
+    /// Handler names, for removing the HTTP side when a connection becomes a WebSocket.
+    enum Names {
+        static let encoder = "echo.http.encoder"
+        static let decoder = "echo.http.decoder"
+        static let pipelining = "echo.http.pipelining"
+        static let errors = "echo.http.errors"
+        static let http = "echo.http"
+    }
+
+    /// A new connection speaks HTTP; ``HTTPHandler`` turns it into a WebSocket (see
+    /// ``WebSocketHandshake``) by replacing these handlers with a frame decoder and the chat handler.
+    private static func configure(channel: Channel, state: WorkerState) throws {
+        let sync = channel.pipeline.syncOperations
+        try sync.addHandler(HTTPResponseEncoder(), name: Names.encoder)
+        // Bytes a client sends right after its handshake are handed on when the decoder goes.
+        try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)), name: Names.decoder)
+        try sync.addHandler(HTTPServerPipelineHandler(), name: Names.pipelining)
+        try sync.addHandler(HTTPServerProtocolErrorHandler(), name: Names.errors)
+        try sync.addHandler(HTTPHandler(state: state), name: Names.http)
     }
 }

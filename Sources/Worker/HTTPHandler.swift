@@ -1,21 +1,20 @@
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOWebSocket
 import Shared
 
-/// Plain HTTP: `/health`, `/metrics`, the web client. WebSocket upgrades never reach it unless the
-/// upgrade was refused (a disallowed `Origin`, a wrong path).
+/// Plain HTTP (`/health`, `/metrics`, the web client) and the WebSocket handshake: an accepted
+/// upgrade replaces the HTTP handlers with a frame decoder and a ``ChatConnectionHandler``.
 final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
     private let state: WorkerState
-    private let allowedOrigins: [String]
     private var head: HTTPRequestHead?
 
-    init(state: WorkerState, allowedOrigins: [String]) {
+    init(state: WorkerState) {
         self.state = state
-        self.allowedOrigins = allowedOrigins
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -32,11 +31,18 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func respond(context: ChannelHandlerContext, head: HTTPRequestHead) {
         let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? "/"
         let query = head.uri.split(separator: "?", maxSplits: 1).dropFirst().first.map(String.init) ?? ""
-        if head.headers[canonicalForm: "upgrade"].contains(where: { $0.lowercased() == "websocket" }) {
-            if let origin = head.headers.first(name: "origin"), !WebSocketPolicy.allows(origin: origin, allowed: allowedOrigins) {
-                return write(context: context, head: head, status: .forbidden, type: "text/plain", body: "Origin not allowed\n")
-            }
-            return write(context: context, head: head, status: .badRequest, type: "text/plain", body: "WebSocket endpoint is /ws\n")
+        let configuration = state.hub.configuration
+        switch WebSocketHandshake.decide(
+            head: head, isWebSocketPath: WebSocketPolicy.isWebSocketPath(head.uri),
+            originAllowed: WebSocketPolicy.allows(origin: head.headers.first(name: "origin"), allowed: configuration.allowedOrigins),
+            accepting: !state.hub.draining
+        ) {
+        case .notWebSocket:
+            break
+        case .refuse(let status, let text):
+            return write(context: context, head: head, status: status, type: "text/plain", body: text)
+        case .accept(let headers):
+            return upgrade(context: context, head: head, headers: headers)
         }
         switch path {
         case "/health":
@@ -65,6 +71,30 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             } else {
                 write(context: context, head: head, status: .notFound, type: "text/plain", body: "Not found\n")
             }
+        }
+    }
+
+    /// Answers 101 and turns this connection into a WebSocket: the frame decoder and the chat
+    /// handler go in right after the HTTP decoder, then every HTTP handler goes. The HTTP decoder
+    /// goes last and hands any bytes the client sent after its handshake to the frame decoder.
+    private func upgrade(context: ChannelHandlerContext, head: HTTPRequestHead, headers: HTTPHeaders) {
+        let hub = state.hub
+        let clientIP = ClientAddress.resolve(
+            peer: context.channel.remoteAddress?.ipAddress ?? "unknown",
+            forwardedFor: head.headers["x-forwarded-for"], trusted: hub.trustedProxies)
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .switchingProtocols, headers: headers))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        let pipeline = context.pipeline.syncOperations
+        do {
+            let httpDecoder = try pipeline.context(name: ChatServer.Names.decoder).handler
+            let frameDecoder = ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: hub.configuration.maxFrameBytes))
+            try pipeline.addHandler(frameDecoder, position: .after(httpDecoder))
+            try pipeline.addHandler(ChatConnectionHandler(hub: hub, clientIP: clientIP), position: .after(frameDecoder))
+            for name in [ChatServer.Names.pipelining, ChatServer.Names.errors, ChatServer.Names.http, ChatServer.Names.encoder, ChatServer.Names.decoder] {
+                context.pipeline.removeHandler(name: name, promise: nil)
+            }
+        } catch {
+            context.close(promise: nil)
         }
     }
 
@@ -117,6 +147,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func write(context: ChannelHandlerContext, head: HTTPRequestHead, status: HTTPResponseStatus, type: String, body: String) {
         var headers = HTTPHeaders(StaticAssets.securityHeaders)
         headers.add(name: "Content-Type", value: type)
+        if status == .upgradeRequired { headers.add(name: "Sec-WebSocket-Version", value: "13") }
         headers.add(name: "Cache-Control", value: "no-store")
         let buffer = context.channel.allocator.buffer(string: body)
         headers.add(name: "Content-Length", value: String(buffer.readableBytes))
