@@ -251,10 +251,12 @@ final class ChatConnectionHandler: ChannelInboundHandler {
                 self.hub.counters.rateLimited += 1
                 self.send(error: ProtocolError(.rateLimited, "Too many messages; wait a moment.", retryAfterMilliseconds: retryAfter, clientID: request.clientID))
             case .failure(let error):
-                // Nothing was stored or sent anywhere: the client may retry with the same clientId.
+                // Unconfirmed, never half-done: the script stores and publishes atomically, so the
+                // message either reached everyone or no one. After a timeout Redis may still run
+                // it; a retry with the same clientId is never stored twice.
                 if self.hub.configuration.rateLimitPerMinute > 0 { self.hub.counters.rateLimiterUnavailable += 1 }
-                self.logger.warning("chat not stored", metadata: ["room": "\(membership.roomID)", "error": "\(error)"])
-                self.send(error: ProtocolError(.unavailable, "The message could not be stored; it was not sent. Retry in a moment.", clientID: request.clientID))
+                self.logger.warning("chat not confirmed", metadata: ["room": "\(membership.roomID)", "error": "\(error)"])
+                self.send(error: ProtocolError(.unavailable, "Chat storage did not confirm the message. Retry with the same clientId; it will not be stored twice.", clientID: request.clientID))
             }
         }
     }

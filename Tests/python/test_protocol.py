@@ -471,3 +471,32 @@ def test_a_taken_port_is_a_clear_failure_not_a_crash(start_worker):
     log = second.logs()
     assert "cannot listen" in log and "Address already in use" in log
     assert "Fatal error" not in log and "crashed" not in log
+
+
+def test_a_hung_redis_times_out_and_recovers(start_worker):
+    redis = RedisServer().start()
+    try:
+        w = start_worker(redis_url=redis.url, ECHO_REDIS_TIMEOUT_MS="500")
+        r = room()
+        a, _ = joined(w.ws_url, r, "alice", action="create")
+        redis.proc.send_signal(signal.SIGSTOP)  # alive but silent: only a timeout can notice
+        try:
+            started = time.monotonic()
+            a.chat(r, "into the void", clientId="hung-1")
+            assert a.next_error(timeout=10)["code"] == "UNAVAILABLE"
+            assert time.monotonic() - started < 5
+        finally:
+            redis.proc.send_signal(signal.SIGCONT)
+        wait_for(lambda: http_get(w.base + "/health")[0] == 200, timeout=15, what="recovery after SIGCONT")
+        # Redis ran the command it had buffered while stopped, or did not: the client cannot tell,
+        # so it retries with the same clientId and must end with exactly one stored copy.
+        a.chat(r, "into the void", clientId="hung-1")
+        a.chat(r, "back", clientId="hung-2")
+        seen = []
+        while not seen or seen[-1]["text"] != "back":
+            seen.append(a.next_chat(timeout=10))
+        copies = {m["id"] for m in seen if m["clientId"] == "hung-1"}
+        assert len(copies) == 1
+        assert redis.cli("XLEN", f"stream:{r}") == "2"
+    finally:
+        redis.stop()

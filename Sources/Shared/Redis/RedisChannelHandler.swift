@@ -10,6 +10,7 @@ final class RedisChannelHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let bytes = unwrapInboundIn(data)
+        connection?.noteRead()
         do {
             try reader.feed(bytes)
             while let value = try reader.next() {

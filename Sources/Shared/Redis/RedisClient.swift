@@ -238,12 +238,14 @@ public final class RedisClient: @unchecked Sendable {
         state = .waiting(eventLoop.scheduleTask(in: delay) { self.connect() })
     }
 
-    /// Drops a connection whose oldest command waited past the timeout (a hung or lost Redis),
-    /// and pings an idle one so a silently dead peer is noticed.
+    /// Drops a connection on which a command waits while Redis has sent nothing for the timeout
+    /// (a hung or lost Redis), and pings an idle one so a silently dead peer is noticed. Silence is
+    /// what counts, not a command's age: under overload this event loop reads replies late, and
+    /// that must not be mistaken for a dead Redis (it would fail every pending chat).
     private func checkHealth() {
         guard case .connected(let connection) = state else { return }
         let now = NIODeadline.now()
-        if let waited = connection.oldestWait(now: now), waited > timeout {
+        if let waited = connection.silentWait(now: now), waited > timeout {
             logger.warning("redis command timed out; reconnecting", metadata: ["redis": "\(endpoint)", "waitedMs": "\(waited.nanoseconds / 1_000_000)"])
             connection.fail(RedisError(.timeout, "no reply within \(timeout.nanoseconds / 1_000_000) ms"))
             connection.channel.close(promise: nil)

@@ -56,6 +56,14 @@ public final class RedisConnection: @unchecked Sendable {
         }
     }
 
+    /// When bytes last came from Redis: a connection that is still answering is alive, however
+    /// far behind this event loop is in reading the answers.
+    private(set) var lastRead = NIODeadline.now()
+
+    func noteRead() {
+        lastRead = .now()
+    }
+
     func received(_ value: RESPValue) {
         if isSubscriber, case .array(let parts) = value, let kind = parts.first?.buffer,
            kind.readableBytes == 7, String(buffer: kind) == "message" {
@@ -89,9 +97,10 @@ public final class RedisConnection: @unchecked Sendable {
         onClose = nil
     }
 
-    /// How long the oldest command has waited, for the timeout check.
-    func oldestWait(now: NIODeadline) -> TimeAmount? {
-        pending.first.map { now - $0.sentAt }
+    /// How long Redis has been silent while a command waits: since the later of the oldest
+    /// command's send and the last bytes read. `nil` when nothing waits.
+    func silentWait(now: NIODeadline) -> TimeAmount? {
+        pending.first.map { now - max($0.sentAt, lastRead) }
     }
 
     public func close() {
