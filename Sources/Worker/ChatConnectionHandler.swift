@@ -53,7 +53,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     /// The newest message this client has (from history or live). A live copy at or below it is a
     /// duplicate, and after a Redis reconnect the hub replays the stream after it.
     private(set) var lastID: StreamID?
-    /// Joins and history reads cost Redis work but pass no chat limiter: bound them per connection.
+    /// See ``allowRedisRequest()``.
     private var requestBucket = TokenBucket(capacity: 20, ratePerMinute: 120, nowMilliseconds: Clock.milliseconds())
 
     init(hub: ChatHub, clientIP: String) {
@@ -155,7 +155,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
             _ = close(code: .unacceptableData)
             return
         }
-        guard String(validating: data.readableBytesView, as: UTF8.self) != nil else {
+        guard data.withUnsafeReadableBytes(UTF8Validation.isValid) else {
             _ = close(code: .dataInconsistentWithMessage)
             return
         }
@@ -173,15 +173,6 @@ final class ChatConnectionHandler: ChannelInboundHandler {
             return
         }
         switch request {
-        case .join, .history:
-            if case .refused(let retryAfter) = requestBucket.take(nowMilliseconds: Clock.milliseconds()) {
-                send(error: ProtocolError(.rateLimited, "Too many joins or history requests; wait a moment.", retryAfterMilliseconds: retryAfter))
-                return
-            }
-        default:
-            break
-        }
-        switch request {
         case .join(let join): self.join(join)
         case .chat(let chat): self.chat(chat)
         case .leave: leaveCurrentRoom()
@@ -190,7 +181,15 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         }
     }
 
+    /// Joins and history reads cost Redis work but pass no chat limiter: bound them per connection.
+    private func allowRedisRequest() -> Bool {
+        guard case .refused(let retryAfter) = requestBucket.take(nowMilliseconds: Clock.milliseconds()) else { return true }
+        send(error: ProtocolError(.rateLimited, "Too many joins or history requests; wait a moment.", retryAfterMilliseconds: retryAfter))
+        return false
+    }
+
     private func join(_ request: JoinRequest) {
+        guard allowRedisRequest() else { return }
         if hub.draining {
             send(error: ProtocolError(.unavailable, "This server is restarting; reconnect and join again."))
             return
@@ -262,6 +261,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     }
 
     private func history() {
+        guard allowRedisRequest() else { return }
         guard case .joined(let membership) = state else {
             send(error: ProtocolError(.notJoined, "Join a room before asking for its history."))
             return

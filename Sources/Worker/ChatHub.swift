@@ -68,7 +68,6 @@ final class ChatHub: @unchecked Sendable {
 
     func attach(_ connection: ChatConnectionHandler) {
         connections[ObjectIdentifier(connection)] = connection
-        counters.connectionsOpened += 1
     }
 
     func detach(_ connection: ChatConnectionHandler) {
@@ -109,7 +108,10 @@ final class ChatHub: @unchecked Sendable {
                   let idText = payload.readString(length: space - payload.readerIndex),
                   let id = StreamID(idText) else { return }
             payload.moveReaderIndex(forwardBy: 1)
-            deliver(WebSocketWire.text(ServerFrames.chat(id: idText, body: payload)), id: id, to: local)
+            let frame = WebSocketWire.frame(.text, capacity: payload.readableBytes + 64) {
+                ServerFrames.writeChat(id: idText, body: payload, into: &$0)
+            }
+            deliver(frame, id: id, to: local)
         case UInt8(ascii: "S"):
             deliver(WebSocketWire.text(payload), id: nil, to: local)
         default:

@@ -10,7 +10,6 @@ struct WorkerCounters {
     var rateLimited = 0
     var slowConsumerCloses = 0
     var rateLimiterUnavailable = 0
-    var connectionsOpened = 0
 
     var errorTotal: Int { errors.values.reduce(0, +) }
 }

@@ -356,3 +356,26 @@ extension Array where Element == UInt8 {
         guard case .refuse(.badRequest, _) = decide(badKey) else { Issue.record("key"); return }
     }
 }
+
+@Suite struct UTF8ValidationTests {
+    @Test(arguments: [
+        ([UInt8](), true), (Array("plain ascii".utf8), true), (Array("é 😀 李".utf8), true),
+        ([0xFF], false), ([0xC0, 0x80], false), ([0xED, 0xA0, 0x80], false), ([0xE2, 0x82], false),
+        (Array("ok".utf8) + [0xF5, 0x80, 0x80, 0x80], false),
+    ])
+    func acceptsOnlyWellFormedUTF8(_ bytes: [UInt8], _ valid: Bool) {
+        #expect(bytes.withUnsafeBytes(UTF8Validation.isValid) == valid)
+        #expect(valid == (String(validating: bytes, as: UTF8.self) != nil))
+    }
+}
+
+@Suite struct FanOutFrameTests {
+    @Test(arguments: [10, 200, 70_000])
+    func inPlaceFrameEqualsTheCopiedOne(_ textLength: Int) {
+        let request = ChatRequest(roomID: "r", text: String(repeating: "x", count: textLength), image: nil, replyTo: nil, clientID: nil)
+        let body = ServerFrames.chatBody(sender: "Ann", sessionID: "s", request: request, timestamp: 1)
+        let copied = WebSocketWire.text(ServerFrames.chat(id: "5-1", body: body))
+        let inPlace = WebSocketWire.frame(.text, capacity: 16) { ServerFrames.writeChat(id: "5-1", body: body, into: &$0) }
+        #expect(Array(inPlace.readableBytesView) == Array(copied.readableBytesView))
+    }
+}

@@ -87,6 +87,12 @@ public enum ServerFrames {
     public static func chat(id: some StringProtocol, body: ByteBuffer) -> ByteBuffer {
         var frame = ByteBuffer()
         frame.reserveCapacity(body.readableBytes + 64)
+        writeChat(id: id, body: body, into: &frame)
+        return frame
+    }
+
+    /// ``chat(id:body:)`` written into `buffer` (a WebSocket frame being built, for fan-out).
+    public static func writeChat(id: some StringProtocol, body: ByteBuffer, into frame: inout ByteBuffer) {
         frame.writeStaticString("{\"type\":\"chat\",\"id\":\"")
         frame.writeString(String(id))
         frame.writeStaticString("\",\"messageId\":\"")
@@ -96,7 +102,6 @@ public enum ServerFrames {
         rest.moveReaderIndex(forwardBy: 1)  // the body's opening brace
         if rest.readableBytes > 1 { frame.writeInteger(UInt8(ascii: ",")) }
         frame.writeBuffer(&rest)
-        return frame
     }
 
     /// A system event up to its `usersCount` value; the Lua script that changes the member set

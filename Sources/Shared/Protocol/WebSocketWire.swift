@@ -13,23 +13,37 @@ public enum WebSocketWire {
         case pong = 0xA
     }
 
-    /// One final, unmasked frame (servers never mask).
+    /// The largest header a server frame can need (2 bytes + 8-byte length).
+    static let maxHeader = 10
+
+    /// One final, unmasked frame (servers never mask) around `payload`.
     public static func frame(_ opcode: Opcode, payload: ByteBuffer) -> ByteBuffer {
-        let length = payload.readableBytes
+        frame(opcode, capacity: payload.readableBytes) { $0.writeImmutableBuffer(payload) }
+    }
+
+    /// A frame whose payload `write` puts straight into the frame's buffer: room for the longest
+    /// header is kept in front, and the header is filled in once the length is known. The payload
+    /// is written once, never copied behind a header afterwards.
+    public static func frame(_ opcode: Opcode, capacity: Int, _ write: (inout ByteBuffer) -> Void) -> ByteBuffer {
         var frame = ByteBuffer()
-        frame.reserveCapacity(length + 10)
-        frame.writeInteger(0x80 | opcode.rawValue)
-        if length < 126 {
-            frame.writeInteger(UInt8(length))
-        } else if length <= Int(UInt16.max) {
-            frame.writeInteger(UInt8(126))
-            frame.writeInteger(UInt16(length))
-        } else {
-            frame.writeInteger(UInt8(127))
-            frame.writeInteger(UInt64(length))
+        frame.reserveCapacity(capacity + maxHeader)
+        frame.writeRepeatingByte(0, count: maxHeader)
+        write(&frame)
+        let length = frame.writerIndex - maxHeader
+        let headerSize = length < 126 ? 2 : (length <= Int(UInt16.max) ? 4 : 10)
+        let start = maxHeader - headerSize
+        frame.setInteger(0x80 | opcode.rawValue, at: start)
+        switch headerSize {
+        case 2:
+            frame.setInteger(UInt8(length), at: start + 1)
+        case 4:
+            frame.setInteger(UInt8(126), at: start + 1)
+            frame.setInteger(UInt16(length), at: start + 2)
+        default:
+            frame.setInteger(UInt8(127), at: start + 1)
+            frame.setInteger(UInt64(length), at: start + 2)
         }
-        var body = payload
-        frame.writeBuffer(&body)
+        frame.moveReaderIndex(to: start)
         return frame
     }
 

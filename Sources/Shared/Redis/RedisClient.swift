@@ -116,11 +116,11 @@ public final class RedisClient: @unchecked Sendable {
             return eval()
         }
         return send(RESPCommand(["EVALSHA", .string(sha)] + tail)).flatMapError { error in
-            // Redis restarted or SCRIPT FLUSH: its cache is empty; EVAL reloads the script.
+            // Redis restarted or SCRIPT FLUSH: its cache is empty. EVAL runs the script and caches
+            // it again under the same hash, so the next call's EVALSHA works.
             guard let redisError = error as? RedisError, redisError.isNoScript else {
                 return self.eventLoop.makeFailedFuture(error)
             }
-            self.scriptHashes[script.name] = nil
             return eval()
         }
     }
