@@ -146,12 +146,7 @@ struct ServeCommand: ParsableCommand {
 
     /// `name` in the directory of the running `echo` binary.
     static func siblingBinary(_ name: String) -> String {
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let n = readlink("/proc/self/exe", &buffer, Int(PATH_MAX))
-        guard n > 0 else { return name }
-        let path = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        guard let slash = path.lastIndex(of: "/") else { return name }
-        return String(path[..<slash]) + "/" + name
+        ExecutablePath.directory.map { $0 + "/" + name } ?? name
     }
 
     /// Prints `message` for the operator and exits: configuration errors use 78 (EX_CONFIG), which

@@ -159,7 +159,7 @@ public enum InputRules {
         // The clientId first, so every other refusal can name the message it refuses.
         var clientID: String? = nil
         if let raw = payload?.clientId, !raw.isEmpty {
-            guard raw.utf8.count <= limits.maxClientIDLength, raw.utf8.allSatisfy(isIDByte) else {
+            guard isToken(raw, maxLength: limits.maxClientIDLength) else {
                 throw ProtocolError(.invalidClientID, "clientId must be 1–\(limits.maxClientIDLength) letters, digits, _ or -.")
             }
             clientID = raw
@@ -203,24 +203,23 @@ public enum InputRules {
 
     public static func roomID(_ raw: String?, limits: InputLimits) throws(ProtocolError) -> String {
         let id = raw ?? ""
-        guard !id.isEmpty, id.utf8.count <= limits.maxRoomIDLength, id.utf8.allSatisfy(isIDByte) else {
+        guard isToken(id, maxLength: limits.maxRoomIDLength) else {
             throw ProtocolError(.invalidRoomID, "A room code is 1–\(limits.maxRoomIDLength) letters, digits, _ or -.")
         }
         return id
     }
 
     static func replyTo(_ r: ClientRequest.Reply, limits: InputLimits) throws(ProtocolError) -> ReplyReference {
-        guard let messageID = r.messageId, !messageID.isEmpty, messageID.utf8.count <= 64,
-              messageID.utf8.allSatisfy(isIDByte) else {
+        guard let messageID = r.messageId, isToken(messageID, maxLength: 64) else {
             throw ProtocolError(.invalidReply, "replyTo.messageId must be a message id.")
         }
-        guard let sender = r.sender?.trimmingCharacters(in: .whitespaces), !sender.isEmpty,
-              sender.utf16.count <= limits.maxUsernameLength, sender.unicodeScalars.allSatisfy(isUsernameScalar) else {
+        // The quoted sender obeys the same rule as a joining name.
+        guard let sender = try? username(r.sender, limits: limits) else {
             throw ProtocolError(.invalidReply, "replyTo.sender must be a user name.")
         }
         var sessionID: String? = nil
         if let s = r.sessionId, !s.isEmpty {
-            guard s.utf8.count <= 64, s.utf8.allSatisfy(isIDByte) else {
+            guard isToken(s, maxLength: 64) else {
                 throw ProtocolError(.invalidReply, "replyTo.sessionId must be a session id.")
             }
             sessionID = s
@@ -284,6 +283,11 @@ public enum InputRules {
               zip(head, format.magic).allSatisfy({ $1 == nil || $0 == $1 }) else {
             throw ProtocolError(.invalidImage, "The image data is not a \(mime.uppercased()) file.")
         }
+    }
+
+    /// 1 to `maxLength` of `A–Z a–z 0–9 _ -`: room codes, client ids, message and session ids.
+    static func isToken(_ text: String, maxLength: Int) -> Bool {
+        !text.isEmpty && text.utf8.count <= maxLength && text.utf8.allSatisfy(isIDByte)
     }
 
     static func isIDByte(_ b: UInt8) -> Bool {

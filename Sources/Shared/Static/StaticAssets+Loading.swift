@@ -14,8 +14,8 @@ extension StaticAssets {
         let fileManager = FileManager.default
         let workingDirectory = fileManager.currentDirectoryPath
         var binaryDirectories: [String] = []
-        if let resolved = try? fileManager.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-            binaryDirectories.append((resolved as NSString).deletingLastPathComponent)
+        if let resolved = ExecutablePath.directory {
+            binaryDirectories.append(resolved)
         }
         if let started = CommandLine.arguments.first, started.contains("/") {
             let absolute = started.hasPrefix("/") ? started : workingDirectory + "/" + started
