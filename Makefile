@@ -1,6 +1,8 @@
 # Echo: `make run` starts it, `make test` runs every test. See README.md.
 PREFIX ?= /usr/local
 DESTDIR ?=
+# Build configuration `make install` installs (the tests install debug builds into a DESTDIR).
+CONFIG ?= release
 SYSTEMD_DIR ?= /etc/systemd/system
 
 .PHONY: run test build release bench install deps clean-test
@@ -25,10 +27,13 @@ release:
 bench:
 	bash scripts/bench.sh
 
-install: release
+install:
+	bash scripts/install-deps.sh
+	swift build -c $(CONFIG) --product echo
+	swift build -c $(CONFIG) --product echo-worker
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/echo/web $(DESTDIR)$(PREFIX)/share/doc/echo \
 		$(DESTDIR)$(SYSTEMD_DIR) $(DESTDIR)/etc/echo
-	install -m 0755 .build/release/echo .build/release/echo-worker $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 .build/$(CONFIG)/echo .build/$(CONFIG)/echo-worker $(DESTDIR)$(PREFIX)/bin/
 	cp -R web/. $(DESTDIR)$(PREFIX)/share/echo/web/
 	install -m 0644 docs/operations.md docs/protocol.md $(DESTDIR)$(PREFIX)/share/doc/echo/
 	sed 's#/usr/local#$(PREFIX)#g' systemd/echo.service > $(DESTDIR)$(SYSTEMD_DIR)/echo.service
