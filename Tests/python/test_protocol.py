@@ -500,3 +500,19 @@ def test_a_hung_redis_times_out_and_recovers(start_worker):
         assert redis.cli("XLEN", f"stream:{r}") == "2"
     finally:
         redis.stop()
+
+
+def test_every_key_echo_writes_expires(start_worker, redis_server):
+    w = start_worker(ECHO_RATE_LIMIT="60")
+    r = room()
+    a, _ = joined(w.ws_url, r, "alice", action="create")
+    b, _ = joined(w.ws_url, r, "bob")
+    a.chat(r, "hello", clientId="ttl-1")
+    a.next_chat()
+    b.send("leave", roomId=r)
+    a.recv_until(lambda f: f.get("message") == "leave")
+    keys = [k for k in redis_server.cli("KEYS", f"*{r}*").split("\n") if k]
+    keys += ["active_rooms", "rl:127.0.0.1", f"session:{a.session_id}"]
+    assert {f"room:{r}:info", f"room:{r}:members", f"room:{r}:usernames", f"stream:{r}", f"cid:{r}:ttl-1"} <= set(keys)
+    for key in keys:
+        assert int(redis_server.cli("TTL", key)) > 0, f"{key} would live forever"
