@@ -91,53 +91,40 @@ struct ServeCommand: ParsableCommand {
     }
 
     private func resolveSettings(environment: [String: String], configuration: EchoConfiguration, envFile: String?) throws -> SupervisorSettings {
-        func value(_ flag: String?, _ key: String) -> String? {
-            if let flag { return flag }
-            if let env = environment[key], !env.isEmpty { return env }
-            return nil
-        }
-        func seconds(_ flag: Double?, _ key: String, default fallback: Double, range: ClosedRange<Double>) throws -> Duration {
-            var result = fallback
-            if let flag {
-                result = flag
-            } else if let raw = environment[key], !raw.isEmpty {
-                guard let parsed = Double(raw) else {
-                    throw ConfigurationError(key: key, value: raw, expected: "a number of seconds")
-                }
-                result = parsed
-            }
-            guard range.contains(result) else {
-                throw ConfigurationError(key: key, value: String(result), expected: "seconds in \(range.lowerBound)...\(range.upperBound)")
-            }
-            return Duration(seconds: result)
-        }
+        let source = ConfigurationSource(environment: environment, flags: [
+            "ECHO_WORKERS": workers, "ECHO_DRAIN_TIMEOUT": drainTimeout, "ECHO_DRAIN_WINDOW": drainWindow,
+            "ECHO_HEARTBEAT_TIMEOUT": heartbeatTimeout, "ECHO_START_TIMEOUT": startTimeout,
+            "ECHO_WORKER_BINARY": workerBinary, "ECHO_REDIS_SERVER": redisServer,
+            "RUNTIME_DIRECTORY": runtimeDir, "STATE_DIRECTORY": dataDir,
+        ])
+        func value(_ key: String) -> String? { source.string(key) }
 
-        let countText = value(workers, "ECHO_WORKERS") ?? "auto"
+        let countText = value("ECHO_WORKERS") ?? "auto"
         guard let count = WorkerCount(countText) else {
             throw ConfigurationError(key: "ECHO_WORKERS", value: countText, expected: "auto or a number in 1...\(WorkerCount.maximum)")
         }
-        let drainTimeout = try seconds(self.drainTimeout, "ECHO_DRAIN_TIMEOUT", default: 10, range: 0...3600)
-        var drainWindow = try seconds(self.drainWindow, "ECHO_DRAIN_WINDOW", default: 2, range: 0...3600)
+        let drainTimeout = try source.seconds("ECHO_DRAIN_TIMEOUT", in: 0...3600) ?? .seconds(10)
+        var drainWindow = try source.seconds("ECHO_DRAIN_WINDOW", in: 0...3600) ?? .seconds(2)
         drainWindow = min(drainWindow, drainTimeout / 2)
 
-        let workerBinary = value(self.workerBinary, "ECHO_WORKER_BINARY") ?? Self.siblingBinary("echo-worker")
+        let workerBinary = value("ECHO_WORKER_BINARY") ?? Self.siblingBinary("echo-worker")
         guard access(workerBinary, X_OK) == 0 else {
             throw StartupError(message: "the worker binary \(workerBinary) is missing or not executable (build it with swift build, or set --worker-binary)")
         }
-        let runtime = value(runtimeDir, "RUNTIME_DIRECTORY").map { String($0.split(separator: ":").first ?? "") }
+        let runtime = value("RUNTIME_DIRECTORY").map { String($0.split(separator: ":").first ?? "") }
             ?? "/tmp/echo-\(getuid())-\(configuration.port)"
         let home = environment["HOME"] ?? "/tmp"
-        let state = value(dataDir, "STATE_DIRECTORY").map { String($0.split(separator: ":").first ?? "") }
+        let state = value("STATE_DIRECTORY").map { String($0.split(separator: ":").first ?? "") }
             ?? (environment["XDG_STATE_HOME"].map { $0 + "/echo" } ?? home + "/.local/state/echo")
 
         return SupervisorSettings(
             workers: count.resolved(cores: Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))),
             drainTimeout: drainTimeout,
             drainWindow: drainWindow,
-            heartbeatTimeout: try seconds(heartbeatTimeout, "ECHO_HEARTBEAT_TIMEOUT", default: 10, range: 2...3600),
-            startTimeout: try seconds(startTimeout, "ECHO_START_TIMEOUT", default: 30, range: 1...3600),
+            heartbeatTimeout: try source.seconds("ECHO_HEARTBEAT_TIMEOUT", in: 2...3600) ?? .seconds(10),
+            startTimeout: try source.seconds("ECHO_START_TIMEOUT", in: 1...3600) ?? .seconds(30),
             workerBinary: workerBinary,
-            redisServer: value(redisServer, "ECHO_REDIS_SERVER") ?? "redis-server",
+            redisServer: value("ECHO_REDIS_SERVER") ?? "redis-server",
             envFile: envFile,
             runtimeDirectory: runtime,
             stateDirectory: state

@@ -24,10 +24,6 @@ struct SupervisorSettings {
 }
 
 extension Duration {
-    init(seconds: Double) {
-        self = .milliseconds(Int64((seconds * 1000).rounded()))
-    }
-
     var milliseconds: Int {
         let (seconds, attoseconds) = components
         return Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000)

@@ -379,3 +379,28 @@ extension Array where Element == UInt8 {
         #expect(Array(inPlace.readableBytesView) == Array(copied.readableBytesView))
     }
 }
+
+@Suite struct ConfigurationSourceTests {
+    @Test func flagsBeatEnvironmentAndEmptyMeansUnset() throws {
+        let flag: Double? = 2.5
+        let none: String? = nil
+        let source = ConfigurationSource(environment: ["A": "1", "B": "", "C": "7"], flags: ["A": flag, "C": none])
+        #expect(try source.seconds("A", in: 0...10) == .milliseconds(2500))
+        #expect(source.string("B") == nil)
+        #expect(try source.int("C", in: 0...10) == 7)
+        #expect(try source.int("missing", in: 0...10) == nil)
+    }
+
+    @Test func badValuesNameTheirKey() {
+        let source = ConfigurationSource(["N": "eleven", "S": "99"])
+        #expect(throws: ConfigurationError.self) { try source.int("N", in: 0...100) }
+        do {
+            _ = try source.seconds("S", in: 0...10)
+            Issue.record("accepted an out-of-range value")
+        } catch let error as ConfigurationError {
+            #expect(error.key == "S")
+        } catch {
+            Issue.record("unexpected \(error)")
+        }
+    }
+}

@@ -366,6 +366,9 @@ def test_kill_9_of_a_worker_refuses_nothing_and_refills_the_slot(start_echo):
 
 def test_hung_worker_is_replaced_after_the_heartbeat_timeout(start_echo):
     echo = start_echo(workers=2, args=["--heartbeat-timeout", "2"])
+    # Heartbeats are watched once a worker is ready; one stopped before that is the start
+    # timeout's business (30 s), so wait until the supervisor has seen both ready.
+    wait_for(lambda: "all workers ready" in echo.log_path.read_text(errors="replace"), what="both workers ready")
     workers = wait_for(lambda: len(w := workers_of(echo)) == 2 and w, what="two workers")
     victim = workers[1]
     slot = worker_slot(victim)

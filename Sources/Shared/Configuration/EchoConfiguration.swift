@@ -74,20 +74,14 @@ public struct EchoConfiguration: Sendable, Equatable {
     /// Reads the configuration from `values` (flags already merged over the environment).
     /// Throws ``ConfigurationError`` naming the first bad value.
     public init(values: [String: String]) throws {
+        let source = ConfigurationSource(values)
         func int(_ key: Key, _ range: ClosedRange<Int>) throws -> Int? {
-            guard let raw = values[key.rawValue], !raw.isEmpty else { return nil }
-            guard let value = Int(raw.trimmingCharacters(in: .whitespaces)), range.contains(value) else {
-                throw ConfigurationError(key: key.rawValue, value: raw, expected: "a whole number in \(range.lowerBound)...\(range.upperBound)")
-            }
-            return value
+            try source.int(key.rawValue, in: range)
         }
-        func list(_ key: Key) -> [String]? {
-            guard let raw = values[key.rawValue] else { return nil }
-            return raw.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        }
-        if let host = values[Key.host.rawValue], !host.isEmpty { self.host = host }
+        func list(_ key: Key) -> [String]? { source.list(key.rawValue) }
+        if let host = source.string(Key.host.rawValue) { self.host = host }
         if let v = try int(.port, 0...65535) { port = v }
-        if let url = values[Key.redisURL.rawValue], !url.isEmpty {
+        if let url = source.string(Key.redisURL.rawValue) {
             _ = try RedisEndpoint(url: url)
             redisURL = url
         }
@@ -112,14 +106,14 @@ public struct EchoConfiguration: Sendable, Equatable {
         }
         if let v = list(.allowedOrigins) { allowedOrigins = v }
         if values[Key.environment.rawValue] == "production" { logFormat = .json }
-        if let raw = values[Key.logFormat.rawValue], !raw.isEmpty {
+        if let raw = source.string(Key.logFormat.rawValue) {
             guard let format = LogFormat(rawValue: raw) else {
                 throw ConfigurationError(key: Key.logFormat.rawValue, value: raw, expected: "text or json")
             }
             logFormat = format
         }
-        if let raw = values[Key.debug.rawValue], !raw.isEmpty, raw != "0", raw != "false" { debug = true }
-        if let root = values[Key.webRoot.rawValue], !root.isEmpty { webRoot = root }
+        if let raw = source.string(Key.debug.rawValue), raw != "0", raw != "false" { debug = true }
+        if let root = source.string(Key.webRoot.rawValue) { webRoot = root }
     }
 
     /// The settings as environment variables, for handing to a worker process.
