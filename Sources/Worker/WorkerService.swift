@@ -68,12 +68,7 @@ final class WorkerService: Service {
         } catch {
             // Port taken, socket unusable: stop what started, then fail with a clear message.
             logger.critical("cannot listen", metadata: ["error": "\(error)", "port": "\(configuration.port)"])
-            try? await loop.submit {
-                hub.stop()
-                redis.shutdown()
-                subscriber.shutdown()
-            }.get()
-            try? await group.shutdownGracefully()
+            await Self.stop(hub: hub, redis: redis, subscriber: subscriber, group: group)
             throw error
         }
         let drain = DrainRequest(eventLoop: loop)
@@ -127,17 +122,22 @@ final class WorkerService: Service {
             }
         }.get()
         control?.send(.drained)
-        try? await loop.submit {
-            hub.stop()
-            redis.shutdown()
-            subscriber.shutdown()
-        }.get()
+        await Self.stop(hub: hub, redis: redis, subscriber: subscriber, group: group)
         logger.info("worker stopped")
-        try? await group.shutdownGracefully()
     }
 }
 
 extension WorkerService {
+    /// Stops the timers and both Redis connections on the loop, then the loop itself.
+    static func stop(hub: ChatHub, redis: RedisClient, subscriber: RedisSubscriber, group: MultiThreadedEventLoopGroup) async {
+        try? await hub.eventLoop.submit {
+            hub.stop()
+            redis.shutdown()
+            subscriber.shutdown()
+        }.get()
+        try? await group.shutdownGracefully()
+    }
+
     /// Completes once both Redis connections are up, or after `timeout` (never fails).
     static func waitForRedis(hub: ChatHub, on loop: EventLoop, timeout: TimeAmount) -> EventLoopFuture<Void> {
         let deadline = NIODeadline.now() + timeout
