@@ -1,15 +1,18 @@
 import NIOCore
-import NIOWebSocket
 import Shared
 
-/// One benchmark client on an upgraded WebSocket: joins its room, sends stamped chat messages
-/// when it is a sender, and books every delivery in its loop's ``LoopRecorder``.
+/// One benchmark client, the only handler in its pipeline: upgrades to WebSocket, joins its room,
+/// sends stamped chat messages when it is a sender, and books every delivery in its loop's
+/// ``LoopRecorder``.
 ///
-/// Everything here runs on the channel's event loop; a frame costs a few byte searches, a tracker
-/// update and a histogram increment, with no allocation beyond NIO's own frame.
+/// It reads and writes the wire itself (``BenchWire``) instead of using NIO's HTTP client upgrader
+/// and frame codec: that cut the generator's CPU per join and per delivery (docs/benchmarks.md),
+/// and the generator's CPU is CPU the server does not get. Everything here runs on the channel's
+/// event loop; a frame costs a header check, a few byte searches, a tracker update and a
+/// histogram increment.
 final class BenchConnectionHandler: ChannelInboundHandler {
-    typealias InboundIn = WebSocketFrame
-    typealias OutboundOut = WebSocketFrame
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     /// This connection's place in the run.
     struct Role {
@@ -23,6 +26,7 @@ final class BenchConnectionHandler: ChannelInboundHandler {
     }
 
     private enum State {
+        case upgrading
         case awaitingSession
         case awaitingHistory
         case joined
@@ -35,8 +39,14 @@ final class BenchConnectionHandler: ChannelInboundHandler {
     private let joinAction: String
     /// Succeeds with the clock reading at which `history` arrived; fails when the server refuses.
     private let joined: EventLoopPromise<UInt64>
-    private var state = State.awaitingSession
+    private let target: BenchTarget
+    private let maxFrameSize: Int
+    private let upgradeKey: String
+    private var state = State.upgrading
+    private var upgradeSent = false
     private var context: ChannelHandlerContext?
+    /// The start of a frame (or of the upgrade response) whose rest has not arrived yet.
+    private var partial: ByteBuffer?
     private var trackers: [BenchSequenceTracker]
     private var nextSequence = 0
     private var inFlight = 0
@@ -47,35 +57,55 @@ final class BenchConnectionHandler: ChannelInboundHandler {
     private let chatPrefix: [UInt8]
     private static let chatSuffix: [UInt8] = Array("\"}}".utf8)
     private var scratch: [UInt8] = []
+    /// Where outgoing frames are assembled.
+    private var frameBytes: [UInt8] = []
 
-    init(role: Role, recorder: LoopRecorder, rooms: BenchRoomRegistry, joinAction: String, joined: EventLoopPromise<UInt64>) {
+    init(
+        role: Role, recorder: LoopRecorder, rooms: BenchRoomRegistry, joinAction: String,
+        target: BenchTarget, maxFrameSize: Int, joined: EventLoopPromise<UInt64>
+    ) {
         self.role = role
         self.recorder = recorder
         self.rooms = rooms
         self.joinAction = joinAction
+        self.target = target
+        self.maxFrameSize = maxFrameSize
         self.joined = joined
+        upgradeKey = BenchWire.upgradeKey(recorder.maskKeys.next(), recorder.maskKeys.next())
         trackers = Array(repeating: BenchSequenceTracker(), count: role.members)
         chatPrefix = Array("{\"type\":\"chat\",\"payload\":{\"roomId\":\"\(role.roomID)\",\"message\":\"".utf8)
         scratch.reserveCapacity(recorder.settings.messageSize + 64)
     }
 
-    /// Fired by ``BenchConnector`` once the HTTP handlers are gone. The handler is added while the
-    /// upgrade is still in progress, when a frame written would reach the HTTP encoder.
-    struct UpgradeComplete {}
-
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        if context.channel.isActive { sendUpgradeRequest(context: context) }
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        guard event is UpgradeComplete else {
-            context.fireUserInboundEventTriggered(event)
-            return
-        }
+    func channelActive(context: ChannelHandlerContext) {
+        sendUpgradeRequest(context: context)
+        context.fireChannelActive()
+    }
+
+    private func sendUpgradeRequest(context: ChannelHandlerContext) {
+        guard !upgradeSent else { return }
+        upgradeSent = true
+        let request = BenchWire.upgradeRequest(host: hostHeader, path: target.path, key: upgradeKey)
+        var buffer = context.channel.allocator.buffer(capacity: request.count)
+        buffer.writeBytes(request)
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    private var hostHeader: String {
+        target.host.contains(":") ? "[\(target.host)]:\(target.port)" : "\(target.host):\(target.port)"
+    }
+
+    private func sendJoin() {
         let join = "{\"type\":\"join\",\"payload\":{\"roomId\":\"\(role.roomID)\",\"username\":\"\(role.username)\",\"action\":\"\(joinAction)\"}}"
-        var buffer = context.channel.allocator.buffer(capacity: join.utf8.count)
-        buffer.writeString(join)
-        context.writeAndFlush(wrapOutboundOut(frame(.text, buffer)), promise: nil)
+        scratch.removeAll(keepingCapacity: true)
+        scratch.append(contentsOf: join.utf8)
+        write(opcode: BenchWire.opcodeText, payload: scratch)
+        flush()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -95,27 +125,73 @@ final class BenchConnectionHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         reading = true
-        let incoming = unwrapInboundIn(data)
-        switch incoming.opcode {
-        case .text:
-            let kind = incoming.data.withUnsafeReadableBytes {
+        var buffer = unwrapInboundIn(data)
+        if var earlier = partial {
+            partial = nil
+            earlier.writeBuffer(&buffer)
+            buffer = earlier
+        }
+        if state == .upgrading {
+            switch buffer.withUnsafeReadableBytes({ BenchWire.upgradeResponse($0, key: upgradeKey) }) {
+            case .incomplete:
+                partial = buffer
+                return
+            case .refused(let reason):
+                fail("UPGRADE_REFUSED", detail: reason)
+                return
+            case .accepted(let headerLength):
+                buffer.moveReaderIndex(forwardBy: headerLength)
+                state = .awaitingSession
+                sendJoin()
+            }
+        }
+        // Every whole frame in the buffer; the start of an unfinished one waits for the next read.
+        while state != .closed {
+            switch buffer.withUnsafeReadableBytes({ BenchWire.frameHeader($0, maxPayload: maxFrameSize) }) {
+            case .incomplete:
+                if buffer.readableBytes > 0 { partial = buffer }
+                return
+            case .invalid(let reason):
+                fail("BAD_FRAME", detail: reason)
+                return
+            case .frame(let opcode, let headerLength, let payloadLength):
+                buffer.moveReaderIndex(forwardBy: headerLength)
+                let payload = buffer.readSlice(length: payloadLength)!
+                handleFrame(opcode: opcode, payload: payload)
+            }
+        }
+    }
+
+    private func handleFrame(opcode: UInt8, payload: ByteBuffer) {
+        switch opcode {
+        case BenchWire.opcodeText:
+            let kind = payload.withUnsafeReadableBytes {
                 BenchFrame.classify($0, expectingHistory: state == .awaitingHistory)
             }
             handle(kind)
-        case .ping:
+        case BenchWire.opcodePing:
             // The server pings every 30 s and closes connections that stay silent: answer.
-            var payload = incoming.data
-            if let key = incoming.maskKey { payload.webSocketUnmask(key) }
-            context.writeAndFlush(wrapOutboundOut(frame(.pong, payload)), promise: nil)
-        case .connectionClose:
+            scratch.removeAll(keepingCapacity: true)
+            scratch.append(contentsOf: payload.readableBytesView)
+            write(opcode: BenchWire.opcodePong, payload: scratch)
+            if !reading { flush() }
+        case BenchWire.opcodeClose:
             // The close code says why the server gave up on us (1008 slow consumer, 1001 drain...).
-            var payload = incoming.data
+            var payload = payload
             let code = payload.readInteger(as: UInt16.self).map(String.init) ?? "none"
             recorder.errorsByCode["close \(code)", default: 0] += 1
-            context.close(promise: nil)
+            context?.close(promise: nil)
         default:
             break
         }
+    }
+
+    /// The connection cannot go on: counted, the join (if pending) fails with `code`, and it closes.
+    private func fail(_ code: String, detail: String) {
+        recorder.countError("\(code.lowercased()): \(detail)")
+        if state != .joined { joined.fail(BenchJoinError(code: code)) }
+        leave()
+        context?.close(promise: nil)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -150,7 +226,7 @@ final class BenchConnectionHandler: ChannelInboundHandler {
         case .error(let code):
             recorder.countError(code)
             switch state {
-            case .awaitingSession, .awaitingHistory:
+            case .upgrading, .awaitingSession, .awaitingHistory:
                 state = .closed
                 joined.fail(BenchJoinError(code: code))
                 context?.close(promise: nil)
@@ -180,7 +256,7 @@ final class BenchConnectionHandler: ChannelInboundHandler {
             recorder.joined -= 1
             if recorder.phase != .done { recorder.dropped += 1 }
             if role.isSender { recorder.unregister(sender: self) }
-        case .awaitingSession, .awaitingHistory:
+        case .upgrading, .awaitingSession, .awaitingHistory:
             joined.fail(BenchJoinError(code: "CLOSED"))
         case .closed:
             break
@@ -205,7 +281,7 @@ final class BenchConnectionHandler: ChannelInboundHandler {
 
     /// Writes one stamped chat message (not flushed).
     func sendOne() {
-        guard state == .joined, let context else { return }
+        guard state == .joined else { return }
         let measured = recorder.phase == .measure
         let stamp = BenchStamp(sender: role.memberIndex, sequence: nextSequence, measured: measured, sentAtNanoseconds: BenchClock.nanoseconds())
         nextSequence += 1
@@ -214,14 +290,23 @@ final class BenchConnectionHandler: ChannelInboundHandler {
         scratch.append(contentsOf: chatPrefix)
         stamp.write(into: &scratch, size: recorder.settings.messageSize)
         scratch.append(contentsOf: Self.chatSuffix)
-        var buffer = context.channel.allocator.buffer(capacity: scratch.count)
-        buffer.writeBytes(scratch)
         if measured {
             recorder.counts.sent += 1
             recorder.counts.expected += rooms.members(role.roomIndex)
         }
         recorder.intervalSent += 1
-        context.write(wrapOutboundOut(frame(.text, buffer)), promise: nil)
+        write(opcode: BenchWire.opcodeText, payload: scratch)
+    }
+
+    /// Writes one masked frame (not flushed).
+    private func write(opcode: UInt8, payload: [UInt8]) {
+        guard let context else { return }
+        frameBytes.removeAll(keepingCapacity: true)
+        let maskKey = UInt32(truncatingIfNeeded: recorder.maskKeys.next())
+        payload.withUnsafeBytes { BenchWire.appendMaskedFrame(opcode: opcode, payload: $0, maskKey: maskKey, to: &frameBytes) }
+        var buffer = context.channel.allocator.buffer(capacity: frameBytes.count)
+        buffer.writeBytes(frameBytes)
+        context.write(wrapOutboundOut(buffer), promise: nil)
         hasUnflushedWrites = true
     }
 
@@ -229,11 +314,6 @@ final class BenchConnectionHandler: ChannelInboundHandler {
         guard hasUnflushedWrites, let context else { return }
         hasUnflushedWrites = false
         context.flush()
-    }
-
-    /// Client frames must be masked (RFC 6455 §5.3).
-    private func frame(_ opcode: WebSocketOpcode, _ data: ByteBuffer) -> WebSocketFrame {
-        WebSocketFrame(fin: true, opcode: opcode, maskKey: .random(using: &recorder.maskKeys), data: data)
     }
 }
 

@@ -2,13 +2,11 @@
 import Glibc
 #endif
 import NIOCore
-import NIOHTTP1
 import NIOPosix
-import NIOWebSocket
 import Shared
 
-/// Opens one benchmark connection: TCP connect (optionally from a chosen 127.0.0.x), HTTP/1.1
-/// upgrade to WebSocket, then ``BenchConnectionHandler`` takes over and joins.
+/// Opens one benchmark connection: TCP connect (optionally from a chosen 127.0.0.x) with
+/// ``BenchConnectionHandler`` as the pipeline's only handler, which upgrades and joins.
 struct BenchConnector: Sendable {
     var targets: [BenchTarget]
     var sourceAddresses: Int
@@ -25,15 +23,10 @@ struct BenchConnector: Sendable {
         var joined: EventLoopFuture<UInt64>
     }
 
-    enum UpgradeOutcome: Sendable {
-        case upgraded
-        case refused
-    }
-
     func connect(
         connection: Int,
         on eventLoop: any EventLoop,
-        makeHandler: @escaping @Sendable (EventLoopPromise<UInt64>) -> BenchConnectionHandler
+        makeHandler: @escaping @Sendable (BenchTarget, Int, EventLoopPromise<UInt64>) -> BenchConnectionHandler
     ) -> EventLoopFuture<Pending> {
         let target = targets[connection % targets.count]
         let joined = eventLoop.makePromise(of: UInt64.self)
@@ -50,59 +43,23 @@ struct BenchConnector: Sendable {
                 .bind(to: try! SocketAddress(ipAddress: source, port: 0))
         }
         let maxFrameSize = self.maxFrameSize
-        let outcome = eventLoop.makePromise(of: UpgradeOutcome.self)
-        let connected = bootstrap.channelInitializer { channel in
+        let joinTimeout = self.joinTimeout
+        return bootstrap.channelInitializer { channel in
             channel.eventLoop.makeCompletedFuture {
-                let upgrader = NIOTypedWebSocketClientUpgrader<UpgradeOutcome>(
-                    maxFrameSize: maxFrameSize,
-                    upgradePipelineHandler: { channel, _ in
-                        channel.eventLoop.makeCompletedFuture {
-                            try channel.pipeline.syncOperations.addHandler(makeHandler(joined))
-                            return .upgraded
-                        }
-                    }
-                )
-                var headers = HTTPHeaders()
-                headers.add(name: "Host", value: "\(target.host):\(target.port)")
-                let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: target.path, headers: headers)
-                let configuration = NIOTypedHTTPClientUpgradeConfiguration<UpgradeOutcome>(
-                    upgradeRequestHead: head,
-                    upgraders: [upgrader],
-                    notUpgradingCompletionHandler: { channel in
-                        channel.eventLoop.makeSucceededFuture(.refused)
-                    }
-                )
-                var pipeline = NIOUpgradableHTTPClientPipelineConfiguration(upgradeConfiguration: configuration)
-                // Keep any frame that arrives in the same read as the 101 response.
-                pipeline.leftOverBytesStrategy = .forwardBytes
-                try channel.pipeline.syncOperations.configureUpgradableHTTPClientPipeline(configuration: pipeline)
-                    .cascade(to: outcome)
+                try channel.pipeline.syncOperations.addHandler(makeHandler(target, maxFrameSize, joined))
             }
         }
         .connect(to: target.address)
-        let joinTimeout = self.joinTimeout
-        return connected.flatMap { channel in
+        .map { channel in
             // Whatever happens before the join completes (a server that never answers the upgrade
             // or the join, a reset), the caller hears about it and the run goes on without it.
             let timeout = channel.eventLoop.scheduleTask(in: joinTimeout) { channel.close(promise: nil) }
             joined.futureResult.whenComplete { _ in timeout.cancel() }
-            channel.closeFuture.whenComplete { _ in
-                outcome.fail(BenchJoinError(code: "CLOSED"))
-                joined.fail(BenchJoinError(code: "CLOSED"))
-            }
-            return outcome.futureResult.flatMapThrowing { result -> Pending in
-                guard result == .upgraded else { throw BenchJoinError(code: "UPGRADE_REFUSED") }
-                channel.pipeline.fireUserInboundEventTriggered(BenchConnectionHandler.UpgradeComplete())
-                return Pending(channel: channel, joined: joined.futureResult)
-            }
-            .flatMapErrorThrowing { error in
-                channel.close(promise: nil)
-                throw error
-            }
+            channel.closeFuture.whenComplete { _ in joined.fail(BenchJoinError(code: "CLOSED")) }
+            return Pending(channel: channel, joined: joined.futureResult)
         }
         .flatMapErrorThrowing { error in
             joined.fail(error)
-            outcome.fail(error)
             throw error
         }
     }

@@ -77,37 +77,50 @@ final class BenchRun: Sendable {
                 progress(joined, failed)
             }
         }
-        await withTaskGroup(of: Void.self) { group in
-            for slot in 0..<slots {
-                group.addTask {
-                    // Each slot connects its share one after the other: a fixed number of joins in
-                    // flight, like a pool of impatient clients.
-                    for connection in stride(from: slot, to: plan.connections, by: slots) {
-                        let start = BenchClock.nanoseconds()
-                        do {
-                            let joinedAt = try await self.connect(connection, connector: connector)
-                            state.withLockedValue {
-                                $0.joined += 1
-                                _ = $0.joinLatency.record(max(1, (joinedAt &- start) / 1000))
-                            }
-                        } catch {
-                            let code = (error as? BenchJoinError)?.code ?? "\(error)"
-                            state.withLockedValue {
-                                $0.failed += 1
-                                $0.errorsByCode["join: \(code)", default: 0] += 1
-                            }
-                        }
-                    }
-                }
-            }
+        // Each slot connects its share one after the other: a fixed number of joins in flight,
+        // like a pool of impatient clients. The next join starts from the event loop's callback
+        // for the last one, so a join costs no task or thread hop (with a task per slot, Swift's
+        // global executor threads took a share of the cores in S4).
+        let slotsDone = (0..<slots).map { slot in
+            let done = loops[slot % loops.count].makePromise(of: Void.self)
+            connectChain(slot, step: slots, connector: connector, state: state, done: done)
+            return done.futureResult
         }
+        for done in slotsDone { try? await done.get() }
         reporter.cancel()
         var result = state.withLockedValue { $0 }
         result.seconds = Double(BenchClock.nanoseconds() - started) / 1e9
         return result
     }
 
-    private func connect(_ connection: Int, connector: BenchConnector) async throws -> UInt64 {
+    /// Joins `connection`, then `connection + step`, and so on; completes `done` after the last.
+    private func connectChain(
+        _ connection: Int, step: Int, connector: BenchConnector, state: NIOLockedValueBox<Connected>, done: EventLoopPromise<Void>
+    ) {
+        guard connection < settings.plan.connections else {
+            done.succeed()
+            return
+        }
+        let start = BenchClock.nanoseconds()
+        connect(connection, connector: connector).whenComplete { result in
+            switch result {
+            case .success(let joinedAt):
+                state.withLockedValue {
+                    $0.joined += 1
+                    _ = $0.joinLatency.record(max(1, (joinedAt &- start) / 1000))
+                }
+            case .failure(let error):
+                let code = (error as? BenchJoinError)?.code ?? "\(error)"
+                state.withLockedValue {
+                    $0.failed += 1
+                    $0.errorsByCode["join: \(code)", default: 0] += 1
+                }
+            }
+            self.connectChain(connection + step, step: step, connector: connector, state: state, done: done)
+        }
+    }
+
+    private func connect(_ connection: Int, connector: BenchConnector) -> EventLoopFuture<UInt64> {
         let plan = settings.plan
         let loop = loops[connection % loops.count]
         let recorder = recorders[connection % loops.count]
@@ -118,11 +131,15 @@ final class BenchRun: Sendable {
             username: "u\(connection)", isSender: plan.isSender(connection))
         let rooms = self.rooms
         let joinAction = settings.joinAction
-        let pending = try await connector.connect(connection: connection, on: loop) { joined in
-            BenchConnectionHandler(role: role, recorder: recorder.value, rooms: rooms, joinAction: joinAction, joined: joined)
-        }.get()
-        channels.withLockedValue { $0.append(pending.channel) }
-        return try await pending.joined.get()
+        let channels = self.channels
+        return connector.connect(connection: connection, on: loop) { target, maxFrameSize, joined in
+            BenchConnectionHandler(
+                role: role, recorder: recorder.value, rooms: rooms, joinAction: joinAction,
+                target: target, maxFrameSize: maxFrameSize, joined: joined)
+        }.flatMap { pending in
+            channels.withLockedValue { $0.append(pending.channel) }
+            return pending.joined
+        }
     }
 
     /// Moves every loop to `phase` (each loop switches on its own thread, microseconds apart).

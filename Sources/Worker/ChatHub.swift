@@ -105,8 +105,8 @@ final class ChatHub: @unchecked Sendable {
         case UInt8(ascii: "C"):
             // C<id> <body>: the body is the stored JSON; the frame is spliced, not re-encoded.
             guard let space = payload.readableBytesView.firstIndex(of: UInt8(ascii: " ")),
-                  let idText = payload.readString(length: space - payload.readerIndex),
-                  let id = StreamID(idText) else { return }
+                  let id = StreamID(utf8: payload.readableBytesView[..<space]),
+                  let idText = payload.readString(length: space - payload.readerIndex) else { return }
             payload.moveReaderIndex(forwardBy: 1)
             let frame = WebSocketWire.frame(.text, capacity: payload.readableBytes + 64) {
                 ServerFrames.writeChat(id: idText, body: payload, into: &$0)

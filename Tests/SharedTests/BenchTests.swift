@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import Testing
 @testable import Shared
 
@@ -201,5 +202,70 @@ struct BenchTests {
         let table = Dictionary(uniqueKeysWithValues: try [stat(1, 0), stat(10, 1), stat(11, 10), stat(12, 10), stat(13, 11), stat(20, 1)].map { ($0.pid, $0) })
         #expect(BenchProcessStat.descendants(of: 10, in: table).map(\.pid) == [10, 11, 12, 13])
         #expect(BenchProcessStat.descendants(of: 99, in: table).isEmpty)
+    }
+}
+
+@Suite("echo-bench wire")
+struct BenchWireTests {
+    @Test func readsEveryLengthFormOfAServerFrame() throws {
+        for length in [0, 125, 126, 65_535, 65_536] {
+            var payload = ByteBuffer()
+            payload.writeRepeatingByte(UInt8(ascii: "x"), count: length)
+            let frame = WebSocketWire.frame(.text, payload: payload)
+            let bytes = Array(frame.readableBytesView)
+            let header = bytes.withUnsafeBytes { BenchWire.frameHeader($0, maxPayload: 1 << 20) }
+            let headerLength = length < 126 ? 2 : (length <= 65_535 ? 4 : 10)
+            #expect(header == .frame(opcode: BenchWire.opcodeText, headerLength: headerLength, payloadLength: length))
+            // One byte short of the whole frame is not yet a frame.
+            let short = bytes.dropLast().withUnsafeBytes { BenchWire.frameHeader($0, maxPayload: 1 << 20) }
+            #expect(short == .incomplete)
+        }
+    }
+
+    @Test func refusesWhatEchoNeverSends() {
+        func header(_ bytes: [UInt8], max: Int = 100) -> BenchWire.FrameHeader {
+            bytes.withUnsafeBytes { BenchWire.frameHeader($0, maxPayload: max) }
+        }
+        #expect(header([0x01, 0x00]) == .invalid("fragmented frame"))   // FIN clear
+        #expect(header([0x80, 0x00]) == .invalid("fragmented frame"))   // continuation
+        #expect(header([0xC1, 0x00]) == .invalid("reserved bits set"))
+        #expect(header([0x81, 0x80, 0, 0, 0, 0]) == .invalid("masked server frame"))
+        #expect(header([0x81, 126, 0x01, 0x00]) == .invalid("frame of 256 bytes"))
+        #expect(header([0x81]) == .incomplete)
+    }
+
+    @Test func masksClientFramesSoTheServerCanUnmaskThem() {
+        for length in [3, 125, 126, 70_000] {
+            let payload = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+            var frame: [UInt8] = []
+            payload.withUnsafeBytes { BenchWire.appendMaskedFrame(opcode: BenchWire.opcodeText, payload: $0, maskKey: 0xA1B2_C3D4, to: &frame) }
+            #expect(frame[0] == 0x81)
+            #expect(frame[1] & 0x80 != 0)
+            let lengthBytes = length < 126 ? 0 : (length <= 65_535 ? 2 : 8)
+            let keyStart = 2 + lengthBytes
+            let key = Array(frame[keyStart..<keyStart + 4])
+            #expect(key == [0xA1, 0xB2, 0xC3, 0xD4])
+            let unmasked = frame[(keyStart + 4)...].enumerated().map { $1 ^ key[$0 % 4] }
+            #expect(unmasked == payload)
+        }
+    }
+
+    @Test func acceptsOnlyTheRightUpgradeAnswer() {
+        let key = BenchWire.upgradeKey(0x0102_0304_0506_0708, 0x090A_0B0C_0D0E_0F10)
+        #expect(Data(base64Encoded: key)?.count == 16)
+        let accept = WebSocketHandshake.acceptValue(forKey: key)
+        func answer(_ text: String) -> BenchWire.UpgradeResponse {
+            Array(text.utf8).withUnsafeBytes { BenchWire.upgradeResponse($0, key: key) }
+        }
+        let good = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: \(accept)\r\n\r\n"
+        #expect(answer(good + "\u{81}\u{0}") == .accepted(headerLength: good.utf8.count))
+        #expect(answer(String(good.dropLast(2))) == .incomplete)
+        #expect(answer("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n") == .refused("HTTP/1.1 403 Forbidden"))
+        #expect(answer(good.replacingOccurrences(of: accept, with: "x")) == .refused("wrong Sec-WebSocket-Accept"))
+        #expect(answer("HTTP/1.1 101 Switching Protocols\r\n\r\n") == .refused("no Sec-WebSocket-Accept"))
+        let request = String(decoding: BenchWire.upgradeRequest(host: "127.0.0.1:8080", path: "/ws", key: key), as: UTF8.self)
+        #expect(request.hasPrefix("GET /ws HTTP/1.1\r\n"))
+        #expect(request.contains("\r\nSec-WebSocket-Key: \(key)\r\n"))
+        #expect(request.hasSuffix("\r\n\r\n"))
     }
 }

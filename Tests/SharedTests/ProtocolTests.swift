@@ -133,6 +133,34 @@ private let png = "data:image/png;base64," + [UInt8]([0x89, 0x50, 0x4E, 0x47, 0x
         #expect(StreamID("-1") == nil)
         #expect(StreamID("1-2-3") == nil)
         #expect(StreamID("+") == nil)
+        #expect(StreamID("") == nil)
+        #expect(StreamID("1 2") == nil)
+    }
+
+    @Test func bytesParseLikeText() {
+        #expect(StreamID(utf8: Array("1700000000000-42".utf8)) == StreamID(milliseconds: 1_700_000_000_000, sequence: 42))
+        #expect(StreamID(utf8: Array("18446744073709551615-0".utf8)) == StreamID(milliseconds: .max, sequence: 0))
+        // One past UInt64.max in either part is not an ID (it would wrap otherwise).
+        #expect(StreamID(utf8: Array("18446744073709551616-0".utf8)) == nil)
+        #expect(StreamID(utf8: Array("1-18446744073709551616".utf8)) == nil)
+        #expect(StreamID(utf8: Array("1--2".utf8)) == nil)
+    }
+}
+
+@Suite struct WhitespaceTests {
+    @Test func blankIsUnicodeWhiteSpace() {
+        #expect(InputRules.isBlank(""))
+        #expect(InputRules.isBlank(" \t\r\n\u{00A0}\u{2003}\u{3000}\u{2028}"))
+        #expect(!InputRules.isBlank("  a "))
+        // Invisible either way: a zero-width space or a byte-order mark alone is no message.
+        #expect(InputRules.isBlank("\u{200B}\u{FEFF}"))
+        #expect(!InputRules.isBlank("\u{200D}"))
+    }
+
+    @Test func trimsBothEnds() {
+        #expect(InputRules.trimmingWhitespace("\u{00A0} Ann Lee \n") == "Ann Lee")
+        #expect(InputRules.trimmingWhitespace("   ") == "")
+        #expect(InputRules.trimmingWhitespace("é") == "é")
     }
 }
 

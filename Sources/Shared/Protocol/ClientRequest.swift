@@ -175,7 +175,7 @@ public enum InputRules {
 
     private static func chatContent(_ payload: ClientRequest.Payload?, clientID: String?, limits: InputLimits) throws(ProtocolError) -> ChatRequest {
         var text = payload?.message
-        if let t = text, t.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { text = nil }
+        if let t = text, isBlank(t) { text = nil }
         let image = payload?.image.flatMap { $0.isEmpty ? nil : $0 }
         guard text != nil || image != nil else {
             throw ProtocolError(.emptyMessage, "A message needs text or an image.")
@@ -192,7 +192,7 @@ public enum InputRules {
     }
 
     public static func username(_ raw: String?, limits: InputLimits) throws(ProtocolError) -> String {
-        let name = (raw ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        let name = trimmingWhitespace(raw ?? "")
         let count = name.utf16.count
         guard count >= 1, count <= limits.maxUsernameLength,
               name.unicodeScalars.allSatisfy({ isUsernameScalar($0) }) else {
@@ -283,6 +283,27 @@ public enum InputRules {
               zip(head, format.magic).allSatisfy({ $1 == nil || $0 == $1 }) else {
             throw ProtocolError(.invalidImage, "The image data is not a \(mime.uppercased()) file.")
         }
+    }
+
+    /// True when `text` is empty or only white space. Stops at the first other scalar and needs
+    /// no Foundation bridging: this runs on every chat message.
+    static func isBlank(_ text: String) -> Bool {
+        text.unicodeScalars.allSatisfy(isSpace)
+    }
+
+    /// `text` without leading and trailing white space.
+    static func trimmingWhitespace(_ text: String) -> String {
+        let scalars = text.unicodeScalars
+        guard let first = scalars.firstIndex(where: { !isSpace($0) }),
+              let last = scalars.lastIndex(where: { !isSpace($0) }) else { return "" }
+        return String(scalars[first...last])
+    }
+
+    /// Unicode White_Space, plus the zero-width space (Foundation's `.whitespacesAndNewlines`,
+    /// used before, trims it) and the byte-order mark (JavaScript's `trim()`, Echo Chat's rule,
+    /// does): a message of nothing but these shows as nothing, so it counts as empty.
+    static func isSpace(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.properties.isWhitespace || scalar == "\u{200B}" || scalar == "\u{FEFF}"
     }
 
     /// 1 to `maxLength` of `A–Z a–z 0–9 _ -`: room codes, client ids, message and session ids.

@@ -11,15 +11,46 @@ public struct StreamID: Sendable, Hashable, Comparable, CustomStringConvertible 
 
     /// Parses `1700000000000-3` (or `1700000000000`, sequence 0). `nil` for anything else.
     public init?(_ text: some StringProtocol) {
-        guard !text.isEmpty, text.utf8.count <= 41 else { return nil }
-        let parts = text.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
-        guard parts[0].utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let ms = UInt64(parts[0]) else { return nil }
-        var seq: UInt64 = 0
-        if parts.count == 2 {
-            guard parts[1].utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let s = UInt64(parts[1]) else { return nil }
-            seq = s
+        var text = String(text)
+        guard let id = text.withUTF8({ StreamID(utf8: $0) }) else { return nil }
+        self = id
+    }
+
+    /// Parses the UTF-8 bytes of an ID in one pass, without building a `String` (the fan-out path
+    /// reads one per published message).
+    public init?(utf8 bytes: some Collection<UInt8>) {
+        guard !bytes.isEmpty, bytes.count <= 41 else { return nil }
+        var milliseconds: UInt64 = 0
+        var sequence: UInt64 = 0
+        var digits = 0
+        var inSequence = false
+        for byte in bytes {
+            if byte == UInt8(ascii: "-") {
+                // One dash, between two non-empty numbers.
+                guard !inSequence, digits > 0 else { return nil }
+                inSequence = true
+                digits = 0
+                continue
+            }
+            guard byte >= 0x30, byte <= 0x39 else { return nil }
+            let digit = UInt64(byte - 0x30)
+            if inSequence {
+                guard let next = Self.appending(digit, to: sequence) else { return nil }
+                sequence = next
+            } else {
+                guard let next = Self.appending(digit, to: milliseconds) else { return nil }
+                milliseconds = next
+            }
+            digits += 1
         }
-        self.init(milliseconds: ms, sequence: seq)
+        guard digits > 0 else { return nil }
+        self.init(milliseconds: milliseconds, sequence: sequence)
+    }
+
+    private static func appending(_ digit: UInt64, to value: UInt64) -> UInt64? {
+        let (times10, overflow1) = value.multipliedReportingOverflow(by: 10)
+        let (sum, overflow2) = times10.addingReportingOverflow(digit)
+        return overflow1 || overflow2 ? nil : sum
     }
 
     public var description: String { "\(milliseconds)-\(sequence)" }
