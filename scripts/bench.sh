@@ -298,6 +298,14 @@ S4_RATE=$(median S4 joinsPerSecond); S4_P99=$(median S4 joinP99)
 W1_S1=$(median S5-S1-w1 deliveriesPerSecond); W1_S2P99=$(median S5-S2-w1 latencyP99)
 S5_S1_RATIO=$(ratio "$S1_RATE" "$W1_S1")
 S2_IN=$(median S2-10k sentPerSecond); W1_S2_IN=$(median S5-S2-w1 sentPerSecond)
+# Deliveries per core the server used: whether a second worker costs efficiency, whatever the
+# box leaves it. And the most the server could get with 2 workers: the cores the generator and
+# Redis leave, over what 1 worker used.
+S1_SERVER=$(median S1 serverCores); W1_SERVER=$(median S5-S1-w1 serverCores)
+S1_PER_CORE=$(ratio "$S1_RATE" "$S1_SERVER"); W1_PER_CORE=$(ratio "$W1_S1" "$W1_SERVER")
+S5_PER_CORE_RATIO=$(ratio "$S1_PER_CORE" "$W1_PER_CORE")
+S1_OTHERS=$(awk -v g="$(median S1 generatorCores)" -v r="$(median S1 redisCores)" 'BEGIN { printf "%.2f", g + r }')
+S5_CEILING=$(awk -v c="$(nproc)" -v o="$S1_OTHERS" -v w="$W1_SERVER" 'BEGIN { if (w > 0) printf "%.2f", (c - o) / w; else print "n/a" }')
 
 {
     echo "# Echo benchmarks"
@@ -343,10 +351,13 @@ S2_IN=$(median S2-10k sentPerSecond); W1_S2_IN=$(median S5-S2-w1 sentPerSecond)
     echo "| S3 idle | ≤ 4 KB RSS per connection, near-zero CPU | $(fmt "$S3_RSS") B per connection, server $(fmt "$S3_CPU" 3) cores | $(verdict "$S3_RSS" "<=" 4096) |"
     echo "| S4 join storm | ≥ 10,000 joins/s, p99 ≤ 50 ms | $(fmt "$S4_RATE") joins/s, p99 $(fmt "$S4_P99" 2) ms | $(verdict "$S4_RATE" ">=" 10000), p99 $(verdict "$S4_P99" "<=" 50) |"
     echo "| S5 scale (S1) | 2 workers ≥ 1.6 × 1 worker | $(fmt "$S1_RATE") / $(fmt "$W1_S1") = $S5_S1_RATIO × | $(verdict "$S5_S1_RATIO" ">=" 1.6) |"
+    echo "| S5 per server core (S1) | context for the row above | $(fmt "$S1_PER_CORE") (2 workers) vs $(fmt "$W1_PER_CORE") (1 worker) deliveries/s per server core = $S5_PER_CORE_RATIO × | expected at equal efficiency per core on $(nproc) shared cores: ($(nproc) − $S1_OTHERS generator + Redis) / $(fmt "$W1_SERVER" 2) = $S5_CEILING × |"
     echo "| S5 scale (S2 10k) | 2 workers ≥ 1.6 × 1 worker | p99 $(fmt "$S2A_P99" 2) ms (2 workers) vs $(fmt "$W1_S2P99" 2) ms (1 worker) at $(fmt "$S2_IN")/$(fmt "$W1_S2_IN") msgs/s in | see note |"
     echo
     echo "S2 is an open-loop test at a fixed input rate: both worker counts carry the same load, so its"
     echo "S5 comparison is the latency at that load, not a throughput ratio. The throughput ratio is S1's."
+    echo "The S5 expectation is what 2 workers can reach here if each server core delivers as much as"
+    echo "1 worker's did: the cores generator and Redis leave the server, over the cores 1 worker used."
     for scenario in S1 S2-10k S2-20k S3 S4 S5-S1-w1 S5-S2-w1; do
         echo
         case $scenario in
