@@ -105,11 +105,11 @@ final class ChatHub: @unchecked Sendable {
         case UInt8(ascii: "C"):
             // C<id> <body>: the body is the stored JSON; the frame is spliced, not re-encoded.
             guard let space = payload.readableBytesView.firstIndex(of: UInt8(ascii: " ")),
-                  let id = StreamID(utf8: payload.readableBytesView[..<space]),
-                  let idText = payload.readString(length: space - payload.readerIndex) else { return }
+                  let idBytes = payload.readSlice(length: space - payload.readerIndex),
+                  let id = idBytes.withUnsafeReadableBytes({ StreamID(utf8: $0) }) else { return }
             payload.moveReaderIndex(forwardBy: 1)
             let frame = WebSocketWire.frame(.text, capacity: payload.readableBytes + 64) {
-                ServerFrames.writeChat(id: idText, body: payload, into: &$0)
+                ServerFrames.writeChat(id: idBytes, body: payload, into: &$0)
             }
             deliver(frame, id: id, to: local)
         case UInt8(ascii: "S"):

@@ -138,12 +138,12 @@ private let png = "data:image/png;base64," + [UInt8]([0x89, 0x50, 0x4E, 0x47, 0x
     }
 
     @Test func bytesParseLikeText() {
-        #expect(StreamID(utf8: Array("1700000000000-42".utf8)) == StreamID(milliseconds: 1_700_000_000_000, sequence: 42))
-        #expect(StreamID(utf8: Array("18446744073709551615-0".utf8)) == StreamID(milliseconds: .max, sequence: 0))
+        #expect(Array("1700000000000-42".utf8).withUnsafeBytes { StreamID(utf8: $0) } == StreamID(milliseconds: 1_700_000_000_000, sequence: 42))
+        #expect(Array("18446744073709551615-0".utf8).withUnsafeBytes { StreamID(utf8: $0) } == StreamID(milliseconds: .max, sequence: 0))
         // One past UInt64.max in either part is not an ID (it would wrap otherwise).
-        #expect(StreamID(utf8: Array("18446744073709551616-0".utf8)) == nil)
-        #expect(StreamID(utf8: Array("1-18446744073709551616".utf8)) == nil)
-        #expect(StreamID(utf8: Array("1--2".utf8)) == nil)
+        #expect(Array("18446744073709551616-0".utf8).withUnsafeBytes { StreamID(utf8: $0) } == nil)
+        #expect(Array("1-18446744073709551616".utf8).withUnsafeBytes { StreamID(utf8: $0) } == nil)
+        #expect(Array("1--2".utf8).withUnsafeBytes { StreamID(utf8: $0) } == nil)
     }
 }
 
@@ -403,7 +403,7 @@ extension Array where Element == UInt8 {
         let request = ChatRequest(roomID: "r", text: String(repeating: "x", count: textLength), image: nil, replyTo: nil, clientID: nil)
         let body = ServerFrames.chatBody(sender: "Ann", sessionID: "s", request: request, timestamp: 1)
         let copied = WebSocketWire.text(ServerFrames.chat(id: "5-1", body: body))
-        let inPlace = WebSocketWire.frame(.text, capacity: 16) { ServerFrames.writeChat(id: "5-1", body: body, into: &$0) }
+        let inPlace = WebSocketWire.frame(.text, capacity: 16) { ServerFrames.writeChat(id: ByteBuffer(string: "5-1"), body: body, into: &$0) }
         #expect(Array(inPlace.readableBytesView) == Array(copied.readableBytesView))
     }
 }

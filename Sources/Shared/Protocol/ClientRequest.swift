@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 
 /// A client frame, parsed and validated. Everything that reaches a `ClientRequest` value obeys the
 /// input rules (docs/protocol.md); what does not becomes a ``ProtocolError``.
@@ -55,11 +56,21 @@ public struct InputLimits: Sendable, Equatable {
 }
 
 extension ClientRequest {
-    /// Parses one text frame.
-    public static func parse(_ bytes: some Collection<UInt8>, limits: InputLimits) throws(ProtocolError) -> ClientRequest {
+    /// Parses one text frame, as the worker received it.
+    public static func parse(_ buffer: ByteBuffer, limits: InputLimits) throws(ProtocolError) -> ClientRequest {
+        try parse(Data(buffer.readableBytesView), limits: limits)
+    }
+
+    /// Parses one text frame. (The entry points take concrete types: a generic one, called from
+    /// the worker, ran unspecialized and copied the frame byte by byte.)
+    public static func parse(_ bytes: [UInt8], limits: InputLimits) throws(ProtocolError) -> ClientRequest {
+        try parse(Data(bytes), limits: limits)
+    }
+
+    static func parse(_ data: Data, limits: InputLimits) throws(ProtocolError) -> ClientRequest {
         let frame: Frame
         do {
-            frame = try JSONDecoder().decode(Frame.self, from: Data(bytes))
+            frame = try JSONDecoder().decode(Frame.self, from: data)
         } catch let error as DecodingError {
             if case .dataCorrupted = error {
                 throw ProtocolError(.invalidJSON, "The message is not valid JSON.")

@@ -83,20 +83,22 @@ public enum ServerFrames {
     }
 
     /// The chat frame: `{"type":"chat","id":ID,"messageId":ID,` + the stored body after its `{`.
-    /// Built by splicing bytes, so a message from Redis is never parsed or re-encoded.
-    public static func chat(id: some StringProtocol, body: ByteBuffer) -> ByteBuffer {
+    /// Built by splicing bytes, so a message from Redis is never parsed or re-encoded. `id` is a
+    /// validated ``StreamID`` text (digits and one dash), so it needs no escaping.
+    public static func chat(id: String, body: ByteBuffer) -> ByteBuffer {
         var frame = ByteBuffer()
         frame.reserveCapacity(body.readableBytes + 64)
-        writeChat(id: id, body: body, into: &frame)
+        writeChat(id: ByteBuffer(string: id), body: body, into: &frame)
         return frame
     }
 
-    /// ``chat(id:body:)`` written into `buffer` (a WebSocket frame being built, for fan-out).
-    public static func writeChat(id: some StringProtocol, body: ByteBuffer, into frame: inout ByteBuffer) {
+    /// ``chat(id:body:)`` written into `buffer` (a WebSocket frame being built, for fan-out), with
+    /// the ID's bytes as they came from Redis.
+    public static func writeChat(id: ByteBuffer, body: ByteBuffer, into frame: inout ByteBuffer) {
         frame.writeStaticString("{\"type\":\"chat\",\"id\":\"")
-        frame.writeString(String(id))
+        frame.writeImmutableBuffer(id)
         frame.writeStaticString("\",\"messageId\":\"")
-        frame.writeString(String(id))
+        frame.writeImmutableBuffer(id)
         frame.writeStaticString("\"")
         var rest = body
         rest.moveReaderIndex(forwardBy: 1)  // the body's opening brace

@@ -12,13 +12,14 @@ public struct StreamID: Sendable, Hashable, Comparable, CustomStringConvertible 
     /// Parses `1700000000000-3` (or `1700000000000`, sequence 0). `nil` for anything else.
     public init?(_ text: some StringProtocol) {
         var text = String(text)
-        guard let id = text.withUTF8({ StreamID(utf8: $0) }) else { return nil }
+        guard let id = text.withUTF8({ StreamID(utf8: UnsafeRawBufferPointer($0)) }) else { return nil }
         self = id
     }
 
     /// Parses the UTF-8 bytes of an ID in one pass, without building a `String` (the fan-out path
-    /// reads one per published message).
-    public init?(utf8 bytes: some Collection<UInt8>) {
+    /// reads one per published message). Not generic on purpose: called from the worker, a generic
+    /// version ran unspecialized and looked up type metadata on every call.
+    public init?(utf8 bytes: UnsafeRawBufferPointer) {
         guard !bytes.isEmpty, bytes.count <= 41 else { return nil }
         var milliseconds: UInt64 = 0
         var sequence: UInt64 = 0

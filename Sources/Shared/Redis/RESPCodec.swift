@@ -6,29 +6,40 @@ import NIOCore
 /// hiredis is used as a codec only (its reader and command formatter); SwiftNIO owns the socket.
 public enum RESPCodec {
     /// Writes `command` in RESP form into `buffer` (via `redisFormatCommandArgv`).
+    ///
+    /// Every chat is one command, so this avoids allocating: the arguments are laid into one
+    /// array sized up front, and argv and the lengths live on the stack.
     public static func encode(_ command: RESPCommand, into buffer: inout ByteBuffer) {
-        // Lay every argument into one array so each argv pointer stays valid for the C call.
+        let arguments = command.arguments
+        let count = arguments.count
         var storage: [UInt8] = []
-        var ranges: [Range<Int>] = []
-        ranges.reserveCapacity(command.arguments.count)
-        for argument in command.arguments {
-            let start = storage.count
-            switch argument {
-            case .string(let s): storage.append(contentsOf: s.utf8)
-            case .integer(let i): storage.append(contentsOf: String(i).utf8)
-            case .bytes(let b): storage.append(contentsOf: b.readableBytesView)
+        storage.reserveCapacity(arguments.reduce(0) { $0 + $1.estimatedByteCount })
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: count) { lengths in
+            for (index, argument) in arguments.enumerated() {
+                let start = storage.count
+                switch argument {
+                case .string(let s): storage.append(contentsOf: s.utf8)
+                case .integer(let i): storage.append(contentsOf: String(i).utf8)
+                case .bytes(let b): b.withUnsafeReadableBytes { storage.append(contentsOf: $0) }
+                }
+                lengths[index] = storage.count - start
             }
-            ranges.append(start..<storage.count)
-        }
-        storage.withUnsafeBufferPointer { bytes in
-            let base = bytes.baseAddress.map { UnsafeRawPointer($0) } ?? UnsafeRawPointer(bitPattern: 1)!
-            var argv: [UnsafePointer<CChar>?] = ranges.map { base.advanced(by: $0.lowerBound).assumingMemoryBound(to: CChar.self) }
-            var lengths: [Int] = ranges.map(\.count)
-            var target: UnsafeMutablePointer<CChar>? = nil
-            let length = redisFormatCommandArgv(&target, Int32(argv.count), &argv, &lengths)
-            guard length > 0, let target else { return }
-            defer { redisFreeCommand(target) }
-            buffer.writeBytes(UnsafeRawBufferPointer(start: target, count: Int(length)))
+            withUnsafeTemporaryAllocation(of: UnsafePointer<CChar>?.self, capacity: count) { argv in
+                storage.withUnsafeBytes { bytes in
+                    // One argument's bytes follow another's; each argv entry points at its start.
+                    let base = bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!
+                    var offset = 0
+                    for index in 0..<count {
+                        argv[index] = base.advanced(by: offset).assumingMemoryBound(to: CChar.self)
+                        offset += lengths[index]
+                    }
+                    var target: UnsafeMutablePointer<CChar>? = nil
+                    let length = redisFormatCommandArgv(&target, Int32(count), argv.baseAddress, lengths.baseAddress)
+                    guard length > 0, let target else { return }
+                    defer { redisFreeCommand(target) }
+                    buffer.writeBytes(UnsafeRawBufferPointer(start: target, count: Int(length)))
+                }
+            }
         }
     }
 

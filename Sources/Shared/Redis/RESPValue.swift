@@ -48,6 +48,15 @@ public enum RESPArgument: Sendable, ExpressibleByStringLiteral, ExpressibleByInt
 
     public init(stringLiteral value: String) { self = .string(value) }
     public init(integerLiteral value: Int) { self = .integer(value) }
+
+    /// Bytes this argument takes (an upper bound for integers), to size the encoder's buffer.
+    var estimatedByteCount: Int {
+        switch self {
+        case .string(let s): return s.utf8.count
+        case .bytes(let b): return b.readableBytes
+        case .integer: return 20
+        }
+    }
 }
 
 /// A command as the words Redis receives; ``RESPCodec`` turns it into bytes.
