@@ -57,10 +57,17 @@ extension Supervisor {
             guard worker.state == .starting else { return }
             worker.state = .ready
             worker.readyAt = now
+            // Counted in the host figures from now, not from its first heartbeat: /health on any
+            // worker says how many are serving as soon as they are (a worker is ready only once
+            // Redis answered).
+            if worker.stats == nil { worker.stats = WorkerStats(slot: worker.slot, pid: worker.pid, redisConnected: true) }
             logger.info(
                 "worker ready",
                 metadata: ["slot": "\(worker.slot)", "pid": "\(worker.pid)", "startup_ms": "\((now - worker.spawnedAt).milliseconds)", "reported_pid": "\(pid)"]
             )
+            // Before READY=1 can go out (in workerBecameReady), so a client that hears the
+            // service is up already gets the full host figures.
+            broadcastHostStats()
             workerBecameReady(worker, now: now)
         case .heartbeat(let stats):
             worker.stats = stats

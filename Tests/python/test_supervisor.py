@@ -7,6 +7,7 @@ socket) stands in for systemd.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import re
 import signal
@@ -289,6 +290,10 @@ def test_notify_ready_watchdog_stopping(start_echo, notify):
     wait_for(lambda: "first" in probes, what="probe at READY")
     assert all(status in (200, 503) for status in probes["first"]), probes
     assert "workers" in ready.get("STATUS", ""), ready
+    # From READY on, whichever worker answers counts both (not only after the first heartbeats).
+    for _ in range(6):
+        status, _, body = http_get(f"http://127.0.0.1:{port}/health", timeout=2)
+        assert status == 200 and json.loads(body)["workers"] == 2, body
     starting = [m for t, m in notify.all() if t < t_ready and "STATUS" in m]
     assert starting and starting[0]["STATUS"].startswith("Starting"), starting
 
