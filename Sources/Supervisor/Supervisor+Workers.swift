@@ -58,8 +58,9 @@ extension Supervisor {
             worker.state = .ready
             worker.readyAt = now
             // Counted in the host figures from now, not from its first heartbeat: /health on any
-            // worker says how many are serving as soon as they are (a worker is ready only once
-            // Redis answered).
+            // worker says how many are serving as soon as they are. Zero counts until that
+            // heartbeat (a second later); Redis marked up, as it is unless the worker gave up
+            // waiting for it (5 s) before saying ready.
             if worker.stats == nil { worker.stats = WorkerStats(slot: worker.slot, pid: worker.pid, redisConnected: true) }
             logger.info(
                 "worker ready",

@@ -48,7 +48,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     private var awaitingPong = false
     /// The channel's writability, kept from `channelWritabilityChanged` (NIO fires it in the write
     /// that crosses the limit). Reading `channel.isWritable` per delivery touched the channel's
-    /// separate atomic, a cache miss that took 9 % of a worker in S2.
+    /// separate atomic, which showed as 9 % of a worker's samples in S2 (docs/benchmarks.md).
     private var writable = true
     /// A fragmented message being put together (rare: browsers send whole frames).
     private var fragments: (opcode: WebSocketOpcode, data: ByteBuffer)?
