@@ -43,7 +43,6 @@ final class BenchConnectionHandler: ChannelInboundHandler {
     private let maxFrameSize: Int
     private let upgradeKey: String
     private var state = State.upgrading
-    private var upgradeSent = false
     private var context: ChannelHandlerContext?
     /// The start of a frame (or of the upgrade response) whose rest has not arrived yet.
     private var partial: ByteBuffer?
@@ -79,21 +78,16 @@ final class BenchConnectionHandler: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        if context.channel.isActive { sendUpgradeRequest(context: context) }
     }
 
+    /// ``BenchConnector`` adds this handler before connecting, so the connection becomes active
+    /// after it is in place: the upgrade request goes out here, once.
     func channelActive(context: ChannelHandlerContext) {
-        sendUpgradeRequest(context: context)
-        context.fireChannelActive()
-    }
-
-    private func sendUpgradeRequest(context: ChannelHandlerContext) {
-        guard !upgradeSent else { return }
-        upgradeSent = true
         let request = BenchWire.upgradeRequest(host: hostHeader, path: target.path, key: upgradeKey)
         var buffer = context.channel.allocator.buffer(capacity: request.count)
         buffer.writeBytes(request)
         context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        context.fireChannelActive()
     }
 
     private var hostHeader: String {
@@ -137,7 +131,8 @@ final class BenchConnectionHandler: ChannelInboundHandler {
                 partial = buffer
                 return
             case .refused(let reason):
-                fail("UPGRADE_REFUSED", detail: reason)
+                recorder.countError("upgrade refused: \(reason)")
+                giveUp("UPGRADE_REFUSED")
                 return
             case .accepted(let headerLength):
                 buffer.moveReaderIndex(forwardBy: headerLength)
@@ -152,7 +147,8 @@ final class BenchConnectionHandler: ChannelInboundHandler {
                 if buffer.readableBytes > 0 { partial = buffer }
                 return
             case .invalid(let reason):
-                fail("BAD_FRAME", detail: reason)
+                recorder.countError("bad frame: \(reason)")
+                giveUp("BAD_FRAME")
                 return
             case .frame(let opcode, let headerLength, let payloadLength):
                 buffer.moveReaderIndex(forwardBy: headerLength)
@@ -186,9 +182,8 @@ final class BenchConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    /// The connection cannot go on: counted, the join (if pending) fails with `code`, and it closes.
-    private func fail(_ code: String, detail: String) {
-        recorder.countError("\(code.lowercased()): \(detail)")
+    /// The connection cannot go on: a join under way fails with `code`, and the connection closes.
+    private func giveUp(_ code: String) {
         if state != .joined { joined.fail(BenchJoinError(code: code)) }
         leave()
         context?.close(promise: nil)
@@ -227,9 +222,7 @@ final class BenchConnectionHandler: ChannelInboundHandler {
             recorder.countError(code)
             switch state {
             case .upgrading, .awaitingSession, .awaitingHistory:
-                state = .closed
-                joined.fail(BenchJoinError(code: code))
-                context?.close(promise: nil)
+                giveUp(code)
             case .joined:
                 // A refused send will never echo back: free its window slot so saturation goes on.
                 if role.isSender { acknowledged() }

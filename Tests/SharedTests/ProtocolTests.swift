@@ -4,7 +4,7 @@ import Testing
 @testable import Shared
 
 private func parse(_ json: String, limits: InputLimits = InputLimits()) throws(ProtocolError) -> ClientRequest {
-    try ClientRequest.parse(Array(json.utf8), limits: limits)
+    try ClientRequest.parse(ByteBuffer(string: json), limits: limits)
 }
 
 private func code(_ json: String, limits: InputLimits = InputLimits()) -> ProtocolError.Code? {
@@ -169,7 +169,7 @@ private let png = "data:image/png;base64," + [UInt8]([0x89, 0x50, 0x4E, 0x47, 0x
         var request = ChatRequest(roomID: "r", text: "hi \"you\" <b>", image: nil, replyTo: nil, clientID: "c1")
         let body = ServerFrames.chatBody(sender: "Ann", sessionID: "s1", request: request, timestamp: 5)
         #expect(String(buffer: body) == #"{"sender":"Ann","sessionId":"s1","text":"hi \"you\" \u003cb\u003e","image":null,"replyTo":null,"timestamp":5,"clientId":"c1"}"#)
-        let frame = ServerFrames.chat(id: "9-1", body: body)
+        let frame = ServerFrames.chat(id: ByteBuffer(string: "9-1"), body: body)
         #expect(String(buffer: frame) == #"{"type":"chat","id":"9-1","messageId":"9-1","sender":"Ann","sessionId":"s1","text":"hi \"you\" \u003cb\u003e","image":null,"replyTo":null,"timestamp":5,"clientId":"c1"}"#)
         request.clientID = nil
         request.replyTo = ReplyReference(messageID: "1-0", sender: "Bo", sessionID: nil, preview: "p", isImage: false)
@@ -402,7 +402,7 @@ extension Array where Element == UInt8 {
     func inPlaceFrameEqualsTheCopiedOne(_ textLength: Int) {
         let request = ChatRequest(roomID: "r", text: String(repeating: "x", count: textLength), image: nil, replyTo: nil, clientID: nil)
         let body = ServerFrames.chatBody(sender: "Ann", sessionID: "s", request: request, timestamp: 1)
-        let copied = WebSocketWire.text(ServerFrames.chat(id: "5-1", body: body))
+        let copied = WebSocketWire.text(ServerFrames.chat(id: ByteBuffer(string: "5-1"), body: body))
         let inPlace = WebSocketWire.frame(.text, capacity: 16) { ServerFrames.writeChat(id: ByteBuffer(string: "5-1"), body: body, into: &$0) }
         #expect(Array(inPlace.readableBytesView) == Array(copied.readableBytesView))
     }

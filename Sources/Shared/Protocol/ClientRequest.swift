@@ -56,21 +56,12 @@ public struct InputLimits: Sendable, Equatable {
 }
 
 extension ClientRequest {
-    /// Parses one text frame, as the worker received it.
+    /// Parses one text frame. (It takes a `ByteBuffer`, not any collection of bytes: a generic
+    /// version, called from the worker, ran unspecialized and copied the frame byte by byte.)
     public static func parse(_ buffer: ByteBuffer, limits: InputLimits) throws(ProtocolError) -> ClientRequest {
-        try parse(Data(buffer.readableBytesView), limits: limits)
-    }
-
-    /// Parses one text frame. (The entry points take concrete types: a generic one, called from
-    /// the worker, ran unspecialized and copied the frame byte by byte.)
-    public static func parse(_ bytes: [UInt8], limits: InputLimits) throws(ProtocolError) -> ClientRequest {
-        try parse(Data(bytes), limits: limits)
-    }
-
-    static func parse(_ data: Data, limits: InputLimits) throws(ProtocolError) -> ClientRequest {
         let frame: Frame
         do {
-            frame = try JSONDecoder().decode(Frame.self, from: data)
+            frame = try JSONDecoder().decode(Frame.self, from: Data(buffer.readableBytesView))
         } catch let error as DecodingError {
             if case .dataCorrupted = error {
                 throw ProtocolError(.invalidJSON, "The message is not valid JSON.")

@@ -83,17 +83,17 @@ public enum ServerFrames {
     }
 
     /// The chat frame: `{"type":"chat","id":ID,"messageId":ID,` + the stored body after its `{`.
-    /// Built by splicing bytes, so a message from Redis is never parsed or re-encoded. `id` is a
-    /// validated ``StreamID`` text (digits and one dash), so it needs no escaping.
-    public static func chat(id: String, body: ByteBuffer) -> ByteBuffer {
+    /// Built by splicing bytes, so a message from Redis is never parsed or re-encoded. `id` is the
+    /// ID's bytes as Redis sent them, already validated as a ``StreamID`` (digits and one dash), so
+    /// they need no escaping.
+    public static func chat(id: ByteBuffer, body: ByteBuffer) -> ByteBuffer {
         var frame = ByteBuffer()
         frame.reserveCapacity(body.readableBytes + 64)
-        writeChat(id: ByteBuffer(string: id), body: body, into: &frame)
+        writeChat(id: id, body: body, into: &frame)
         return frame
     }
 
-    /// ``chat(id:body:)`` written into `buffer` (a WebSocket frame being built, for fan-out), with
-    /// the ID's bytes as they came from Redis.
+    /// ``chat(id:body:)`` written into `buffer` (a WebSocket frame being built, for fan-out).
     public static func writeChat(id: ByteBuffer, body: ByteBuffer, into frame: inout ByteBuffer) {
         frame.writeStaticString("{\"type\":\"chat\",\"id\":\"")
         frame.writeImmutableBuffer(id)

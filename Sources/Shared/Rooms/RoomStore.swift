@@ -87,11 +87,11 @@ public struct RoomStore: Sendable {
             }
             switch status {
             case "ok":
-                guard let id = parts[1].string.flatMap(StreamID.init) else { break }
+                guard let (id, _) = Self.streamID(parts[1]) else { break }
                 return .stored(id)
             case "dup":
-                guard let id = parts[1].string.flatMap(StreamID.init) else { break }
-                let stored = parts.count > 2 ? parts[2].buffer.map { StoredMessage(id: id, frame: ServerFrames.chat(id: id.description, body: $0)) } : nil
+                guard let (id, idBytes) = Self.streamID(parts[1]) else { break }
+                let stored = parts.count > 2 ? parts[2].buffer.map { StoredMessage(id: id, frame: ServerFrames.chat(id: idBytes, body: $0)) } : nil
                 return .duplicate(id, stored)
             case "limited":
                 return .rateLimited(retryAfterMilliseconds: parts[1].int ?? 1000)
@@ -141,10 +141,16 @@ public struct RoomStore: Sendable {
         var result: [StoredMessage] = []
         result.reserveCapacity(entries.count)
         for entry in entries {
-            guard let parts = entry.array, parts.count == 2, let idText = parts[0].string, let id = StreamID(idText),
+            guard let parts = entry.array, parts.count == 2, let (id, idBytes) = streamID(parts[0]),
                   let fields = parts[1].array, fields.count >= 2, let body = fields[1].buffer else { continue }
-            result.append(StoredMessage(id: id, frame: ServerFrames.chat(id: idText, body: body)))
+            result.append(StoredMessage(id: id, frame: ServerFrames.chat(id: idBytes, body: body)))
         }
         return result
+    }
+
+    /// A stream entry ID in a reply: parsed, and its bytes kept to splice into the chat frame.
+    static func streamID(_ value: RESPValue) -> (StreamID, ByteBuffer)? {
+        guard let bytes = value.buffer, let id = bytes.withUnsafeReadableBytes({ StreamID(utf8: $0) }) else { return nil }
+        return (id, bytes)
     }
 }
