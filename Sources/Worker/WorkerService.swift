@@ -60,6 +60,12 @@ final class WorkerService: Service {
         redis.start()
         subscriber.start()
         loop.execute { hub.start() }
+        // Accept only once able to chat: wait for Redis (bounded, so a worker whose Redis is down
+        // still starts and reports itself unhealthy instead of failing the whole service). During
+        // a rolling reload the old worker has stopped accepting, so connections wait in the
+        // socket's backlog meanwhile; accepted earlier, a join could meet a Redis connection that
+        // was not up yet and get UNAVAILABLE.
+        _ = try? await Self.waitForRedis(hub: hub, on: loop, timeout: .seconds(5)).get()
 
         let server: Channel
         do {
@@ -90,9 +96,6 @@ final class WorkerService: Service {
                     }
                 }
             }
-            // Ready means able to chat: wait for Redis (bounded, so a worker whose Redis is down
-            // still starts and reports itself unhealthy instead of failing the whole service).
-            _ = try? await Self.waitForRedis(hub: hub, on: loop, timeout: .seconds(5)).get()
             channel.send(.ready(pid: getpid()))
             let heartbeat = settings.heartbeat
             loop.execute {

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from conftest import BIN_DIR, EchoProcess, free_port, http_get, wait_for
+from conftest import BIN_DIR, EchoProcess, RedisServer, free_port, http_get, wait_for
 from wsclient import Client
 
 HERE = Path(__file__).resolve().parent
@@ -481,6 +481,28 @@ def test_second_sigterm_is_a_fast_stop(start_echo):
     assert time.monotonic() - started < 3
     for c in clients:
         c.close()
+
+
+def test_a_worker_accepts_only_once_redis_answers(start_echo):
+    """A connection that arrives while the worker's Redis is not up yet waits in the socket's
+    backlog and then joins; accepted early, its join met no Redis connection and got UNAVAILABLE
+    (this is what made a rolling reload refuse a join now and then)."""
+    redis = RedisServer()
+    echo = start_echo(workers=1, redis_url=redis.url, wait=False)
+    try:
+        def listening():
+            with socket.create_connection(("127.0.0.1", echo.port), timeout=1):
+                return True
+        wait_for(listening, what="the supervisor's socket")
+        starter = threading.Timer(1.0, redis.start)
+        starter.start()
+        client = Client(echo.ws_url)
+        history = client.join("early", "ann", action="create")
+        starter.join()
+        assert history.get("type") == "history", history
+        client.close()
+    finally:
+        redis.stop()
 
 
 def test_sighup_refuses_nothing_and_clients_resume_without_loss(start_echo):
