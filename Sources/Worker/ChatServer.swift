@@ -35,10 +35,17 @@ enum ChatServer {
                 }
             }
         if let fd = inheritedSocket {
-            let channel = try await bootstrap.withBoundSocket(fd).get()
-            // NIO listens with a backlog of 128 on an adopted socket; restore the configured one.
-            _ = listen(fd, configuration.backlog)
-            return channel
+            // NIO listens with a backlog of 128 on an adopted socket; restore the configured one
+            // at once, on the loop before the channel registers. (Restored after the bind future,
+            // it stayed at 128 for as long as the awaiting task took to resume: a reload under a
+            // join storm could overflow it.)
+            let backlog = configuration.backlog
+            return try await bootstrap
+                .serverChannelInitializer { channel in
+                    _ = listen(fd, backlog)
+                    return channel.eventLoop.makeSucceededVoidFuture()
+                }
+                .withBoundSocket(fd).get()
         }
         return try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
     }
