@@ -72,7 +72,9 @@ export class EmojiPicker {
       }
       this.#renderTabs();
     }
-    this.#show(this.#recent().length ? 'Recent' : this.#groups[0].name);
+    // Someone who typed while the emoji loaded (first open) gets their search, not a group.
+    if (this.#search.value.trim()) this.#renderSearch();
+    else this.#show(this.#recent().length ? 'Recent' : this.#groups[0].name);
   }
 
   /** @param restoreFocus false when the user clicked elsewhere (focus goes where they clicked). */
@@ -111,6 +113,7 @@ export class EmojiPicker {
   }
 
   #renderSearch() {
+    if (!this.#groups.length) return; // still loading: open() renders the search once loaded
     const query = this.#search.value.trim().toLowerCase();
     if (!query) {
       this.#show(this.#current ?? this.#groups[0]?.name);

@@ -509,6 +509,25 @@ def test_bad_files_are_refused_before_sending(tabs):
         expect(page.locator("#image-bar")).to_be_hidden()
 
 
+def test_emoji_search_typed_while_the_emoji_load_is_kept(tabs):
+    # The emoji list loads on the first open. Someone who types at once used to see their search
+    # wiped (and a category shown) when the list arrived; the slow load is made certain here by
+    # holding the request until the query is typed.
+    tab = tabs()
+    tab.create_room("Ada")
+    page = tab.page
+    held = []
+    page.route("**/emoji-data.json", lambda route: held.append(route))
+    page.click("#emoji-button")
+    expect(page.locator(".emoji-heading")).to_have_text("Loading…")
+    page.fill("#emoji-search", "party popper")
+    page.wait_for_function("() => true")  # let Playwright deliver the held request
+    assert len(held) == 1, "the emoji list request was not held"
+    held[0].continue_()
+    expect(page.locator(".emoji-option", has_text="🎉").first).to_be_visible()
+    expect(page.locator("#emoji-search")).to_have_value("party popper")
+
+
 def test_accessibility_and_screenshots_of_both_screens(tabs):
     """axe-core finds no serious or critical problem on either screen, in either theme, at desktop
     and phone width; the screenshots of each are written for a person to look at."""
