@@ -92,6 +92,10 @@ class EchoProcess:
         OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
         self.log_path = OUTPUT_DIR / f"{name}-{port}.log"
         self.log = open(self.log_path, "wb")
+        # Every test process gets an admin listener of its own (/metrics, detailed /health): the
+        # default 127.0.0.1:9090 would be shared by every Echo started at once.
+        env = {"ECHO_ADMIN_LISTEN": f"127.0.0.1:{free_port()}", **env}
+        self.admin_listen = env["ECHO_ADMIN_LISTEN"]
         full_env = {**os.environ, **env, "PORT": str(port), "HOST": "127.0.0.1"}
         self.proc = subprocess.Popen([str(BIN_DIR / binary), *args], env=full_env,
                                      stdout=self.log, stderr=subprocess.STDOUT)
@@ -99,6 +103,10 @@ class EchoProcess:
     @property
     def base(self):
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def admin_base(self):
+        return f"http://{self.admin_listen}"
 
     @property
     def ws_url(self):
@@ -143,13 +151,17 @@ def redis_server():
     server.stop()
 
 
+# Every test client connects from 127.0.0.1; the per-IP defences are off unless a test sets them.
+PER_IP_LIMITS_OFF = {"ECHO_MAX_CONNECTIONS_PER_IP": "0", "ECHO_HANDSHAKES_PER_IP": "0", "ECHO_JOINS_PER_IP": "0"}
+
+
 @pytest.fixture
 def start_worker(redis_server):
     """Starts `echo-worker` processes against the test Redis: start_worker(ECHO_RATE_LIMIT="0", ...)."""
     started: list[EchoProcess] = []
 
     def start(redis_url=None, port=None, args=(), wait=True, **env):
-        env = {"REDIS_URL": redis_url or redis_server.url, "ECHO_RATE_LIMIT": "0", **env}
+        env = {"REDIS_URL": redis_url or redis_server.url, "ECHO_RATE_LIMIT": "0", **PER_IP_LIMITS_OFF, **env}
         p = EchoProcess("echo-worker", port or free_port(), env, list(args), "worker")
         started.append(p)
         return p.wait_healthy() if wait else p
@@ -165,7 +177,7 @@ def start_echo(redis_server):
     started: list[EchoProcess] = []
 
     def start(workers=2, redis_url="default", port=None, args=(), wait=True, **env):
-        env = {"ECHO_RATE_LIMIT": "0", **env}
+        env = {"ECHO_RATE_LIMIT": "0", **PER_IP_LIMITS_OFF, **env}
         if redis_url == "default":
             env["REDIS_URL"] = redis_server.url
         elif redis_url:

@@ -35,13 +35,30 @@ public struct EchoConfiguration: Sendable, Equatable {
     public var redisTimeoutMilliseconds = 2000
     /// Addresses (or CIDR ranges) whose `X-Forwarded-For` is believed. Empty: believe nobody.
     public var trustedProxies: [String] = []
-    /// Allowed `Origin` values for WebSocket upgrades. Empty: allow any.
+    /// `Origin` values allowed on WebSocket upgrades besides the request's own host (always
+    /// allowed); `*` allows any.
     public var allowedOrigins: [String] = []
     public var logFormat: LogFormat = .text
     public var debug = false
     /// Folder of the web client; `nil` looks next to the binary and in the working directory.
     public var webRoot: String? = nil
     public var backlog: Int32 = 4096
+
+    // Defences (docs/security.md). Each is on by default; 0 turns it off. Loopback is not exempt.
+    /// Seconds a connection may take to send a complete HTTP request head.
+    public var headerTimeoutSeconds = 10
+    /// Seconds a WebSocket may stay open without a successful join.
+    public var joinTimeoutSeconds = 30
+    /// Open connections per client IP, across every worker and host (counted in Redis).
+    public var maxConnectionsPerIP = 200
+    /// WebSocket handshakes per client IP per second, across every worker and host.
+    public var handshakesPerIPPerSecond = 20
+    /// Join attempts per client IP per minute, across every worker and host.
+    public var joinsPerIPPerMinute = 120
+    /// Inbound bytes per connection per second (a token bucket whose burst is one maximum frame).
+    public var inboundBytesPerSecond = 1024 * 1024
+    /// Where `/metrics` and the detailed `/health` are served (`host:port`); empty turns it off.
+    public var adminListen = "127.0.0.1:9090"
 
     public init() {}
 
@@ -69,6 +86,13 @@ public struct EchoConfiguration: Sendable, Equatable {
         case debug = "DEBUG"
         case webRoot = "ECHO_WEB_ROOT"
         case backlog = "ECHO_BACKLOG"
+        case headerTimeout = "ECHO_HEADER_TIMEOUT"
+        case joinTimeout = "ECHO_JOIN_TIMEOUT"
+        case maxConnectionsPerIP = "ECHO_MAX_CONNECTIONS_PER_IP"
+        case handshakesPerIP = "ECHO_HANDSHAKES_PER_IP"
+        case joinsPerIP = "ECHO_JOINS_PER_IP"
+        case inboundBytesPerSecond = "ECHO_INBOUND_BYTES_PER_SECOND"
+        case adminListen = "ECHO_ADMIN_LISTEN"
     }
 
     /// Reads the configuration from `values` (flags already merged over the environment).
@@ -98,6 +122,23 @@ public struct EchoConfiguration: Sendable, Equatable {
         if let v = try int(.pingInterval, 1...3600) { pingIntervalSeconds = v }
         if let v = try int(.redisTimeout, 10...600_000) { redisTimeoutMilliseconds = v }
         if let v = try int(.backlog, 1...65535) { backlog = Int32(v) }
+        if let v = try int(.headerTimeout, 0...3600) { headerTimeoutSeconds = v }
+        if let v = try int(.joinTimeout, 0...86_400) { joinTimeoutSeconds = v }
+        if let v = try int(.maxConnectionsPerIP, 0...10_000_000) { maxConnectionsPerIP = v }
+        if let v = try int(.handshakesPerIP, 0...10_000_000) { handshakesPerIPPerSecond = v }
+        if let v = try int(.joinsPerIP, 0...10_000_000) { joinsPerIPPerMinute = v }
+        if let v = try int(.inboundBytesPerSecond, 0...(1 << 40)) { inboundBytesPerSecond = v }
+        if let raw = values[Key.adminListen.rawValue] {
+            let trimmed = raw.trimmingCharacters(in: .whitespaces)
+            if trimmed.isEmpty || trimmed == "0" {
+                adminListen = ""
+            } else {
+                guard AdminAddress(trimmed) != nil else {
+                    throw ConfigurationError(key: Key.adminListen.rawValue, value: raw, expected: "host:port (or 0 to turn it off)")
+                }
+                adminListen = trimmed
+            }
+        }
         if let v = list(.trustedProxies) {
             for entry in v where IPAddressRange(entry) == nil {
                 throw ConfigurationError(key: Key.trustedProxies.rawValue, value: entry, expected: "an IP address or CIDR range")
@@ -138,6 +179,13 @@ public struct EchoConfiguration: Sendable, Equatable {
             Key.logFormat.rawValue: logFormat.rawValue,
             Key.debug.rawValue: debug ? "1" : "",
             Key.backlog.rawValue: String(backlog),
+            Key.headerTimeout.rawValue: String(headerTimeoutSeconds),
+            Key.joinTimeout.rawValue: String(joinTimeoutSeconds),
+            Key.maxConnectionsPerIP.rawValue: String(maxConnectionsPerIP),
+            Key.handshakesPerIP.rawValue: String(handshakesPerIPPerSecond),
+            Key.joinsPerIP.rawValue: String(joinsPerIPPerMinute),
+            Key.inboundBytesPerSecond.rawValue: String(inboundBytesPerSecond),
+            Key.adminListen.rawValue: adminListen.isEmpty ? "0" : adminListen,
         ]
         if let redisURL { env[Key.redisURL.rawValue] = redisURL }
         if let webRoot { env[Key.webRoot.rawValue] = webRoot }
@@ -146,6 +194,21 @@ public struct EchoConfiguration: Sendable, Equatable {
 
     /// The Redis a worker talks to when none is configured.
     public var effectiveRedisURL: String { redisURL ?? "redis://127.0.0.1:6379" }
+}
+
+/// `host:port` of the admin listener; IPv6 hosts in brackets (`[::1]:9090`).
+public struct AdminAddress: Sendable, Equatable {
+    public var host: String
+    public var port: Int
+
+    public init?(_ text: String) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else { return nil }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { return nil }
+        self.host = host
+        self.port = port
+    }
 }
 
 public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
