@@ -55,8 +55,11 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     /// Set by the hub while this connection waits for the end-of-batch flush.
     var flushScheduled = false
     /// The newest message this client has (from history or live). A live copy at or below it is a
-    /// duplicate, and after a Redis reconnect the hub replays the stream after it.
-    private(set) var lastID: StreamID?
+    /// duplicate, and after a Redis reconnect the hub replays the stream after it (or resets it,
+    /// see ChatConnectionHandler+Resync.swift).
+    var lastID: StreamID?
+    /// See ``ResumePlan/duplicateFloor(history:recovered:)``.
+    var duplicateFloor: StreamID?
     /// See ``allowRedisRequest()``.
     private var requestBucket = TokenBucket(capacity: 20, ratePerMinute: 120, nowMilliseconds: Clock.milliseconds())
 
@@ -67,6 +70,11 @@ final class ChatConnectionHandler: ChannelInboundHandler {
 
     var joinedSessionID: String? {
         if case .joined(let m) = state { return m.sessionID }
+        return nil
+    }
+
+    var joinedMembership: Membership? {
+        if case .joined(let m) = state { return m }
         return nil
     }
 
@@ -222,8 +230,13 @@ final class ChatConnectionHandler: ChannelInboundHandler {
                 self.send(ServerFrames.history(messages.map(\.frame), recovered: recovered), flush: false)
                 let lastSeen = ResumePlan.lastSeen(history: messages.map(\.id), since: request.since)
                 self.lastID = lastSeen
-                for live in ResumePlan.liveAfterHistory(current.buffered, lastSeen: lastSeen) {
-                    _ = self.deliver(live.frame, id: live.id)
+                self.duplicateFloor = ResumePlan.duplicateFloor(history: messages.map(\.id), recovered: recovered)
+                // false: the room's live feed was interrupted during this join, so the buffer has
+                // a hole; the hub replays the stream after lastID instead (+Resync.swift).
+                if self.hub.memberJoined(self, room: membership.roomID) {
+                    for live in ResumePlan.liveAfterHistory(current.buffered, lastSeen: lastSeen) {
+                        _ = self.deliver(live.frame, id: live.id)
+                    }
                 }
                 self.flushNow()
             case .success(.roomNotFound):
@@ -255,7 +268,8 @@ final class ChatConnectionHandler: ChannelInboundHandler {
             case .success(.stored):
                 break  // Everyone, this sender included, receives it through the room's channel.
             case .success(.duplicate(_, let stored)):
-                if let stored { self.send(stored.frame) }
+                // A copy this connection gets through the room anyway is not sent twice.
+                if let stored, ResumePlan.confirmsDuplicate(stored.id, floor: self.duplicateFloor) { self.send(stored.frame) }
             case .success(.rateLimited(let retryAfter)):
                 self.hub.counters.rateLimited += 1
                 self.send(error: ProtocolError(.rateLimited, "Too many messages; wait a moment.", retryAfterMilliseconds: retryAfter, clientID: request.clientID))
@@ -302,6 +316,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         }
         state = .idle
         lastID = nil
+        duplicateFloor = nil
     }
 
     // MARK: Output
@@ -343,7 +358,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         if flush { context.flush() }
     }
 
-    private func send(_ json: ByteBuffer, flush: Bool = true) {
+    func send(_ json: ByteBuffer, flush: Bool = true) {
         write(WebSocketWire.text(json), flush: flush)
     }
 

@@ -14,6 +14,21 @@ import Shared
 final class ChatHub: @unchecked Sendable {
     final class LocalRoom {
         var members: [ObjectIdentifier: ChatConnectionHandler] = [:]
+        /// Set while the room's live feed is interrupted or being caught up (``RoomRecovery``).
+        var recovery: Recovery?
+        /// ``ChatHub/outages`` when each joining member was added: a join that an outage overlapped
+        /// holds live messages with a hole in them.
+        var outageAtAdd: [ObjectIdentifier: Int] = [:]
+    }
+
+    final class Recovery {
+        var held = HeldMessages<ByteBuffer>()
+        /// Joined members not caught up yet.
+        var pending: Set<ObjectIdentifier> = []
+        var roundInFlight = false
+        var attempt = 0
+        var retry: Scheduled<Void>?
+        let startedAt = NIODeadline.now()
     }
 
     let eventLoop: EventLoop
@@ -30,6 +45,9 @@ final class ChatHub: @unchecked Sendable {
     var counters = WorkerCounters()
     private var timers: [RepeatedTask] = []
     private(set) var draining = false
+    /// How many times the pub/sub connection was lost: a round or a join that spans a change saw
+    /// a feed with a hole in it.
+    var outages = 0
 
     init(eventLoop: EventLoop, store: RoomStore, subscriber: RedisSubscriber, configuration: EchoConfiguration, logger: Logger) {
         self.eventLoop = eventLoop
@@ -42,7 +60,8 @@ final class ChatHub: @unchecked Sendable {
         // Weak: the subscriber's connection outlives the hub when a worker fails to start.
         subscriber.onMessage = { [weak self] channel, payload in self?.received(channel: channel, payload: payload) }
         subscriber.onBatchEnd = { [weak self] in self?.flush() }
-        subscriber.onResubscribed = { [weak self] in self?.fillGaps() }
+        subscriber.onLost = { [weak self] in self?.subscriptionLost() }
+        subscriber.onResubscribed = { [weak self] in self?.resubscribed() }
     }
 
     func start() {
@@ -60,6 +79,7 @@ final class ChatHub: @unchecked Sendable {
     func stop() {
         for timer in timers { timer.cancel() }
         timers = []
+        for local in rooms.values { local.recovery?.retry?.cancel() }
     }
 
     var redisConnected: Bool { store.redis.isConnected && subscriber.client.isConnected }
@@ -85,13 +105,32 @@ final class ChatHub: @unchecked Sendable {
             rooms[room] = local
         }
         local.members[ObjectIdentifier(connection)] = connection
+        local.outageAtAdd[ObjectIdentifier(connection)] = outages
         return subscriber.subscribe(RoomKeys.channel(room))
     }
 
+    /// A member's join succeeded (it holds the history up to `lastID`). Returns whether it may
+    /// deliver the live messages it buffered while joining: not when the room's live feed was
+    /// interrupted meanwhile; the hub then catches it up from the stream like the other members.
+    func memberJoined(_ connection: ChatConnectionHandler, room: String) -> Bool {
+        let id = ObjectIdentifier(connection)
+        guard let local = rooms[room] else { return true }
+        let addedAt = local.outageAtAdd.removeValue(forKey: id)
+        guard local.recovery != nil || addedAt != outages else { return true }
+        recover(room, members: [id])
+        return false
+    }
+
     func removeMember(_ connection: ChatConnectionHandler, room: String) {
-        guard let local = rooms[room], local.members.removeValue(forKey: ObjectIdentifier(connection)) != nil else { return }
+        let id = ObjectIdentifier(connection)
+        guard let local = rooms[room], local.members.removeValue(forKey: id) != nil else { return }
+        local.outageAtAdd[id] = nil
+        local.recovery?.pending.remove(id)
         subscriber.unsubscribe(RoomKeys.channel(room))
-        if local.members.isEmpty { rooms[room] = nil }
+        if local.members.isEmpty {
+            local.recovery?.retry?.cancel()
+            rooms[room] = nil
+        }
     }
 
     // MARK: Fan-out
@@ -111,16 +150,24 @@ final class ChatHub: @unchecked Sendable {
             let frame = WebSocketWire.frame(.text, capacity: payload.readableBytes + 64) {
                 ServerFrames.writeChat(id: idBytes, body: payload, into: &$0)
             }
-            deliver(frame, id: id, to: local)
+            deliverOrHold(frame, id: id, to: local)
         case UInt8(ascii: "S"):
-            deliver(WebSocketWire.text(payload), id: nil, to: local)
+            deliverOrHold(WebSocketWire.text(payload), id: nil, to: local)
         default:
             logger.debug("unknown pub/sub payload", metadata: ["room": "\(room)"])
         }
     }
 
+    private func deliverOrHold(_ frame: ByteBuffer, id: StreamID?, to room: LocalRoom) {
+        if let recovery = room.recovery {
+            recovery.held.hold(id: id, frame: frame, size: frame.readableBytes)
+        } else {
+            deliver(frame, id: id, to: room)
+        }
+    }
+
     /// Writes one encoded frame (the same buffer) to every member of `room`.
-    private func deliver(_ frame: ByteBuffer, id: StreamID?, to room: LocalRoom) {
+    func deliver(_ frame: ByteBuffer, id: StreamID?, to room: LocalRoom) {
         for member in room.members.values {
             if member.deliver(frame, id: id) { needsFlush(member) }
         }
@@ -140,38 +187,18 @@ final class ChatHub: @unchecked Sendable {
         for connection in batch { connection.flushNow() }
     }
 
-    /// After the subscriber reconnected: messages published while it was away are read from each
-    /// room's stream and delivered, so a Redis blip loses nothing for members who stayed.
-    private func fillGaps() {
-        for (room, local) in rooms {
-            // From the member furthest behind; each member skips what it already has.
-            let positions = local.members.values.map(\.lastID)
-            let start = positions.contains(where: { $0 == nil }) ? nil : positions.compactMap { $0 }.min()
-            store.messages(room: room, after: start).whenComplete { [weak self] result in
-                guard let self else { return }
-                guard case .success(let messages) = result else {
-                    self.logger.warning("could not replay messages missed during a Redis reconnect", metadata: ["room": "\(room)", "error": "\(result)"])
-                    return
-                }
-                guard let local = self.rooms[room] else { return }
-                for message in messages {
-                    self.deliver(WebSocketWire.text(message.frame), id: message.id, to: local)
-                }
-                self.flush()
-                if !messages.isEmpty {
-                    self.logger.info("replayed messages missed during a Redis reconnect", metadata: ["room": "\(room)", "count": "\(messages.count)"])
-                }
-            }
-        }
+    private func refreshPresence() {
+        for room in rooms.keys { refreshPresence(room) }
     }
 
-    private func refreshPresence() {
-        for (room, local) in rooms {
-            let sessions = local.members.values.compactMap(\.joinedSessionID)
-            guard !sessions.isEmpty else { continue }
-            store.refreshPresence(room: room, sessionIDs: sessions).whenFailure { [logger] error in
-                logger.debug("presence refresh failed", metadata: ["room": "\(room)", "error": "\(error)"])
-            }
+    /// Also after a recovery: a Redis that restarted without its data gets this worker's members,
+    /// their names and the room's info key back at once, not a refresh period later.
+    func refreshPresence(_ room: String) {
+        guard let local = rooms[room] else { return }
+        let members = local.members.values.compactMap(\.joinedMembership).map { (sessionID: $0.sessionID, username: $0.username) }
+        guard !members.isEmpty else { return }
+        store.refreshPresence(room: room, members: members).whenFailure { [logger] error in
+            logger.debug("presence refresh failed", metadata: ["room": "\(room)", "error": "\(error)"])
         }
     }
 

@@ -25,6 +25,9 @@ public final class RedisSubscriber: @unchecked Sendable {
     public var onBatchEnd: (() -> Void)?
     /// After a reconnect, once every channel is subscribed again: time to fill the gap.
     public var onResubscribed: (() -> Void)?
+    /// The connection was lost: from now until ``onResubscribed``, messages published to the
+    /// channels are not delivered here (they must be read back from the streams).
+    public var onLost: (() -> Void)?
 
     public init(endpoint: RedisEndpoint, eventLoop: EventLoop, timeout: TimeAmount, logger: Logger) {
         client = RedisClient(endpoint: endpoint, eventLoop: eventLoop, timeout: timeout, logger: logger, isSubscriber: true)
@@ -34,6 +37,9 @@ public final class RedisSubscriber: @unchecked Sendable {
             self.onMessage?(channel, payload)
         }
         client.onReadComplete = { [weak self] in self?.onBatchEnd?() }
+        client.onAvailabilityChange = { [weak self] available in
+            if !available { self?.onLost?() }
+        }
         client.prepare = { [weak self] connection in
             self?.resubscribe(connection) ?? connection.eventLoop.makeSucceededVoidFuture()
         }
@@ -41,6 +47,13 @@ public final class RedisSubscriber: @unchecked Sendable {
 
     public var eventLoop: EventLoop { client.eventLoop }
     public var channelCount: Int { channels.count }
+
+    /// Whether Redis confirmed `channel` on the current connection (messages published to it now
+    /// arrive here).
+    public func isActive(_ channel: String) -> Bool {
+        guard client.isConnected, let entry = channels[channel], case .active = entry.subscription else { return false }
+        return true
+    }
 
     public func start() { client.start() }
     public func shutdown() { client.shutdown() }

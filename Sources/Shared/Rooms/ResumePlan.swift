@@ -20,3 +20,19 @@ public enum ResumePlan {
         history.last ?? since
     }
 }
+
+extension ResumePlan {
+    /// Below which position a retried chat's stored copy is sent straight to its sender. Anything
+    /// at or above it reaches the connection through the room (live, or replayed after a Redis
+    /// fault), so sending it again would be a duplicate, and out of order. A resume that was
+    /// recovered covers everything after `since`: nothing is sent. Otherwise only a message older
+    /// than the history the join handed over can be missing from the connection.
+    public static func duplicateFloor(history: [StreamID], recovered: Bool?) -> StreamID? {
+        recovered == true ? nil : history.first
+    }
+
+    public static func confirmsDuplicate(_ id: StreamID, floor: StreamID?) -> Bool {
+        guard let floor else { return false }
+        return id < floor
+    }
+}

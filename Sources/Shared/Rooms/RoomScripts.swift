@@ -99,16 +99,63 @@ enum RoomScripts {
         return count
         """)
 
-    /// Keeps this worker's members alive: their expiry scores move forward (only for members still
-    /// present: XX), and the room's keys keep living while anyone is in it.
-    /// KEYS: members, usernames, info. ARGV: presence TTL ms, room TTL s, session ids...
+    /// Keeps this worker's members alive: their expiry scores move forward and the room's keys keep
+    /// living while anyone is in it. Members are (re)added, not only refreshed: after a Redis
+    /// restart that lost data (or a stall long enough for another worker to expire them) they are
+    /// still here, so presence, `usersCount` and the room's info key (a `join` needs it) come back
+    /// without anyone rejoining. A member who left is not in the worker's list any more.
+    /// KEYS: members, usernames, info, active_rooms.
+    /// ARGV: presence TTL ms, room TTL s, room id, then session id and username pairs.
     static let refresh = RedisScript(name: "refresh", source: """
         \(now)
         local expiry = now + tonumber(ARGV[1])
-        for i = 3, #ARGV do redis.call('ZADD', KEYS[1], 'XX', expiry, ARGV[i]) end
-        redis.call('EXPIRE', KEYS[1], ARGV[2])
-        redis.call('EXPIRE', KEYS[2], ARGV[2])
-        redis.call('EXPIRE', KEYS[3], ARGV[2])
+        local ttl = tonumber(ARGV[2])
+        for i = 4, #ARGV, 2 do
+          redis.call('ZADD', KEYS[1], expiry, ARGV[i])
+          redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+        end
+        redis.call('EXPIRE', KEYS[1], ttl)
+        redis.call('EXPIRE', KEYS[2], ttl)
+        redis.call('SET', KEYS[3], '1', 'EX', ttl)
+        redis.call('ZADD', KEYS[4], now, ARGV[3])
+        redis.call('EXPIRE', KEYS[4], ttl)
         return 1
+        """)
+
+    /// One catch-up round of a room after its live feed was interrupted (see ``RoomRecovery``).
+    /// A position is covered when its own entry is still in the stream: then nothing after it was
+    /// trimmed and Redis did not lose it. "Nothing seen yet" ('') is covered while the stream was
+    /// never trimmed. The entries start after the oldest covered position; the recent history is
+    /// read only when some position is not covered (for the `recovered:false` frame).
+    /// KEYS: stream. ARGV: page size, history count, positions oldest first ('' = nothing seen).
+    /// Returns {covered flags (1/0, one per position), entries oldest first, history newest first}.
+    static let resync = RedisScript(name: "resync", source: """
+        local covered = {}
+        local start = nil
+        local lost = false
+        for i = 3, #ARGV do
+          local p = ARGV[i]
+          local ok = 0
+          if p == '' then
+            ok = 1
+            if redis.call('EXISTS', KEYS[1]) == 1 then
+              local info = redis.call('XINFO', 'STREAM', KEYS[1])
+              for j = 1, #info, 2 do
+                if info[j] == 'max-deleted-entry-id' and info[j + 1] ~= '0-0' then ok = 0 end
+              end
+            end
+            if ok == 1 and not start then start = '-' end
+          elseif #redis.call('XRANGE', KEYS[1], p, p) > 0 then
+            ok = 1
+            if not start then start = '(' .. p end
+          end
+          if ok == 0 then lost = true end
+          covered[#covered + 1] = ok
+        end
+        local entries = {}
+        if start then entries = redis.call('XRANGE', KEYS[1], start, '+', 'COUNT', ARGV[1]) end
+        local history = {}
+        if lost then history = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', ARGV[2]) end
+        return {covered, entries, history}
         """)
 }

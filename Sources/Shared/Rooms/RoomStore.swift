@@ -12,6 +12,16 @@ public enum JoinOutcome: Sendable {
     case joined(usersCount: Int, messages: [StoredMessage], recovered: Bool?)
 }
 
+/// One catch-up round's answer: `covered` is aligned with the request's positions, `entries` are
+/// after the oldest covered position (oldest first), `history` is the room's recent history
+/// (oldest first, read only when some position was not covered).
+public struct ResyncReply: Sendable {
+    public var covered: [Bool]
+    public var entries: [StoredMessage]
+    public var history: [StoredMessage]
+    public var isLastPage: Bool
+}
+
 public enum ChatOutcome: Sendable {
     /// Stored and published; everyone (the sender too) receives it through pub/sub.
     case stored(StreamID)
@@ -33,7 +43,7 @@ public struct RoomStore: Sendable {
     }
 
     /// Every script the store runs, for the client to load on each connection.
-    public static let scripts = [RoomScripts.chat, RoomScripts.join, RoomScripts.leave, RoomScripts.refresh]
+    public static let scripts = [RoomScripts.chat, RoomScripts.join, RoomScripts.leave, RoomScripts.refresh, RoomScripts.resync]
 
     public func join(_ request: JoinRequest, sessionID: String, timestamp: Int) -> EventLoopFuture<JoinOutcome> {
         let room = request.roomID
@@ -127,12 +137,38 @@ public struct RoomStore: Sendable {
             .map { Self.messages(from: $0) }
     }
 
-    /// Moves this worker's members' presence expiry forward.
-    public func refreshPresence(room: String, sessionIDs: [String]) -> EventLoopFuture<RESPValue> {
-        let keys: [RESPArgument] = [.string(RoomKeys.members(room)), .string(RoomKeys.usernames(room)), .string(RoomKeys.info(room))]
-        let args: [RESPArgument] = [.integer(configuration.presenceTTLSeconds * 1000), .integer(configuration.roomTTLSeconds)]
-            + sessionIDs.map { .string($0) }
+    /// Moves this worker's members' presence expiry forward, re-adding any that Redis lost.
+    public func refreshPresence(room: String, members: [(sessionID: String, username: String)]) -> EventLoopFuture<RESPValue> {
+        let keys: [RESPArgument] = [
+            .string(RoomKeys.members(room)), .string(RoomKeys.usernames(room)), .string(RoomKeys.info(room)),
+            .string(RoomKeys.activeRooms),
+        ]
+        var args: [RESPArgument] = [
+            .integer(configuration.presenceTTLSeconds * 1000), .integer(configuration.roomTTLSeconds), .string(room),
+        ]
+        args.reserveCapacity(3 + members.count * 2)
+        for member in members {
+            args.append(.string(member.sessionID))
+            args.append(.string(member.username))
+        }
         return redis.run(RoomScripts.refresh, keys: keys, arguments: args)
+    }
+
+    /// One catch-up round for `room` (see ``RoomRecovery``).
+    public func resync(room: String, request: ResyncRequest, pageSize: Int = RoomRecovery.pageSize) -> EventLoopFuture<ResyncReply> {
+        let args: [RESPArgument] = [.integer(pageSize), .integer(configuration.historyLimit)]
+            + request.positions.map { .string($0?.description ?? "") }
+        return redis.run(RoomScripts.resync, keys: [.string(RoomKeys.stream(room))], arguments: args).flatMapThrowing { reply in
+            guard let parts = reply.array, parts.count == 3, let flags = parts[0].array,
+                  flags.count == request.positions.count else {
+                throw RedisError(.protocolError, "unexpected resync reply")
+            }
+            let entries = Self.messages(from: parts[1])
+            return ResyncReply(
+                covered: flags.map { $0.int == 1 }, entries: entries,
+                history: Array(Self.messages(from: parts[2]).reversed()), isLastPage: entries.count < pageSize
+            )
+        }
     }
 
     /// Stream entries (`[[id, [field, value, ...]], ...]`) as chat frames.

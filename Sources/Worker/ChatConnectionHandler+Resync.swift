@@ -1,0 +1,15 @@
+import NIOCore
+import Shared
+
+extension ChatConnectionHandler {
+    /// Tells a member that the room's history no longer reaches back to its position (trimmed, or
+    /// Redis restarted without its data): the frame a `join` with a lost `since` gets, the room's
+    /// recent history with `recovered:false`. The member continues from the newest message in it.
+    /// The hub flushes.
+    func resync(history: [StoredMessage]) {
+        guard joinedSessionID != nil else { return }
+        send(ServerFrames.history(history.map(\.frame), recovered: false), flush: false)
+        lastID = history.last?.id
+        duplicateFloor = history.first?.id
+    }
+}

@@ -1,0 +1,149 @@
+import Logging
+import NIOCore
+import Shared
+
+/// Catching rooms up after the pub/sub connection to Redis was lost (a restart, a pause, a killed
+/// connection): while it is away Redis delivers nothing to this worker, and messages published
+/// then exist only in the streams. See ``RoomRecovery`` for the rule.
+///
+/// A room recovers in rounds, each one script (one round trip) reading the stream after its
+/// members' positions. A round runs only while the room's channel is subscribed on the current
+/// connection, so everything published before the read is in the stream and everything after
+/// arrives live (held meanwhile). A failed round is retried with back-off for as long as the room
+/// has members; a round overtaken by another outage is dropped and the next resubscribe starts
+/// over.
+extension ChatHub {
+    func subscriptionLost() {
+        outages += 1
+        for (room, local) in rooms {
+            let joined = local.members.filter { $0.value.joinedSessionID != nil }.map(\.key)
+            recover(room, members: joined, start: false)
+        }
+        if !rooms.isEmpty {
+            logger.warning("pub/sub connection lost; holding live messages until the rooms are caught up", metadata: ["rooms": "\(rooms.count)"])
+        }
+    }
+
+    func resubscribed() {
+        for (room, local) in rooms where local.recovery != nil {
+            startRound(room)
+        }
+    }
+
+    /// Puts `members` of `room` (and its live feed) into recovery; starts a round when possible.
+    func recover(_ room: String, members: [ObjectIdentifier], start: Bool = true) {
+        guard let local = rooms[room] else { return }
+        let recovery: Recovery
+        if let existing = local.recovery {
+            recovery = existing
+        } else {
+            recovery = Recovery()
+            local.recovery = recovery
+        }
+        recovery.pending.formUnion(members)
+        if start { startRound(room) }
+    }
+
+    func startRound(_ room: String) {
+        guard let local = rooms[room], let recovery = local.recovery, !recovery.roundInFlight else { return }
+        // Before the channel is confirmed, a message published after the read could be missed.
+        guard subscriber.isActive(RoomKeys.channel(room)) else { return }
+        recovery.retry?.cancel()
+        recovery.retry = nil
+        var positions: [ObjectIdentifier: StreamID?] = [:]
+        for id in recovery.pending {
+            if let member = local.members[id], member.joinedSessionID != nil {
+                positions[id] = member.lastID
+            }
+        }
+        recovery.pending = Set(positions.keys)
+        guard !positions.isEmpty else {
+            goLive(room)
+            return
+        }
+        let request = ResyncRequest(positions: positions.values)
+        let outage = outages
+        recovery.roundInFlight = true
+        // Messages dropped for the bound before this point are read back by this round.
+        recovery.held.dropped = false
+        store.resync(room: room, request: request).assumeIsolated().whenComplete { result in
+            recovery.roundInFlight = false
+            guard let current = self.rooms[room], current === local, local.recovery === recovery else { return }
+            guard outage == self.outages else {
+                // The feed broke again while reading: the next resubscribe starts over.
+                self.startRound(room)
+                return
+            }
+            switch result {
+            case .success(let reply):
+                recovery.attempt = 0
+                self.apply(reply, of: request, to: positions, in: local, room: room)
+                if recovery.pending.isEmpty && !recovery.held.dropped {
+                    self.goLive(room)
+                } else {
+                    self.eventLoop.execute { self.startRound(room) }
+                }
+            case .failure(let error):
+                let delay = ReconnectBackoff.delay(attempt: recovery.attempt, jitter: Double.random(in: -1...1))
+                if recovery.attempt == 0 || recovery.attempt % 10 == 0 {
+                    self.logger.warning("could not catch a room up after a Redis fault; retrying", metadata: [
+                        "room": "\(room)", "error": "\(error)", "attempt": "\(recovery.attempt)",
+                    ])
+                }
+                recovery.attempt += 1
+                recovery.retry = self.eventLoop.scheduleTask(in: delay) { self.startRound(room) }
+            }
+        }
+    }
+
+    private func apply(_ reply: ResyncReply, of request: ResyncRequest, to positions: [ObjectIdentifier: StreamID?], in local: LocalRoom, room: String) {
+        guard let recovery = local.recovery else { return }
+        // One frame per entry, the same buffer for every member.
+        let frames = reply.entries.map { (id: $0.id, frame: WebSocketWire.text($0.frame)) }
+        var replayed = 0
+        var reset = 0
+        for (id, position) in positions {
+            guard let member = local.members[id], member.joinedSessionID != nil, member.lastID == position else { continue }
+            switch RoomRecovery.action(for: position, in: request, covered: reply.covered) {
+            case .replay:
+                for entry in frames where ResumePlan.isNew(entry.id, after: member.lastID) {
+                    if member.deliver(entry.frame, id: entry.id) {
+                        needsFlush(member)
+                        replayed += 1
+                    }
+                }
+                if reply.isLastPage { recovery.pending.remove(id) }
+            case .reset:
+                member.resync(history: reply.history)
+                needsFlush(member)
+                recovery.pending.remove(id)
+                reset += 1
+            case .skip:
+                break
+            }
+        }
+        flush()
+        if replayed > 0 || reset > 0 {
+            logger.info("caught a room up after a Redis fault", metadata: [
+                "room": "\(room)", "deliveries": "\(replayed)", "toldNotRecovered": "\(reset)",
+            ])
+        }
+    }
+
+    /// Every member is caught up: the held live messages go out (each member skips what it has)
+    /// and the room is live again.
+    func goLive(_ room: String) {
+        guard let local = rooms[room], let recovery = local.recovery else { return }
+        local.recovery = nil
+        recovery.retry?.cancel()
+        for entry in recovery.held.take() {
+            for member in local.members.values where member.deliver(entry.frame, id: entry.id) {
+                needsFlush(member)
+            }
+        }
+        flush()
+        let elapsed = NIODeadline.now() - recovery.startedAt
+        logger.info("room live again after a Redis fault", metadata: ["room": "\(room)", "ms": "\(elapsed.nanoseconds / 1_000_000)"])
+        refreshPresence(room)
+    }
+}
