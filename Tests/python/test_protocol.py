@@ -262,13 +262,31 @@ def test_client_id_makes_a_send_idempotent(worker, redis_server):
     b, _ = joined(worker.ws_url, r, "bob")
     a.chat(r, "once", clientId="retry-1")
     first = a.next_chat()
+    # A retry of a message the sender already has is not stored again, nor sent again: it would
+    # be a duplicate.
     a.chat(r, "once", clientId="retry-1")
-    again = a.next_chat()
-    assert again["id"] == first["id"]
     assert b.next_chat()["id"] == first["id"]
     b.chat(r, "marker")
-    assert b.next_chat()["text"] == "marker"  # bob never saw a second "once"
+    assert a.next_chat()["text"] == "marker"  # alice never saw a second "once"
+    assert b.next_chat()["text"] == "marker"  # nor did bob
     assert redis_server.cli("XLEN", f"stream:{r}") == "2"
+
+
+def test_a_retry_from_a_new_connection_gets_the_stored_copy_it_never_saw(start_worker):
+    w = start_worker(ECHO_HISTORY_LIMIT="2")
+    r = room()
+    a, _ = joined(w.ws_url, r, "alice", action="create")
+    a.chat(r, "lost ack", clientId="old-1")
+    stored = a.next_chat()
+    for i in range(3):
+        a.chat(r, f"later{i}")
+        a.next_chat()
+    a.close()
+    # A fresh join (no since) gets the last 2 messages: the retried one is older than those.
+    again, history = joined(w.ws_url, r, "alice")
+    assert stored["id"] not in [m["id"] for m in history["messages"]]
+    again.chat(r, "lost ack", clientId="old-1")
+    assert again.next_chat()["id"] == stored["id"]
 
 
 def test_rate_limit_is_a_token_bucket_per_ip(start_worker):
@@ -391,7 +409,14 @@ def test_redis_restart_under_a_connected_worker(start_worker):
         wait_for(lambda: http_get(w.base + "/health")[0] == 200, timeout=15, what="/health 200 after Redis is back")
         # The worker resubscribed: a retry with the same clientId is stored once and delivered.
         a.chat(r, "while down", clientId="down-1")
-        assert b.next_chat(timeout=10)["text"] == "while down"
+        # Redis came back empty, so bob's position is gone and he is told (recovered:false); the
+        # retried message comes with that history or after it, once.
+        told = b.recv_until(lambda f: f.get("type") == "history", timeout=10)
+        assert told["recovered"] is False
+        texts = [m["text"] for m in told["messages"]]
+        if "while down" not in texts:
+            texts.append(b.next_chat(timeout=10)["text"])
+        assert texts == ["while down"]
         assert redis.cli("XLEN", f"stream:{r}") == "1"
     finally:
         redis.stop()
