@@ -206,3 +206,40 @@ def test_pubsub_connections_killed(start_worker):
         assert report.totals()["told_recovered_false"] == 0
     finally:
         redis.cleanup()
+
+
+def test_a_redis_that_accepts_but_never_answers_is_retried(start_worker):
+    """A connection attempt whose handshake is never answered is given up after the timeout and
+    made again (it used to wait forever, so a Redis hung at that moment was never reconnected)."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    port = listener.getsockname()[1]
+    accepted = []
+    stop = threading.Event()
+
+    def accept():
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+                accepted.append(conn)  # kept open, never answered
+            except socket.timeout:
+                pass
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        start_worker(redis_url=f"redis://127.0.0.1:{port}", wait=False, ECHO_REDIS_TIMEOUT_MS="500")
+        # Two connections (commands, pub/sub) at first; each unanswered handshake is dropped after
+        # 0.5 s and tried again after the back-off.
+        wait_for(lambda: len(accepted) >= 6, timeout=10, what="connection attempts after unanswered handshakes")
+    finally:
+        stop.set()
+        thread.join(2)
+        for conn in accepted:
+            conn.close()
+        listener.close()

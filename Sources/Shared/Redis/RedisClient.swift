@@ -143,11 +143,17 @@ public final class RedisClient: @unchecked Sendable {
             connected = bootstrap.connect(unixDomainSocketPath: path)
         }
         connected.flatMap { channel -> EventLoopFuture<RedisConnection> in
+            // A Redis that accepts but never answers (paused, hung, a black-holed link) would keep
+            // this attempt waiting forever: the health check only watches a connected state.
+            let handshake = self.eventLoop.scheduleTask(in: self.timeout) {
+                channel.close(promise: nil)
+            }
             let connection = RedisConnection(channel: channel, isSubscriber: self.isSubscriber)
             do {
                 let handler = try channel.pipeline.syncOperations.handler(type: RedisChannelHandler.self)
                 handler.connection = connection
             } catch {
+                handshake.cancel()
                 channel.close(promise: nil)
                 return self.eventLoop.makeFailedFuture(error)
             }
@@ -160,6 +166,8 @@ public final class RedisClient: @unchecked Sendable {
             }.map { connection }.flatMapErrorThrowing { error in
                 connection.close()
                 throw error
+            }.always { _ in
+                handshake.cancel()
             }
         }.whenComplete { result in
             switch result {
