@@ -18,7 +18,7 @@ import uuid
 
 import pytest
 
-from accounting import AccountingClient, Truth, check, recovery_seconds, settle
+from accounting import AccountingClient, Resp, Truth, check, recovery_seconds, settle
 from conftest import RedisServer, http_get, wait_for
 from wsclient import Client
 
@@ -202,6 +202,30 @@ def test_pubsub_connections_killed(start_worker):
             return time.time()
 
         report = run_fault(start_worker, redis, "CLIENT KILL TYPE pubsub x3", inject)
+        assert_accounted(report)
+        assert report.totals()["told_recovered_false"] == 0
+    finally:
+        redis.cleanup()
+
+
+def test_every_worker_connection_killed_repeatedly(start_worker):
+    """Both connections of every worker drop at once and reconnect on their own back-off: a
+    worker's pub/sub connection is often back before its command connection (the catch-up must
+    wait and retry), and another worker may publish before this one resubscribed."""
+    redis = FaultyRedis(persistent=False).start()
+    try:
+        def inject():
+            admin = Resp(redis.port)
+            try:
+                for _ in range(6):
+                    admin.command("CLIENT", "KILL", "TYPE", "pubsub")
+                    admin.command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+                    time.sleep(0.4)
+            finally:
+                admin.close()
+            return time.time()
+
+        report = run_fault(start_worker, redis, "all connections killed x6", inject)
         assert_accounted(report)
         assert report.totals()["told_recovered_false"] == 0
     finally:
