@@ -28,6 +28,15 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
+    /// A malformed request: `HTTPServerProtocolErrorHandler` has answered 400 with
+    /// `Connection: close`; keep that promise (left alone, the socket stayed open for good).
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        if !(error is HTTPParserError) {
+            state.hub.logger.debug("http connection error", metadata: ["error": "\(error)"])
+        }
+        context.close(promise: nil)
+    }
+
     private func respond(context: ChannelHandlerContext, head: HTTPRequestHead) {
         let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? "/"
         let query = head.uri.split(separator: "?", maxSplits: 1).dropFirst().first.map(String.init) ?? ""
@@ -40,7 +49,9 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .notWebSocket:
             break
         case .refuse(let status, let text):
-            return write(context: context, head: head, status: status, type: "text/plain", body: text)
+            // A refused handshake ends the connection (RFC 9112 §9.6: Connection: close, then close):
+            // a client that got this far wanted a WebSocket, not more HTTP on this socket.
+            return write(context: context, head: head, status: status, type: "text/plain", body: text, close: true)
         case .accept(let headers):
             return upgrade(context: context, head: head, headers: headers)
         }
@@ -144,19 +155,19 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         write(context: context, head: head, status: status, type: "application/json", body: String(decoding: data, as: UTF8.self))
     }
 
-    private func write(context: ChannelHandlerContext, head: HTTPRequestHead, status: HTTPResponseStatus, type: String, body: String) {
+    private func write(context: ChannelHandlerContext, head: HTTPRequestHead, status: HTTPResponseStatus, type: String, body: String, close: Bool = false) {
         var headers = HTTPHeaders(StaticAssets.securityHeaders)
         headers.add(name: "Content-Type", value: type)
         if status == .upgradeRequired { headers.add(name: "Sec-WebSocket-Version", value: "13") }
         headers.add(name: "Cache-Control", value: "no-store")
         let buffer = context.channel.allocator.buffer(string: body)
         headers.add(name: "Content-Length", value: String(buffer.readableBytes))
-        writeResponse(context: context, head: head, status: status, headers: headers, body: head.method == .HEAD ? nil : buffer)
+        writeResponse(context: context, head: head, status: status, headers: headers, body: head.method == .HEAD ? nil : buffer, close: close)
     }
 
-    private func writeResponse(context: ChannelHandlerContext, head: HTTPRequestHead, status: HTTPResponseStatus, headers: HTTPHeaders, body: ByteBuffer?) {
+    private func writeResponse(context: ChannelHandlerContext, head: HTTPRequestHead, status: HTTPResponseStatus, headers: HTTPHeaders, body: ByteBuffer?, close: Bool = false) {
         var headers = headers
-        let keepAlive = head.isKeepAlive && !state.hub.draining
+        let keepAlive = head.isKeepAlive && !state.hub.draining && !close
         if !keepAlive { headers.replaceOrAdd(name: "Connection", value: "close") }
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
         if let body { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
