@@ -126,7 +126,9 @@ start_echo() {
     ECHO_STARTS=$((ECHO_STARTS + 1))
     ECHO_LOG=$LOGS/echo-$ECHO_STARTS-w$workers.log
     ECHO_PORT=$(free_port)
+    # Every benchmark client connects from 127.0.0.1: the per-IP defences would refuse the load.
     HOST=127.0.0.1 PORT=$ECHO_PORT REDIS_URL=redis://127.0.0.1:$REDIS_PORT ECHO_RATE_LIMIT=0 \
+        ECHO_MAX_CONNECTIONS_PER_IP=0 ECHO_HANDSHAKES_PER_IP=0 ECHO_JOINS_PER_IP=0 ECHO_ADMIN_LISTEN=0 \
         ECHO_LOG_FORMAT=text "$BIN/echo" --workers "$workers" >"$ECHO_LOG" 2>&1 &
     ECHO_PID=$!
     for _ in $(seq 150); do

@@ -191,7 +191,12 @@ final class ChatConnectionHandler: ChannelInboundHandler {
             return
         }
         switch request {
-        case .join(let join): self.join(join)
+        case .join(let join):
+            // Join attempts per client IP, counted in Redis across workers (docs/security.md).
+            hub.admission.allowJoin(ip: clientIP).assumeIsolated().whenSuccess { refusal in
+                guard self.context != nil else { return }
+                if let refusal { self.send(error: refusal) } else { self.join(join) }
+            }
         case .chat(let chat): self.chat(chat)
         case .leave: leaveCurrentRoom()
         case .history: history()

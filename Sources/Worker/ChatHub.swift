@@ -38,6 +38,8 @@ final class ChatHub: @unchecked Sendable {
     let logger: Logger
     let limits: InputLimits
     let trustedProxies: [IPAddressRange]
+    /// Per-IP limits and the Origin rule (docs/security.md).
+    let admission: Admission
 
     private(set) var rooms: [String: LocalRoom] = [:]
     private(set) var connections: [ObjectIdentifier: ChatConnectionHandler] = [:]
@@ -57,6 +59,7 @@ final class ChatHub: @unchecked Sendable {
         self.logger = logger
         self.limits = InputLimits(configuration)
         self.trustedProxies = configuration.trustedProxies.compactMap(IPAddressRange.init)
+        self.admission = Admission(eventLoop: eventLoop, store: AdmissionStore(redis: store.redis, instance: String(UInt64.random(in: 0...UInt64.max), radix: 36)), configuration: configuration, trustedProxies: trustedProxies, logger: logger)
         // Weak: the subscriber's connection outlives the hub when a worker fails to start.
         subscriber.onMessage = { [weak self] channel, payload in self?.received(channel: channel, payload: payload) }
         subscriber.onBatchEnd = { [weak self] in self?.flush() }

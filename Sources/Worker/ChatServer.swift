@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -31,9 +32,10 @@ enum ChatServer {
             )
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try configure(channel: channel, state: state)
+                    try configure(channel: channel, state: state, listener: .chat)
                 }
             }
+        let logger = state.hub.logger
         if let fd = inheritedSocket {
             // NIO listens with a backlog of 128 on an adopted socket; restore the configured one
             // at once, on the loop before the channel registers. (Restored after the bind future,
@@ -43,12 +45,45 @@ enum ChatServer {
             return try await bootstrap
                 .serverChannelInitializer { channel in
                     _ = listen(fd, backlog)
-                    return channel.eventLoop.makeSucceededVoidFuture()
+                    return channel.eventLoop.makeCompletedFuture { try addAcceptBackoff(channel, logger: logger) }
                 }
                 .withBoundSocket(fd).get()
         }
-        return try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+        return try await bootstrap
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try addAcceptBackoff(channel, logger: logger) }
+            }
+            .bind(host: configuration.host, port: configuration.port).get()
     }
+
+    /// The admin listener (`/metrics`, the detailed `/health`): every worker binds the same
+    /// address with SO_REUSEPORT, so whichever worker the kernel picks answers for the host.
+    static func startAdmin(group: EventLoopGroup, state: WorkerState, address: AdminAddress) async throws -> Channel {
+        let logger = state.hub.logger
+        return try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(ChannelOptions.Types.SocketOption(level: .socket, name: NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try addAcceptBackoff(channel, logger: logger) }
+            }
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try configure(channel: channel, state: state, listener: .admin)
+                }
+            }
+            .bind(host: address.host, port: address.port).get()
+    }
+
+    /// Out of file descriptors (EMFILE/ENFILE) or memory, `accept` fails while the connection
+    /// stays queued: without a pause the loop retries at once, forever (a worker spun at 99 % CPU).
+    private static func addAcceptBackoff(_ channel: Channel, logger: Logger) throws {
+        try channel.pipeline.syncOperations.addHandler(AcceptPauseHandler(pause: acceptBackoff, logger: logger))
+    }
+
+    /// How long accepting pauses after a failed `accept`: short enough that serving resumes
+    /// promptly once descriptors free up, long enough to cost nothing meanwhile.
+    static let acceptBackoff = TimeAmount.milliseconds(200)
 
     /// Handler names, for removing the HTTP side when a connection becomes a WebSocket.
     enum Names {
@@ -61,13 +96,77 @@ enum ChatServer {
 
     /// A new connection speaks HTTP; ``HTTPHandler`` turns it into a WebSocket (see
     /// ``WebSocketHandshake``) by replacing these handlers with a frame decoder and the chat handler.
-    private static func configure(channel: Channel, state: WorkerState) throws {
+    private static func configure(channel: Channel, state: WorkerState, listener: HTTPHandler.Listener) throws {
         let sync = channel.pipeline.syncOperations
         try sync.addHandler(HTTPResponseEncoder(), name: Names.encoder)
         // Bytes a client sends right after its handshake are handed on when the decoder goes.
         try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)), name: Names.decoder)
         try sync.addHandler(HTTPServerPipelineHandler(), name: Names.pipelining)
         try sync.addHandler(HTTPServerProtocolErrorHandler(), name: Names.errors)
-        try sync.addHandler(HTTPHandler(state: state), name: Names.http)
+        try sync.addHandler(HTTPHandler(state: state, listener: listener), name: Names.http)
+    }
+}
+
+/// Pauses accepting for a moment after `accept` fails with a recoverable error (EMFILE, ENFILE,
+/// ENOBUFS, ENOMEM); queued connections wait in the backlog meanwhile.
+///
+/// NIO's `AcceptBackoffHandler` only delays the next `read()`, which does not help here: a failed
+/// accept leaves the channel's read pending, so it stays registered for readability and epoll
+/// wakes the loop again at once (measured: 2 s of CPU in 3 s with it in place). Turning
+/// `autoRead` off unregisters the socket from epoll; turning it back on after the pause registers
+/// it again.
+final class AcceptPauseHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = Channel
+
+    private let pause: TimeAmount
+    private let logger: Logger
+    private var resume: Scheduled<Void>?
+    private var lastLog: NIODeadline?
+    private var failuresSinceLog = 0
+
+    init(pause: TimeAmount, logger: Logger) {
+        self.pause = pause
+        self.logger = logger
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        guard let ioError = error as? IOError, Self.isRecoverable(ioError) else {
+            context.fireErrorCaught(error)
+            return
+        }
+        record(ioError)
+        guard resume == nil, let options = context.channel.syncOptions else { return }
+        try? options.setOption(.autoRead, value: false)
+        resume = context.eventLoop.assumeIsolated().scheduleTask(in: pause) {
+            self.resume = nil
+            try? context.channel.syncOptions?.setOption(.autoRead, value: true)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        resume?.cancel()
+        resume = nil
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        resume?.cancel()
+        resume = nil
+    }
+
+    static func isRecoverable(_ error: IOError) -> Bool {
+        [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(error.errnoCode)
+    }
+
+    /// Logs at most once every 10 s (failures repeat every pause while the condition lasts).
+    private func record(_ error: IOError) {
+        failuresSinceLog += 1
+        let now = NIODeadline.now()
+        if let lastLog, now - lastLog < .seconds(10) { return }
+        logger.warning("accept failed; pausing accepts", metadata: [
+            "error": "\(error)", "pauseMs": "\(pause.nanoseconds / 1_000_000)", "failures": "\(failuresSinceLog)",
+        ])
+        lastLog = now
+        failuresSinceLog = 0
     }
 }

@@ -1,20 +1,55 @@
 import Foundation
+import Metrics
 import NIOCore
 import NIOHTTP1
 import NIOWebSocket
 import Shared
 
-/// Plain HTTP (`/health`, `/metrics`, the web client) and the WebSocket handshake: an accepted
-/// upgrade replaces the HTTP handlers with a frame decoder and a ``ChatConnectionHandler``.
+/// Plain HTTP (the public `/health`, the web client) and the WebSocket handshake: an accepted
+/// upgrade replaces the HTTP handlers with a frame decoder and a ``ChatConnectionHandler``. On the
+/// admin listener (`ECHO_ADMIN_LISTEN`) the same handler serves `/metrics` and the detailed
+/// `/health`, and nothing else.
+///
+/// Before a request is answered it is admitted (docs/security.md): the connection counts against
+/// its IP's open connections and an upgrade takes a handshake token, both checked in Redis. A
+/// connection that has not completed a request within `ECHO_HEADER_TIMEOUT` (from its accept, or
+/// from its last keep-alive response) is closed: one scheduled task per connection, and only until
+/// it upgrades.
 final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
-    private let state: WorkerState
-    private var head: HTTPRequestHead?
+    enum Listener {
+        /// The public port: web client, public `/health`, WebSocket.
+        case chat
+        /// `ECHO_ADMIN_LISTEN`: `/metrics` and the detailed `/health`.
+        case admin
+    }
 
-    init(state: WorkerState) {
+    private let state: WorkerState
+    private let listener: Listener
+    private var head: HTTPRequestHead?
+    private var headerTimer: Scheduled<Void>?
+    /// Whether this connection already counts against its IP's open connections.
+    private var counted = false
+
+    init(state: WorkerState, listener: Listener = .chat) {
         self.state = state
+        self.listener = listener
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        armHeaderTimer(context: context)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        cancelHeaderTimer()
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        cancelHeaderTimer()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -24,46 +59,101 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .end:
             guard let head else { return }
             self.head = nil
-            respond(context: context, head: head)
+            cancelHeaderTimer()
+            admit(context: context, head: head)
         }
     }
 
-    private func respond(context: ChannelHandlerContext, head: HTTPRequestHead) {
+    /// A malformed request: `HTTPServerProtocolErrorHandler` has answered 400 with
+    /// `Connection: close`; keep that promise (left alone, the socket stayed open for good).
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        if !(error is HTTPParserError) {
+            state.hub.logger.debug("http connection error", metadata: ["error": "\(error)"])
+        }
+        context.close(promise: nil)
+    }
+
+    // MARK: Admission
+
+    private func armHeaderTimer(context: ChannelHandlerContext) {
+        let seconds = state.hub.configuration.headerTimeoutSeconds
+        guard seconds > 0 else { return }
+        headerTimer?.cancel()
+        headerTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(Int64(seconds))) {
+            // Silently: nothing was asked, so there is nothing to answer (an idle keep-alive
+            // connection closed this way is retried by clients, as after any idle close).
+            Counter(label: "echo_header_timeouts_total").increment()
+            context.close(promise: nil)
+        }
+    }
+
+    private func cancelHeaderTimer() {
+        headerTimer?.cancel()
+        headerTimer = nil
+    }
+
+    /// Counts the connection (once) and the handshake (each upgrade) against the client's IP,
+    /// then answers the request, or refuses it with 429.
+    private func admit(context: ChannelHandlerContext, head: HTTPRequestHead) {
+        guard listener == .chat else { return respond(context: context, head: head, clientIP: "") }
+        let admission = state.hub.admission
+        let peer = context.channel.remoteAddress?.ipAddress ?? "unknown"
+        let clientIP = ClientAddress.resolve(peer: peer, forwardedFor: head.headers["x-forwarded-for"], trusted: admission.trustedProxies)
+        let upgrade = WebSocketHandshake.isUpgrade(head)
+        // A trusted proxy pools many clients' plain requests over its own connections: only its
+        // WebSockets (one upstream connection each) count as a client's connection.
+        let countConnection = !counted && (upgrade || !admission.isTrustedProxy(peer))
+        if countConnection { counted = true }
+        admission.admit(ip: clientIP, countConnection: countConnection, handshake: upgrade, channel: context.channel)
+            .assumeIsolated().whenComplete { result in
+                guard context.channel.isActive else { return }
+                if case .success(let refusal?) = result {
+                    self.refuse(context: context, head: head, refusal: refusal)
+                } else {
+                    self.respond(context: context, head: head, clientIP: clientIP)
+                }
+            }
+    }
+
+    /// 429 with `Retry-After`, then the connection is closed.
+    private func refuse(context: ChannelHandlerContext, head: HTTPRequestHead, refusal: Admission.Refusal) {
+        let seconds = max(1, (refusal.retryAfterMilliseconds + 999) / 1000)
+        let text = switch refusal.reason {
+        case .connections: "Too many open connections from your address; retry in \(seconds) s\n"
+        case .handshakes: "Too many WebSocket connections opened from your address; retry in \(seconds) s\n"
+        }
+        write(context: context, head: head, status: .tooManyRequests, type: "text/plain", body: text, close: true,
+              extraHeaders: [("Retry-After", String(seconds))])
+    }
+
+    // MARK: Requests
+
+    private func respond(context: ChannelHandlerContext, head: HTTPRequestHead, clientIP: String) {
         let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? "/"
         let query = head.uri.split(separator: "?", maxSplits: 1).dropFirst().first.map(String.init) ?? ""
-        let configuration = state.hub.configuration
+        if listener == .admin {
+            return respondAdmin(context: context, head: head, path: path, query: query)
+        }
+        let admission = state.hub.admission
         switch WebSocketHandshake.decide(
             head: head, isWebSocketPath: WebSocketPolicy.isWebSocketPath(head.uri),
-            originAllowed: WebSocketPolicy.allows(origin: head.headers.first(name: "origin"), allowed: configuration.allowedOrigins),
+            originAllowed: admission.origins.allows(origin: head.headers.first(name: "origin"), host: head.headers.first(name: "host")),
             accepting: !state.hub.draining
         ) {
         case .notWebSocket:
             break
         case .refuse(let status, let text):
-            return write(context: context, head: head, status: status, type: "text/plain", body: text)
+            // A refused handshake ends the connection (RFC 9112 §9.6: Connection: close, then close):
+            // a client that got this far wanted a WebSocket, not more HTTP on this socket.
+            return write(context: context, head: head, status: status, type: "text/plain", body: text, close: true)
         case .accept(let headers):
-            return upgrade(context: context, head: head, headers: headers)
+            return upgrade(context: context, head: head, headers: headers, clientIP: clientIP)
         }
         switch path {
         case "/health":
+            // Public: only whether this worker can chat. Who runs how many workers is for the admin listener.
             let healthy = state.hub.redisConnected && !state.hub.draining
-            let workers = state.hostWorkers()
-            let body: [String: Any] = [
-                "status": healthy ? "ok" : "unavailable",
-                "redis": state.hub.redisConnected ? "connected" : "disconnected",
-                "draining": state.hub.draining,
-                "worker": ["slot": state.slot, "pid": Int(state.pid)],
-                "workers": workers.count,
-                "connections": workers.reduce(0) { $0 + $1.connections },
-            ]
-            writeJSON(context: context, head: head, status: healthy ? .ok : .serviceUnavailable, object: body)
-        case "/metrics":
-            state.publishMetrics()
-            if query.split(separator: "&").contains("format=json") {
-                writeJSON(context: context, head: head, status: .ok, object: metricsJSON())
-            } else {
-                write(context: context, head: head, status: .ok, type: "text/plain; version=0.0.4; charset=utf-8", body: metricsText())
-            }
+            writeJSON(context: context, head: head, status: healthy ? .ok : .serviceUnavailable, object: ["status": healthy ? "ok" : "unavailable"])
         default:
             if let assets = state.assets, let response = assets.response(method: head.method, uri: head.uri, headers: head.headers) {
                 // The asset's headers carry the right Content-Length (also for HEAD; none on 304).
@@ -74,14 +164,29 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
+    /// The admin listener: `/health` with this host's workers, `/metrics`; nothing else.
+    private func respondAdmin(context: ChannelHandlerContext, head: HTTPRequestHead, path: String, query: String) {
+        switch path {
+        case "/health":
+            let healthy = state.hub.redisConnected && !state.hub.draining
+            writeJSON(context: context, head: head, status: healthy ? .ok : .serviceUnavailable, object: healthJSON(healthy: healthy))
+        case "/metrics":
+            state.publishMetrics()
+            if query.split(separator: "&").contains("format=json") {
+                writeJSON(context: context, head: head, status: .ok, object: metricsJSON())
+            } else {
+                write(context: context, head: head, status: .ok, type: "text/plain; version=0.0.4; charset=utf-8", body: metricsText())
+            }
+        default:
+            write(context: context, head: head, status: .notFound, type: "text/plain", body: "Not found\n")
+        }
+    }
+
     /// Answers 101 and turns this connection into a WebSocket: the frame decoder and the chat
     /// handler go in right after the HTTP decoder, then every HTTP handler goes. The HTTP decoder
     /// goes last and hands any bytes the client sent after its handshake to the frame decoder.
-    private func upgrade(context: ChannelHandlerContext, head: HTTPRequestHead, headers: HTTPHeaders) {
+    private func upgrade(context: ChannelHandlerContext, head: HTTPRequestHead, headers: HTTPHeaders, clientIP: String) {
         let hub = state.hub
-        let clientIP = ClientAddress.resolve(
-            peer: context.channel.remoteAddress?.ipAddress ?? "unknown",
-            forwardedFor: head.headers["x-forwarded-for"], trusted: hub.trustedProxies)
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .switchingProtocols, headers: headers))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         let pipeline = context.pipeline.syncOperations
@@ -96,6 +201,19 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         } catch {
             context.close(promise: nil)
         }
+    }
+
+    /// The detailed health (admin listener only): this worker and the host's workers.
+    private func healthJSON(healthy: Bool) -> [String: Any] {
+        let workers = state.hostWorkers()
+        return [
+            "status": healthy ? "ok" : "unavailable",
+            "redis": state.hub.redisConnected ? "connected" : "disconnected",
+            "draining": state.hub.draining,
+            "worker": ["slot": state.slot, "pid": Int(state.pid)],
+            "workers": workers.count,
+            "connections": workers.reduce(0) { $0 + $1.connections },
+        ]
     }
 
     /// Prometheus text: this worker's registry, then whole-host figures from every worker's heartbeat.
@@ -144,24 +262,32 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         write(context: context, head: head, status: status, type: "application/json", body: String(decoding: data, as: UTF8.self))
     }
 
-    private func write(context: ChannelHandlerContext, head: HTTPRequestHead, status: HTTPResponseStatus, type: String, body: String) {
+    private func write(
+        context: ChannelHandlerContext, head: HTTPRequestHead, status: HTTPResponseStatus, type: String, body: String,
+        close: Bool = false, extraHeaders: [(String, String)] = []
+    ) {
         var headers = HTTPHeaders(StaticAssets.securityHeaders)
+        headers.add(contentsOf: extraHeaders)
         headers.add(name: "Content-Type", value: type)
         if status == .upgradeRequired { headers.add(name: "Sec-WebSocket-Version", value: "13") }
         headers.add(name: "Cache-Control", value: "no-store")
         let buffer = context.channel.allocator.buffer(string: body)
         headers.add(name: "Content-Length", value: String(buffer.readableBytes))
-        writeResponse(context: context, head: head, status: status, headers: headers, body: head.method == .HEAD ? nil : buffer)
+        writeResponse(context: context, head: head, status: status, headers: headers, body: head.method == .HEAD ? nil : buffer, close: close)
     }
 
-    private func writeResponse(context: ChannelHandlerContext, head: HTTPRequestHead, status: HTTPResponseStatus, headers: HTTPHeaders, body: ByteBuffer?) {
+    private func writeResponse(context: ChannelHandlerContext, head: HTTPRequestHead, status: HTTPResponseStatus, headers: HTTPHeaders, body: ByteBuffer?, close: Bool = false) {
         var headers = headers
-        let keepAlive = head.isKeepAlive && !state.hub.draining
+        let keepAlive = head.isKeepAlive && !state.hub.draining && !close
         if !keepAlive { headers.replaceOrAdd(name: "Connection", value: "close") }
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
         if let body { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
         context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
-            if !keepAlive { context.close(promise: nil) }
+            if keepAlive {
+                self.armHeaderTimer(context: context)
+            } else {
+                context.close(promise: nil)
+            }
         }
     }
 }
@@ -171,14 +297,5 @@ enum WebSocketPolicy {
     static func isWebSocketPath(_ uri: String) -> Bool {
         let path = uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? uri
         return path == "/ws" || path == "/" || path.isEmpty
-    }
-
-    /// Any origin when the list is empty; otherwise an exact match (scheme://host[:port]).
-    static func allows(origin: String?, allowed: [String]) -> Bool {
-        guard !allowed.isEmpty else { return true }
-        // Browsers always send Origin on a WebSocket upgrade; tools and servers without one are
-        // not the cross-site threat the list guards against.
-        guard let origin else { return true }
-        return allowed.contains { $0.caseInsensitiveCompare(origin) == .orderedSame || $0 == "*" }
     }
 }

@@ -41,7 +41,7 @@ final class WorkerService: Service {
         let endpoint = try RedisEndpoint(url: configuration.effectiveRedisURL)
         let timeout = TimeAmount.milliseconds(Int64(configuration.redisTimeoutMilliseconds))
         let redis = RedisClient(endpoint: endpoint, eventLoop: loop, timeout: timeout, logger: logger)
-        redis.scripts = RoomStore.scripts
+        redis.scripts = RoomStore.scripts + AdmissionStore.scripts
         let subscriber = RedisSubscriber(endpoint: endpoint, eventLoop: loop, timeout: timeout, logger: logger)
         let hub = ChatHub(eventLoop: loop, store: RoomStore(redis: redis, configuration: configuration), subscriber: subscriber, configuration: configuration, logger: logger)
 
@@ -59,7 +59,10 @@ final class WorkerService: Service {
 
         redis.start()
         subscriber.start()
-        loop.execute { hub.start() }
+        loop.execute {
+            hub.start()
+            hub.admission.start()
+        }
         // Accept only once able to chat: wait for Redis (bounded, so a worker whose Redis is down
         // still starts and reports itself unhealthy instead of failing the whole service). During
         // a rolling reload the old worker has stopped accepting, so connections wait in the
@@ -76,6 +79,16 @@ final class WorkerService: Service {
             logger.critical("cannot listen", metadata: ["error": "\(error)", "port": "\(configuration.port)"])
             await Self.stop(hub: hub, redis: redis, subscriber: subscriber, group: group)
             throw error
+        }
+        // Metrics and the detailed health, away from the public port. A worker that cannot bind
+        // it still serves chat (and says so in its log): losing metrics must not take chat down.
+        var admin: Channel? = nil
+        if let address = AdminAddress(configuration.adminListen) {
+            do {
+                admin = try await ChatServer.startAdmin(group: group, state: state, address: address)
+            } catch {
+                logger.error("cannot listen for admin requests", metadata: ["error": "\(error)", "address": "\(configuration.adminListen)"])
+            }
         }
         let drain = DrainRequest(eventLoop: loop)
 
@@ -108,6 +121,7 @@ final class WorkerService: Service {
         }
         logger.info("worker ready", metadata: [
             "address": "\(server.localAddress.map { "\($0)" } ?? "?")", "redis": "\(endpoint)",
+            "admin": "\(admin?.localAddress.map { "\($0)" } ?? "off")",
             "supervised": "\(settings.controlFD != nil)",
         ])
 
@@ -125,6 +139,7 @@ final class WorkerService: Service {
             }
         }.get()
         control?.send(.drained)
+        try? await admin?.close()
         await Self.stop(hub: hub, redis: redis, subscriber: subscriber, group: group)
         logger.info("worker stopped")
     }
@@ -135,6 +150,7 @@ extension WorkerService {
     static func stop(hub: ChatHub, redis: RedisClient, subscriber: RedisSubscriber, group: MultiThreadedEventLoopGroup) async {
         try? await hub.eventLoop.submit {
             hub.stop()
+            hub.admission.stop()
             redis.shutdown()
             subscriber.shutdown()
         }.get()

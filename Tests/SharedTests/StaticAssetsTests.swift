@@ -139,6 +139,23 @@ struct StaticAssetsTests {
         #expect(assets.response(method: .GET, uri: uri, headers: [:]) == nil)
     }
 
+    @Test func symlinksOutsideTheRootAreNotServed() throws {
+        let outside = try TemporaryWebRoot(files: ["secret.txt": "outside the web root"])
+        let web = try TemporaryWebRoot(files: ["index.html": Self.index, "lib/real.js": Self.script])
+        let manager = FileManager.default
+        try manager.createSymbolicLink(atPath: web.path + "/passwd", withDestinationPath: "/etc/passwd")
+        try manager.createSymbolicLink(atPath: web.path + "/secret.txt", withDestinationPath: outside.path + "/secret.txt")
+        try manager.createSymbolicLink(atPath: web.path + "/elsewhere", withDestinationPath: outside.path)
+        try manager.createSymbolicLink(atPath: web.path + "/alias.js", withDestinationPath: "lib/real.js")
+        let files = try StaticAssets.readFiles(root: web.path)
+        #expect(Set(files.keys) == ["index.html", "lib/real.js", "alias.js"])
+        let assets = try StaticAssets(root: web.path)
+        for uri in ["/passwd", "/secret.txt", "/elsewhere/secret.txt"] {
+            #expect(assets.response(method: .GET, uri: uri, headers: [:]) == nil, "\(uri)")
+        }
+        #expect(assets.response(method: .GET, uri: "/alias.js", headers: [:])?.status == .ok)
+    }
+
     @Test func missingIndexIsAnError() throws {
         let root = try TemporaryWebRoot(files: ["app.js": "x"])
         #expect(throws: StaticAssetsError.self) { try StaticAssets(root: root.path) }

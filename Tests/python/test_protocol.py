@@ -351,6 +351,21 @@ def test_disallowed_origin_is_refused_with_403(start_worker):
     assert RawWebSocket(w.port, headers={"Origin": "https://chat.example.com"}).status == 101
     # The seed's dev setup connected to "/".
     assert RawWebSocket(w.port, path="/", headers={"Origin": "https://chat.example.com"}).status == 101
+    # The request's own host stays allowed besides the list (RawWebSocket sends Host 127.0.0.1:port).
+    assert RawWebSocket(w.port, headers={"Origin": f"http://127.0.0.1:{w.port}"}).status == 101
+
+
+def test_origin_defaults_to_the_request_host(start_worker):
+    w = start_worker()
+    assert RawWebSocket(w.port, headers={"Origin": f"http://127.0.0.1:{w.port}"}).status == 101
+    assert RawWebSocket(w.port, headers={"Origin": f"https://127.0.0.1:{w.port}"}).status == 101
+    for origin in ["https://evil.example.net", f"http://127.0.0.1:{w.port + 1}", "null", f"ftp://127.0.0.1:{w.port}"]:
+        assert RawWebSocket(w.port, headers={"Origin": origin}).status == 403, origin
+    # No Origin: not a browser, allowed.
+    assert RawWebSocket(w.port).status == 101
+    # `*` allows any origin.
+    anywhere = start_worker(ECHO_ALLOWED_ORIGINS="*")
+    assert RawWebSocket(anywhere.port, headers={"Origin": "https://evil.example.net"}).status == 101
 
 
 def test_slow_consumer_is_closed_and_counted(start_worker):
@@ -366,7 +381,7 @@ def test_slow_consumer_is_closed_and_counted(start_worker):
         sender.next_chat(timeout=10)
 
     def closed():
-        _, _, body = http_get(w.base + "/metrics")
+        _, _, body = http_get(w.admin_base + "/metrics")
         match = re.search(rb"^echo_slow_consumer_closes_total (\d+)", body, re.M)
         return match and int(match.group(1)) >= 1
     wait_for(closed, timeout=10, what="slow consumer close")
@@ -375,19 +390,23 @@ def test_slow_consumer_is_closed_and_counted(start_worker):
 
 
 def test_health_and_metrics(worker):
+    # The public port says only ok or not; the detailed health and the metrics are on the admin listener.
     status, headers, body = http_get(worker.base + "/health")
+    assert status == 200 and json.loads(body) == {"status": "ok"}
+    assert http_get(worker.base + "/metrics")[0] == 404
+    status, headers, body = http_get(worker.admin_base + "/health")
     health = json.loads(body)
-    assert status == 200 and health["status"] == "ok" and health["redis"] == "connected"
+    assert status == 200 and health["status"] == "ok" and health["redis"] == "connected" and health["workers"] == 1
     r = room()
     c, _ = joined(worker.ws_url, r, "alice", action="create")
     c.chat(r, "count me")
     c.next_chat()
-    status, headers, text = http_get(worker.base + "/metrics")
+    status, headers, text = http_get(worker.admin_base + "/metrics")
     assert status == 200 and headers["Content-Type"].startswith("text/plain")
     for name in [b"echo_connections", b"echo_messages_in_total", b"echo_messages_out_total", b"echo_rooms",
                  b"echo_host_connections", b"echo_redis_up"]:
         assert re.search(rb"^" + name + rb"(\{[^}]*\})? \d+", text, re.M), name
-    status, _, body = http_get(worker.base + "/metrics?format=json")
+    status, _, body = http_get(worker.admin_base + "/metrics?format=json")
     metrics = json.loads(body)
     assert metrics["connections"] >= 1 and metrics["rooms"] >= 1 and metrics["messagesIn"] >= 1
 

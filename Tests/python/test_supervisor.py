@@ -292,7 +292,7 @@ def test_notify_ready_watchdog_stopping(start_echo, notify):
     assert "workers" in ready.get("STATUS", ""), ready
     # From READY on, whichever worker answers counts both (not only after the first heartbeats).
     for _ in range(6):
-        status, _, body = http_get(f"http://127.0.0.1:{port}/health", timeout=2)
+        status, _, body = http_get(echo.admin_base + "/health", timeout=2)  # the detailed health
         assert status == 200 and json.loads(body)["workers"] == 2, body
     starting = [m for t, m in notify.all() if t < t_ready and "STATUS" in m]
     assert starting and starting[0]["STATUS"].startswith("Starting"), starting

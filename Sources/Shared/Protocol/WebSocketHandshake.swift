@@ -21,10 +21,14 @@ public enum WebSocketHandshake {
         Data(SHA1.hash(Array((key + guid).utf8))).base64EncodedString()
     }
 
+    /// Whether `head` asks for a WebSocket (`Upgrade: websocket`), valid or not.
+    public static func isUpgrade(_ head: HTTPRequestHead) -> Bool {
+        head.headers[canonicalForm: "upgrade"].contains { $0.lowercased() == "websocket" }
+    }
+
     /// What to do with `head`: `isWebSocketPath` and `originAllowed` are the server's policies.
     public static func decide(head: HTTPRequestHead, isWebSocketPath: Bool, originAllowed: Bool, accepting: Bool) -> Decision {
-        let upgrade = head.headers[canonicalForm: "upgrade"].contains { $0.lowercased() == "websocket" }
-        guard upgrade else { return .notWebSocket }
+        guard isUpgrade(head) else { return .notWebSocket }
         guard isWebSocketPath else { return .refuse(.badRequest, "WebSocket endpoint is /ws\n") }
         guard originAllowed else { return .refuse(.forbidden, "Origin not allowed\n") }
         guard accepting else { return .refuse(.serviceUnavailable, "Server is restarting; reconnect\n") }

@@ -44,22 +44,33 @@ extension StaticAssets {
 
     /// Every regular, non-hidden file under `root`, by path relative to it. Hidden files (editor
     /// swap files, `.DS_Store`) would otherwise be served and change the version on every save.
+    /// A symlink is served only when it resolves inside `root`: a link to `/etc/passwd` (or to a
+    /// folder outside) dropped into the web folder must not publish that file.
     static func readFiles(root: String) throws -> [String: [UInt8]] {
         let fileManager = FileManager.default
-        guard let enumerator = fileManager.enumerator(atPath: root) else {
+        guard let realRoot = realPath(root), let enumerator = fileManager.enumerator(atPath: root) else {
             throw StaticAssetsError(code: .unreadableRoot, path: root)
         }
+        let inside = realRoot.hasSuffix("/") ? realRoot : realRoot + "/"
         var files: [String: [UInt8]] = [:]
         while let relative = enumerator.nextObject() as? String {
             guard !relative.split(separator: "/").contains(where: { $0.hasPrefix(".") }) else { continue }
             let full = root + "/" + relative
+            guard let resolved = realPath(full), resolved.hasPrefix(inside) else { continue }
             var isDirectory: ObjCBool = false
-            guard fileManager.fileExists(atPath: full, isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
-            guard let data = fileManager.contents(atPath: full) else {
+            guard fileManager.fileExists(atPath: resolved, isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
+            guard let data = fileManager.contents(atPath: resolved) else {
                 throw StaticAssetsError(code: .unreadableFile, path: full)
             }
             files[relative] = Array(data)
         }
         return files
+    }
+
+    /// The path with every symlink resolved (`realpath(3)`), or nil when it does not exist.
+    private static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
     }
 }
