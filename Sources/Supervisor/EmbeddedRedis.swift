@@ -13,6 +13,8 @@ final class EmbeddedRedis {
     private(set) var startedAt: ContinuousClock.Instant?
     var restartAt: ContinuousClock.Instant?
     var restarts = SlotRestartTracker()
+    /// Its standard output and error: logged line by line, the last lines kept for error messages.
+    private(set) var output: ChildOutput?
     private let logger: Logger
 
     init(binary: String, runtimeDirectory: String, stateDirectory: String, logger: Logger) {
@@ -50,28 +52,57 @@ final class EmbeddedRedis {
             "--logfile", "",
         ]
         var path = binary
-        // setpriv makes the kernel kill redis-server if the supervisor dies without stopping it
-        // (kill -9): redis-server cannot ask for PR_SET_PDEATHSIG itself.
-        if access("/usr/bin/setpriv", X_OK) == 0 {
-            arguments = ["--pdeathsig", "TERM", "--", binary] + arguments
-            path = "/usr/bin/setpriv"
+        // The kernel must stop redis-server if the supervisor dies without stopping it (kill -9),
+        // and redis-server cannot ask for PR_SET_PDEATHSIG itself: `echo` starts it through its
+        // own launcher mode, which sets it and then execs redis-server.
+        if access(Self.selfExecutable, X_OK) == 0 {
+            arguments = ParentDeathLauncher.arguments(signal: SIGTERM, parent: getpid(), path: binary, arguments: arguments)
+            path = Self.selfExecutable
+        } else {
+            logger.warning("\(Self.selfExecutable) is not readable: redis-server will not be stopped if echo is killed")
         }
         let environment = WorkerEnvironment.entries(ProcessEnvironment.current.filter { !WorkerEnvironment.withheld.contains($0.key) })
-        let pid = try ProcessSpawner.spawn(path: path, arguments: arguments, environment: environment, descriptors: [])
+        output?.close()
+        let output = try ChildOutput(name: "redis-server", logger: logger)
+        defer { output.closeWriteEnd() }
+        let pid = try ProcessSpawner.spawn(
+            path: path, arguments: arguments, environment: environment,
+            descriptors: [(output.writeEnd, 1), (output.writeEnd, 2)]
+        )
+        self.output = output
         self.pid = pid
         startedAt = .now
         logger.info("started redis-server", metadata: ["pid": "\(pid)", "socket": "\(socketPath)", "dir": "\(dataDirectory)"])
     }
 
-    /// Blocks until redis-server answers PING on its socket (only at start, before any worker).
-    func waitUntilReady(timeout: Duration) -> Bool {
+    static let selfExecutable = "/proc/self/exe"
+
+    /// Blocks until redis-server answers PING on its socket (only at start, before any worker, so
+    /// nothing else reaps children yet). A redis-server that exits meanwhile is noticed at once,
+    /// with its exit status and the last lines it wrote.
+    func waitUntilReady(timeout: Duration) throws {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            if ping() { return true }
-            if let pid, kill(pid, 0) != 0 { return false }
+            output?.drain()
+            if ping() { return }
+            if let pid {
+                var status: Int32 = 0
+                if waitpid(pid, &status, WNOHANG) == pid {
+                    self.pid = nil
+                    output?.drain()
+                    throw StartupError(message: "the embedded redis-server exited (\(ProcessExit(waitStatus: status))) before answering\(lastWords)")
+                }
+            }
             usleep(50_000)
         }
-        return false
+        output?.drain()
+        throw StartupError(message: "the embedded redis-server did not answer on \(socketPath) within \(timeout)\(lastWords)")
+    }
+
+    /// `: <its last lines>`, or nothing when it wrote nothing.
+    var lastWords: String {
+        guard let lines = output?.lastLines, !lines.isEmpty else { return "" }
+        return ": " + lines.joined(separator: " | ")
     }
 
     private func ping() -> Bool {
@@ -111,6 +142,75 @@ final class EmbeddedRedis {
     }
 
     var isRunning: Bool { pid != nil }
+}
+
+/// A child's standard output and error through a pipe: each line is logged (so it still reaches
+/// the journal) and the last few are kept, so that a child that dies can be reported with its own
+/// words.
+final class ChildOutput {
+    let fd: Int32
+    private(set) var writeEnd: Int32
+    private(set) var lastLines: [String] = []
+    private var partial: [UInt8] = []
+    private let name: String
+    private let logger: Logger
+    static let keptLines = 5
+
+    init(name: String, logger: Logger) throws {
+        var ends: [Int32] = [0, 0]
+        guard pipe(&ends) == 0 else { throw SystemError(call: "pipe", errno: errno) }
+        for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+        _ = fcntl(ends[0], F_SETFL, fcntl(ends[0], F_GETFL) | O_NONBLOCK)
+        fd = ends[0]
+        writeEnd = ends[1]
+        self.name = name
+        self.logger = logger
+    }
+
+    /// The child has its copy: ours would keep the pipe open after the child is gone.
+    func closeWriteEnd() {
+        if writeEnd >= 0 { Glibc.close(writeEnd) }
+        writeEnd = -1
+    }
+
+    /// Reads what is there without blocking; returns false once the child's end is closed.
+    @discardableResult
+    func drain() -> Bool {
+        guard isOpen else { return false }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = read(fd, &buffer, buffer.count)
+            if n > 0 {
+                for byte in buffer[0..<n] {
+                    if byte == UInt8(ascii: "\n") { emit() } else if partial.count < 4096 { partial.append(byte) }
+                }
+            } else if n == 0 {
+                emit()
+                return false
+            } else {
+                return errno == EAGAIN || errno == EINTR
+            }
+        }
+    }
+
+    private func emit() {
+        guard !partial.isEmpty else { return }
+        let line = String(decoding: partial, as: UTF8.self)
+        partial.removeAll(keepingCapacity: true)
+        logger.warning("\(line)", metadata: ["process": "\(name)"])
+        lastLines.append(line)
+        if lastLines.count > Self.keptLines { lastLines.removeFirst() }
+    }
+
+    /// Whether the read end is still open (polled by the supervisor's loop).
+    private(set) var isOpen = true
+
+    /// Closes both ends; the last lines stay readable.
+    func close() {
+        closeWriteEnd()
+        if isOpen { Glibc.close(fd) }
+        isOpen = false
+    }
 }
 
 /// The process environment as a dictionary.

@@ -68,9 +68,11 @@ extension Supervisor {
         )
         try redis.start()
         self.redis = redis
-        guard redis.waitUntilReady(timeout: .seconds(15)) else {
+        do {
+            try redis.waitUntilReady(timeout: .seconds(15))
+        } catch {
             redis.signal(SIGKILL)
-            throw StartupError(message: "the embedded redis-server did not answer on \(redis.socketPath) within 15 s (see its log above)")
+            throw error
         }
         configuration.redisURL = redis.url
     }
@@ -82,7 +84,11 @@ extension Supervisor {
         if case .stopping = phase { return }
         let exit = ProcessExit(waitStatus: status)
         let uptime = redis.startedAt.map { now - $0 } ?? .zero
-        logger.error("the embedded redis-server died", metadata: ["status": "\(exit)", "uptime": "\(uptime)"])
+        redis.output?.drain()
+        logger.error(
+            "the embedded redis-server died",
+            metadata: ["status": "\(exit)", "uptime": "\(uptime)", "last_output": "\(redis.output?.lastLines.joined(separator: " | ") ?? "")"]
+        )
         switch redis.restarts.workerDied(exit, uptime: uptime, becameReady: true) {
         case .restart(let delay):
             redis.restartAt = now + delay

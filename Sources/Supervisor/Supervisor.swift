@@ -122,10 +122,17 @@ final class Supervisor {
             descriptors.append(pollfd(fd: worker.channel.fd, events: events, revents: 0))
             owners.append(worker)
         }
+        let redisOutput = redis?.output.flatMap { $0.isOpen ? $0.fd : nil }
+        if let redisOutput { descriptors.append(pollfd(fd: redisOutput, events: Int16(POLLIN), revents: 0)) }
         let ready = poll(&descriptors, nfds_t(descriptors.count), 100)
         guard ready > 0 else { return }
         if descriptors[0].revents != 0 {
             for signal in signals.drain() { handle(signal: signal) }
+        }
+        if let redisOutput, let last = descriptors.last, last.fd == redisOutput, last.revents != 0,
+           let output = redis?.output, output.fd == redisOutput, !output.drain() {
+            // Its end closed (the child is gone): stop polling a descriptor that is always readable.
+            output.close()
         }
         for (index, worker) in owners.enumerated() {
             let revents = descriptors[index + 1].revents

@@ -49,7 +49,12 @@ public enum ProcessLifetime {
     /// Asks the kernel to send `signal` to this process when its parent dies, so a worker never
     /// outlives its supervisor.
     public static func dieWithParent(signal: Int32 = SIGKILL) {
-        _ = echo_set_parent_death_signal(signal)
+        _ = setParentDeathSignal(signal)
+    }
+
+    /// `prctl(PR_SET_PDEATHSIG, signal)`: 0, or the errno value it failed with.
+    public static func setParentDeathSignal(_ signal: Int32) -> Int32 {
+        echo_set_parent_death_signal(signal) == 0 ? 0 : errno
     }
 }
 
