@@ -37,7 +37,7 @@ extension ChatHub {
         if let existing = local.recovery {
             recovery = existing
         } else {
-            recovery = Recovery()
+            recovery = Recovery(expectedEpoch: knownEpoch)
             local.recovery = recovery
         }
         recovery.pending.formUnion(members)
@@ -66,7 +66,8 @@ extension ChatHub {
         recovery.roundInFlight = true
         // Messages dropped for the bound before this point are read back by this round.
         recovery.held.dropped = false
-        store.resync(room: room, request: request).assumeIsolated().whenComplete { result in
+        let epoch = store.dataEpoch(candidate: SessionID.make())
+        epoch.and(store.resync(room: room, request: request)).assumeIsolated().whenComplete { result in
             recovery.roundInFlight = false
             guard let current = self.rooms[room], current === local, local.recovery === recovery else { return }
             guard outage == self.outages else {
@@ -75,9 +76,12 @@ extension ChatHub {
                 return
             }
             switch result {
-            case .success(let reply):
+            case .success(let (epoch, reply)):
                 recovery.attempt = 0
-                self.apply(reply, of: request, to: positions, in: local, room: room)
+                self.noteDataEpoch(epoch)
+                let dataLost = RoomRecovery.dataLost(expected: recovery.expectedEpoch, current: epoch)
+                recovery.expectedEpoch = epoch
+                self.apply(reply, of: request, to: positions, in: local, room: room, dataLost: dataLost)
                 if recovery.pending.isEmpty && !recovery.held.dropped {
                     self.goLive(room)
                 } else {
@@ -96,7 +100,10 @@ extension ChatHub {
         }
     }
 
-    private func apply(_ reply: ResyncReply, of request: ResyncRequest, to positions: [ObjectIdentifier: StreamID?], in local: LocalRoom, room: String) {
+    private func apply(
+        _ reply: ResyncReply, of request: ResyncRequest, to positions: [ObjectIdentifier: StreamID?], in local: LocalRoom, room: String,
+        dataLost: Bool
+    ) {
         guard let recovery = local.recovery else { return }
         // One frame per entry, the same buffer for every member.
         let frames = reply.entries.map { (id: $0.id, frame: WebSocketWire.text($0.frame)) }
@@ -104,7 +111,7 @@ extension ChatHub {
         var reset = 0
         for (id, position) in positions {
             guard let member = local.members[id], member.joinedSessionID != nil, member.lastID == position else { continue }
-            switch RoomRecovery.action(for: position, in: request, covered: reply.covered) {
+            switch RoomRecovery.action(for: position, in: request, covered: reply.covered, dataLost: dataLost) {
             case .replay:
                 for entry in frames where ResumePlan.isNew(entry.id, after: member.lastID) {
                     if member.deliver(entry.frame, id: entry.id) {
@@ -128,6 +135,38 @@ extension ChatHub {
                 "room": "\(room)", "deliveries": "\(replayed)", "toldNotRecovered": "\(reset)",
             ])
         }
+    }
+
+    /// Reads Redis's data epoch (at start and every presence refresh): a Redis that lost its data
+    /// without this worker's connections noticing (FLUSHALL, a restart between two health checks)
+    /// is caught here.
+    func readDataEpoch() {
+        store.dataEpoch(candidate: SessionID.make()).assumeIsolated().whenComplete { result in
+            switch result {
+            case .success(let epoch): self.noteDataEpoch(epoch)
+            case .failure(let error):
+                self.logger.debug("could not read the data epoch", metadata: ["error": "\(error)"])
+                // The first read matters: without it a loss cannot be told from a first start. It
+                // usually fails once, as the hub starts before Redis is connected.
+                if self.knownEpoch == nil {
+                    self.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(100)) { self.readDataEpoch() }
+                }
+            }
+        }
+    }
+
+    /// On a new epoch, every room is caught up, and every member told: Redis lost what it held.
+    func noteDataEpoch(_ epoch: String) {
+        defer { knownEpoch = epoch }
+        guard RoomRecovery.dataLost(expected: knownEpoch, current: epoch) else { return }
+        logger.warning("Redis lost its data; telling every member and rebuilding presence", metadata: ["rooms": "\(rooms.count)"])
+        for (room, local) in rooms {
+            // Rooms already recovering keep the epoch they started from, and find out themselves.
+            let joined = local.members.filter { $0.value.joinedSessionID != nil }.map(\.key)
+            recover(room, members: joined, start: false)
+        }
+        // Not from inside a round's callback: each room's round starts on its own.
+        eventLoop.execute { self.resubscribed() }
     }
 
     /// Every member is caught up: the held live messages go out (each member skips what it has)

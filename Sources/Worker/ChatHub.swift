@@ -29,6 +29,11 @@ final class ChatHub: @unchecked Sendable {
         var attempt = 0
         var retry: Scheduled<Void>?
         let startedAt = NIODeadline.now()
+        /// Redis's data epoch when the feed broke: a round that finds another one tells everyone.
+        var expectedEpoch: String?
+        init(expectedEpoch: String?) {
+            self.expectedEpoch = expectedEpoch
+        }
     }
 
     let eventLoop: EventLoop
@@ -50,6 +55,8 @@ final class ChatHub: @unchecked Sendable {
     /// How many times the pub/sub connection was lost: a round or a join that spans a change saw
     /// a feed with a hole in it.
     var outages = 0
+    /// Redis's data epoch as last read (``RoomKeys/dataEpoch``); nil until the first read.
+    var knownEpoch: String?
 
     init(eventLoop: EventLoop, store: RoomStore, subscriber: RedisSubscriber, configuration: EchoConfiguration, logger: Logger) {
         self.eventLoop = eventLoop
@@ -76,7 +83,9 @@ final class ChatHub: @unchecked Sendable {
         let refresh = TimeAmount.milliseconds(Int64(configuration.presenceTTLSeconds) * 1000 / 3)
         timers.append(eventLoop.scheduleRepeatedTask(initialDelay: refresh, delay: refresh) { [weak self] _ in
             self?.refreshPresence()
+            self?.readDataEpoch()
         })
+        readDataEpoch()
     }
 
     func stop() {

@@ -22,6 +22,18 @@ import Testing
         #expect(RoomRecovery.action(for: nil, in: request, covered: covered) == .skip)
     }
 
+    @Test func whenRedisLostItsDataNoPositionIsTrusted() {
+        let request = ResyncRequest(positions: [nil, c])
+        #expect(RoomRecovery.action(for: nil, in: request, covered: [true, true]) == .replay)
+        #expect(RoomRecovery.action(for: nil, in: request, covered: [true, true], dataLost: true) == .reset)
+        #expect(RoomRecovery.action(for: c, in: request, covered: [true, true], dataLost: true) == .reset)
+        #expect(RoomRecovery.action(for: b, in: request, covered: [true, true], dataLost: true) == .skip)
+        #expect(RoomRecovery.dataLost(expected: "e1", current: "e2"))
+        #expect(!RoomRecovery.dataLost(expected: "e1", current: "e1"))
+        // Never read before: a first start, not a loss.
+        #expect(!RoomRecovery.dataLost(expected: nil, current: "e1"))
+    }
+
     @Test func heldMessagesKeepArrivalOrder() {
         var held = HeldMessages<String>(maxCount: 10, maxBytes: 100)
         held.hold(id: a, frame: "a", size: 1)

@@ -360,12 +360,13 @@ class Report:
     stored: int
     unconfirmed: int
     stored_twice: int
+    refused: int         # chats answered UNAVAILABLE (each retried with its clientId)
     violations: list[str]
 
     def totals(self) -> dict:
         return {
             "sent": self.sent, "stored": self.stored, "unconfirmed": self.unconfirmed,
-            "stored_twice": self.stored_twice,
+            "stored_twice": self.stored_twice, "refused_unavailable": self.refused,
             "delivered": sum(c.delivered for c in self.clients),
             "expected": sum(c.expected for c in self.clients),
             "lost": sum(c.missing for c in self.clients),
@@ -432,7 +433,8 @@ def check(clients, truth: Truth) -> Report:
                 seen[cid] = seen.get(cid, 0) + 1
         stored_twice += sum(n - 1 for n in seen.values() if n > 1)
     stored = sum(len(truth.sequence(room, clients)) for room in {c.room for c in clients})
-    return Report(results, sent, stored, unconfirmed, stored_twice, violations)
+    refused = sum(1 for c in clients for e in c.errors if e.get("code") == "UNAVAILABLE" and e.get("clientId"))
+    return Report(results, sent, stored, unconfirmed, stored_twice, refused, violations)
 
 
 def recovery_seconds(clients, since: float) -> float | None:

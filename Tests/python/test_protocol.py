@@ -556,7 +556,7 @@ def test_every_key_echo_writes_expires(start_worker, redis_server):
     b.send("leave", roomId=r)
     a.recv_until(lambda f: f.get("message") == "leave")
     keys = [k for k in redis_server.cli("KEYS", f"*{r}*").split("\n") if k]
-    keys += ["active_rooms", "rl:127.0.0.1", f"session:{a.session_id}"]
+    keys += ["active_rooms", "rl:127.0.0.1", f"session:{a.session_id}", "echo:epoch"]
     assert {f"room:{r}:info", f"room:{r}:members", f"room:{r}:usernames", f"stream:{r}", f"cid:{r}:ttl-1"} <= set(keys)
     for key in keys:
         assert int(redis_server.cli("TTL", key)) > 0, f"{key} would live forever"

@@ -267,3 +267,68 @@ def test_a_redis_that_accepts_but_never_answers_is_retried(start_worker):
         for conn in accepted:
             conn.close()
         listener.close()
+
+
+def epoch_known(redis):
+    """The workers read Redis's data epoch once connected (within ~0.1 s)."""
+    wait_for(lambda: redis.cli("GET", "echo:epoch"), what="the data epoch")
+    time.sleep(0.5)
+
+
+def told_history(client, timeout=15.0):
+    return client.recv_until(lambda f: f.get("type") == "history", timeout=timeout)
+
+
+def test_members_who_saw_nothing_yet_are_told_when_redis_comes_back_empty(start_worker):
+    """A member that has no position (joined an empty room, nothing said since) cannot be checked
+    against the stream; only the data epoch shows that Redis lost what it held."""
+    redis = FaultyRedis(persistent=False).start()
+    try:
+        w1 = start_worker(redis_url=redis.url)
+        w2 = start_worker(redis_url=redis.url)
+        r = new_room()
+        a = Client(w1.ws_url)
+        assert a.join(r, "alice", action="create")["messages"] == []
+        b = Client(w2.ws_url)
+        assert b.join(r, "bob")["messages"] == []
+        epoch_known(redis)
+        redis.kill9()
+        time.sleep(0.5)
+        redis.start()
+        for c in (a, b):
+            frame = told_history(c)
+            assert frame["recovered"] is False and frame["messages"] == []
+        # And the room is whole again: a chat reaches both, once.
+        a.chat(r, "after", clientId="after-1")
+        for c in (a, b):
+            assert c.next_chat(timeout=10)["text"] == "after"
+        a.close()
+        b.close()
+    finally:
+        redis.cleanup()
+
+
+def test_a_flushed_redis_is_noticed_without_any_connection_dropping(start_worker):
+    """FLUSHALL keeps every connection up: the data epoch, read at each presence refresh, is what
+    notices; members are told and presence (the room itself) comes back."""
+    redis = FaultyRedis(persistent=False).start()
+    try:
+        w = start_worker(redis_url=redis.url, ECHO_PRESENCE_TTL="3")
+        r = new_room()
+        a = Client(w.ws_url)
+        a.join(r, "alice", action="create")
+        a.chat(r, "before")
+        a.next_chat()
+        epoch_known(redis)
+        redis.cli("FLUSHALL")
+        started = time.monotonic()
+        frame = told_history(a, timeout=10)
+        assert frame["recovered"] is False and frame["messages"] == []
+        print(f"\n[FLUSHALL] told after {time.monotonic() - started:.2f}s")
+        newcomer = Client(w.ws_url)
+        wait_for(lambda: newcomer.join(r, "bob", action="join").get("type") == "history", timeout=10,
+                 what="the flushed room joinable again")
+        a.close()
+        newcomer.close()
+    finally:
+        redis.cleanup()

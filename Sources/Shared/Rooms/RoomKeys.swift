@@ -10,6 +10,9 @@ public enum RoomKeys {
     public static func clientID(room: String, clientID: String) -> String { "cid:\(room):\(clientID)" }
     public static func rateLimit(_ ip: String) -> String { "rl:\(ip)" }
     public static let activeRooms = "active_rooms"
+    /// A random value that lives as long as Redis keeps its data: a different one means Redis lost
+    /// it (restarted empty, flushed), so no position held before can be trusted.
+    public static let dataEpoch = "echo:epoch"
 
     /// The room of a pub/sub channel name (`room:<id>`).
     public static func room(ofChannel channel: String) -> String? {

@@ -21,9 +21,18 @@ public enum RoomRecovery {
         case skip
     }
 
-    public static func action(for position: StreamID?, in request: ResyncRequest, covered: [Bool]) -> MemberAction {
+    /// `dataLost`: Redis lost its data since the positions were taken (see ``dataLost(expected:current:)``);
+    /// then no position is trusted, not even one that looks covered (Redis may be back on an older
+    /// copy) or "nothing seen yet" (the messages it missed are gone without a trace).
+    public static func action(for position: StreamID?, in request: ResyncRequest, covered: [Bool], dataLost: Bool = false) -> MemberAction {
         guard let index = request.positions.firstIndex(of: position), index < covered.count else { return .skip }
-        return covered[index] ? .replay : .reset
+        return covered[index] && !dataLost ? .replay : .reset
+    }
+
+    /// Whether the data epoch changed; an unknown earlier epoch (never read) proves nothing.
+    public static func dataLost(expected: String?, current: String) -> Bool {
+        guard let expected else { return false }
+        return expected != current
     }
 }
 

@@ -154,6 +154,17 @@ public struct RoomStore: Sendable {
         return redis.run(RoomScripts.refresh, keys: keys, arguments: args)
     }
 
+    /// Redis's data epoch (``RoomKeys/dataEpoch``): the stored one, or `candidate` when there was
+    /// none (Redis is new, or lost its data), which then becomes it. Kept alive for the room TTL
+    /// from each call; workers call it at every presence refresh.
+    public func dataEpoch(candidate: String) -> EventLoopFuture<String> {
+        let key = RESPArgument.string(RoomKeys.dataEpoch)
+        let ttl = RESPArgument.integer(configuration.roomTTLSeconds)
+        let set = redis.send(RESPCommand("SET", key, .string(candidate), "NX", "GET", "EX", ttl))
+        let expire = redis.send(RESPCommand("EXPIRE", key, ttl))
+        return set.and(expire).map { reply, _ in reply.string ?? candidate }
+    }
+
     /// One catch-up round for `room` (see ``RoomRecovery``).
     public func resync(room: String, request: ResyncRequest, pageSize: Int = RoomRecovery.pageSize) -> EventLoopFuture<ResyncReply> {
         let args: [RESPArgument] = [.integer(pageSize), .integer(configuration.historyLimit)]
