@@ -44,6 +44,9 @@ public struct InputLimits: Sendable, Equatable {
     public var maxImageBytes = 3 * 1024 * 1024
     public var maxUsernameLength = 30
     public var maxRoomIDLength = 50
+    /// The shortest room code a client may create: a short code could be guessed by trying codes
+    /// (Echo's own client makes 21-character codes). Existing shorter rooms can still be joined.
+    public var minCreatedRoomIDLength = 8
     public var maxPreviewLength = 100
     public var maxClientIDLength = 64
 
@@ -137,7 +140,7 @@ public enum InputRules {
     static func join(_ payload: ClientRequest.Payload?, limits: InputLimits) throws(ProtocolError) -> JoinRequest {
         let username = try self.username(payload?.username, limits: limits)
         let roomID = try self.roomID(payload?.roomId, limits: limits)
-        let action: JoinRequest.Action
+        var action: JoinRequest.Action
         if let raw = payload?.action {
             guard let a = JoinRequest.Action(rawValue: raw) else {
                 throw ProtocolError(.invalidAction, "action must be \"create\", \"join\" or \"rejoin\".")
@@ -146,6 +149,15 @@ public enum InputRules {
         } else {
             // Echo Chat's first clients sent no action; they expected a join to create the room.
             action = .create
+        }
+        if roomID.utf8.count < limits.minCreatedRoomIDLength {
+            // A short code may only name a room that already exists (made before codes had a
+            // minimum length): an explicit create is refused, and a defaulted create or a rejoin
+            // becomes a join, which never creates.
+            if payload?.action == JoinRequest.Action.create.rawValue {
+                throw ProtocolError(.invalidRoomID, "A new room's code needs at least \(limits.minCreatedRoomIDLength) letters, digits, _ or -.")
+            }
+            action = .join
         }
         var since: StreamID? = nil
         if let raw = payload?.since, !raw.isEmpty {
