@@ -146,16 +146,16 @@ final class ChatConnectionHandler: ChannelInboundHandler {
                 return
             }
             if frame.fin {
-                handleMessage(opcode: frame.opcode, data: frame.unmaskedData)
+                handleMessage(opcode: frame.opcode, data: Self.payload(of: frame))
             } else {
-                fragments = (frame.opcode, frame.unmaskedData)
+                fragments = (frame.opcode, Self.payload(of: frame))
             }
         case .continuation:
             guard var message = fragments else {
                 _ = close(code: .protocolError)
                 return
             }
-            var piece = frame.unmaskedData
+            var piece = Self.payload(of: frame)
             guard message.data.readableBytes + piece.readableBytes <= hub.configuration.maxFrameBytes else {
                 fragments = nil
                 _ = close(code: .messageTooLarge)
@@ -169,18 +169,25 @@ final class ChatConnectionHandler: ChannelInboundHandler {
                 fragments = message
             }
         case .ping:
-            write(WebSocketWire.frame(.pong, payload: frame.unmaskedData), flush: true)
+            write(WebSocketWire.frame(.pong, payload: Self.payload(of: frame)), flush: true)
         case .connectionClose:
             if closing {
                 context.close(promise: nil)
             } else {
                 // Echo the client's close, then hang up.
-                var data = frame.unmaskedData
+                var data = Self.payload(of: frame)
                 _ = close(code: data.readWebSocketErrorCode() ?? .normalClosure)
             }
         default:
             break
         }
+    }
+
+    /// The frame's payload, unmasked (every client frame is masked; checked on arrival).
+    private static func payload(of frame: WebSocketFrame) -> ByteBuffer {
+        var data = frame.data
+        if let key = frame.maskKey { WebSocketWire.unmask(&data, key: (key[0], key[1], key[2], key[3])) }
+        return data
     }
 
     private func handleMessage(opcode: WebSocketOpcode, data: ByteBuffer) {

@@ -282,6 +282,42 @@ private let png = "data:image/png;base64," + [UInt8]([0x89, 0x50, 0x4E, 0x47, 0x
     }
 }
 
+@Suite struct UnmaskTests {
+    @Test(arguments: [0, 1, 3, 7, 8, 9, 15, 16, 17, 1000, 4097])
+    func matchesTheByteByByteDefinition(length: Int) {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let key: (UInt8, UInt8, UInt8, UInt8) = (0x12, 0xA4, 0x00, 0xFF)
+        let keyBytes = [key.0, key.1, key.2, key.3]
+        var buffer = ByteBuffer()
+        buffer.writeBytes([9, 9, 9])  // a payload that does not start at offset 0
+        buffer.moveReaderIndex(forwardBy: 3)
+        buffer.writeBytes(bytes)
+        WebSocketWire.unmask(&buffer, key: key)
+        #expect(buffer.readableBytesView.elementsEqual(bytes.enumerated().map { $1 ^ keyBytes[$0 % 4] }))
+    }
+}
+
+@Suite struct UTF8ValidationASCIIRunTests {
+    @Test(arguments: [
+        ("", true), ("plain ascii text, longer than eight bytes", true), ("héllo wörld", true),
+        ("12345678é", true), ("😀 emoji after ascii", true),
+    ])
+    func validText(text: String, valid: Bool) {
+        #expect(Array(text.utf8).withUnsafeBytes(UTF8Validation.isValid) == valid)
+    }
+
+    @Test func invalidBytesAfterAnASCIIRun() {
+        for prefix in 0..<20 {
+            let ascii = [UInt8](repeating: 0x61, count: prefix)
+            for bad: [UInt8] in [[0xFF], [0xC0, 0xAF], [0xED, 0xA0, 0x80], [0xE2, 0x82]] {
+                #expect(!(ascii + bad).withUnsafeBytes(UTF8Validation.isValid))
+                #expect(!(ascii + bad + ascii).withUnsafeBytes(UTF8Validation.isValid))
+            }
+        }
+    }
+}
+
 @Suite struct HistoryBudgetTests {
     @Test func keepsTheNewestThatFit() {
         #expect(HistoryBudget.keptCount(sizes: [], budget: 100) == 0)
