@@ -122,6 +122,32 @@ def test_slow_consumer_socket_is_dropped_within_the_grace_period(start_worker):
     wait_for(lambda: rss(w) < base_rss + 16 * 1024 * 1024, timeout=10, what="RSS back down")
 
 
+def image_room(w, count=40, size=64 * 1024):
+    """A room whose last `count` messages are images of `size` bytes."""
+    r = room()
+    sender, _ = joined(w.ws_url, r, "sender", action="create")
+    for i in range(count):
+        sender.send("chat", roomId=r, image=png(size), clientId=f"img{i}")
+        sender.next_chat(timeout=10)
+    return r, sender
+
+
+# History of images was one frame of the last 50 messages whatever their size.
+def test_history_reply_keeps_the_newest_messages_that_fit_half_the_outbound_limit(start_worker):
+    limit = 1024 * 1024
+    w = start_worker(ECHO_OUTBOUND_LIMIT=str(limit), ECHO_MAX_FRAME_BYTES=str(2 * 1024 * 1024))
+    r, _ = image_room(w)  # 40 images of 64 KiB: a 3.5 MB history
+    reader, history = joined(w.ws_url, r, "reader")
+    kept = history["messages"]
+    assert 1 <= len(kept) < 40 and history.get("recovered") is False
+    assert [m["clientId"] for m in kept] == [f"img{i}" for i in range(40 - len(kept), 40)]
+    assert len(json.dumps(history)) <= limit // 2
+    reader.send("history")
+    again = reader.recv_until(lambda f: f.get("type") == "history")
+    assert [m["clientId"] for m in again["messages"]] == [m["clientId"] for m in kept]
+    assert again.get("recovered") is False
+
+
 # A client in a room with images asks for history again and again without reading: each reply used
 # to be built and queued in full, past ECHO_OUTBOUND_LIMIT.
 def test_history_of_images_to_a_client_that_never_reads_is_bounded(start_worker):
@@ -130,20 +156,8 @@ def test_history_of_images_to_a_client_that_never_reads_is_bounded(start_worker)
     limit = 1024 * 1024
     w = start_worker(ECHO_OUTBOUND_LIMIT=str(limit), ECHO_MAX_FRAME_BYTES=str(2 * 1024 * 1024),
                      ECHO_INBOUND_BYTES_PER_SECOND="0")
-    r = room()
-    sender, _ = joined(w.ws_url, r, "sender", action="create")
-    for i in range(40):  # 40 images of 64 KiB: a 3.5 MB history of the last 50 messages
-        sender.send("chat", roomId=r, image=png(64 * 1024), clientId=f"img{i}")
-        sender.next_chat(timeout=10)
-    # A reader gets the newest images that fit half the limit, told that older ones are left out.
-    reader, history = joined(w.ws_url, r, "reader")
-    kept = history["messages"]
-    assert 1 <= len(kept) < 40 and history.get("recovered") is False
-    assert [m["clientId"] for m in kept] == [f"img{i}" for i in range(40 - len(kept), 40)]
-    assert len(json.dumps(history)) <= limit
-    reader.send("history")
-    again = reader.recv_until(lambda f: f.get("type") == "history")
-    assert [m["clientId"] for m in again["messages"]] == [m["clientId"] for m in kept]
+    r, sender = image_room(w)
+    reader, _ = joined(w.ws_url, r, "reader")
     base_rss = rss(w)
     hog = RawWebSocket(w.port, rcvbuf=4096)
     hog.send_frame(1, join_frame(r, "hog"))
@@ -158,10 +172,17 @@ def test_history_of_images_to_a_client_that_never_reads_is_bounded(start_worker)
     wait_for(lambda: metric(w, "echo_slow_consumer_closes_total") >= 1, timeout=10, what="slow consumer close")
     wait_for(lambda: not established(w.port, hog_port), timeout=6, what="hog socket closed")
     # Bound: the limit (1 MiB) queued in the worker, plus one Redis reply being parsed (3.5 MB)
-    # and allocator slack; 16 unbounded replies were 56 MB.
+    # and allocator slack; 16 unbounded replies would hold 56 MB.
     assert peak - base_rss < 16 * 1024 * 1024, f"RSS grew {(peak - base_rss) >> 20} MiB"
     sender.chat(r, "others fine")
     assert reader.next_chat()["text"] == "others fine"
+
+
+def masked_frame(payload: bytes) -> bytes:
+    mask = os.urandom(4)
+    n = len(payload)
+    header = bytes([0x81]) + (bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + struct.pack("!H", n))
+    return header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
 
 
 # Three joins back to back on one connection: the superseded joins' pending subscribes are
@@ -172,25 +193,30 @@ def test_superseded_joins_get_no_error(start_worker):
     for r in rooms:
         c, _ = joined(w.ws_url, r, "maker", action="create")
         c.close()
-    c = Client(w.ws_url)
-    for r in rooms:
-        c.send("join", roomId=r, username="hopper", action="join")
+    ws = RawWebSocket(w.port)
+    # One TCP write: the worker reads all three before any join's Redis reply can arrive.
+    ws.sock.sendall(b"".join(masked_frame(join_frame(r, "hopper")) for r in rooms))
     frames = []
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline:
-        try:
-            frames.append(c.recv(timeout=deadline - time.monotonic()))
-        except TimeoutError:
-            break
-    errors = [f for f in frames if f.get("type") == "error"]
+    ws.sock.settimeout(3)
+    try:
+        while True:
+            opcode, payload = ws.read_frame()
+            if opcode is None:
+                break
+            frames.append(json.loads(payload))
+    except (TimeoutError, socket.timeout):
+        pass
+    assert [f for f in frames if f.get("type") == "error"] == []
     sessions = [f for f in frames if f.get("type") == "session"]
-    histories = [f for f in frames if f.get("type") == "history"]
-    assert errors == []
-    assert sessions and sessions[-1]["roomId"] == rooms[-1]
-    assert len(histories) == len(sessions)
+    assert [s["roomId"] for s in sessions] == [rooms[-1]]
+    assert sum(f.get("type") == "history" for f in frames) == 1
     # The connection is in the last room.
-    c.chat(rooms[-1], "here")
-    assert c.next_chat()["text"] == "here"
+    ws.send_frame(1, json.dumps({"type": "chat", "payload": {"roomId": rooms[-1], "message": "here"}}).encode())
+    while True:
+        opcode, payload = ws.read_frame()
+        assert opcode is not None
+        if json.loads(payload).get("text") == "here":
+            break
 
 
 @pytest.mark.parametrize("first_byte,masked,what", [
