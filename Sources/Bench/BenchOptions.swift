@@ -57,9 +57,10 @@ struct BenchOptions: ParsableArguments {
         guard eventLoops >= 1 else { throw ValidationError("--event-loops must be at least 1") }
         guard joinAction == "create" || joinAction == "join" else { throw ValidationError("--join-action must be create or join") }
         if let roomPrefix {
-            guard !roomPrefix.isEmpty, roomPrefix.count <= 40,
+            // Room codes are "<prefix>-<n>"; the server creates none shorter than 8 characters.
+            guard roomPrefix.count >= 6, roomPrefix.count <= 40,
                 roomPrefix.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") })
-            else { throw ValidationError("--room-prefix: 1-40 of A-Z a-z 0-9 _ -") }
+            else { throw ValidationError("--room-prefix: 6-40 of A-Z a-z 0-9 _ -") }
         }
     }
 

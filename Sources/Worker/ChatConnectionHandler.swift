@@ -46,6 +46,17 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     private var generation = 0
     private var closing = false
     private var awaitingPong = false
+    /// Whether a join ever succeeded: a WebSocket that never joins is closed after
+    /// `ECHO_JOIN_TIMEOUT` (``JoinDeadlines``).
+    private(set) var hasJoined = false
+    /// `history` requests waiting for the one read from Redis in flight (0: none in flight).
+    /// Requests that arrive during a read share its reply (the same buffer, queued once per
+    /// request), so one client cannot make the worker build many history replies at once.
+    private var historyWaiters: UInt8 = 0
+    /// Reading is paused until the inbound budget refills.
+    private var readPaused = false
+    /// When the WebSocket opened, in whole seconds of uptime (the join timeout is counted in seconds).
+    private let openedAt = UInt32(truncatingIfNeeded: NIODeadline.now().uptimeNanoseconds / 1_000_000_000)
     /// The channel's writability, kept from `channelWritabilityChanged` (NIO fires it in the write
     /// that crosses the limit). Reading `channel.isWritable` per delivery touched the channel's
     /// separate atomic, which showed as 9 % of a worker's samples in S2 (docs/benchmarks.md).
@@ -62,10 +73,13 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     var duplicateFloor: StreamID?
     /// See ``allowRedisRequest()``.
     private var requestBucket = TokenBucket(capacity: 20, ratePerMinute: 120, nowMilliseconds: Clock.milliseconds())
+    /// `ECHO_INBOUND_BYTES_PER_SECOND`: see ``chargeInbound(_:context:)``.
+    private var inbound: InboundByteBudget
 
     init(hub: ChatHub, clientIP: String) {
         self.hub = hub
         self.clientIP = clientIP
+        inbound = InboundByteBudget(burst: hub.configuration.maxFrameBytes, nowNanoseconds: NIODeadline.now().uptimeNanoseconds)
     }
 
     var joinedSessionID: String? {
@@ -93,6 +107,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         self.context = context
         writable = context.channel.isWritable
         hub.attach(self)
+        hub.joinDeadlines.add(self, timeoutSeconds: hub.configuration.joinTimeoutSeconds)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -122,6 +137,15 @@ final class ChatConnectionHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
+        guard !closing else { return }
+        // RFC 6455 §5.1-5.2: a client masks every frame, and no extension that gives the reserved
+        // bits a meaning was negotiated. NIO's decoder accepts both; the connection fails here.
+        guard frame.maskKey != nil, !frame.rsv1, !frame.rsv2, !frame.rsv3 else {
+            hub.counters.protocolErrorCloses += 1
+            _ = close(code: .protocolError)
+            return
+        }
+        chargeInbound(frame.length, context: context)
         awaitingPong = false
         switch frame.opcode {
         case .text, .binary:
@@ -130,16 +154,16 @@ final class ChatConnectionHandler: ChannelInboundHandler {
                 return
             }
             if frame.fin {
-                handleMessage(opcode: frame.opcode, data: frame.unmaskedData)
+                handleMessage(opcode: frame.opcode, data: Self.payload(of: frame))
             } else {
-                fragments = (frame.opcode, frame.unmaskedData)
+                fragments = (frame.opcode, Self.payload(of: frame))
             }
         case .continuation:
             guard var message = fragments else {
                 _ = close(code: .protocolError)
                 return
             }
-            var piece = frame.unmaskedData
+            var piece = Self.payload(of: frame)
             guard message.data.readableBytes + piece.readableBytes <= hub.configuration.maxFrameBytes else {
                 fragments = nil
                 _ = close(code: .messageTooLarge)
@@ -153,18 +177,25 @@ final class ChatConnectionHandler: ChannelInboundHandler {
                 fragments = message
             }
         case .ping:
-            write(WebSocketWire.frame(.pong, payload: frame.unmaskedData), flush: true)
+            write(WebSocketWire.frame(.pong, payload: Self.payload(of: frame)), flush: true)
         case .connectionClose:
             if closing {
                 context.close(promise: nil)
             } else {
                 // Echo the client's close, then hang up.
-                var data = frame.unmaskedData
+                var data = Self.payload(of: frame)
                 _ = close(code: data.readWebSocketErrorCode() ?? .normalClosure)
             }
         default:
             break
         }
+    }
+
+    /// The frame's payload, unmasked (every client frame is masked; checked on arrival).
+    private static func payload(of frame: WebSocketFrame) -> ByteBuffer {
+        var data = frame.data
+        if let key = frame.maskKey { WebSocketWire.unmask(&data, key: (key[0], key[1], key[2], key[3])) }
+        return data
     }
 
     private func handleMessage(opcode: WebSocketOpcode, data: ByteBuffer) {
@@ -229,11 +260,16 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         }.assumeIsolated().whenComplete { result in
             guard case .joining(let current) = self.state, current.generation == pending.generation else { return }
             switch result {
-            case .success(.joined(_, let messages, let recovered)):
+            case .success(.joined(_, let all, let recovered)):
                 self.state = .joined(membership)
+                self.hasJoined = true
+                // The oldest messages that do not fit the history budget are left out; the reply
+                // then says recovered:false, so a resuming client knows it may have a gap.
+                let messages = all.suffix(HistoryBudget.keptCount(sizes: all.map(\.frame.readableBytes), budget: self.historyBudget))
+                let trimmed = messages.count < all.count
                 self.send(ServerFrames.session(sessionID: membership.sessionID, roomID: membership.roomID, username: membership.username), flush: false)
-                self.send(ServerFrames.history(messages.map(\.frame), recovered: recovered), flush: false)
-                let lastSeen = ResumePlan.lastSeen(history: messages.map(\.id), since: request.since)
+                self.send(ServerFrames.history(messages.map(\.frame), recovered: trimmed ? false : recovered), flush: false)
+                let lastSeen = ResumePlan.lastSeen(history: messages.map(\.id), since: trimmed ? nil : request.since)
                 self.lastID = lastSeen
                 self.duplicateFloor = ResumePlan.duplicateFloor(history: messages.map(\.id), recovered: recovered)
                 // false: the room's live feed was interrupted during this join, so the buffer has
@@ -295,18 +331,42 @@ final class ChatConnectionHandler: ChannelInboundHandler {
             send(error: ProtocolError(.notJoined, "Join a room before asking for its history."))
             return
         }
+        guard historyWaiters == 0 else {
+            historyWaiters &+= 1  // at most the request bucket's 20
+            return
+        }
+        historyWaiters = 1
         hub.store.history(room: membership.roomID).assumeIsolated().whenComplete { result in
+            let waiters = self.historyWaiters
+            self.historyWaiters = 0
             switch result {
-            case .success(let messages):
-                self.send(ServerFrames.history(messages.map(\.frame), recovered: nil))
+            case .success(let all):
+                let messages = all.suffix(HistoryBudget.keptCount(sizes: all.map(\.frame.readableBytes), budget: self.historyBudget))
+                let frame = WebSocketWire.text(ServerFrames.history(messages.map(\.frame), recovered: messages.count < all.count ? false : nil))
+                // Each copy counts against the outbound limit: a client that asks again and
+                // again without reading is closed as a slow consumer once they pass it.
+                for _ in 0..<waiters {
+                    guard self.write(frame, flush: false) else { break }
+                }
+                self.context?.flush()
             case .failure:
-                self.send(error: ProtocolError(.unavailable, "History is unavailable; try again in a moment."))
+                for _ in 0..<waiters { self.send(error: ProtocolError(.unavailable, "History is unavailable; try again in a moment.")) }
             }
         }
     }
 
+    /// The most a history reply may hold: half the outbound limit, so the reply leaves the other
+    /// half for live messages while it drains (a client past the limit is closed as slow).
+    private var historyBudget: Int { hub.configuration.outboundLimitBytes / 2 }
+
     private func leaveCurrentRoom() {
-        switch state {
+        let previous = state
+        // Idle before the hub is told: removing a member whose subscribe is still pending fails
+        // that subscribe at once, and its join must find itself superseded (no error reply).
+        state = .idle
+        lastID = nil
+        duplicateFloor = nil
+        switch previous {
         case .idle:
             return
         case .joining(let pending):
@@ -319,9 +379,6 @@ final class ChatConnectionHandler: ChannelInboundHandler {
                     logger.debug("leave not recorded", metadata: ["room": "\(m.roomID)", "error": "\(error)"])
                 }
         }
-        state = .idle
-        lastID = nil
-        duplicateFloor = nil
     }
 
     // MARK: Output
@@ -336,17 +393,10 @@ final class ChatConnectionHandler: ChannelInboundHandler {
             pending.buffered.append((id, frame))
             return false
         case .joined:
-            guard let context, !closing else { return false }
+            guard context != nil, !closing else { return false }
             guard ResumePlan.isNew(id, after: lastID) else { return false }
             if let id { lastID = id }
-            guard writable else {
-                // Past the outbound limit: this client cannot keep up. Closing it bounds memory.
-                hub.counters.slowConsumerCloses += 1
-                logger.info("closing slow consumer", metadata: ["limit": "\(hub.configuration.outboundLimitBytes)"])
-                _ = close(code: .policyViolation)
-                return false
-            }
-            context.write(wrapOutboundOut(frame), promise: nil)
+            guard write(frame, flush: false, fanOut: true) else { return false }
             hub.counters.messagesOut += 1
             return true
         }
@@ -357,10 +407,32 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         context?.flush()
     }
 
-    private func write(_ frame: ByteBuffer, flush: Bool) {
-        guard let context, !closing else { return }
+    /// Every frame for this client is queued here, so one figure (the channel's queued bytes,
+    /// which NIO turns into writability at `ECHO_OUTBOUND_LIMIT`) counts fan-out, history,
+    /// session, errors, pings and pongs alike. A frame that arrives while the client is already
+    /// past the limit closes it as a slow consumer instead of growing the queue.
+    ///
+    /// Fan-out checks the writability NIO keeps (a frame past the limit is the last one queued):
+    /// reading the queued bytes per delivery would cost the hot path. A direct reply (history,
+    /// session, errors, pongs) is checked exactly: one that would take the queue past the limit
+    /// closes the client instead.
+    @discardableResult
+    private func write(_ frame: ByteBuffer, flush: Bool, fanOut: Bool = false) -> Bool {
+        guard let context, !closing else { return false }
+        guard writable, fanOut || fitsOutbound(frame.readableBytes) else {
+            closeSlowConsumer()
+            return false
+        }
         context.write(wrapOutboundOut(frame), promise: nil)
         if flush { context.flush() }
+        return true
+    }
+
+    /// Whether `bytes` more fit under `ECHO_OUTBOUND_LIMIT` with what is queued already.
+    private func fitsOutbound(_ bytes: Int) -> Bool {
+        guard let options = context?.channel.syncOptions,
+              let queued = try? options.getOption(ChannelOptions.bufferedWritableBytes) else { return true }
+        return queued + bytes <= hub.configuration.outboundLimitBytes
     }
 
     func send(_ json: ByteBuffer, flush: Bool = true) {
@@ -370,6 +442,14 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     private func send(error: ProtocolError) {
         hub.counters.errors[error.code, default: 0] += 1
         send(ServerFrames.error(error))
+    }
+
+    /// Past the outbound limit: this client cannot keep up. Closing it bounds memory.
+    private func closeSlowConsumer() {
+        guard !closing else { return }
+        hub.counters.slowConsumerCloses += 1
+        logger.info("closing slow consumer", metadata: ["limit": "\(hub.configuration.outboundLimitBytes)"])
+        _ = close(code: .policyViolation)
     }
 
     /// Called by the hub's ping timer: no traffic since the last ping means the peer is gone.
@@ -384,15 +464,77 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         write(WebSocketWire.frame(.ping, payload: ByteBuffer()), flush: true)
     }
 
-    /// Sends a close frame with `code`, then closes the connection.
-    func close(code: WebSocketErrorCode) -> EventLoopFuture<Void> {
+    /// Called by ``JoinDeadlines`` once `ECHO_JOIN_TIMEOUT` passed since the upgrade.
+    func joinDeadlinePassed() {
+        guard !hasJoined, !closing, context != nil else { return }
+        // The queue names connections by identity, which a newer connection can reuse: only an
+        // entry at least as old as this connection counts.
+        let now = UInt32(truncatingIfNeeded: NIODeadline.now().uptimeNanoseconds / 1_000_000_000)
+        guard now &- openedAt >= UInt32(hub.configuration.joinTimeoutSeconds) else { return }
+        hub.counters.joinTimeoutCloses += 1
+        logger.debug("no join in time; closing")
+        _ = close(code: .policyViolation, reason: "No room joined within \(hub.configuration.joinTimeoutSeconds) s.")
+    }
+
+    // MARK: Inbound budget
+
+    /// Charges a frame to the connection's inbound budget (`ECHO_INBOUND_BYTES_PER_SECOND`);
+    /// once it is spent, reading stops until it refilled. A client sending large frames as fast as
+    /// it can thus gets its bytes through at the budget's rate and cannot take the worker's loop
+    /// from everyone else.
+    private func chargeInbound(_ bytes: Int, context: ChannelHandlerContext) {
+        let rate = hub.configuration.inboundBytesPerSecond
+        guard rate > 0 else { return }
+        let burst = hub.configuration.maxFrameBytes
+        let now = NIODeadline.now().uptimeNanoseconds
+        guard !inbound.charge(bytes, bytesPerSecond: rate, burst: burst, nowNanoseconds: now), !readPaused else { return }
+        readPaused = true
+        context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+        scheduleReadResume(context: context)
+    }
+
+    private func scheduleReadResume(context: ChannelHandlerContext) {
+        let rate = hub.configuration.inboundBytesPerSecond
+        let burst = hub.configuration.maxFrameBytes
+        let wait = inbound.pauseNanoseconds(bytesPerSecond: rate, burst: burst, nowNanoseconds: NIODeadline.now().uptimeNanoseconds)
+        context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(max(wait, 1_000_000)))) {
+            guard let context = self.context, self.readPaused else { return }
+            if self.inbound.pauseNanoseconds(bytesPerSecond: rate, burst: burst, nowNanoseconds: NIODeadline.now().uptimeNanoseconds) > 0 {
+                self.scheduleReadResume(context: context)
+                return
+            }
+            self.readPaused = false
+            context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+        }
+    }
+
+    // MARK: Close
+
+    /// How long a close frame may wait behind queued frames before the socket is dropped.
+    static let closeGrace = TimeAmount.seconds(2)
+
+    /// Sends a close frame with `code`, then closes the connection. A peer that does not read
+    /// would keep the close frame (and everything queued before it) forever: after
+    /// ``closeGrace`` the socket is reset, whatever is still queued.
+    func close(code: WebSocketErrorCode, reason: String = "") -> EventLoopFuture<Void> {
         guard let context else { return hub.eventLoop.makeSucceededVoidFuture() }
         let closed = context.channel.closeFuture
         guard !closing else { return closed }
         closing = true
         var payload = ByteBuffer()
         payload.write(webSocketErrorCode: code)
+        payload.writeString(reason)
         context.writeAndFlush(wrapOutboundOut(WebSocketWire.frame(.close, payload: payload))).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
+        }
+        context.eventLoop.assumeIsolated().scheduleTask(in: Self.closeGrace) {
+            guard let context = self.context else { return }  // closed in time
+            self.logger.debug("close frame not sent in time; resetting", metadata: ["code": "\(code)"])
+            // SO_LINGER 0: the close discards what is queued in the kernel too and sends a reset,
+            // instead of leaving an orphaned socket retrying to a peer that does not read.
+            if let options = context.channel as? SocketOptionProvider {
+                _ = options.setSoLinger(linger(l_onoff: 1, l_linger: 0))
+            }
             context.close(promise: nil)
         }
         return closed

@@ -50,6 +50,7 @@ final class ChatHub: @unchecked Sendable {
     private(set) var connections: [ObjectIdentifier: ChatConnectionHandler] = [:]
     private var toFlush: [ChatConnectionHandler] = []
     var counters = WorkerCounters()
+    let joinDeadlines = JoinDeadlines()
     private var timers: [RepeatedTask] = []
     private(set) var draining = false
     /// How many times the pub/sub connection was lost: a round or a join that spans a change saw
@@ -80,6 +81,7 @@ final class ChatHub: @unchecked Sendable {
         timers.append(eventLoop.scheduleRepeatedTask(initialDelay: ping, delay: ping) { [weak self] _ in
             for connection in Array(self?.connections.values ?? [:].values) { connection.heartbeat() }
         })
+        joinDeadlines.start(hub: self)
         let refresh = TimeAmount.milliseconds(Int64(configuration.presenceTTLSeconds) * 1000 / 3)
         timers.append(eventLoop.scheduleRepeatedTask(initialDelay: refresh, delay: refresh) { [weak self] _ in
             self?.refreshPresence()
@@ -89,6 +91,7 @@ final class ChatHub: @unchecked Sendable {
     }
 
     func stop() {
+        joinDeadlines.stop()
         for timer in timers { timer.cancel() }
         timers = []
         for local in rooms.values { local.recovery?.retry?.cancel() }

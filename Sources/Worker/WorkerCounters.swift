@@ -10,6 +10,10 @@ struct WorkerCounters {
     var rateLimited = 0
     var slowConsumerCloses = 0
     var rateLimiterUnavailable = 0
+    /// WebSockets closed because they joined no room within `ECHO_JOIN_TIMEOUT`.
+    var joinTimeoutCloses = 0
+    /// WebSockets closed 1002 for a frame RFC 6455 forbids (unmasked, reserved bits set).
+    var protocolErrorCloses = 0
 
     var errorTotal: Int { errors.values.reduce(0, +) }
 }
@@ -23,6 +27,8 @@ struct WorkerMetrics {
     private let rateLimited = Counter(label: "echo_rate_limited_total")
     private let slowConsumers = Counter(label: "echo_slow_consumer_closes_total")
     private let limiterUnavailable = Counter(label: "echo_rate_limiter_unavailable_total")
+    private let joinTimeouts = Counter(label: "echo_join_timeout_closes_total")
+    private let protocolErrors = Counter(label: "echo_protocol_error_closes_total")
     private let redisReconnects = Counter(label: "echo_redis_reconnects_total")
     private let connections = Gauge(label: "echo_connections")
     private let rooms = Gauge(label: "echo_rooms")
@@ -34,6 +40,8 @@ struct WorkerMetrics {
         rateLimited.increment(by: c.rateLimited - published.rateLimited)
         slowConsumers.increment(by: c.slowConsumerCloses - published.slowConsumerCloses)
         limiterUnavailable.increment(by: c.rateLimiterUnavailable - published.rateLimiterUnavailable)
+        joinTimeouts.increment(by: c.joinTimeoutCloses - published.joinTimeoutCloses)
+        protocolErrors.increment(by: c.protocolErrorCloses - published.protocolErrorCloses)
         redisReconnects.increment(by: reconnects - publishedReconnects)
         for (code, count) in c.errors where count != published.errors[code, default: 0] {
             Counter(label: "echo_errors_total", dimensions: [("code", code.rawValue)])

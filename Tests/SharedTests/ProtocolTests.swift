@@ -21,16 +21,38 @@ private let png = "data:image/png;base64," + [UInt8]([0x89, 0x50, 0x4E, 0x47, 0x
 
 @Suite struct ClientRequestTests {
     @Test func parsesJoinWithSince() throws {
-        let request = try parse(#"{"type":"join","payload":{"roomId":"abc_1-2","username":"  Ann Lee ","action":"rejoin","since":"1700000000000-3"}}"#)
-        #expect(request == .join(JoinRequest(roomID: "abc_1-2", username: "Ann Lee", action: .rejoin, since: StreamID(milliseconds: 1_700_000_000_000, sequence: 3))))
+        let request = try parse(#"{"type":"join","payload":{"roomId":"abc_1-234","username":"  Ann Lee ","action":"rejoin","since":"1700000000000-3"}}"#)
+        #expect(request == .join(JoinRequest(roomID: "abc_1-234", username: "Ann Lee", action: .rejoin, since: StreamID(milliseconds: 1_700_000_000_000, sequence: 3))))
     }
 
     @Test func joinWithoutActionCreates() throws {
-        guard case .join(let j) = try parse(#"{"type":"join","payload":{"roomId":"r","username":"u"}}"#) else {
+        guard case .join(let j) = try parse(#"{"type":"join","payload":{"roomId":"room1234","username":"u"}}"#) else {
             Issue.record("not a join")
             return
         }
         #expect(j.action == .create)
+    }
+
+    // A short code names only a room made before codes had a minimum length: never created.
+    @Test func shortRoomCodesAreNeverCreated() throws {
+        #expect(code(#"{"type":"join","payload":{"roomId":"abc1234","username":"u","action":"create"}}"#) == .invalidRoomID)
+        for action in [#""#, #","action":"join""#, #","action":"rejoin""#] {
+            guard case .join(let j) = try parse(#"{"type":"join","payload":{"roomId":"abc1234","username":"u"\#(action)}}"#) else {
+                Issue.record("not a join")
+                return
+            }
+            #expect(j.action == .join)
+        }
+        guard case .join(let long) = try parse(#"{"type":"join","payload":{"roomId":"abcd1234","username":"u","action":"create"}}"#) else {
+            Issue.record("not a join")
+            return
+        }
+        #expect(long.action == .create)
+        guard case .join(let rejoin) = try parse(#"{"type":"join","payload":{"roomId":"abcd1234","username":"u","action":"rejoin"}}"#) else {
+            Issue.record("not a join")
+            return
+        }
+        #expect(rejoin.action == .rejoin)
     }
 
     @Test func topLevelFieldsAreAccepted() throws {
@@ -221,6 +243,90 @@ private let png = "data:image/png;base64," + [UInt8]([0x89, 0x50, 0x4E, 0x47, 0x
     @Test func zeroRateIsOff() {
         var bucket = TokenBucket(capacity: 1, ratePerMinute: 0, nowMilliseconds: 0)
         for _ in 0..<100 { #expect(bucket.take(nowMilliseconds: 0) == .allowed) }
+    }
+}
+
+@Suite struct InboundByteBudgetTests {
+    let second: UInt64 = 1_000_000_000
+
+    @Test func burstThenRateThenPause() {
+        var budget = InboundByteBudget(burst: 1000, nowNanoseconds: 0)
+        let first = budget.charge(600, bytesPerSecond: 100, burst: 1000, nowNanoseconds: 0)
+        #expect(first)
+        // A frame larger than what is left is still taken (it was read already): the debt pauses reading.
+        let second = budget.charge(900, bytesPerSecond: 100, burst: 1000, nowNanoseconds: 0)
+        #expect(!second)
+        #expect(budget.balance == -500)
+        // 501 bytes at 100 B/s: 5.01 s.
+        let now = budget.pauseNanoseconds(bytesPerSecond: 100, burst: 1000, nowNanoseconds: 0)
+        #expect(now == 5_010_000_000)
+        let later = budget.pauseNanoseconds(bytesPerSecond: 100, burst: 1000, nowNanoseconds: 2 * self.second)
+        #expect(later == 3_010_000_000)
+        let done = budget.pauseNanoseconds(bytesPerSecond: 100, burst: 1000, nowNanoseconds: 6 * self.second)
+        #expect(done == 0)
+        #expect(budget.balance == 100)
+    }
+
+    @Test func refillStopsAtTheBurstAndKeepsFractions() {
+        var budget = InboundByteBudget(burst: 1000, nowNanoseconds: 0)
+        let allowed = budget.charge(1000, bytesPerSecond: 3, burst: 1000, nowNanoseconds: 0)
+        #expect(!allowed)
+        // 3 B/s: a third of a second earns one byte; the remainder is not lost across calls.
+        for step in 1...6 { _ = budget.pauseNanoseconds(bytesPerSecond: 3, burst: 1000, nowNanoseconds: UInt64(step) * second / 6) }
+        #expect(budget.balance == 3)
+        _ = budget.pauseNanoseconds(bytesPerSecond: 3, burst: 1000, nowNanoseconds: 10_000 * second)
+        #expect(budget.balance == 1000)
+        // A huge gap does not overflow.
+        _ = budget.pauseNanoseconds(bytesPerSecond: 1 << 40, burst: 1000, nowNanoseconds: UInt64.max / 2)
+        #expect(budget.balance == 1000)
+    }
+}
+
+@Suite struct UnmaskTests {
+    @Test(arguments: [0, 1, 3, 7, 8, 9, 15, 16, 17, 1000, 4097])
+    func matchesTheByteByByteDefinition(length: Int) {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let key: (UInt8, UInt8, UInt8, UInt8) = (0x12, 0xA4, 0x00, 0xFF)
+        let keyBytes = [key.0, key.1, key.2, key.3]
+        var buffer = ByteBuffer()
+        buffer.writeBytes([9, 9, 9])  // a payload that does not start at offset 0
+        buffer.moveReaderIndex(forwardBy: 3)
+        buffer.writeBytes(bytes)
+        WebSocketWire.unmask(&buffer, key: key)
+        #expect(buffer.readableBytesView.elementsEqual(bytes.enumerated().map { $1 ^ keyBytes[$0 % 4] }))
+    }
+}
+
+@Suite struct UTF8ValidationASCIIRunTests {
+    @Test(arguments: [
+        ("", true), ("plain ascii text, longer than eight bytes", true), ("héllo wörld", true),
+        ("12345678é", true), ("😀 emoji after ascii", true),
+    ])
+    func validText(text: String, valid: Bool) {
+        #expect(Array(text.utf8).withUnsafeBytes(UTF8Validation.isValid) == valid)
+    }
+
+    @Test func invalidBytesAfterAnASCIIRun() {
+        for prefix in 0..<20 {
+            let ascii = [UInt8](repeating: 0x61, count: prefix)
+            for bad: [UInt8] in [[0xFF], [0xC0, 0xAF], [0xED, 0xA0, 0x80], [0xE2, 0x82]] {
+                #expect(!(ascii + bad).withUnsafeBytes(UTF8Validation.isValid))
+                #expect(!(ascii + bad + ascii).withUnsafeBytes(UTF8Validation.isValid))
+            }
+        }
+    }
+}
+
+@Suite struct HistoryBudgetTests {
+    @Test func keepsTheNewestThatFit() {
+        #expect(HistoryBudget.keptCount(sizes: [], budget: 100) == 0)
+        #expect(HistoryBudget.keptCount(sizes: [10, 10, 10], budget: 100) == 3)
+        // Newest last; each message costs its size plus a comma.
+        #expect(HistoryBudget.keptCount(sizes: [50, 40, 30], budget: 72) == 2)
+        #expect(HistoryBudget.keptCount(sizes: [50, 40, 30], budget: 71) == 1)
+        // The newest message is always kept, even over the budget (it is bounded by the frame limit).
+        #expect(HistoryBudget.keptCount(sizes: [10, 500], budget: 100) == 1)
     }
 }
 

@@ -234,7 +234,7 @@ def test_two_workers_share_the_port_and_chat_crosses_them(start_echo):
                 by_worker.setdefault(pid, c)
         assert len(by_worker) == 2, f"could not find clients on both workers: {owner}"
         a, b = by_worker.values()
-        room = f"cross{os.getpid()}"
+        room = f"cross{os.getpid():08d}"
         assert a.join(room, "alice", action="create").get("type") == "history"
         assert b.join(room, "bob").get("type") == "history"
         a.chat(room, "hello across workers")
@@ -438,7 +438,7 @@ def test_missing_worker_binary_is_a_clear_error(start_echo):
 def test_sigterm_closes_every_websocket_with_1001_and_exits_0(start_echo):
     echo = start_echo(workers=2, args=["--drain-timeout", "6", "--drain-window", "1"])
     clients = [Client(echo.ws_url) for _ in range(10)]
-    room = f"term{os.getpid()}"
+    room = f"term{os.getpid():08d}"
     for i, c in enumerate(clients):
         assert c.join(room, f"user{i}", action="create" if i == 0 else "join").get("type") == "history"
     started = time.monotonic()
@@ -507,7 +507,7 @@ def test_a_worker_accepts_only_once_redis_answers(start_echo):
 
 def test_sighup_refuses_nothing_and_clients_resume_without_loss(start_echo):
     echo = start_echo(workers=2)
-    room = f"hup{os.getpid()}"
+    room = f"hup{os.getpid():08d}"
     sender = Client(echo.ws_url)
     receiver = Client(echo.ws_url)
     assert sender.join(room, "sender", action="create").get("type") == "history"
@@ -691,7 +691,7 @@ def test_embedded_redis_serves_chat_and_is_restarted(start_echo, tmp_path):
     def chat_round_trip(tag):
         a, b = Client(echo.ws_url), Client(echo.ws_url)
         try:
-            room = f"emb{tag}{os.getpid()}"
+            room = f"emb{tag}{os.getpid():08d}"
             assert a.join(room, "a", action="create").get("type") == "history"
             assert b.join(room, "b").get("type") == "history"
             a.chat(room, f"hi {tag}")

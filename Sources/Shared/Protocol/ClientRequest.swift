@@ -44,6 +44,9 @@ public struct InputLimits: Sendable, Equatable {
     public var maxImageBytes = 3 * 1024 * 1024
     public var maxUsernameLength = 30
     public var maxRoomIDLength = 50
+    /// The shortest room code a client may create: a short code could be guessed by trying codes
+    /// (Echo's own client makes 21-character codes). Existing shorter rooms can still be joined.
+    public var minCreatedRoomIDLength = 8
     public var maxPreviewLength = 100
     public var maxClientIDLength = 64
 
@@ -137,7 +140,7 @@ public enum InputRules {
     static func join(_ payload: ClientRequest.Payload?, limits: InputLimits) throws(ProtocolError) -> JoinRequest {
         let username = try self.username(payload?.username, limits: limits)
         let roomID = try self.roomID(payload?.roomId, limits: limits)
-        let action: JoinRequest.Action
+        var action: JoinRequest.Action
         if let raw = payload?.action {
             guard let a = JoinRequest.Action(rawValue: raw) else {
                 throw ProtocolError(.invalidAction, "action must be \"create\", \"join\" or \"rejoin\".")
@@ -146,6 +149,15 @@ public enum InputRules {
         } else {
             // Echo Chat's first clients sent no action; they expected a join to create the room.
             action = .create
+        }
+        if roomID.utf8.count < limits.minCreatedRoomIDLength {
+            // A short code may only name a room that already exists (made before codes had a
+            // minimum length): an explicit create is refused, and a defaulted create or a rejoin
+            // becomes a join, which never creates.
+            if payload?.action == JoinRequest.Action.create.rawValue {
+                throw ProtocolError(.invalidRoomID, "A new room's code needs at least \(limits.minCreatedRoomIDLength) letters, digits, _ or -.")
+            }
+            action = .join
         }
         var since: StreamID? = nil
         if let raw = payload?.since, !raw.isEmpty {
@@ -265,17 +277,12 @@ public enum InputRules {
         let payload = rest.dropFirst(marker.count)
         let count = payload.count
         guard count > 0, count % 4 == 0 else { throw invalid }
-        var padding = 0
-        var position = 0
-        for byte in payload {
-            position += 1
-            if byte == UInt8(ascii: "=") {
-                guard position > count - 2 else { throw invalid }
-                padding += 1
-            } else {
-                guard padding == 0, isBase64Byte(byte) else { throw invalid }
-            }
-        }
+        // A 4 MiB image is checked on the event loop: a table lookup per byte over contiguous
+        // storage, not a walk of the string's UTF-8 view (which took most of a large frame's time).
+        let padding: Int? = image.utf8.withContiguousStorageIfAvailable { all in
+            Base64Check.padding(UnsafeBufferPointer(rebasing: all[(all.count - count)...]))
+        } ?? Base64Check.padding(Array(payload))
+        guard let padding else { throw invalid }
         let decodedSize = count / 4 * 3 - padding
         guard decodedSize <= limits.maxImageBytes else {
             throw ProtocolError(.imageTooLarge, "An image can be at most \(limits.maxImageBytes / 1024 / 1024) MiB.")
@@ -318,6 +325,10 @@ public enum InputRules {
     }
 
     static func isBase64Byte(_ b: UInt8) -> Bool {
+        Base64Check.table[Int(b)]
+    }
+
+    static func isBase64ByteSlow(_ b: UInt8) -> Bool {
         (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2B || b == 0x2F
     }
 
@@ -326,5 +337,34 @@ public enum InputRules {
         let p = s.properties
         // Letters and digits of any script; no marks or symbols that could hide or fake a name.
         return p.isAlphabetic && !p.isJoinControl || p.numericType == .decimal
+    }
+}
+
+/// The base64 check of image data, over raw bytes.
+enum Base64Check {
+    /// `A–Z a–z 0–9 + /`.
+    static let table: [Bool] = (0...255).map { b in InputRules.isBase64ByteSlow(UInt8(b)) }
+
+    /// The number of `=` at the end (0–2) when `bytes` are base64 characters with padding only
+    /// at the end; nil otherwise. `bytes.count` is a multiple of 4.
+    static func padding(_ bytes: UnsafeBufferPointer<UInt8>) -> Int? {
+        var end = bytes.count
+        var padding = 0
+        while padding < 2, end > 0, bytes[end - 1] == UInt8(ascii: "=") {
+            end -= 1
+            padding += 1
+        }
+        return table.withUnsafeBufferPointer { table in
+            var index = 0
+            while index < end {
+                guard table[Int(bytes[index])] else { return nil }
+                index += 1
+            }
+            return padding
+        }
+    }
+
+    static func padding(_ bytes: [UInt8]) -> Int? {
+        bytes.withUnsafeBufferPointer { padding($0) }
     }
 }

@@ -2,9 +2,11 @@
 /// without building a `String`: every inbound text frame passes through here.
 public enum UTF8Validation {
     public static func isValid(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        // Most chat traffic is ASCII: one pass over the bytes settles it.
-        if !bytes.contains(where: { $0 >= 0x80 }) { return true }
-        var iterator = bytes.makeIterator()
+        // Most chat traffic, and all of an image's base64, is ASCII: skip it eight bytes at a time
+        // and decode only from the first byte that is not.
+        let start = asciiPrefixLength(bytes)
+        if start == bytes.count { return true }
+        var iterator = UnsafeRawBufferPointer(rebasing: bytes[start...]).makeIterator()
         var decoder = UTF8()
         while true {
             switch decoder.decode(&iterator) {
@@ -13,5 +15,17 @@ public enum UTF8Validation {
             case .error: return false
             }
         }
+    }
+
+    /// How many bytes at the start are ASCII.
+    static func asciiPrefixLength(_ bytes: UnsafeRawBufferPointer) -> Int {
+        var index = 0
+        let count = bytes.count
+        while index + 8 <= count {
+            if bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self) & 0x8080_8080_8080_8080 != 0 { break }
+            index += 8
+        }
+        while index < count, bytes[index] < 0x80 { index += 1 }
+        return index
     }
 }
