@@ -59,15 +59,16 @@ final class Admission: @unchecked Sendable {
         trustedProxies.contains { $0.contains(peer) }
     }
 
-    /// Admits a request of `channel` from `ip`: when `countConnection`, the connection itself
-    /// (counted until it closes), and when `handshake`, one WebSocket handshake. Completes with
-    /// nil when admitted. Refused connections are still counted until they close.
-    func admit(ip: String, countConnection: Bool, handshake: Bool, channel: Channel) -> EventLoopFuture<Refusal?> {
+    /// Admits a request from `ip`: when `countConnection`, the connection itself, and when
+    /// `handshake`, one WebSocket handshake. Completes with nil when admitted. A counted
+    /// connection, admitted or refused, stays counted until its owner calls ``release(ip:)`` when
+    /// it closes (the HTTP handler, or for a WebSocket the hub: no per-connection callback, which
+    /// would cost every idle socket memory).
+    func admit(ip: String, countConnection: Bool, handshake: Bool) -> EventLoopFuture<Refusal?> {
         var connections: (count: Int, max: Int, ttlMilliseconds: Int)? = nil
         if countConnection, limits.maxConnections > 0 {
             let count = open[ip, default: 0] + 1
             open[ip] = count
-            channel.closeFuture.assumeIsolated().whenComplete { _ in self.release(ip: ip) }
             if count > limits.maxConnections {
                 return refused(.connections, retryAfter: Self.connectionRetryAfterMilliseconds, ip: ip)
             }
@@ -100,7 +101,11 @@ final class Admission: @unchecked Sendable {
         }
     }
 
-    private func release(ip: String) {
+    /// Whether every WebSocket was counted when it was admitted (see ``release(ip:)``).
+    var countsConnections: Bool { limits.maxConnections > 0 }
+
+    /// A counted connection of `ip` closed.
+    func release(ip: String) {
         let count = (open[ip] ?? 1) - 1
         open[ip] = count > 0 ? count : nil
         store.hold(ip: ip, count: max(count, 0), ttlMilliseconds: limits.connectionTTLMilliseconds).whenFailure { [logger] error in

@@ -40,7 +40,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     }
 
     private let hub: ChatHub
-    private let clientIP: String
+    let clientIP: String
     private var context: ChannelHandlerContext?
     private var state = State.idle
     private var generation = 0

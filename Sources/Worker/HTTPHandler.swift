@@ -30,8 +30,9 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let listener: Listener
     private var head: HTTPRequestHead?
     private var headerTimer: Scheduled<Void>?
-    /// Whether this connection already counts against its IP's open connections.
-    private var counted = false
+    /// The IP this connection counts against (from its first request until it closes); handed
+    /// over to the hub when the connection becomes a WebSocket.
+    private var countedIP: String?
 
     init(state: WorkerState, listener: Listener = .chat) {
         self.state = state
@@ -45,6 +46,10 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         cancelHeaderTimer()
+        if let ip = countedIP {
+            countedIP = nil
+            state.hub.admission.release(ip: ip)
+        }
         context.fireChannelInactive()
     }
 
@@ -102,9 +107,9 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         let upgrade = WebSocketHandshake.isUpgrade(head)
         // A trusted proxy pools many clients' plain requests over its own connections: only its
         // WebSockets (one upstream connection each) count as a client's connection.
-        let countConnection = !counted && (upgrade || !admission.isTrustedProxy(peer))
-        if countConnection { counted = true }
-        admission.admit(ip: clientIP, countConnection: countConnection, handshake: upgrade, channel: context.channel)
+        let countConnection = countedIP == nil && admission.countsConnections && (upgrade || !admission.isTrustedProxy(peer))
+        if countConnection { countedIP = clientIP }
+        admission.admit(ip: clientIP, countConnection: countConnection, handshake: upgrade)
             .assumeIsolated().whenComplete { result in
                 guard context.channel.isActive else { return }
                 if case .success(let refusal?) = result {
@@ -195,6 +200,8 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             let frameDecoder = ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: hub.configuration.maxFrameBytes))
             try pipeline.addHandler(frameDecoder, position: .after(httpDecoder))
             try pipeline.addHandler(ChatConnectionHandler(hub: hub, clientIP: clientIP), position: .after(frameDecoder))
+            // From here the hub releases the connection's count when it closes (ChatHub.detach).
+            countedIP = nil
             for name in [ChatServer.Names.pipelining, ChatServer.Names.errors, ChatServer.Names.http, ChatServer.Names.encoder, ChatServer.Names.decoder] {
                 context.pipeline.removeHandler(name: name, promise: nil)
             }
