@@ -64,7 +64,8 @@ final class Admission: @unchecked Sendable {
     /// connection, admitted or refused, stays counted until its owner calls ``release(ip:)`` when
     /// it closes (the HTTP handler, or for a WebSocket the hub: no per-connection callback, which
     /// would cost every idle socket memory).
-    func admit(ip: String, countConnection: Bool, handshake: Bool) -> EventLoopFuture<Refusal?> {
+    func admit(ip address: String, countConnection: Bool, handshake: Bool) -> EventLoopFuture<Refusal?> {
+        let ip = ClientAddress.limitKey(address)
         var connections: (count: Int, max: Int, ttlMilliseconds: Int)? = nil
         if countConnection, limits.maxConnections > 0 {
             let count = open[ip, default: 0] + 1
@@ -89,8 +90,9 @@ final class Admission: @unchecked Sendable {
     }
 
     /// The join-attempt limit: nil when the join may go ahead, else the error frame to send.
-    func allowJoin(ip: String) -> EventLoopFuture<ProtocolError?> {
+    func allowJoin(ip address: String) -> EventLoopFuture<ProtocolError?> {
         guard let joins = limits.joins else { return eventLoop.makeSucceededFuture(nil) }
+        let ip = ClientAddress.limitKey(address)
         return store.admit(ip: ip, connections: nil, bucket: (AdmissionKeys.joins(ip), joins)).map { outcome -> ProtocolError? in
             guard case .rateLimited(let retryAfter) = outcome else { return nil }
             Counter(label: "echo_admission_refused_total", dimensions: [("reason", "joins")]).increment()
@@ -105,7 +107,8 @@ final class Admission: @unchecked Sendable {
     var countsConnections: Bool { limits.maxConnections > 0 }
 
     /// A counted connection of `ip` closed.
-    func release(ip: String) {
+    func release(ip address: String) {
+        let ip = ClientAddress.limitKey(address)
         let count = (open[ip] ?? 1) - 1
         open[ip] = count > 0 ? count : nil
         store.hold(ip: ip, count: max(count, 0), ttlMilliseconds: limits.connectionTTLMilliseconds).whenFailure { [logger] error in

@@ -286,6 +286,11 @@ def test_forwarded_for_is_believed_only_from_trusted_proxies(start_worker):
             status, head, s = ws_handshake(w.port, source="127.0.0.2", headers={"X-Forwarded-For": client})
             held.append(s)
             assert status == expected, (client, head)
+        # IPv6 clients count by their /64: one subscriber holds a whole /64.
+        for client, expected in [("2001:db8::1", 101), ("2001:db8::2", 101), ("2001:db8::3", 429), ("2001:db8:0:1::1", 101)]:
+            status, head, s = ws_handshake(w.port, source="127.0.0.2", headers={"X-Forwarded-For": client})
+            held.append(s)
+            assert status == expected, (client, head)
         # From an untrusted peer the header is ignored: every connection counts as 127.0.0.1.
         for n, expected in enumerate([101, 101, 429]):
             status, head, s = ws_handshake(w.port, headers={"X-Forwarded-For": f"10.0.1.{n}"})
