@@ -30,6 +30,9 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let listener: Listener
     private var head: HTTPRequestHead?
     private var headerTimer: Scheduled<Void>?
+    /// Requests complete but not yet answered (a pipelined request can arrive while the previous
+    /// answer is still being written): the header timer is re-armed only when this is 0.
+    private var unanswered = 0
     /// The IP this connection counts against (from its first request until it closes); handed
     /// over to the hub when the connection becomes a WebSocket.
     private var countedIP: String?
@@ -65,6 +68,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             guard let head else { return }
             self.head = nil
             cancelHeaderTimer()
+            unanswered += 1
             admit(context: context, head: head)
         }
     }
@@ -290,8 +294,9 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
         if let body { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
         context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+            self.unanswered -= 1
             if keepAlive {
-                self.armHeaderTimer(context: context)
+                if self.unanswered == 0 { self.armHeaderTimer(context: context) }
             } else {
                 context.close(promise: nil)
             }
