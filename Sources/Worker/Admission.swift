@@ -32,6 +32,8 @@ final class Admission: @unchecked Sendable {
     private let logger: Logger
     /// Open connections per IP on this worker, counted from their first request to their close.
     private(set) var open: [String: Int] = [:]
+    /// IPs whose count changed by a close since the last write (see ``release(ip:)``).
+    private var released: Set<String> = []
     private var timer: RepeatedTask?
     private var lastUnavailableLog: NIODeadline?
 
@@ -106,14 +108,24 @@ final class Admission: @unchecked Sendable {
     /// Whether every WebSocket was counted when it was admitted (see ``release(ip:)``).
     var countsConnections: Bool { limits.maxConnections > 0 }
 
-    /// A counted connection of `ip` closed.
+    /// A counted connection of `ip` closed. The new count goes to Redis once per loop pass for
+    /// all the closes of that pass (a refused flood closes thousands at once).
     func release(ip address: String) {
         let ip = ClientAddress.limitKey(address)
         let count = (open[ip] ?? 1) - 1
         open[ip] = count > 0 ? count : nil
-        store.hold(ip: ip, count: max(count, 0), ttlMilliseconds: limits.connectionTTLMilliseconds).whenFailure { [logger] error in
-            // The count heals at the next refresh or close; a lost 0 expires with the TTL.
-            logger.debug("connection count not written", metadata: ["ip": "\(ip)", "error": "\(error)"])
+        guard released.insert(ip).inserted, released.count == 1 else { return }
+        eventLoop.assumeIsolated().execute { self.writeReleased() }
+    }
+
+    private func writeReleased() {
+        let ips = released
+        released.removeAll()
+        for ip in ips {
+            store.hold(ip: ip, count: open[ip] ?? 0, ttlMilliseconds: limits.connectionTTLMilliseconds).whenFailure { [logger] error in
+                // The count heals at the next refresh or close; a lost 0 expires with the TTL.
+                logger.debug("connection count not written", metadata: ["ip": "\(ip)", "error": "\(error)"])
+            }
         }
     }
 
