@@ -85,6 +85,10 @@ def header(head: bytes, name: str) -> str | None:
     (b"GARBAGE\r\n\r\n", 400),
     (b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
     (b"GET /health HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n", 400),
+    (b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n", 400),
+    (b"GET /he\x00alth HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+    (b"GET /ws HTTP/1.0\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+     b"Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\nSec-WebSocket-Version: 13\r\n\r\n", 400),
     (None, 426),  # WebSocket version 8
     (None, 400),  # a key that is not 16 base64 bytes
 ])
