@@ -468,3 +468,19 @@ def test_admin_listener_is_shared_by_the_workers_of_one_echo(start_echo):
     wait_for(both_answered, timeout=20, interval=0.01, what="both workers on the admin address")
     # SO_REUSEPORT: both workers listen on the one admin address and the kernel spreads requests.
     assert len(pids) == 2, pids
+
+
+def test_a_leave_right_after_a_join_still_wins_with_the_join_limit_on(start_worker):
+    from wsclient import Client
+    w = start_worker(ECHO_JOINS_PER_IP="100")
+    c = Client(w.ws_url)
+    try:
+        for _ in range(5):
+            c.send("join", roomId=f"r{uuid.uuid4().hex[:8]}", username="quick", action="create")
+            c.send("leave")
+            c.send("history")
+            frame = c.recv_until(lambda f: f.get("type") in ("error", "history", "session"))
+            # Processed in the order sent: joined and left before asking, so not a member.
+            assert frame.get("type") == "error" and frame["code"] == "NOT_JOINED", frame
+    finally:
+        c.ws.close()
