@@ -70,6 +70,16 @@ def ws_handshake(port, source="127.0.0.1", headers=None) -> tuple[int, bytes, so
     return status_of(head), head, s
 
 
+@pytest.fixture(autouse=True)
+def fresh_counts(redis_server):
+    """Every test starts with no per-IP counts: the Redis is shared by the whole session, and
+    every test here connects from the same few addresses."""
+    for pattern in ("ipconn:*", "hs:*", "jn:*"):
+        keys = redis_server.cli("--scan", "--pattern", pattern).split()
+        if keys:
+            redis_server.cli("DEL", *keys)
+
+
 def header(head: bytes, name: str) -> str | None:
     for line in head.split(b"\r\n")[1:]:
         k, _, v = line.partition(b":")
