@@ -35,7 +35,7 @@ install:
 		$(DESTDIR)$(SYSTEMD_DIR) $(DESTDIR)/etc/echo
 	install -m 0755 .build/$(CONFIG)/echo .build/$(CONFIG)/echo-worker $(DESTDIR)$(PREFIX)/bin/
 	cp -R web/. $(DESTDIR)$(PREFIX)/share/echo/web/
-	install -m 0644 docs/operations.md docs/protocol.md $(DESTDIR)$(PREFIX)/share/doc/echo/
+	install -m 0644 docs/operations.md docs/protocol.md docs/security.md $(DESTDIR)$(PREFIX)/share/doc/echo/
 	sed 's#/usr/local#$(PREFIX)#g' systemd/echo.service > $(DESTDIR)$(SYSTEMD_DIR)/echo.service
 	install -m 0644 systemd/echo.socket $(DESTDIR)$(SYSTEMD_DIR)/echo.socket
 	[ -f $(DESTDIR)/etc/echo/echo.env ] || install -m 0644 systemd/echo.env $(DESTDIR)/etc/echo/echo.env

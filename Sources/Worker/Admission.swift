@@ -32,6 +32,8 @@ final class Admission: @unchecked Sendable {
     private let logger: Logger
     /// Open connections per IP on this worker, counted from their first request to their close.
     private(set) var open: [String: Int] = [:]
+    /// IPs whose count changed by a close since the last write (see ``release(ip:)``).
+    private var released: Set<String> = []
     private var timer: RepeatedTask?
     private var lastUnavailableLog: NIODeadline?
 
@@ -59,15 +61,17 @@ final class Admission: @unchecked Sendable {
         trustedProxies.contains { $0.contains(peer) }
     }
 
-    /// Admits a request of `channel` from `ip`: when `countConnection`, the connection itself
-    /// (counted until it closes), and when `handshake`, one WebSocket handshake. Completes with
-    /// nil when admitted. Refused connections are still counted until they close.
-    func admit(ip: String, countConnection: Bool, handshake: Bool, channel: Channel) -> EventLoopFuture<Refusal?> {
+    /// Admits a request from `ip`: when `countConnection`, the connection itself, and when
+    /// `handshake`, one WebSocket handshake. Completes with nil when admitted. A counted
+    /// connection, admitted or refused, stays counted until its owner calls ``release(ip:)`` when
+    /// it closes (the HTTP handler, or for a WebSocket the hub: no per-connection callback, which
+    /// would cost every idle socket memory).
+    func admit(ip address: String, countConnection: Bool, handshake: Bool) -> EventLoopFuture<Refusal?> {
+        let ip = ClientAddress.limitKey(address)
         var connections: (count: Int, max: Int, ttlMilliseconds: Int)? = nil
         if countConnection, limits.maxConnections > 0 {
             let count = open[ip, default: 0] + 1
             open[ip] = count
-            channel.closeFuture.assumeIsolated().whenComplete { _ in self.release(ip: ip) }
             if count > limits.maxConnections {
                 return refused(.connections, retryAfter: Self.connectionRetryAfterMilliseconds, ip: ip)
             }
@@ -88,8 +92,9 @@ final class Admission: @unchecked Sendable {
     }
 
     /// The join-attempt limit: nil when the join may go ahead, else the error frame to send.
-    func allowJoin(ip: String) -> EventLoopFuture<ProtocolError?> {
+    func allowJoin(ip address: String) -> EventLoopFuture<ProtocolError?> {
         guard let joins = limits.joins else { return eventLoop.makeSucceededFuture(nil) }
+        let ip = ClientAddress.limitKey(address)
         return store.admit(ip: ip, connections: nil, bucket: (AdmissionKeys.joins(ip), joins)).map { outcome -> ProtocolError? in
             guard case .rateLimited(let retryAfter) = outcome else { return nil }
             Counter(label: "echo_admission_refused_total", dimensions: [("reason", "joins")]).increment()
@@ -100,12 +105,27 @@ final class Admission: @unchecked Sendable {
         }
     }
 
-    private func release(ip: String) {
+    /// Whether every WebSocket was counted when it was admitted (see ``release(ip:)``).
+    var countsConnections: Bool { limits.maxConnections > 0 }
+
+    /// A counted connection of `ip` closed. The new count goes to Redis once per loop pass for
+    /// all the closes of that pass (a refused flood closes thousands at once).
+    func release(ip address: String) {
+        let ip = ClientAddress.limitKey(address)
         let count = (open[ip] ?? 1) - 1
         open[ip] = count > 0 ? count : nil
-        store.hold(ip: ip, count: max(count, 0), ttlMilliseconds: limits.connectionTTLMilliseconds).whenFailure { [logger] error in
-            // The count heals at the next refresh or close; a lost 0 expires with the TTL.
-            logger.debug("connection count not written", metadata: ["ip": "\(ip)", "error": "\(error)"])
+        guard released.insert(ip).inserted, released.count == 1 else { return }
+        eventLoop.assumeIsolated().execute { self.writeReleased() }
+    }
+
+    private func writeReleased() {
+        let ips = released
+        released.removeAll()
+        for ip in ips {
+            store.hold(ip: ip, count: open[ip] ?? 0, ttlMilliseconds: limits.connectionTTLMilliseconds).whenFailure { [logger] error in
+                // The count heals at the next refresh or close; a lost 0 expires with the TTL.
+                logger.debug("connection count not written", metadata: ["ip": "\(ip)", "error": "\(error)"])
+            }
         }
     }
 

@@ -40,10 +40,12 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     }
 
     private let hub: ChatHub
-    private let clientIP: String
+    let clientIP: String
     private var context: ChannelHandlerContext?
     private var state = State.idle
     private var generation = 0
+    /// Leave requests so far: a join whose per-IP check was pending when one came is dropped.
+    private var leaves: UInt8 = 0
     private var closing = false
     private var awaitingPong = false
     /// Whether a join ever succeeded: a WebSocket that never joins is closed after
@@ -223,13 +225,18 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         }
         switch request {
         case .join(let join):
-            // Join attempts per client IP, counted in Redis across workers (docs/security.md).
+            // Join attempts per client IP, counted in Redis across workers (docs/security.md). A
+            // leave sent after this join and handled while the check runs cancels it, as it would
+            // cancel a join in flight.
+            let leaves = self.leaves
             hub.admission.allowJoin(ip: clientIP).assumeIsolated().whenSuccess { refusal in
-                guard self.context != nil else { return }
+                guard self.context != nil, self.leaves == leaves else { return }
                 if let refusal { self.send(error: refusal) } else { self.join(join) }
             }
         case .chat(let chat): self.chat(chat)
-        case .leave: leaveCurrentRoom()
+        case .leave:
+            leaves &+= 1
+            leaveCurrentRoom()
         case .history: history()
         case .ping: send(ServerFrames.pong(timestamp: Clock.milliseconds()))
         }

@@ -107,6 +107,8 @@ final class ChatHub: @unchecked Sendable {
 
     func detach(_ connection: ChatConnectionHandler) {
         connections[ObjectIdentifier(connection)] = nil
+        // Every WebSocket counted against its IP when it was admitted (HTTPHandler hands it over).
+        if admission.countsConnections { admission.release(ip: connection.clientIP) }
     }
 
     /// Adds `connection` to the room's local members (it receives live messages from now on, which

@@ -30,8 +30,12 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let listener: Listener
     private var head: HTTPRequestHead?
     private var headerTimer: Scheduled<Void>?
-    /// Whether this connection already counts against its IP's open connections.
-    private var counted = false
+    /// Requests complete but not yet answered (a pipelined request can arrive while the previous
+    /// answer is still being written): the header timer is re-armed only when this is 0.
+    private var unanswered = 0
+    /// The IP this connection counts against (from its first request until it closes); handed
+    /// over to the hub when the connection becomes a WebSocket.
+    private var countedIP: String?
 
     init(state: WorkerState, listener: Listener = .chat) {
         self.state = state
@@ -45,6 +49,10 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         cancelHeaderTimer()
+        if let ip = countedIP {
+            countedIP = nil
+            state.hub.admission.release(ip: ip)
+        }
         context.fireChannelInactive()
     }
 
@@ -60,6 +68,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             guard let head else { return }
             self.head = nil
             cancelHeaderTimer()
+            unanswered += 1
             admit(context: context, head: head)
         }
     }
@@ -102,9 +111,9 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         let upgrade = WebSocketHandshake.isUpgrade(head)
         // A trusted proxy pools many clients' plain requests over its own connections: only its
         // WebSockets (one upstream connection each) count as a client's connection.
-        let countConnection = !counted && (upgrade || !admission.isTrustedProxy(peer))
-        if countConnection { counted = true }
-        admission.admit(ip: clientIP, countConnection: countConnection, handshake: upgrade, channel: context.channel)
+        let countConnection = countedIP == nil && admission.countsConnections && (upgrade || !admission.isTrustedProxy(peer))
+        if countConnection { countedIP = clientIP }
+        admission.admit(ip: clientIP, countConnection: countConnection, handshake: upgrade)
             .assumeIsolated().whenComplete { result in
                 guard context.channel.isActive else { return }
                 if case .success(let refusal?) = result {
@@ -195,6 +204,8 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             let frameDecoder = ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: hub.configuration.maxFrameBytes))
             try pipeline.addHandler(frameDecoder, position: .after(httpDecoder))
             try pipeline.addHandler(ChatConnectionHandler(hub: hub, clientIP: clientIP), position: .after(frameDecoder))
+            // From here the hub releases the connection's count when it closes (ChatHub.detach).
+            countedIP = nil
             for name in [ChatServer.Names.pipelining, ChatServer.Names.errors, ChatServer.Names.http, ChatServer.Names.encoder, ChatServer.Names.decoder] {
                 context.pipeline.removeHandler(name: name, promise: nil)
             }
@@ -283,8 +294,9 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
         if let body { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
         context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+            self.unanswered -= 1
             if keepAlive {
-                self.armHeaderTimer(context: context)
+                if self.unanswered == 0 { self.armHeaderTimer(context: context) }
             } else {
                 context.close(promise: nil)
             }

@@ -126,3 +126,19 @@ struct AdmissionLimitsTests {
         #expect(AdmissionKeys.joins("10.0.0.1") == "jn:10.0.0.1")
     }
 }
+
+@Suite("Per-IP limit key")
+struct LimitKeyTests {
+    @Test(arguments: [
+        ("203.0.113.7", "203.0.113.7"),
+        ("::ffff:203.0.113.7", "203.0.113.7"),
+        ("2001:db8::1", "2001:db8:0:0::/64"),
+        ("2001:DB8:0:0:ffff:1:2:3", "2001:db8:0:0::/64"),
+        ("2001:db8:0:1::1", "2001:db8:0:1::/64"),
+        ("::1", "0:0:0:0::/64"),
+        ("unknown", "unknown"),
+    ])
+    func ipv6CountsByItsSlash64(ip: String, key: String) {
+        #expect(ClientAddress.limitKey(ip) == key)
+    }
+}

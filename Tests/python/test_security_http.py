@@ -70,6 +70,16 @@ def ws_handshake(port, source="127.0.0.1", headers=None) -> tuple[int, bytes, so
     return status_of(head), head, s
 
 
+@pytest.fixture(autouse=True)
+def fresh_counts(redis_server):
+    """Every test starts with no per-IP counts: the Redis is shared by the whole session, and
+    every test here connects from the same few addresses."""
+    for pattern in ("ipconn:*", "hs:*", "jn:*"):
+        keys = redis_server.cli("--scan", "--pattern", pattern).split()
+        if keys:
+            redis_server.cli("DEL", *keys)
+
+
 def header(head: bytes, name: str) -> str | None:
     for line in head.split(b"\r\n")[1:]:
         k, _, v = line.partition(b":")
@@ -85,6 +95,10 @@ def header(head: bytes, name: str) -> str | None:
     (b"GARBAGE\r\n\r\n", 400),
     (b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
     (b"GET /health HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n", 400),
+    (b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n", 400),
+    (b"GET /he\x00alth HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+    (b"GET /ws HTTP/1.0\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+     b"Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\nSec-WebSocket-Version: 13\r\n\r\n", 400),
     (None, 426),  # WebSocket version 8
     (None, 400),  # a key that is not 16 base64 bytes
 ])
@@ -272,6 +286,8 @@ def test_connection_limit_is_global_across_workers(start_worker, redis_server):
     finally:
         for _, _, s in held:
             s.close()
+    # Each worker writes its count down as its connections close: nothing is left counted.
+    wait_for(lambda: redis_server.cli("EXISTS", "ipconn:127.0.0.1") == "0", timeout=10, what="counts released")
     wait_for(lambda: ws_handshake(b.port)[0] == 101, timeout=10, what="admitted after the others closed")
 
 
@@ -281,6 +297,11 @@ def test_forwarded_for_is_believed_only_from_trusted_proxies(start_worker):
     try:
         # Through the trusted proxy (127.0.0.2): each forwarded client has its own count.
         for client, expected in [("10.0.0.1", 101), ("10.0.0.1", 101), ("10.0.0.1", 429), ("10.0.0.2", 101)]:
+            status, head, s = ws_handshake(w.port, source="127.0.0.2", headers={"X-Forwarded-For": client})
+            held.append(s)
+            assert status == expected, (client, head)
+        # IPv6 clients count by their /64: one subscriber holds a whole /64.
+        for client, expected in [("2001:db8::1", 101), ("2001:db8::2", 101), ("2001:db8::3", 429), ("2001:db8:0:1::1", 101)]:
             status, head, s = ws_handshake(w.port, source="127.0.0.2", headers={"X-Forwarded-For": client})
             held.append(s)
             assert status == expected, (client, head)
@@ -457,3 +478,19 @@ def test_admin_listener_is_shared_by_the_workers_of_one_echo(start_echo):
     wait_for(both_answered, timeout=20, interval=0.01, what="both workers on the admin address")
     # SO_REUSEPORT: both workers listen on the one admin address and the kernel spreads requests.
     assert len(pids) == 2, pids
+
+
+def test_a_leave_right_after_a_join_still_wins_with_the_join_limit_on(start_worker):
+    from wsclient import Client
+    w = start_worker(ECHO_JOINS_PER_IP="100")
+    c = Client(w.ws_url)
+    try:
+        for _ in range(5):
+            c.send("join", roomId=f"r{uuid.uuid4().hex[:8]}", username="quick", action="create")
+            c.send("leave")
+            c.send("history")
+            frame = c.recv_until(lambda f: f.get("type") in ("error", "history", "session"))
+            # Processed in the order sent: joined and left before asking, so not a member.
+            assert frame.get("type") == "error" and frame["code"] == "NOT_JOINED", frame
+    finally:
+        c.ws.close()

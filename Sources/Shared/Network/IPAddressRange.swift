@@ -66,3 +66,17 @@ public enum ClientAddress {
     }
 }
 
+
+extension ClientAddress {
+    /// What the per-IP limits count (docs/security.md): an IPv4 address, or the /64 an IPv6
+    /// address is in. One host or subscriber usually holds a whole /64, so counting single IPv6
+    /// addresses would limit nothing. An IPv4 address seen as `::ffff:a.b.c.d` counts as itself.
+    public static func limitKey(_ ip: String) -> String {
+        guard let bytes = IPAddressRange.parse(ip), bytes.count == 16 else { return ip }
+        if bytes[0..<12].elementsEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF]) {
+            return bytes[12...].map(String.init).joined(separator: ".")
+        }
+        let groups = stride(from: 0, to: 8, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }
+        return groups.joined(separator: ":") + "::/64"
+    }
+}
