@@ -10,6 +10,7 @@ import errno
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -820,6 +821,50 @@ def test_embedded_redis_serves_chat_and_is_restarted(start_echo, tmp_path):
     echo.signal(signal.SIGTERM)
     assert exit_code_within(echo, 15) == 0
     assert not alive(new_pid), "redis-server outlived echo"
+
+
+def test_kill_9_of_the_supervisor_takes_the_embedded_redis_down_too(start_echo, tmp_path):
+    """redis-server is started through echo's own launcher mode (PR_SET_PDEATHSIG, then exec), so
+    the kernel stops it when the supervisor dies without stopping it."""
+    echo = start_echo(workers=1, redis_url=None, args=["--runtime-dir", str(tmp_path / "run")],
+                      STATE_DIRECTORY=str(tmp_path / "state"))
+    redis_pid = wait_for(lambda: redis_child(echo), what="the embedded redis-server")
+    # The launcher exec'd redis-server (the process is no longer echo).
+    assert Path(f"/proc/{redis_pid}/exe").resolve() == Path(shutil.which("redis-server")).resolve()
+    assert "setpriv" not in Path(f"/proc/{redis_pid}/cmdline").read_text()
+    echo.proc.kill()
+    echo.proc.wait(5)
+    wait_for(lambda: not alive(redis_pid), timeout=3, what="redis-server gone with its supervisor")
+
+
+def test_a_redis_server_that_exits_at_start_is_reported_at_once_with_its_words(start_echo, tmp_path):
+    fake = tmp_path / "redis-server"
+    fake.write_text("#!/bin/sh\necho 'FATAL: cannot open the append-only file' >&2\nexit 3\n")
+    fake.chmod(0o755)
+    started = time.monotonic()
+    echo = start_echo(workers=1, redis_url=None, wait=False,
+                      args=["--redis-server", str(fake), "--runtime-dir", str(tmp_path / "run")],
+                      STATE_DIRECTORY=str(tmp_path / "state"))
+    assert exit_code_within(echo, 10) == 1
+    took = time.monotonic() - started
+    logs = echo.logs()
+    assert "the embedded redis-server exited (exit code 3) before answering" in logs, logs
+    assert "FATAL: cannot open the append-only file" in logs, logs
+    # Not the 15 s wait for an answer that never comes.
+    assert took < 5, f"took {took:.1f}s to notice"
+
+
+def test_the_launcher_refuses_when_its_parent_is_already_gone():
+    """The race PR_SET_PDEATHSIG leaves open: a parent that died before the call is never
+    signalled for. The launcher checks its parent is still the expected one."""
+    done = subprocess.run([str(BIN_DIR / "echo"), "__exec-with-pdeathsig", "15", "1", "--", "/bin/true"],
+                          capture_output=True, text=True, timeout=10)
+    assert done.returncode == 1 and "already gone" in done.stderr, done
+    ok = subprocess.run([sys.executable, "-c",
+                         "import os, subprocess, sys; sys.exit(subprocess.run([sys.argv[1], '__exec-with-pdeathsig', "
+                         "'15', str(os.getpid()), '--', '/bin/sh', '-c', 'exit 7']).returncode)", str(BIN_DIR / "echo")],
+                        timeout=10)
+    assert ok.returncode == 7
 
 
 def test_missing_redis_server_says_how_to_install_it(start_echo):
