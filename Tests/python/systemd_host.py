@@ -11,8 +11,9 @@ teardown. The network namespace has only `lo`: Echo listens on the shipped port 
 colliding with anything, and tests reach it from a thread that joined that namespace
 (`inside_network()`).
 
-    with SystemdHost() as host:          # boots; always kills its systemd on exit
-        host.install()                   # echo, echo-worker, web/, the unit, the env file
+    host = SystemdHost()                 # stages echo, echo-worker, web/, the unit, the env file
+    host.add_drop_in("echo.service", "x.conf", "[Service]\n...")   # optional, before boot
+    with host:                           # boots; always kills its systemd on exit
         host.systemctl("start", "echo")
         with host.inside_network():
             client = Client("ws://127.0.0.1:8080/ws")
@@ -138,11 +139,12 @@ class SystemdHost:
     # ------------------------------------------------------------ lifecycle
 
     def __enter__(self):
-        try:
-            self.boot()
-        except BaseException:
-            self.shutdown()
-            raise
+        if self.pid is None:
+            try:
+                self.boot()
+            except BaseException:
+                self.shutdown()
+                raise
         return self
 
     def __exit__(self, *exc):
@@ -213,7 +215,8 @@ class SystemdHost:
         return self
 
     def shutdown(self):
-        """Kills systemd (and with it, as PID 1 of its namespace, every process in there)."""
+        """Kills systemd (and with it, as PID 1 of its namespace, every process in there).
+        Idempotent; the host is then done (its staged install is gone)."""
         if self.pid is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGKILL)
