@@ -85,9 +85,6 @@ public struct HostStats: Codable, Sendable, Equatable {
         // Absent from a supervisor older than its worker (a binary upgraded on disk, then reloaded).
         slots = try c.decodeIfPresent([SlotState].self, forKey: .slots) ?? []
     }
-
-    /// The slots that are backing off.
-    public var backingOff: [SlotState] { slots.filter { $0.state == .backoff } }
 }
 
 extension ControlMessage: Codable {
