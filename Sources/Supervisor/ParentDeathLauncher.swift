@@ -5,10 +5,10 @@ import Shared
 /// that makes the kernel send SIGNAL to PATH when its parent (the supervisor) dies, then becomes
 /// PATH.
 ///
-/// `redis-server` cannot ask for `PR_SET_PDEATHSIG` itself, and `setpriv --pdeathsig` fails under
-/// `CapabilityBoundingSet=` (empty): it tries to re-apply capabilities it may not hold ("activate
-/// capabilities: Operation not permitted"). `prctl(PR_SET_PDEATHSIG)` needs no privilege, and the
-/// setting survives `execv` (unless PATH is set-user-ID, which redis-server is not).
+/// `redis-server` cannot ask for `PR_SET_PDEATHSIG` itself, and `setpriv --pdeathsig` fails in
+/// echo.service's sandbox ("activate capabilities: Operation not permitted": it applies capability
+/// sets, which an empty `CapabilityBoundingSet=` refuses). `prctl(PR_SET_PDEATHSIG)` needs no
+/// privilege, and the setting survives `execv` (unless PATH is set-user-ID, which redis-server is not).
 ///
 /// The supervisor spawns `/proc/self/exe` in this mode, so the launcher is the very binary that is
 /// running even if a new `echo` was installed over it since.

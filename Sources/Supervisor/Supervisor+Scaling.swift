@@ -21,7 +21,7 @@ extension Supervisor {
         }
         settings.workers = slots.count
         logger.notice("SIGTTIN: adding a worker", metadata: ["slot": "\(slots.count - 1)", "workers": "\(slots.count)"])
-        spawnOrGiveUp(slot: slots.count - 1, now: now)
+        spawnOrBackOff(slot: slots.count - 1, now: now)
     }
 
     /// SIGTTOU: one slot fewer. Its worker drains (1001, clients reconnect to the others) and its

@@ -22,7 +22,8 @@ extension Supervisor {
             rooms: live.map { $0.stats?.rooms ?? 0 }.max() ?? 0,
             restarts: restartsTotal,
             reloadFailure: reloadFailure,
-            migrateRequestsOff: migrateRequestsOff
+            migrateRequestsOff: migrateRequestsOff,
+            backingOff: slotStates(now: .now).filter { $0.state == .backoff }
         )
     }
 
@@ -41,7 +42,7 @@ extension Supervisor {
             .filter { $0.state != .draining }
             .compactMap { $0.stats }
             .sorted { ($0.slot, $0.pid) < ($1.slot, $1.pid) }
-        let host = HostStats(supervisorPID: getpid(), workerRestarts: restartsTotal, workers: stats)
+        let host = HostStats(supervisorPID: getpid(), workerRestarts: restartsTotal, workers: stats, slots: slotStates(now: .now))
         for worker in workers.values where worker.becameReady && worker.state != .draining {
             worker.channel.send(.host(host))
         }

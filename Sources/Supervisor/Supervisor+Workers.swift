@@ -62,6 +62,9 @@ extension Supervisor {
             // heartbeat (a second later); Redis marked up, as it is unless the worker gave up
             // waiting for it (5 s) before saying ready.
             if worker.stats == nil { worker.stats = WorkerStats(slot: worker.slot, pid: worker.pid, redisConnected: true) }
+            if worker.slot < slots.count, slots[worker.slot].worker == worker.pid || slots[worker.slot].replacement == worker.pid {
+                slots[worker.slot].restarts.workerBecameReady()
+            }
             logger.info(
                 "worker ready",
                 metadata: ["slot": "\(worker.slot)", "pid": "\(worker.pid)", "startup_ms": "\((now - worker.spawnedAt).milliseconds)", "reported_pid": "\(pid)"]
@@ -183,17 +186,34 @@ extension Supervisor {
         }
         restartsTotal += 1
         let uptime = now - worker.spawnedAt
-        logger.error("worker died", metadata: metadata.merging(["uptime_ms": "\(uptime.milliseconds)"]) { $1 })
-        switch slots[index].restarts.workerDied(exit, uptime: uptime, becameReady: worker.becameReady) {
-        case .restart(let delay):
-            if delay == .zero {
-                spawnOrGiveUp(slot: index, now: now)
-            } else {
-                slots[index].restartAt = now + delay
-                logger.info("restarting worker after back-off", metadata: ["slot": "\(index)", "delay_ms": "\(delay.milliseconds)"])
-            }
+        logger.error(
+            worker.becameReady ? "worker died" : "worker died before it was ready",
+            metadata: metadata.merging(["uptime_ms": "\(uptime.milliseconds)"]) { $1 }
+        )
+        restart(slot: index, after: slots[index].restarts.workerDied(exit, uptime: uptime, becameReady: worker.becameReady), now: now)
+    }
+
+    /// Acts on a slot's restart decision: start again (now or after its back-off), or stop the
+    /// supervisor when no worker can start at all (RestartPolicy's rule). Only this slot waits;
+    /// the others keep serving, and its socket keeps queueing connections.
+    private func restart(slot index: Int, after decision: SlotRestartTracker.Decision, now: ContinuousClock.Instant) {
+        switch decision {
         case .giveUp(let reason, let code):
             giveUp(reason: reason, exitCode: code, now: now)
+        case .restart(let delay):
+            if let reason = slots[index].restarts.policy.giveUpReason(slots: slots.map(\.restarts)) {
+                giveUp(reason: reason, exitCode: 1, now: now)
+            } else if delay == .zero {
+                spawnOrBackOff(slot: index, now: now)
+            } else {
+                slots[index].restartAt = now + delay
+                logger.warning(
+                    "slot backing off",
+                    metadata: ["slot": "\(index)", "delay_ms": "\(delay.milliseconds)", "restarts": "\(slots[index].restarts.restarts)"]
+                )
+                updateStatus()
+                broadcastHostStats()
+            }
         }
     }
 
@@ -204,14 +224,34 @@ extension Supervisor {
     }
 
     /// Spawns the slot's worker; a failed spawn (binary missing, out of processes) counts as a
-    /// death at start, so it backs off and eventually gives up like a crash loop.
-    func spawnOrGiveUp(slot index: Int, now: ContinuousClock.Instant) {
+    /// failed start, so the slot backs off, and the supervisor gives up if no slot ever starts.
+    func spawnOrBackOff(slot index: Int, now: ContinuousClock.Instant) {
         guard spawnWorker(slot: index, now: now) == nil else { return }
-        switch slots[index].restarts.workerDied(.exited(127), uptime: .zero, becameReady: false) {
-        case .restart(let delay):
-            slots[index].restartAt = now + max(delay, .milliseconds(100))
-        case .giveUp(let reason, let code):
-            giveUp(reason: "cannot start \(settings.workerBinary): \(reason)", exitCode: code, now: now)
+        restartsTotal += 1
+        let decision = slots[index].restarts.workerDied(.exited(127), uptime: .zero, becameReady: false)
+        if case .restart(let delay) = decision, delay == .zero {
+            // Never retry a failed spawn in the same pass: that would spin.
+            restart(slot: index, after: .restart(after: slots[index].restarts.policy.firstDelay), now: now)
+        } else {
+            restart(slot: index, after: decision, now: now)
+        }
+    }
+
+    /// Every slot's state for STATUS=, `/health` and `/metrics`.
+    func slotStates(now: ContinuousClock.Instant) -> [SlotState] {
+        slots.map { slot in
+            let tracker = slot.restarts
+            let state: SlotState.Phase
+            var retry: Int?
+            if let due = slot.restartAt, slot.worker == nil {
+                state = .backoff
+                retry = max(0, (due - now).milliseconds)
+            } else if slot.worker.flatMap({ workers[$0] })?.state == .ready {
+                state = .ready
+            } else {
+                state = .starting
+            }
+            return SlotState(slot: slot.index, state: state, restarts: tracker.restarts, retryInMs: retry, lastExit: tracker.lastExit.map { "\($0)" })
         }
     }
 
@@ -220,7 +260,7 @@ extension Supervisor {
         for index in slots.indices {
             guard let due = slots[index].restartAt, now >= due else { continue }
             slots[index].restartAt = nil
-            if slots[index].worker == nil { spawnOrGiveUp(slot: index, now: now) }
+            if slots[index].worker == nil { spawnOrBackOff(slot: index, now: now) }
         }
     }
 

@@ -224,6 +224,8 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             "worker": ["slot": state.slot, "pid": Int(state.pid)],
             "workers": workers.count,
             "connections": workers.reduce(0) { $0 + $1.connections },
+            // Slot states from the supervisor: a backing-off slot does not make this worker unhealthy.
+            "slots": (state.host?.slots ?? []).map(Self.slotJSON),
         ]
     }
 
@@ -243,7 +245,20 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         for w in workers { text += "echo_worker_rooms{slot=\"\(w.slot)\",pid=\"\(w.pid)\"} \(w.rooms)\n" }
         text += "# TYPE echo_worker_rss_bytes gauge\n"
         for w in workers { text += "echo_worker_rss_bytes{slot=\"\(w.slot)\",pid=\"\(w.pid)\"} \(w.rssBytes)\n" }
+        // Slot states from the supervisor: a slot whose worker keeps dying backs off on its own.
+        let slots = state.host?.slots ?? []
+        text += "# TYPE echo_slot_backing_off gauge\n"
+        for s in slots { text += "echo_slot_backing_off{slot=\"\(s.slot)\"} \(s.state == .backoff ? 1 : 0)\n" }
+        text += "# TYPE echo_slot_restarts_total counter\n"
+        for s in slots { text += "echo_slot_restarts_total{slot=\"\(s.slot)\"} \(s.restarts)\n" }
         return text
+    }
+
+    private static func slotJSON(_ s: SlotState) -> [String: Any] {
+        var o: [String: Any] = ["slot": s.slot, "state": s.state.rawValue, "restarts": s.restarts]
+        if let retry = s.retryInMs { o["retryInMs"] = retry }
+        if let last = s.lastExit { o["lastExit"] = last }
+        return o
     }
 
     /// Echo Chat's JSON shape (`rooms`, `connections`), for the whole host, with a per-worker breakdown.
@@ -265,6 +280,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                  "rssBytes": w.rssBytes]
             },
             "redis": state.hub.redisConnected ? "connected" : "disconnected",
+            "slots": (state.host?.slots ?? []).map(Self.slotJSON),
         ]
     }
 

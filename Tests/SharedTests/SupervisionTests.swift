@@ -36,30 +36,42 @@ private let t0 = ContinuousClock.now
         var tracker = SlotRestartTracker()
         #expect(tracker.workerDied(.signaled(9), uptime: .seconds(60), becameReady: true) == .restart(after: .zero))
         #expect(tracker.workerDied(.signaled(9), uptime: .seconds(60), becameReady: true) == .restart(after: .zero))
+        #expect(tracker.restarts == 2)
     }
 
-    @Test func youngDeathsBackOffThenGiveUp() {
+    @Test func youngDeathsBackOffExponentiallyAndNeverGiveUpOnTheirOwn() {
         var tracker = SlotRestartTracker()
-        let decisions = (0..<5).map { _ in tracker.workerDied(.exited(1), uptime: .milliseconds(50), becameReady: false) }
-        #expect(decisions[0] == .restart(after: .zero))
-        #expect(decisions[1] == .restart(after: .milliseconds(100)))
-        #expect(decisions[2] == .restart(after: .milliseconds(200)))
-        #expect(decisions[3] == .restart(after: .milliseconds(400)))
-        guard case .giveUp(let reason, let code) = decisions[4] else {
-            Issue.record("expected to give up, got \(decisions[4])")
-            return
-        }
-        #expect(code == 1)
-        #expect(reason.contains("5 times"))
+        let decisions = (0..<12).map { _ in tracker.workerDied(.exited(1), uptime: .milliseconds(50), becameReady: false) }
+        let expected: [Duration] = [.zero, .milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(800),
+                                    .milliseconds(1600), .milliseconds(3200), .milliseconds(6400), .milliseconds(12800),
+                                    .milliseconds(25600), .seconds(30), .seconds(30)]
+        #expect(decisions == expected.map { .restart(after: $0) })
+        #expect(tracker.startFailures == 12)
+        #expect(tracker.lastExit == .exited(1))
+    }
+
+    /// The kill loop of the issue: a worker killed 2–3 s after each start backs off but is never a
+    /// reason to give up, however often it happens.
+    @Test func killsFromOutsideBackOffButNeverCountTowardsGivingUp() {
+        var tracker = SlotRestartTracker()
+        tracker.workerBecameReady()
+        var decisions: [SlotRestartTracker.Decision] = []
+        for _ in 0..<8 { decisions.append(tracker.workerDied(.signaled(9), uptime: .milliseconds(2500), becameReady: true)) }
+        #expect(decisions.prefix(5) == [.restart(after: .zero), .restart(after: .milliseconds(100)), .restart(after: .milliseconds(200)),
+                                        .restart(after: .milliseconds(400)), .restart(after: .milliseconds(800))])
+        #expect(tracker.startFailures == 0)
+        // Killed before it was ready: still not a failed start.
+        _ = tracker.workerDied(.signaled(9), uptime: .milliseconds(100), becameReady: false)
+        #expect(tracker.startFailures == 0)
+        #expect(RestartPolicy().giveUpReason(slots: [tracker]) == nil)
     }
 
     @Test func delayIsCapped() {
         var policy = RestartPolicy()
-        policy.maximumCrashes = 100
         policy.maximumDelay = .milliseconds(300)
         var tracker = SlotRestartTracker(policy: policy)
         var last = SlotRestartTracker.Decision.restart(after: .zero)
-        for _ in 0..<20 { last = tracker.workerDied(.exited(1), uptime: .zero, becameReady: false) }
+        for _ in 0..<80 { last = tracker.workerDied(.exited(1), uptime: .zero, becameReady: false) }
         #expect(last == .restart(after: .milliseconds(300)))
     }
 
@@ -81,6 +93,69 @@ private let t0 = ContinuousClock.now
         tracker.workerIsHealthy(uptime: .seconds(10))
         #expect(tracker.consecutiveCrashes == 0)
         #expect(tracker.workerDied(.exited(1), uptime: .zero, becameReady: false) == .restart(after: .zero))
+    }
+
+    @Test func readyResetsFailedStarts() {
+        var tracker = SlotRestartTracker()
+        for _ in 0..<3 { _ = tracker.workerDied(.exited(1), uptime: .zero, becameReady: false) }
+        #expect(tracker.startFailures == 3)
+        tracker.workerBecameReady()
+        #expect(tracker.startFailures == 0 && tracker.everReady)
+    }
+}
+
+@Suite struct RestartPolicyGiveUpTests {
+    private func failing(_ times: Int, exit: ProcessExit = .exited(3)) -> SlotRestartTracker {
+        var tracker = SlotRestartTracker()
+        for _ in 0..<times { _ = tracker.workerDied(exit, uptime: .milliseconds(20), becameReady: false) }
+        return tracker
+    }
+
+    @Test func givesUpWhenEverySlotFailsToStartAndNoneEverServed() {
+        let policy = RestartPolicy()
+        #expect(policy.giveUpReason(slots: [failing(5), failing(4)]) == nil)
+        let reason = policy.giveUpReason(slots: [failing(5), failing(5, exit: .exited(127))])
+        #expect(reason?.contains("no worker could start") == true)
+        #expect(reason?.contains("slot 0: exit code 3") == true)
+        #expect(reason?.contains("slot 1: exit code 127") == true)
+    }
+
+    @Test func oneHealthySlotKeepsTheSupervisorUp() {
+        var healthy = SlotRestartTracker()
+        healthy.workerBecameReady()
+        #expect(RestartPolicy().giveUpReason(slots: [failing(50), healthy]) == nil)
+    }
+
+    @Test func aSlotThatOnceServedNeverCausesAGiveUp() {
+        var slot = SlotRestartTracker()
+        slot.workerBecameReady()
+        for _ in 0..<20 { _ = slot.workerDied(.exited(1), uptime: .milliseconds(20), becameReady: false) }
+        #expect(RestartPolicy().giveUpReason(slots: [slot]) == nil)
+    }
+
+    @Test func signalsAtStartNeverCount() {
+        #expect(RestartPolicy().giveUpReason(slots: [failing(20, exit: .signaled(9))]) == nil)
+    }
+}
+
+@Suite struct SupervisorStatusBackOffTests {
+    @Test func aBackingOffSlotIsNamedInTheStatusLine() {
+        let status = SupervisorStatus(
+            phase: .serving, readyWorkers: 1, slots: 2, connections: 3, rooms: 1, restarts: 5,
+            backingOff: [SlotState(slot: 0, state: .backoff, restarts: 5, retryInMs: 1600, lastExit: "signal 9")]
+        )
+        #expect(status.line == "1/2 workers, 3 connections, 1 rooms; 5 restarts; slot 0 backing off (5 restarts, last: signal 9, retry in 1.6s)")
+    }
+}
+
+@Suite struct HostStatsCodingTests {
+    @Test func slotsRoundTripAndMayBeAbsent() throws {
+        let host = HostStats(supervisorPID: 7, workerRestarts: 5, workers: [],
+                             slots: [SlotState(slot: 0, state: .backoff, restarts: 5, retryInMs: 1600)])
+        let line = ControlMessage.host(host).encodedLine()
+        #expect(try ControlMessage(line: line.dropLast()) == .host(host))
+        let old = #"{"type":"host","stats":{"supervisorPID":7,"workerRestarts":0,"workers":[]}}"#
+        #expect(try ControlMessage(line: Array(old.utf8)) == .host(HostStats(supervisorPID: 7, workerRestarts: 0, workers: [])))
     }
 }
 

@@ -3,7 +3,8 @@
 and answers every HTTP request on the inherited socket (fd 3) with 200. It lets the supervisor's
 process machinery (spawning, notify, signals, restarts) be tested on its own.
 
-FAKE_WORKER_EXIT=<code> makes it exit at once with that code (a worker that cannot start).
+FAKE_WORKER_EXIT=<code> makes it exit at once with that code (a worker that cannot start);
+FAKE_WORKER_EXIT_SLOT=<n> limits that to the worker of slot n.
 """
 import json
 import os
@@ -12,7 +13,7 @@ import sys
 import threading
 import time
 
-if os.environ.get("FAKE_WORKER_EXIT"):
+if os.environ.get("FAKE_WORKER_EXIT") and os.environ.get("FAKE_WORKER_EXIT_SLOT", os.environ.get("ECHO_WORKER_SLOT")) == os.environ.get("ECHO_WORKER_SLOT"):
     sys.exit(int(os.environ["FAKE_WORKER_EXIT"]))
 
 listen_fd = int(os.environ["ECHO_LISTEN_FD"])

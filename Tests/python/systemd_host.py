@@ -11,8 +11,9 @@ teardown. The network namespace has only `lo`: Echo listens on the shipped port 
 colliding with anything, and tests reach it from a thread that joined that namespace
 (`inside_network()`).
 
-    with SystemdHost() as host:          # boots; always kills its systemd on exit
-        host.install()                   # echo, echo-worker, web/, the unit, the env file
+    host = SystemdHost()                 # stages echo, echo-worker, web/, the unit, the env file
+    host.add_drop_in("echo.service", "x.conf", "[Service]\n...")   # optional, before boot
+    with host:                           # boots; always kills its systemd on exit
         host.systemctl("start", "echo")
         with host.inside_network():
             client = Client("ws://127.0.0.1:8080/ws")
@@ -104,6 +105,7 @@ class SystemdHostError(AssertionError):
 
 _libc = ctypes.CDLL(None, use_errno=True)
 CLONE_NEWNET = 0x40000000
+PR_SET_PDEATHSIG = 1
 
 
 def _setns(fd: int, kind: int):
@@ -131,16 +133,18 @@ class SystemdHost:
         self.proc: subprocess.Popen | None = None
         self.pid: int | None = None  # systemd's pid as the host sees it
         self._console = None
+        self._sweep_stale_cgroups()
         self._stage_install()
 
     # ------------------------------------------------------------ lifecycle
 
     def __enter__(self):
-        try:
-            self.boot()
-        except BaseException:
-            self.shutdown()
-            raise
+        if self.pid is None:
+            try:
+                self.boot()
+            except BaseException:
+                self.shutdown()
+                raise
         return self
 
     def __exit__(self, *exc):
@@ -178,10 +182,13 @@ class SystemdHost:
             # creates stays under ours.
             for procs in cgroup_procs:
                 procs.write_text(str(os.getpid()))
+            # Should this test process die without its teardown (kill -9), unshare dies with it
+            # and takes systemd along (--kill-child).
+            _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
         self.proc = subprocess.Popen(
-            ["unshare", "--pid", "--fork", "--mount", "--propagation", "private", "--mount-proc", "--net",
-             "--uts", "--ipc", "--", "bash", "-c", script, "boot", str(self.stage)],
+            ["unshare", "--pid", "--fork", "--kill-child=SIGKILL", "--mount", "--propagation", "private",
+             "--mount-proc", "--net", "--uts", "--ipc", "--", "bash", "-c", script, "boot", str(self.stage)],
             stdin=subprocess.DEVNULL, stdout=self._console, stderr=subprocess.STDOUT,
             preexec_fn=enter_cgroup, start_new_session=True)
         deadline = time.monotonic() + timeout
@@ -208,7 +215,8 @@ class SystemdHost:
         return self
 
     def shutdown(self):
-        """Kills systemd (and with it, as PID 1 of its namespace, every process in there)."""
+        """Kills systemd (and with it, as PID 1 of its namespace, every process in there).
+        Idempotent; the host is then done (its staged install is gone)."""
         if self.pid is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGKILL)
@@ -245,33 +253,44 @@ class SystemdHost:
             # Only the hierarchies systemd tracks processes in; it creates the others' as needed.
             if hierarchy.name not in ("systemd", "unified") and hierarchy != CGROUP_ROOT:
                 continue
-            own = Path(f"/proc/self/cgroup").read_text()
             group = hierarchy / self.cgroup_name
             group.mkdir()
             procs.append(group / "cgroup.procs")
         if not procs:
-            raise SystemdHostError(f"no cgroup hierarchy to put systemd in ({own!r})")
+            raise SystemdHostError("no cgroup hierarchy to put systemd in")
         return procs
+
+    def _sweep_stale_cgroups(self):
+        """Removes the empty cgroups of earlier boots whose test process died without teardown."""
+        for hierarchy in self._hierarchies():
+            for top in hierarchy.glob("echo-systemd-test-*"):
+                owner = top.name.split("-")[3]
+                if owner.isdigit() and not Path(f"/proc/{owner}").exists():
+                    with contextlib.suppress(OSError):
+                        self._remove_cgroup_tree(top, wait=0)
 
     def _remove_cgroups(self):
         for hierarchy in self._hierarchies():
             top = hierarchy / self.cgroup_name
-            if not top.is_dir():
-                continue
-            # Deepest first; a cgroup with a process left in it refuses, which is then a bug to see.
-            dirs = sorted((Path(d) for d, _, _ in os.walk(top)), key=lambda p: len(p.parts), reverse=True)
-            deadline = time.monotonic() + 10
-            for d in dirs:
-                while True:
-                    try:
-                        d.rmdir()
-                        break
-                    except FileNotFoundError:
-                        break
-                    except OSError:
-                        if time.monotonic() > deadline:
-                            raise
-                        time.sleep(0.1)
+            if top.is_dir():
+                self._remove_cgroup_tree(top, wait=10)
+
+    @staticmethod
+    def _remove_cgroup_tree(top: Path, wait: float):
+        # Deepest first; a cgroup with a process left in it refuses, which is then a bug to see.
+        dirs = sorted((Path(d) for d, _, _ in os.walk(top)), key=lambda p: len(p.parts), reverse=True)
+        deadline = time.monotonic() + wait
+        for d in dirs:
+            while True:
+                try:
+                    d.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.1)
 
     @staticmethod
     def _child_of(pid: int) -> int | None:
@@ -379,7 +398,7 @@ class SystemdHost:
         """
         if self.pid is None:
             raise SystemdHostError("systemd is not running")
-        own = os.open(f"/proc/thread-self/ns/net", os.O_RDONLY)
+        own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
         target = os.open(f"/proc/{self.pid}/ns/net", os.O_RDONLY)
         try:
             _setns(target, CLONE_NEWNET)

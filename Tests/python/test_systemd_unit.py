@@ -72,6 +72,8 @@ def test_service_has_the_required_directives():
         "Type": "notify", "NotifyAccess": "main", "KillMode": "mixed", "Restart": "on-failure",
         "DynamicUser": "yes", "ProtectSystem": "strict", "NoNewPrivileges": "yes",
         "RuntimeDirectory": "echo", "StateDirectory": "echo", "RestartPreventExitStatus": "78",
+        # libdispatch renices its threads by QoS, down to -4 (docs/operations.md, systemd).
+        "LimitNICE": "-4", "TimeoutAbortSec": "5", "CapabilityBoundingSet": "",
     }
     for key, value in expected.items():
         assert d.get(key) == [value], f"{key}: {d.get(key)}"

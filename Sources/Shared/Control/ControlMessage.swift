@@ -60,16 +60,30 @@ public struct WorkerStats: Codable, Sendable, Equatable {
     }
 }
 
-/// The supervisor's view of its host: the latest heartbeat of every live worker.
+/// The supervisor's view of its host: the latest heartbeat of every live worker, and every slot's
+/// state (a slot whose worker keeps dying backs off on its own while the others serve).
 public struct HostStats: Codable, Sendable, Equatable {
     public var supervisorPID: Int32
     public var workerRestarts: Int
     public var workers: [WorkerStats]
+    public var slots: [SlotState]
 
-    public init(supervisorPID: Int32, workerRestarts: Int, workers: [WorkerStats]) {
+    public init(supervisorPID: Int32, workerRestarts: Int, workers: [WorkerStats], slots: [SlotState] = []) {
         self.supervisorPID = supervisorPID
         self.workerRestarts = workerRestarts
         self.workers = workers
+        self.slots = slots
+    }
+
+    private enum CodingKeys: String, CodingKey { case supervisorPID, workerRestarts, workers, slots }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        supervisorPID = try c.decode(Int32.self, forKey: .supervisorPID)
+        workerRestarts = try c.decode(Int.self, forKey: .workerRestarts)
+        workers = try c.decode([WorkerStats].self, forKey: .workers)
+        // Absent from a supervisor older than its worker (a binary upgraded on disk, then reloaded).
+        slots = try c.decodeIfPresent([SlotState].self, forKey: .slots) ?? []
     }
 }
 

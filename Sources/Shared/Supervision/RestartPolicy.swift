@@ -1,23 +1,40 @@
-/// When a dead worker is started again, and when restarting is pointless.
+/// When a dead worker is started again, and when the supervisor gives up.
 ///
-/// A worker that served for a while and then died (a crash, `kill -9`) is replaced at once: its
-/// slot's socket keeps queueing connections meanwhile, so the faster the refill, the fewer clients
-/// wait. A worker that dies young is retried with a doubling delay, and after
-/// ``maximumCrashes`` young deaths in a row the supervisor gives up, so that systemd's restart
-/// policy (with its own rate limit) takes over instead of a hot spawn loop.
+/// The rule (docs/operations.md, "Restarts"):
+/// - A fault in one slot never stops the others. Each slot backs off on its own: a worker that
+///   served for ``stableUptime`` and then died is replaced at once (its socket keeps queueing
+///   connections meanwhile, so the faster the refill, the fewer clients wait); one that dies young
+///   is restarted after a delay that doubles from ``firstDelay`` up to ``maximumDelay``, for as
+///   long as it takes. The slot keeps its listening socket throughout.
+/// - The supervisor gives up (exits, so systemd's `Restart=` policy applies) only when no worker can
+///   start at all: a worker exited with 78 (`EX_CONFIG`, a configuration it cannot use), or every
+///   slot has failed ``maximumStartFailures`` starts in a row and no worker of this supervisor has
+///   ever become ready (a missing or broken binary, a configuration only the worker rejects).
+/// - A worker killed by a signal is killed from outside (an operator, the OOM killer, a test) or
+///   crashed: it backs off like any young death but never counts towards giving up.
 public struct RestartPolicy: Sendable, Equatable {
-    /// Delay before the second restart of a crash streak; it doubles after that.
+    /// Delay before the second restart of a streak of young deaths; it doubles after that.
     public var firstDelay: Duration = .milliseconds(100)
-    public var maximumDelay: Duration = .seconds(5)
-    /// Young deaths in a row after which the supervisor gives up.
-    public var maximumCrashes = 5
-    /// A worker that was ready and lived this long ends a crash streak.
-    public var stableUptime: Duration = .seconds(3)
+    public var maximumDelay: Duration = .seconds(30)
+    /// Failed starts in a row, on every slot, after which a supervisor that never served gives up.
+    public var maximumStartFailures = 5
+    /// A worker that was ready and lived this long ends a streak of young deaths.
+    public var stableUptime: Duration = .seconds(10)
 
     /// `EX_CONFIG`: the worker found its configuration unusable; starting it again cannot help.
     public static let configurationErrorExitCode: Int32 = 78
 
     public init() {}
+
+    /// The reason to stop the whole supervisor, or `nil` to keep going: every slot failed to start
+    /// ``maximumStartFailures`` times in a row and none has ever had a ready worker.
+    public func giveUpReason(slots: [SlotRestartTracker]) -> String? {
+        guard !slots.isEmpty, !slots.contains(where: \.everReady),
+              slots.allSatisfy({ $0.startFailures >= maximumStartFailures })
+        else { return nil }
+        let last = slots.enumerated().map { index, slot in "slot \(index): \(slot.lastExit.map { "\($0)" } ?? "no exit")" }
+        return "no worker could start (\(maximumStartFailures) tries per slot; \(last.joined(separator: ", ")))"
+    }
 }
 
 /// How a child process ended, as `waitpid` reports it.
@@ -43,7 +60,7 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// One slot's restart history: feed it each unplanned death, it says what to do.
+/// One slot's restart history: feed it each unplanned death, it says when to start again.
 public struct SlotRestartTracker: Sendable, Equatable {
     public enum Decision: Sendable, Equatable {
         case restart(after: Duration)
@@ -52,41 +69,65 @@ public struct SlotRestartTracker: Sendable, Equatable {
     }
 
     public let policy: RestartPolicy
-    /// Young deaths since the slot last had a stable worker.
+    /// Young deaths since the slot last had a stable worker: they set the back-off.
     public private(set) var consecutiveCrashes = 0
+    /// Starts in a row that ended before the worker was ready, not counting signals.
+    public private(set) var startFailures = 0
+    /// Whether a worker of this slot has ever reported ready.
+    public private(set) var everReady = false
+    /// Unplanned deaths of the slot's workers, all told.
+    public private(set) var restarts = 0
+    public private(set) var lastExit: ProcessExit?
 
     public init(policy: RestartPolicy = RestartPolicy()) {
         self.policy = policy
     }
 
-    /// An unplanned death of the slot's worker after `uptime`; `becameReady` tells whether it ever
-    /// reported ready.
+    /// An unplanned death of the slot's worker after `uptime` (since it was spawned); `becameReady`
+    /// tells whether it ever reported ready. A spawn that failed is a death with `.exited(127)`.
     public mutating func workerDied(_ exit: ProcessExit, uptime: Duration, becameReady: Bool) -> Decision {
+        restarts += 1
+        lastExit = exit
         if exit == .exited(RestartPolicy.configurationErrorExitCode) {
             return .giveUp(
                 reason: "the worker reported a fatal configuration error (exit code 78); fix the configuration and start again",
                 exitCode: RestartPolicy.configurationErrorExitCode
             )
         }
+        if becameReady {
+            everReady = true
+            startFailures = 0
+        } else if case .exited = exit {
+            startFailures += 1
+        }
         if becameReady && uptime >= policy.stableUptime {
             consecutiveCrashes = 1
             return .restart(after: .zero)
         }
         consecutiveCrashes += 1
-        if consecutiveCrashes >= policy.maximumCrashes {
-            return .giveUp(
-                reason: "the worker died \(consecutiveCrashes) times in a row within \(policy.stableUptime) of starting (last: \(exit)); giving up",
-                exitCode: 1
-            )
-        }
-        if consecutiveCrashes == 1 { return .restart(after: .zero) }
-        var delay = policy.firstDelay
-        for _ in 2..<consecutiveCrashes { delay = min(delay * 2, policy.maximumDelay) }
-        return .restart(after: min(delay, policy.maximumDelay))
+        return .restart(after: delay(forCrash: consecutiveCrashes))
     }
 
-    /// The slot's worker reported ready and has been up for `uptime`: a long enough life ends the streak.
+    /// The slot's worker reported ready.
+    public mutating func workerBecameReady() {
+        everReady = true
+        startFailures = 0
+    }
+
+    /// The slot's worker is ready and has been up for `uptime`: a long enough life ends the streak.
     public mutating func workerIsHealthy(uptime: Duration) {
+        everReady = true
         if uptime >= policy.stableUptime { consecutiveCrashes = 0 }
+    }
+
+    /// 0 for the first young death, then ``RestartPolicy/firstDelay`` doubling up to the maximum.
+    private func delay(forCrash crash: Int) -> Duration {
+        guard crash > 1 else { return .zero }
+        var delay = policy.firstDelay
+        for _ in 2..<crash {
+            delay = delay * 2
+            if delay >= policy.maximumDelay { return policy.maximumDelay }
+        }
+        return min(delay, policy.maximumDelay)
     }
 }
