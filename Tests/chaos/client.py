@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import socket
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -98,6 +99,7 @@ class AccountingClient:
         self._seen: set[str] = set()
         self._first_join_done = False
         self._ws = None
+        self.read_delay = 0.0  # a slow reader: this long per frame
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -105,9 +107,7 @@ class AccountingClient:
         backoff = 0.2
         while not self.stopped.is_set():
             try:
-                ws = await connect(self.url, open_timeout=10, close_timeout=2, max_size=64 * 1024 * 1024,
-                                   ping_interval=None, compression=None,
-                                   local_addr=(self.log.source_ip, 0))
+                ws = await self._connect()
             except InvalidStatus as e:
                 self.log.refused.append(f"HTTP {e.response.status_code}")
                 await self._sleep(backoff)
@@ -139,6 +139,20 @@ class AccountingClient:
             else:
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
+
+    async def _connect(self):
+        if not self.read_delay:
+            return await connect(self.url, open_timeout=10, close_timeout=2, max_size=64 * 1024 * 1024,
+                                 ping_interval=None, compression=None, local_addr=(self.log.source_ip, 0))
+        # A slow reader: tiny kernel buffers and a one-frame queue, so the server feels it at once.
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setblocking(False)
+        sock.bind((self.log.source_ip, 0))
+        host, port = self.url.split("//")[1].split("/")[0].split(":")
+        await asyncio.wait_for(asyncio.get_running_loop().sock_connect(sock, (host, int(port))), 10)
+        return await connect(self.url, sock=sock, open_timeout=10, close_timeout=2, max_size=64 * 1024 * 1024,
+                             ping_interval=None, compression=None, max_queue=1)
 
     async def _sleep(self, s):
         try:
@@ -184,6 +198,8 @@ class AccountingClient:
         try:
             async for raw in ws:
                 self._handle(json.loads(raw))
+                if self.read_delay:
+                    await asyncio.sleep(self.read_delay)
         except ConnectionClosed:
             pass
         except json.JSONDecodeError:

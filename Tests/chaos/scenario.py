@@ -45,6 +45,7 @@ class Ctx:
     events: list[float] = field(default_factory=list)  # when a fault ended (recovery runs from here)
     notes: list[str] = field(default_factory=list)
     refusals_explained_by: str | None = None  # a documented limit that may refuse connects here
+    failures: list[str] = field(default_factory=list)  # what the scenario itself found wrong
 
 
 def fmt_recover(seconds: float | None) -> str:
@@ -103,12 +104,12 @@ def judge(row: Row, s: Summary, extra_failures: list[str], refused_limit: str | 
 
 
 async def run_fault(key: str, fault: str, inject, settings: Settings, *, appendonly=False, workers=2,
-                    env: dict | None = None, fleet_kwargs: dict | None = None) -> Row:
+                    env: dict | None = None, fleet_kwargs: dict | None = None, per_ip_limits: bool = False) -> Row:
     """Starts Redis + echo + a fleet, lets traffic run, calls `inject(ctx)`, then checks everyone."""
     row = Row(key, fault)
     started = time.monotonic()
     redis = RedisProc(appendonly=appendonly, name=f"redis-{key}").start()
-    echo = EchoProc(redis, workers=workers, env=env, name=f"echo-{key}")
+    echo = EchoProc(redis, workers=workers, env=env, name=f"echo-{key}", per_ip_limits=per_ip_limits)
     try:
         echo.wait_healthy(timeout=60, workers=workers)
         fleet = Fleet(echo.ws_url, tag=key[:6], **(fleet_kwargs or {}))
@@ -117,7 +118,7 @@ async def run_fault(key: str, fault: str, inject, settings: Settings, *, appendo
         await asyncio.sleep(2)
         await inject(ctx)
         summary = await fleet.stop(redis.port)
-        failures = []
+        failures = list(ctx.failures)
         if not echo.alive():
             failures.append(f"echo exited ({echo.proc.returncode})")
         else:
