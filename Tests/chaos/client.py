@@ -123,6 +123,9 @@ class AccountingClient:
             code = None
             try:
                 code = await self._session(ws)
+            except Exception:  # the socket died under a send: a close like any other
+                code = ws.close_code or 1006
+                self.log.closes[code] += 1
             finally:
                 self._ws = None
                 self.joined.clear()
@@ -163,7 +166,7 @@ class AccountingClient:
     async def _session(self, ws):
         """One connection: join, then read (and send) until it closes. Returns the close code."""
         tasks = [asyncio.create_task(self._reader(ws))]
-        await self._join(ws)
+        await self._safe(self._join(ws))  # if the socket is already gone, the reader says so
         if self.sending:
             tasks.append(asyncio.create_task(self._sender(ws)))
         if self.log.role == "resumer":

@@ -3,7 +3,8 @@ hostile HTTP. The worker must never crash (same pids throughout, /health ok, a n
 still chat), never hang (each complete input gets an answer; an incomplete one is closed by the
 server's timeouts), and keep its memory bounded.
 
-Inputs that were in flight when a worker died are saved under Tests/chaos/corpus/crash-*/.
+Inputs in flight when a worker died, and inputs that hung, are saved under
+.test-output/chaos/fuzz-findings/ (reproducers worth keeping go to Tests/chaos/corpus/).
 """
 from __future__ import annotations
 
@@ -17,11 +18,12 @@ from pathlib import Path
 
 import rawio
 from client import AccountingClient
-from harness import EchoProc, RedisProc
+from harness import OUTPUT_DIR, EchoProc, RedisProc
 from rawio import frame
 from scenario import Row
 
-CORPUS_DIR = Path(__file__).resolve().parent / "corpus"
+# Findings of a run go to the test output; curated reproducers live in Tests/chaos/corpus.
+CORPUS_DIR = OUTPUT_DIR / "fuzz-findings"
 PING = rawio.text({"type": "ping"})
 PNG = "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64).decode()
 SEEDS = [

@@ -46,6 +46,8 @@ class Ctx:
     notes: list[str] = field(default_factory=list)
     refusals_explained_by: str | None = None  # a documented limit that may refuse connects here
     failures: list[str] = field(default_factory=list)  # what the scenario itself found wrong
+    attacker_saw: str | None = None  # abuse rows: what the abusive address got
+    attacker_refused: str | None = None  # abuse rows: what was refused to it, and by which limit
 
 
 def fmt_recover(seconds: float | None) -> str:
@@ -131,6 +133,9 @@ async def run_fault(key: str, fault: str, inject, settings: Settings, *, appendo
             failures.append("a sender never recovered")
         judge(row, summary, failures, ctx.refusals_explained_by)
         row.saw = describe(summary)
+        if ctx.attacker_saw is not None:
+            row.saw = f"attacker: {ctx.attacker_saw}. Honest clients (127.0.0.2): {row.saw}"
+            row.refused = f"attacker: {ctx.attacker_refused or '0'}; honest clients: {row.refused}"
         row.details.extend(ctx.notes)
     except Exception as e:
         row.ok = False

@@ -76,7 +76,9 @@ async def slowloris(settings: Settings) -> Row:
             ctx.failures.append(f"{n_http - len(h)} slow headers still open after {observe:.0f} s")
         if len(s) < n_ws or (s and max(s) > JOIN_TIMEOUT + 5):
             ctx.failures.append(f"{n_ws - len(s)} idle WebSockets not closed within ECHO_JOIN_TIMEOUT + 5 s")
-        ctx.saw_attacker = f"slowloris: {len(h)}/{n_http} headers and {len(s)}/{n_ws} idle sockets closed"
+        ctx.attacker_saw = (f"{len(h)}/{n_http} slow heads closed" + (f" after ≤ {max(h):.0f} s" if h else "")
+                            + f", {len(s)}/{n_ws} idle WebSockets closed" + (f" after ≤ {max(s):.0f} s" if s else ""))
+        ctx.attacker_refused = f"{len(h) + len(s)} closed (ECHO_HEADER_TIMEOUT, ECHO_JOIN_TIMEOUT)"
 
     return await run_fault("slowloris", f"slowloris: {n_http} trickled request heads + {n_ws} idle WebSockets from one address",
                            inject, settings, per_ip_limits=True, fleet_kwargs=HONEST)
@@ -123,6 +125,9 @@ async def connection_flood(settings: Settings) -> Row:
             w.transport.abort()
         ctx.notes.append(f"{total} connections from 127.0.0.1 in {took:.1f} s: {outcomes}, HTTP statuses {statuses}; "
                          f"at most {peak_open} upgraded at once (ECHO_MAX_CONNECTIONS_PER_IP={MAX_CONNECTIONS}, ECHO_HANDSHAKES_PER_IP=20/s)")
+        refused = outcomes["http-refused"] + outcomes["reset/closed"] + outcomes["timeout"]
+        ctx.attacker_saw = f"{outcomes['accepted']} of {total} upgraded (at most {peak_open} at once), {refused} refused"
+        ctx.attacker_refused = f"{refused} (ECHO_MAX_CONNECTIONS_PER_IP, ECHO_HANDSHAKES_PER_IP)"
         if outcomes["accepted"] > MAX_CONNECTIONS + 20 * took + 20:
             ctx.failures.append(f"{outcomes['accepted']} upgrades accepted from one address (limit {MAX_CONNECTIONS} at once, 20/s)")
         if not ctx.echo.alive():
@@ -172,9 +177,12 @@ async def join_guessing(settings: Settings) -> Row:
                     w.transport.abort()
 
         await asyncio.gather(*(guesser() for _ in range(conns)))
-        allowed = JOINS_PER_MINUTE * duration / 60 + JOINS_PER_MINUTE  # a minute's worth as burst
+        # A minute's worth as burst, plus 10 % for timing at the edges of the window.
+        allowed = (JOINS_PER_MINUTE * duration / 60 + JOINS_PER_MINUTE) * 1.1
         ctx.notes.append(f"{conns} connections guessing codes for {duration:.0f} s: {counts}; answered guesses allowed by "
                          f"ECHO_JOINS_PER_IP={JOINS_PER_MINUTE}/min: ≤ {allowed:.0f}")
+        ctx.attacker_saw = f"{counts['ROOM_NOT_FOUND'] + counts['found']} guesses answered, {counts['RATE_LIMITED']} RATE_LIMITED"
+        ctx.attacker_refused = f"{counts['RATE_LIMITED']} joins, {counts['refused connects']} connects (ECHO_JOINS_PER_IP, per-connection bucket)"
         if counts["ROOM_NOT_FOUND"] + counts["found"] > allowed:
             ctx.failures.append(f"{counts['ROOM_NOT_FOUND']} guesses answered from one address (≤ {allowed:.0f} allowed)")
 
