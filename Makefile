@@ -5,7 +5,7 @@ DESTDIR ?=
 CONFIG ?= release
 SYSTEMD_DIR ?= /etc/systemd/system
 
-.PHONY: run test build release bench install deps clean-test chaos fuzz
+.PHONY: run test build release bench install deps clean-test chaos fuzz fuzz-parser
 
 run:
 	bash scripts/run.sh
@@ -34,6 +34,10 @@ chaos:
 
 fuzz:
 	bash scripts/fuzz.sh
+
+# libFuzzer + AddressSanitizer on ClientRequest.parse (Fuzz/, its own .build-fuzz scratch path).
+fuzz-parser:
+	bash scripts/fuzz-parser.sh
 
 install:
 	bash scripts/install-deps.sh
