@@ -95,13 +95,18 @@ async def connection_flood(settings: Settings) -> Row:
         sem = asyncio.Semaphore(200)
         peak_open = 0
 
+        give_up_at = time.monotonic() + 60  # a server that stops accepting must not stall the row
+
         async def one():
             nonlocal peak_open
             async with sem:
+                if time.monotonic() > give_up_at:
+                    outcomes["timeout"] += 1
+                    return
                 try:
-                    r, w = await rawio.open_conn(port, timeout=10)
+                    r, w = await rawio.open_conn(port, timeout=5)
                     w.write(rawio.handshake(port))
-                    status, _ = await rawio.read_head(r, 10)
+                    status, _ = await rawio.read_head(r, 5)
                 except asyncio.TimeoutError:
                     outcomes["timeout"] += 1
                     return
