@@ -5,7 +5,7 @@ DESTDIR ?=
 CONFIG ?= release
 SYSTEMD_DIR ?= /etc/systemd/system
 
-.PHONY: run test build release bench install deps clean-test
+.PHONY: run test build release bench install deps clean-test chaos fuzz fuzz-parser
 
 run:
 	bash scripts/run.sh
@@ -26,6 +26,18 @@ release:
 
 bench:
 	bash scripts/bench.sh
+
+# Fault injection under accounting clients, then 10 minutes of fuzzing: writes docs/RELIABILITY.md.
+# CHAOS_QUICK=1 for a short version.
+chaos:
+	bash scripts/chaos.sh
+
+fuzz:
+	bash scripts/fuzz.sh
+
+# libFuzzer + AddressSanitizer on ClientRequest.parse (Fuzz/, its own .build-fuzz scratch path).
+fuzz-parser:
+	bash scripts/fuzz-parser.sh
 
 install:
 	bash scripts/install-deps.sh

@@ -1,0 +1,1 @@
+../../../Sources/Shared/Protocol/ClientRequest.swift
