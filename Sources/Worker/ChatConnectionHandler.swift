@@ -184,12 +184,17 @@ final class ChatConnectionHandler: ChannelInboundHandler {
             if closing {
                 context.close(promise: nil)
             } else {
-                // Echo the client's close, then hang up.
-                var data = Self.payload(of: frame)
-                _ = close(code: data.readWebSocketErrorCode() ?? .normalClosure)
+                // Echo the client's close (or fail a malformed one), then hang up.
+                let code = ClientCloseFrame.answer(to: Self.payload(of: frame))
+                if code == .protocolError { hub.counters.protocolErrorCloses += 1 }
+                _ = close(code: code)
             }
-        default:
+        case .pong:
             break
+        default:
+            // Reserved opcodes (3–7, 0xB–0xF): RFC 6455 §5.2 says fail the connection.
+            hub.counters.protocolErrorCloses += 1
+            _ = close(code: .protocolError)
         }
     }
 

@@ -611,7 +611,7 @@ def test_a_worker_accepts_only_once_redis_answers(start_echo):
         starter = threading.Timer(1.0, redis.start)
         starter.start()
         client = Client(echo.ws_url)
-        history = client.join("early", "ann", action="create")
+        history = client.join("early-room", "ann", action="create")
         starter.join()
         assert history.get("type") == "history", history
         client.close()
