@@ -1,6 +1,6 @@
 """The WebSocket connection once open, against real echo-worker processes and a real redis-server:
 slow consumers, the outbound and inbound budgets, strict frames, the join timeout, room codes
-(docs/security-connection.md)."""
+(docs/security.md)."""
 from __future__ import annotations
 
 import base64
@@ -350,7 +350,7 @@ def not_joined_errors(w) -> int:
 
 # One client sends 4 MiB image frames as fast as it can; two others chat on the same worker.
 # ECHO_TEST_FLOOD_BUDGET=0 measures the same without the inbound budget (the "before" figure in
-# docs/security-connection.md); the assertions hold with the budget.
+# docs/security.md); the assertions hold with the budget.
 def test_a_client_sending_large_frames_does_not_stall_the_others(start_worker):
     budget = int(os.environ.get("ECHO_TEST_FLOOD_BUDGET", str(1024 * 1024)))
     w = start_worker(ECHO_INBOUND_BYTES_PER_SECOND=str(budget))
