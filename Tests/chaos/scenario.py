@@ -119,6 +119,14 @@ async def run_fault(key: str, fault: str, inject, settings: Settings, *, appendo
         ctx = Ctx(redis, echo, fleet, settings)
         await asyncio.sleep(2)
         await inject(ctx)
+        # Traffic goes on after the last fault until every sender got a new message through (or
+        # 20 s): recovery is measured, not cut short by the end of the row.
+        settle_until = time.monotonic() + 20
+        await asyncio.sleep(2)
+        while ctx.events and time.monotonic() < settle_until:
+            if not math.isinf(recovery_seconds([c.log for c in fleet.clients], ctx.events) or 0):
+                break
+            await asyncio.sleep(0.5)
         summary = await fleet.stop(redis.port)
         failures = list(ctx.failures)
         if not echo.alive():
