@@ -25,6 +25,7 @@ from wsclient import Client
 
 PORT = 8080  # echo.env as shipped
 BASE = f"http://127.0.0.1:{PORT}"
+ADMIN = "http://127.0.0.1:9090"  # ECHO_ADMIN_LISTEN as shipped: /metrics and the detailed /health
 WS = f"ws://127.0.0.1:{PORT}/ws"
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="booting systemd needs root")
@@ -55,10 +56,10 @@ def host():
             (OUTPUT_DIR / "systemd-live-journal.log").write_text(h.journal(None))
 
 
-def http(host: SystemdHost, path: str, timeout=3.0):
+def http(host: SystemdHost, path: str, timeout=3.0, base=BASE):
     with host.inside_network():
         try:
-            with urllib.request.urlopen(BASE + path, timeout=timeout) as r:
+            with urllib.request.urlopen(base + path, timeout=timeout) as r:
                 return r.status, r.read()
         except urllib.error.HTTPError as e:
             return e.code, e.read()
@@ -100,16 +101,17 @@ def test_start_with_the_shipped_unit_serves_chat_and_health(host):
     assert len(procs["redis"]) == 1, procs
 
     status, body = http(host, "/health")
-    assert status == 200, body
+    assert status == 200 and json.loads(body) == {"status": "ok"}, body
+    status, body = http(host, "/health", base=ADMIN)
     health = json.loads(body)
-    assert health["status"] == "ok" and health["workers"] == 2, health
+    assert status == 200 and health["status"] == "ok" and health["workers"] == 2, health
 
     with host.inside_network():
         a, b = Client(WS), Client(WS)
     try:
-        assert a.join("live", "ann", action="create").get("type") == "history"
-        assert b.join("live", "bob").get("type") == "history"
-        a.chat("live", "hello from systemd")
+        assert a.join("live-room", "ann", action="create").get("type") == "history"
+        assert b.join("live-room", "bob").get("type") == "history"
+        a.chat("live-room", "hello from systemd")
         assert b.next_chat()["text"] == "hello from systemd"
     finally:
         a.close()
