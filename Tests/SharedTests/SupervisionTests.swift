@@ -59,11 +59,23 @@ private let t0 = ContinuousClock.now
         for _ in 0..<8 { decisions.append(tracker.workerDied(.signaled(9), uptime: .milliseconds(2500), becameReady: true)) }
         #expect(decisions.prefix(5) == [.restart(after: .zero), .restart(after: .milliseconds(100)), .restart(after: .milliseconds(200)),
                                         .restart(after: .milliseconds(400)), .restart(after: .milliseconds(800))])
+        // Capped at a second: connections queued on the slot's socket wait for the next worker.
+        #expect(decisions.suffix(3) == Array(repeating: .restart(after: .seconds(1)), count: 3))
         #expect(tracker.startFailures == 0)
         // Killed before it was ready: still not a failed start.
         _ = tracker.workerDied(.signaled(9), uptime: .milliseconds(100), becameReady: false)
         #expect(tracker.startFailures == 0)
         #expect(RestartPolicy().giveUpReason(slots: [tracker]) == nil)
+    }
+
+    /// A crash (its own signal) after ready is not a kill from outside: the full back-off applies.
+    @Test func crashesAfterReadyBackOffToTheFullCap() {
+        var tracker = SlotRestartTracker()
+        var last = SlotRestartTracker.Decision.restart(after: .zero)
+        for _ in 0..<12 { last = tracker.workerDied(.signaled(11), uptime: .milliseconds(500), becameReady: true) }
+        #expect(last == .restart(after: .seconds(30)))
+        #expect(ProcessExit.signaled(9).isKillFromOutside && ProcessExit.signaled(15).isKillFromOutside)
+        #expect(!ProcessExit.signaled(6).isKillFromOutside && !ProcessExit.exited(1).isKillFromOutside)
     }
 
     @Test func delayIsCapped() {

@@ -6,17 +6,12 @@
 /// count (at admission, at every close and on a timer), so a lost write heals at the next one, and
 /// a crashed worker's field stops counting when its expiry passes.
 enum AdmissionScripts {
-    private static let now = """
-        local t = redis.call('TIME')
-        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-        """
-
     /// KEYS: connection hash ('' = do not count), token bucket ('' = none).
     /// ARGV: instance, this worker's count with the new connection, max connections, entry TTL ms,
     ///       bucket capacity, bucket rate per minute.
     /// Returns {'ok'} | {'connections', others} | {'limited', retryAfterMs}. A refusal changes nothing.
     static let admit = RedisScript(name: "admit", source: """
-        \(now)
+        \(LuaSnippets.now)
         if KEYS[1] ~= '' then
           local others = 0
           local fields = redis.call('HGETALL', KEYS[1])
@@ -33,17 +28,7 @@ enum AdmissionScripts {
           if others + tonumber(ARGV[2]) > tonumber(ARGV[3]) then return {'connections', others} end
         end
         if KEYS[2] ~= '' then
-          local burst = tonumber(ARGV[5])
-          local rate = tonumber(ARGV[6])
-          local state = redis.call('HMGET', KEYS[2], 'tokens', 'ts')
-          local tokens = tonumber(state[1]) or burst
-          local ts = tonumber(state[2]) or now
-          if now > ts then tokens = math.min(burst, tokens + (now - ts) * rate / 60000) end
-          if tokens < 1 then
-            return {'limited', math.ceil((1 - tokens) * 60000 / rate)}
-          end
-          redis.call('HSET', KEYS[2], 'tokens', tostring(tokens - 1), 'ts', tostring(now))
-          redis.call('PEXPIRE', KEYS[2], math.ceil(burst * 60000 / rate) + 1000)
+        \(LuaSnippets.takeToken(key: "KEYS[2]", burst: "tonumber(ARGV[5])", rate: "tonumber(ARGV[6])"))
         end
         if KEYS[1] ~= '' then
           redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ':' .. (now + tonumber(ARGV[4])))
@@ -59,7 +44,7 @@ enum AdmissionScripts {
           redis.call('HDEL', KEYS[1], ARGV[1])
           return 0
         end
-        \(now)
+        \(LuaSnippets.now)
         redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ':' .. (now + tonumber(ARGV[3])))
         redis.call('PEXPIRE', KEYS[1], ARGV[3])
         return 1

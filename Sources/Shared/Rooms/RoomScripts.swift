@@ -4,12 +4,6 @@
 /// Pub/sub payloads on `room:<id>`: `C<stream id> <chat body JSON>` for a chat message,
 /// `S<system event JSON>` for a join or leave.
 enum RoomScripts {
-    /// Redis time in milliseconds: all workers and hosts share one clock for expiry scores.
-    private static let now = """
-        local t = redis.call('TIME')
-        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-        """
-
     /// KEYS: stream, channel, rate-limit key, clientId key ('' for none), room info.
     /// ARGV: body, stream cap, rate per minute (0 = off), burst, room TTL s, dedupe TTL s.
     /// Returns {'ok', id} | {'dup', id, body?} | {'limited', retryAfterMs}.
@@ -22,19 +16,9 @@ enum RoomScripts {
             return {'dup', seen}
           end
         end
-        local rate = tonumber(ARGV[3])
-        if rate > 0 then
-          local burst = tonumber(ARGV[4])
-          \(now)
-          local state = redis.call('HMGET', KEYS[3], 'tokens', 'ts')
-          local tokens = tonumber(state[1]) or burst
-          local ts = tonumber(state[2]) or now
-          if now > ts then tokens = math.min(burst, tokens + (now - ts) * rate / 60000) end
-          if tokens < 1 then
-            return {'limited', math.ceil((1 - tokens) * 60000 / rate)}
-          end
-          redis.call('HSET', KEYS[3], 'tokens', tostring(tokens - 1), 'ts', tostring(now))
-          redis.call('PEXPIRE', KEYS[3], math.ceil(burst * 60000 / rate) + 1000)
+        if tonumber(ARGV[3]) > 0 then
+          \(LuaSnippets.now)
+        \(LuaSnippets.takeToken(key: "KEYS[3]", burst: "tonumber(ARGV[4])", rate: "tonumber(ARGV[3])"))
         end
         local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'd', ARGV[1])
         redis.call('PUBLISH', KEYS[2], 'C' .. id .. ' ' .. ARGV[1])
@@ -51,7 +35,7 @@ enum RoomScripts {
     /// are oldest first when recovered == 1, newest first otherwise.
     static let join = RedisScript(name: "join", source: """
         if ARGV[1] == 'join' and redis.call('EXISTS', KEYS[1]) == 0 then return {'notfound'} end
-        \(now)
+        \(LuaSnippets.now)
         local ttl = tonumber(ARGV[5])
         redis.call('SET', KEYS[1], '1', 'EX', ttl)
         local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
@@ -91,7 +75,7 @@ enum RoomScripts {
         local removed = redis.call('ZREM', KEYS[1], ARGV[1])
         redis.call('HDEL', KEYS[2], ARGV[1])
         redis.call('DEL', KEYS[3])
-        \(now)
+        \(LuaSnippets.now)
         redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
         local count = redis.call('ZCARD', KEYS[1])
         if removed == 1 then redis.call('PUBLISH', KEYS[4], 'S' .. ARGV[2] .. count .. '}') end
@@ -107,7 +91,7 @@ enum RoomScripts {
     /// KEYS: members, usernames, info, active_rooms.
     /// ARGV: presence TTL ms, room TTL s, room id, then session id and username pairs.
     static let refresh = RedisScript(name: "refresh", source: """
-        \(now)
+        \(LuaSnippets.now)
         local expiry = now + tonumber(ARGV[1])
         local ttl = tonumber(ARGV[2])
         for i = 4, #ARGV, 2 do

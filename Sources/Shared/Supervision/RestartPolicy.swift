@@ -11,11 +11,16 @@
 ///   slot has failed ``maximumStartFailures`` starts in a row and no worker of this supervisor has
 ///   ever become ready (a missing or broken binary, a configuration only the worker rejects).
 /// - A worker killed by a signal is killed from outside (an operator, the OOM killer, a test) or
-///   crashed: it backs off like any young death but never counts towards giving up.
+///   crashed: it backs off like any young death but never counts towards giving up. A worker that
+///   was ready and was killed from outside (a signal that is not a crash's) has shown it can start,
+///   so its slot's delay stays under ``maximumDelayAfterKill``: connections the kernel queues on
+///   that slot's socket wait for the next worker, and a long back-off would time them out.
 public struct RestartPolicy: Sendable, Equatable {
     /// Delay before the second restart of a streak of young deaths; it doubles after that.
     public var firstDelay: Duration = .milliseconds(100)
     public var maximumDelay: Duration = .seconds(30)
+    /// The longest delay after a ready worker was killed from outside (see the rule above).
+    public var maximumDelayAfterKill: Duration = .seconds(1)
     /// Failed starts in a row, on every slot, after which a supervisor that never served gives up.
     public var maximumStartFailures = 5
     /// A worker that was ready and lived this long ends a streak of young deaths.
@@ -50,6 +55,15 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
         } else {
             self = .signaled(signal)
         }
+    }
+
+    /// Signals a process gets from its own fault (a trap, a bad access, `abort`), not from outside.
+    public static let crashSignals: Set<Int32> = [4, 5, 6, 7, 8, 11, 31]  // ILL TRAP ABRT BUS FPE SEGV SYS
+
+    /// Killed by a signal another process sent (kill, the OOM killer), not by its own fault.
+    public var isKillFromOutside: Bool {
+        if case .signaled(let signal) = self { return !Self.crashSignals.contains(signal) }
+        return false
     }
 
     public var description: String {
@@ -105,7 +119,9 @@ public struct SlotRestartTracker: Sendable, Equatable {
             return .restart(after: .zero)
         }
         consecutiveCrashes += 1
-        return .restart(after: delay(forCrash: consecutiveCrashes))
+        let delay = delay(forCrash: consecutiveCrashes)
+        if becameReady && exit.isKillFromOutside { return .restart(after: min(delay, policy.maximumDelayAfterKill)) }
+        return .restart(after: delay)
     }
 
     /// The slot's worker reported ready.

@@ -45,13 +45,19 @@ async def slowloris(settings: Settings) -> Row:
             w.write(b"GET /ws HTTP/1.1\r\nHost: x\r\n")
             writers.append(w)
             watchers.append(asyncio.create_task(_watch_close(r, started, http_closed, i, observe)))
+        # Paced under ECHO_HANDSHAKES_PER_IP (20/s): this row is about sockets that never join, not
+        # about the handshake limit (the flood row is).
+        upgraded = 0
         for i in range(n_ws):
             try:
                 r, w = await rawio.upgrade(port)
             except Exception:
+                ws_closed[i] = "refused"
                 continue
+            upgraded += 1
             writers.append(w)  # upgraded, never joins
             watchers.append(asyncio.create_task(_watch_close(r, started, ws_closed, i, observe)))
+            await asyncio.sleep(1 / 15)
         # Trickle one header byte every 2 s on the HTTP ones, as slowloris does.
         end = started + observe
         while time.monotonic() < end and not (all(c is not None for c in http_closed) and all(c is not None for c in ws_closed)):
@@ -67,17 +73,20 @@ async def slowloris(settings: Settings) -> Row:
         for t in watchers:
             t.cancel()
         h = [c for c in http_closed if c is not None]
-        s = [c for c in ws_closed if c is not None]
+        refused_upgrades = sum(1 for c in ws_closed if c == "refused")
+        s = [c for c in ws_closed if c is not None and c != "refused"]
         ctx.notes.append(f"{n_http} trickled headers: {len(h)} closed by the server"
                          + (f" after {min(h):.1f}–{max(h):.1f} s" if h else "") + f" (ECHO_HEADER_TIMEOUT={HEADER_TIMEOUT})")
-        ctx.notes.append(f"{n_ws} upgraded, never joined: {len(s)} closed by the server"
+        ctx.notes.append(f"{upgraded} upgraded ({refused_upgrades} refused), never joined: {len(s)} closed by the server"
                          + (f" after {min(s):.1f}–{max(s):.1f} s" if s else "") + f" (ECHO_JOIN_TIMEOUT={JOIN_TIMEOUT})")
         if len(h) < n_http or (h and max(h) > HEADER_TIMEOUT + 5):
             ctx.failures.append(f"{n_http - len(h)} slow headers still open after {observe:.0f} s")
-        if len(s) < n_ws or (s and max(s) > JOIN_TIMEOUT + 5):
-            ctx.failures.append(f"{n_ws - len(s)} idle WebSockets not closed within ECHO_JOIN_TIMEOUT + 5 s")
+        if refused_upgrades:
+            ctx.failures.append(f"{refused_upgrades} paced upgrades refused")
+        if len(s) < upgraded or (s and max(s) > JOIN_TIMEOUT + 5):
+            ctx.failures.append(f"{upgraded - len(s)} idle WebSockets not closed within ECHO_JOIN_TIMEOUT + 5 s")
         ctx.attacker_saw = (f"{len(h)}/{n_http} slow heads closed" + (f" after ≤ {max(h):.0f} s" if h else "")
-                            + f", {len(s)}/{n_ws} idle WebSockets closed" + (f" after ≤ {max(s):.0f} s" if s else ""))
+                            + f", {len(s)}/{upgraded} idle WebSockets closed" + (f" after ≤ {max(s):.0f} s" if s else ""))
         ctx.attacker_refused = f"{len(h) + len(s)} closed (ECHO_HEADER_TIMEOUT, ECHO_JOIN_TIMEOUT)"
 
     return await run_fault("slowloris", f"slowloris: {n_http} trickled request heads + {n_ws} idle WebSockets from one address",
