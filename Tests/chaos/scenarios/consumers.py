@@ -41,7 +41,7 @@ async def slow_consumer(settings: Settings) -> Row:
         deadline = time.monotonic() + 20
         while not slow.log.closes.get(1008) and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
-        ctx.notes.append(f"slow reader: closes {dict(slow.log.closes)}, {len(slow.log.resumes) - 1} resumes; "
+        ctx.notes.append(f"slow reader: closes {dict(slow.log.closes)}, {slow.log.joins - 1} resumes; "
                          f"workers' RSS peak {peak / 2**20:.0f} MiB")
         if not slow.log.closes.get(1008):
             ctx.notes.append("FAIL: the slow reader was never closed with 1008")
