@@ -1,15 +1,27 @@
-"""Accounting clients: real WebSocket clients that remember every message id they saw.
+"""Accounting clients: real WebSocket clients (asyncio) that remember every message id they receive.
 
 Three roles, all speaking docs/protocol.md the way the web client does (web/app.js,
-web/connection.js): on any close they reconnect and `rejoin` with `since` = the last id they saw
-(after 50-1000 ms for a planned close 1001/1012, otherwise a short back-off), and a `history`
-with `recovered:false` is remembered as the server's admission of a gap.
+web/connection.js): on any close they reconnect (to the next of their URLs) and `rejoin` with
+`since` = the newest id they hold (after 50-1000 ms for a planned close 1001/1012, otherwise a short
+back-off), and a `history` with `recovered:false` is remembered as the server's admission of a gap.
 
 - member: joins and stays (it reconnects only when the server closes it);
 - resumer: like a member, but hangs up by itself every few seconds and resumes with `since`;
 - sender: a member that also sends chat at a steady rate, each with a unique clientId, and sends
   again (same clientId) after UNAVAILABLE, RATE_LIMITED, a reconnect, or 8 s without an answer,
   until the server confirms it (its own message comes back carrying that clientId).
+
+What a client records for checker.py is a list of segments: stretches the server vouches are
+gapless. A segment starts at the first join (everything after the history it handed over is owed)
+or at a `history` with `recovered:false`, asked for by a resume or sent unasked (owed: everything
+from the first message of that history on); it goes on through every resume answered
+`recovered:true`, and holds every chat id received, in arrival order.
+
+A retried clientId's stored copy (docs/protocol.md, "Idempotent sends"; ResumePlan.duplicateFloor
+on the server) is sent to the sender alone, and only when it is older than the first message of
+the last history this connection was handed that was not `recovered:true`: the room delivers nothing
+that old. So a chat below that floor carrying one of our clientIds is the answer to a retry, not a
+delivery: it confirms the send and is kept apart (`acks`), neither a duplicate nor out of order.
 """
 from __future__ import annotations
 
@@ -34,13 +46,17 @@ def id_key(stream_id: str) -> tuple[int, int]:
 
 
 @dataclass
-class Resume:
-    """One `history` reply: what was asked (`since`) and what came back."""
-    t: float
-    wall: float
-    since: str | None
-    recovered: bool | None
-    ids: list[str]
+class Segment:
+    how: str                  # "join" | "resume-lost" (a resume answered recovered:false) | "resync" (told unasked)
+    # join: the newest id its history handed over (owed: everything after it); told: the first id of
+    # the told history (owed: from it on). None: the room was empty / the told history was empty.
+    start: str | None = None
+    ids: list[str] = field(default_factory=list)  # every chat id received in it, in arrival order
+    wall: float = 0.0         # time.time() when it began
+
+    @property
+    def told(self) -> bool:
+        return self.how != "join"
 
 
 @dataclass
@@ -58,32 +74,29 @@ class ClientLog:
     name: str
     room: str
     role: str
-    source_ip: str
-    received: list[tuple[str, str]] = field(default_factory=list)  # (id, "live"|"history"|"ack")
-    join_point: str | None = None  # the newest id of the first history ("0-0" when empty)
-    resumes: list[Resume] = field(default_factory=list)
+    source_ip: str = "127.0.0.1"
+    segments: list[Segment] = field(default_factory=list)
+    acks: list[str] = field(default_factory=list)  # stored copies answering a retried clientId
+    last_id: str | None = None  # the newest id received: what a resume asks `since`
+    joins: int = 0  # join replies (history) received: the first join and every resume
+    told: int = 0  # histories with recovered:false
     closes: Counter = field(default_factory=Counter)
     errors: Counter = field(default_factory=Counter)
     refused: list[str] = field(default_factory=list)  # connect attempts that failed, and why
     connects: int = 0
     sent: dict[str, Pending] = field(default_factory=dict)  # clientId -> state (senders only)
-    retried_client_ids: set = field(default_factory=set)
     given_up: list[str] = field(default_factory=list)  # clientIds refused for good
 
     @property
-    def last_id(self) -> str | None:
-        best = None
-        for i, _ in self.received:
-            if best is None or id_key(i) > id_key(best):
-                best = i
-        return best
+    def delivered(self) -> int:
+        return sum(len(s.ids) for s in self.segments)
 
 
 class AccountingClient:
-    def __init__(self, url: str, room: str, name: str, role: str = "member", source_ip: str = "127.0.0.1",
+    def __init__(self, url: str | list[str], room: str, name: str, role: str = "member", source_ip: str = "127.0.0.1",
                  send_interval: float = 0.5, resume_every: tuple[float, float] = (3.0, 6.0),
                  action: str = "create", max_pending: int = 5, image: str | None = None):
-        self.url = url
+        self.urls = [url] if isinstance(url, str) else list(url)
         self.log = ClientLog(name=name, room=room, role=role, source_ip=source_ip)
         self.send_interval = send_interval
         self.resume_every = resume_every
@@ -94,26 +107,27 @@ class AccountingClient:
         self.stop_sending = asyncio.Event()
         self.stopped = asyncio.Event()
         self.joined = asyncio.Event()
-        self._seq = 0
-        self._last_id: str | None = None
-        self._seen: set[str] = set()
-        self._first_join_done = False
-        self._ws = None
         self.read_delay = 0.0  # a slow reader: this long per frame
+        self._seq = 0
+        self._attempts = 0
+        self._floor: str | None = None  # below it, a chat of ours is a retry's stored copy
+        self._ws = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
     async def run(self):
         backoff = 0.2
         while not self.stopped.is_set():
+            url = self.urls[self._attempts % len(self.urls)]
+            self._attempts += 1
             try:
-                ws = await self._connect()
+                ws = await self._connect(url)
             except InvalidStatus as e:
                 self.log.refused.append(f"HTTP {e.response.status_code}")
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
                 continue
-            except (OSError, asyncio.TimeoutError, Exception) as e:  # refused, reset, timed out
+            except Exception as e:  # refused, reset, timed out
                 self.log.refused.append(type(e).__name__)
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
@@ -128,6 +142,7 @@ class AccountingClient:
                 self.log.closes[code] += 1
             finally:
                 self._ws = None
+                self._floor = None
                 self.joined.clear()
                 try:
                     await asyncio.wait_for(ws.close(), 2)
@@ -143,18 +158,18 @@ class AccountingClient:
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
 
-    async def _connect(self):
+    async def _connect(self, url: str):
         if not self.read_delay:
-            return await connect(self.url, open_timeout=10, close_timeout=2, max_size=64 * 1024 * 1024,
+            return await connect(url, open_timeout=10, close_timeout=2, max_size=64 * 1024 * 1024,
                                  ping_interval=None, compression=None, local_addr=(self.log.source_ip, 0))
         # A slow reader: tiny kernel buffers and a one-frame queue, so the server feels it at once.
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         sock.setblocking(False)
         sock.bind((self.log.source_ip, 0))
-        host, port = self.url.split("//")[1].split("/")[0].split(":")
+        host, port = url.split("//")[1].split("/")[0].split(":")
         await asyncio.wait_for(asyncio.get_running_loop().sock_connect(sock, (host, int(port))), 10)
-        return await connect(self.url, sock=sock, open_timeout=10, close_timeout=2, max_size=64 * 1024 * 1024,
+        return await connect(url, sock=sock, open_timeout=10, close_timeout=2, max_size=64 * 1024 * 1024,
                              ping_interval=None, compression=None, max_queue=1)
 
     async def _sleep(self, s):
@@ -181,15 +196,11 @@ class AccountingClient:
         return ws.close_code
 
     async def _join(self, ws):
-        if not self._first_join_done:
-            action = self.first_action
-        else:
-            action = "rejoin"
-        payload = {"roomId": self.log.room, "username": self.log.name, "action": action}
-        if self._first_join_done and self._last_id:
-            payload["since"] = self._last_id
+        payload = {"roomId": self.log.room, "username": self.log.name,
+                   "action": "rejoin" if self.log.segments else self.first_action}
+        if self.log.segments and self.log.last_id:
+            payload["since"] = self.log.last_id
         await ws.send(json.dumps({"type": "join", "payload": payload}))
-        self._join_since = payload.get("since")
 
     async def _hang_up_later(self, ws):
         await self.joined.wait()
@@ -211,42 +222,89 @@ class AccountingClient:
         self.log.closes[code] += 1
         return code
 
+    # -- what arrives -----------------------------------------------------------------------
+
     def _handle(self, frame: dict):
         kind = frame.get("type")
-        if kind == "session":
-            return
         if kind == "history":
-            ids = [m["id"] for m in frame.get("messages", []) if isinstance(m, dict) and "id" in m]
-            recovered = frame.get("recovered")
-            self.log.resumes.append(Resume(time.monotonic(), time.time(), self._join_since, recovered, ids))
-            if not self._first_join_done:
-                self._first_join_done = True
-                self.log.join_point = max(ids, key=id_key) if ids else "0-0"
-            how = "history-unrecovered" if recovered is False else "history"
-            for m in frame.get("messages", []):
-                if isinstance(m, dict):
-                    self._chat(m, how)
-            self.joined.set()
-            if self.sending:
-                self._resend_all()
+            self._history(frame)
+        elif kind == "error":
+            self._error(frame)
+        elif kind in ("session", "pong") or frame.get("sender") == "System":
             return
-        if kind == "error":
-            code = frame.get("code", "?")
-            self.log.errors[code] += 1
-            cid = frame.get("clientId")
-            if code in ("UNAVAILABLE", "RATE_LIMITED") and cid in self.log.sent:
-                delay = max(0.05, min(float(frame.get("retryAfterMs") or 500) / 1000, 5.0))
-                asyncio.get_running_loop().call_later(delay, self._resend, cid)
-            elif code in ("UNAVAILABLE", "NOT_JOINED", "RATE_LIMITED") and not self.joined.is_set() and cid is None:
-                # The join itself was refused: ask again shortly (web/app.js does the same).
-                asyncio.get_running_loop().call_later(0.5, self._rejoin_soon)
-            elif cid in self.log.sent:
-                self.log.given_up.append(cid)
+        elif isinstance(frame.get("id"), str):
+            self._live(frame)
+
+    def _history(self, frame: dict):
+        messages = [m for m in frame.get("messages", []) if isinstance(m, dict) and isinstance(m.get("id"), str)]
+        ids = [m["id"] for m in messages]
+        recovered = frame.get("recovered")
+        log = self.log
+        if self.joined.is_set():
+            # Unasked: only a resync may come (docs/protocol.md, Redis faults).
+            if recovered is not False:
+                log.errors["UNEXPECTED_HISTORY"] += 1
+                return
+            self._told("resync", ids)
+        else:
+            log.joins += 1
+            if not log.segments:
+                # The first join: what its history handed over is the starting point, not owed.
+                log.segments.append(Segment("join", ids[-1] if ids else None, wall=time.time()))
+            elif recovered is False:
+                self._told("resume-lost", ids)
+            else:
+                # recovered:true continues the segment; so does a rejoin that had no position to
+                # resume from (nothing received yet): its history is all the room holds.
+                log.segments[-1].ids.extend(ids)
+        for mid in ids:
+            self._advance(mid)
+        self._floor = None if recovered is True else (ids[0] if ids else None)
+        for m in messages:
+            self._confirm(m.get("clientId"), m["id"])
+        self.joined.set()
+        if self.sending:
+            self._resend_all()
+
+    def _told(self, how: str, ids: list[str]):
+        self.log.told += 1
+        self.log.segments.append(Segment(how, ids[0] if ids else None, list(ids), wall=time.time()))
+
+    def _live(self, m: dict):
+        mid, cid = m["id"], m.get("clientId")
+        if not self.joined.is_set() or not self.log.segments:
+            self.log.errors["CHAT_BEFORE_HISTORY"] += 1
             return
-        if kind == "pong" or frame.get("sender") == "System":
+        if self._floor is not None and id_key(mid) < id_key(self._floor) and cid in self.log.sent:
+            self.log.acks.append(mid)
+            self._confirm(cid, mid)
             return
-        if "id" in frame:
-            self._chat(frame, "live")
+        self.log.segments[-1].ids.append(mid)
+        self._advance(mid)
+        self._confirm(cid, mid)
+
+    def _advance(self, mid: str):
+        if self.log.last_id is None or id_key(mid) > id_key(self.log.last_id):
+            self.log.last_id = mid
+
+    def _confirm(self, cid, mid: str):
+        pending = self.log.sent.get(cid) if cid else None
+        if pending is not None and pending.confirmed_id is None:
+            pending.confirmed_id = mid
+            pending.confirmed_at = time.monotonic()
+
+    def _error(self, frame: dict):
+        code = frame.get("code", "?")
+        self.log.errors[code] += 1
+        cid = frame.get("clientId")
+        if code in ("UNAVAILABLE", "RATE_LIMITED") and cid in self.log.sent:
+            delay = max(0.05, min(float(frame.get("retryAfterMs") or 500) / 1000, 5.0))
+            asyncio.get_running_loop().call_later(delay, self._resend, cid)
+        elif code in ("UNAVAILABLE", "NOT_JOINED", "RATE_LIMITED") and not self.joined.is_set() and cid is None:
+            # The join itself was refused: ask again shortly (web/app.js does the same).
+            asyncio.get_running_loop().call_later(0.5, self._rejoin_soon)
+        elif cid in self.log.sent:
+            self.log.given_up.append(cid)
 
     def _rejoin_soon(self):
         ws = self._ws
@@ -258,25 +316,6 @@ class AccountingClient:
             await coro
         except Exception:
             pass
-
-    def _chat(self, m: dict, how: str):
-        mid = m.get("id")
-        if not isinstance(mid, str):
-            return
-        cid = m.get("clientId")
-        pending = self.log.sent.get(cid) if cid else None
-        if pending is not None and pending.confirmed_id is not None and mid == pending.confirmed_id and mid in self._seen \
-                and cid in self.log.retried_client_ids:
-            # The server answers a retried clientId with the stored copy, to this sender only.
-            self.log.received.append((mid, "ack"))
-            return
-        self.log.received.append((mid, how))
-        self._seen.add(mid)
-        if self._last_id is None or id_key(mid) > id_key(self._last_id):
-            self._last_id = mid
-        if pending is not None and pending.confirmed_id is None:
-            pending.confirmed_id = mid
-            pending.confirmed_at = time.monotonic()
 
     # -- sending ----------------------------------------------------------------------------
 
@@ -307,8 +346,6 @@ class AccountingClient:
         ws = self._ws
         if p is None or p.confirmed_id is not None or ws is None or not self.joined.is_set():
             return
-        if p.attempts:
-            self.log.retried_client_ids.add(cid)
         p.attempts += 1
         p.last_sent = time.monotonic()
         payload = {"roomId": self.log.room, "clientId": cid, "message": f"{cid} at {time.time():.3f}"}

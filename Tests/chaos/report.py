@@ -58,10 +58,12 @@ How it is measured (Tests/chaos/): a private `redis-server` and a real `echo` (s
 workers) per row, and a fleet of accounting clients (3 rooms; per room 2 senders at 2 messages/s, 2
 members that stay, 1 member that hangs up every 3–6 s and resumes with `since`). Every client
 reconnects and resumes as the web client does. At the end every client's ids are compared with
-its room's stream (XRANGE): **lost** = in the stream after the client's join point but never
-received and not covered by a `recovered:false`, plus messages a sender saw confirmed that are
-not in the stream; **duplicated** = received twice (the copy the server returns for a retried
-`clientId` excepted, as the protocol promises it) plus a `clientId` stored twice; **refused** =
+its room's stream (XRANGE), stretch by stretch (from the join, or from a `recovered:false`, to
+the next `recovered:false`): **lost** = in the stream within a stretch but never received (a gap
+up to the next `recovered:false` is admitted, not lost), plus messages a sender saw confirmed that
+are not in the stream; **duplicated** = received twice within a stretch (the stored copy the
+server returns for a retried `clientId` excepted, as the protocol promises it) plus a `clientId`
+stored twice; **refused** =
 connects that failed; **time to recover** = after each fault, until every sender had a new message
 confirmed (the worst over the faults). Every row runs with `ECHO_STREAM_MAXLEN=1000000` (nothing
 trimmed, so XRANGE is the whole truth) and `ECHO_RATE_LIMIT=0`. Fault rows run with the per-IP

@@ -9,18 +9,25 @@ must hold the exact sequence from its join, in order and once, or have been told
 """
 from __future__ import annotations
 
-import json
+import asyncio
 import shutil
 import signal
 import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 
-import pytest
-
-from accounting import AccountingClient, Resp, Truth, check, recovery_seconds, settle
-from conftest import RedisServer, http_get, wait_for
+from conftest import RedisServer, wait_for
 from wsclient import Client
+
+# The accounting clients and their checker are the chaos suite's (Tests/chaos), imported the way
+# test_chaos_short.py does.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "chaos"))
+
+from checker import recovery_seconds  # noqa: E402
+from fleet import Fleet  # noqa: E402
+from resp import Redis  # noqa: E402
 
 TRAFFIC_BEFORE = 3.0
 TRAFFIC_AFTER = 5.0
@@ -59,71 +66,57 @@ def new_room() -> str:
     return "f" + uuid.uuid4().hex[:10]
 
 
-def build_members(w1, w2, rooms, *, flapping=True):
-    """Per room: two senders (one per worker) and two readers (one per worker) that never
-    disconnect, and (except in the first room) a reader that hangs up every ~2 s and resumes,
-    alternating workers."""
-    clients = []
-    for n, r in enumerate(rooms):
-        creator = AccountingClient(w1.ws_url, r, f"{r}-s1", action="create", send_every=0.12).start()
-        assert creator.joined.wait(10), "creator could not join"
-        clients.append(creator)
-        clients.append(AccountingClient(w2.ws_url, r, f"{r}-s2", send_every=0.12).start())
-        clients.append(AccountingClient(w1.ws_url, r, f"{r}-r1").start())
-        clients.append(AccountingClient(w2.ws_url, r, f"{r}-r2").start())
-        if flapping and n > 0:
-            clients.append(AccountingClient(w1.ws_url, r, f"{r}-flap", disconnect_every=2.0,
-                                            urls=[w1.ws_url, w2.ws_url]).start())
-    for c in clients:
-        assert c.joined.wait(10), f"{c.name} could not join"
-    return clients
-
-
-def print_report(label, report, recovery):
-    totals = report.totals()
-    print(f"\n[{label}] " + ", ".join(f"{k}={v}" for k, v in totals.items())
+def print_report(label, summary, recovery):
+    print(f"\n[{label}] " + ", ".join(f"{k}={v}" for k, v in summary.figures().items())
           + f", recovery_s={recovery if recovery is None else round(recovery, 2)}")
-    for c in report.clients:
-        if not c.exact or c.told:
-            print(f"  {c.name}: delivered={c.delivered} expected={c.expected} missing={c.missing} "
-                  f"dup={c.duplicates} ooo={c.out_of_order} told={c.told} told_gap={c.told_gap}")
-    for v in report.violations:
-        print("  VIOLATION", v)
+    for v in summary.verdicts:
+        if not v.exact or v.told:
+            print("  " + v.describe())
+    for line in summary.violations:
+        print("  VIOLATION", line)
 
 
-def run_fault(start_worker, redis: FaultyRedis, label, inject, rooms_count=3, while_connected=None):
-    """Runs the traffic, injects the fault, checks the accounting; `while_connected(workers,
-    rooms, clients)` runs after the check, before the members hang up."""
-    env = {"ECHO_STREAM_MAXLEN": "100000"}
-    w1 = start_worker(redis_url=redis.url, **env)
-    w2 = start_worker(redis_url=redis.url, **env)
-    rooms = [new_room() for _ in range(rooms_count)]
-    clients = build_members(w1, w2, rooms)
-    truth = Truth()
+async def traffic(workers, redis: FaultyRedis, label, inject, rooms_count, while_connected, wiped):
+    # Per room: two senders (one per worker) and two members (one per worker) that never
+    # disconnect, and (except in the first room) a member that hangs up every 1-3 s and resumes,
+    # alternating workers. The senders keep sending through the fault (up to 64 unconfirmed each),
+    # so many chats are refused UNAVAILABLE and retried with their clientIds.
+    fleet = Fleet([w.ws_url for w in workers], rooms=rooms_count, senders=2, members=2, resumers=1, quiet_rooms=1,
+                  send_interval=0.12, resume_every=(1.0, 3.0), max_pending=64, tag="f")
     try:
-        time.sleep(TRAFFIC_BEFORE)
-        truth.snapshot(redis.port, rooms)
-        fault_end = inject()
-        time.sleep(TRAFFIC_AFTER)
-        settle(clients, truth, redis.port, rooms, timeout=25)
-        report = check(clients, truth)
-        recovery = recovery_seconds(clients, fault_end)
-        print_report(label, report, recovery)
+        await fleet.start(join_timeout=10)
+        await asyncio.sleep(TRAFFIC_BEFORE)
+        fleet.snapshot_truth(redis.port)
+        await asyncio.to_thread(inject)  # the clients keep running meanwhile
+        fault_end = time.monotonic()
+        await asyncio.sleep(TRAFFIC_AFTER)
+        await fleet.settle(redis.port, timeout=25)
+        summary = fleet.summary(received_counts_as_stored=wiped)
+        print_report(label, summary, recovery_seconds(fleet.logs, [fault_end]))
         if while_connected:
-            while_connected((w1, w2), rooms, clients)
-        return report
+            await asyncio.to_thread(while_connected, workers, fleet.rooms, fleet.clients)
+        return summary
     finally:
-        for c in clients:
-            c.stop()
+        await fleet.close()
 
 
-def assert_accounted(report):
-    totals = report.totals()
-    assert report.violations == [], report.violations
-    assert totals["lost"] == 0 and totals["duplicated"] == 0 and totals["out_of_order"] == 0
-    assert totals["unconfirmed"] == 0, "a sender's message was never stored"
-    assert totals["stored_twice"] == 0, "a retried clientId was stored twice"
-    assert totals["delivered"] > 0
+def run_fault(start_worker, redis: FaultyRedis, label, inject, rooms_count=3, while_connected=None, wiped=False):
+    """Runs the traffic, injects the fault (`inject()`, blocking, in a thread), checks the
+    accounting; `while_connected(workers, rooms, clients)` runs after the check, before the
+    members hang up. `wiped`: Redis lost what it held, so an id a client received may be in no
+    stream (it counts as stored)."""
+    env = {"ECHO_STREAM_MAXLEN": "100000"}
+    workers = (start_worker(redis_url=redis.url, **env), start_worker(redis_url=redis.url, **env))
+    return asyncio.run(traffic(workers, redis, label, inject, rooms_count, while_connected, wiped))
+
+
+def assert_accounted(summary):
+    assert summary.violations == [], summary.violations
+    assert summary.lost == 0 and summary.duplicated == 0 and summary.out_of_order == 0
+    assert summary.phantom == 0, "a client received a message that is in no stream"
+    assert summary.unconfirmed == 0, "a sender's message was never stored"
+    assert summary.stored_twice == [], "a retried clientId was stored twice"
+    assert summary.delivered > 0
 
 
 def test_redis_kill9_and_restart_with_data(start_worker):
@@ -133,12 +126,11 @@ def test_redis_kill9_and_restart_with_data(start_worker):
             redis.kill9()
             time.sleep(1.0)
             redis.start()
-            return time.time()
 
         report = run_fault(start_worker, redis, "kill -9 + restart (AOF always)", inject)
         assert_accounted(report)
         # Redis kept everything, so every member that stayed connected got every message.
-        assert report.totals()["told_recovered_false"] == 0
+        assert report.recovered_false == 0
     finally:
         redis.cleanup()
 
@@ -150,13 +142,12 @@ def test_redis_restarted_empty_tells_members_and_rebuilds_presence(start_worker)
             redis.kill9()
             time.sleep(1.0)
             redis.start()
-            return time.time()
 
         def presence_is_rebuilt(workers, rooms, clients):
             # The first room's members never disconnected and nobody rejoined it: only the
             # workers' presence rebuild can make its info key and members exist again.
             quiet = rooms[0]
-            members = [c for c in clients if c.room == quiet]
+            members = [c for c in clients if c.log.room == quiet]
             newcomer = Client(workers[1].ws_url)
             try:
                 history = newcomer.join(quiet, "newcomer", action="join")
@@ -166,10 +157,11 @@ def test_redis_restarted_empty_tells_members_and_rebuilds_presence(start_worker)
             finally:
                 newcomer.close()
 
-        report = run_fault(start_worker, redis, "kill -9 + restart empty", inject, while_connected=presence_is_rebuilt)
+        report = run_fault(start_worker, redis, "kill -9 + restart empty", inject, while_connected=presence_is_rebuilt,
+                           wiped=True)
         assert_accounted(report)
         # Every member had a position that the empty Redis no longer holds: each was told.
-        assert all(c.told >= 1 for c in report.clients), [(c.name, c.told) for c in report.clients]
+        assert all(v.told >= 1 for v in report.verdicts), [(v.name, v.told) for v in report.verdicts]
     finally:
         redis.cleanup()
 
@@ -183,11 +175,10 @@ def test_redis_paused_8s(start_worker):
                 time.sleep(8.0)
             finally:
                 redis.proc.send_signal(signal.SIGCONT)
-            return time.time()
 
         report = run_fault(start_worker, redis, "SIGSTOP 8 s", inject)
         assert_accounted(report)
-        assert report.totals()["told_recovered_false"] == 0, "nothing was lost: nobody should be told"
+        assert report.recovered_false == 0, "nothing was lost: nobody should be told"
     finally:
         redis.cleanup()
 
@@ -199,11 +190,10 @@ def test_pubsub_connections_killed(start_worker):
             for _ in range(3):
                 redis.cli("CLIENT", "KILL", "TYPE", "pubsub")
                 time.sleep(0.3)
-            return time.time()
 
         report = run_fault(start_worker, redis, "CLIENT KILL TYPE pubsub x3", inject)
         assert_accounted(report)
-        assert report.totals()["told_recovered_false"] == 0
+        assert report.recovered_false == 0
     finally:
         redis.cleanup()
 
@@ -215,19 +205,15 @@ def test_every_worker_connection_killed_repeatedly(start_worker):
     redis = FaultyRedis(persistent=False).start()
     try:
         def inject():
-            admin = Resp(redis.port)
-            try:
+            with Redis(redis.port) as admin:
                 for _ in range(6):
-                    admin.command("CLIENT", "KILL", "TYPE", "pubsub")
-                    admin.command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+                    admin.call("CLIENT", "KILL", "TYPE", "pubsub")
+                    admin.call("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
                     time.sleep(0.4)
-            finally:
-                admin.close()
-            return time.time()
 
         report = run_fault(start_worker, redis, "all connections killed x6", inject)
         assert_accounted(report)
-        assert report.totals()["told_recovered_false"] == 0
+        assert report.recovered_false == 0
     finally:
         redis.cleanup()
 

@@ -52,7 +52,7 @@ async def slow_consumer(settings: Settings) -> Row:
         while time.monotonic() < deadline and not await asyncio.to_thread(slow_consumer_closes, ctx):
             await asyncio.sleep(0.2)
         closes = await asyncio.to_thread(slow_consumer_closes, ctx)
-        ctx.notes.append(f"slow reader: closes {dict(slow.log.closes)}, {len(slow.log.resumes) - 1} resumes; "
+        ctx.notes.append(f"slow reader: closes {dict(slow.log.closes)}, {slow.log.joins - 1} resumes; "
                          f"server's slow-consumer closes {closes}; workers' RSS peak {peak / 2**20:.0f} MiB")
         if not closes:
             ctx.failures.append("the server never cut the slow reader off")
