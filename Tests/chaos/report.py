@@ -69,8 +69,9 @@ confirmed (the worst over the faults). Every row runs with `ECHO_STREAM_MAXLEN=1
 trimmed, so XRANGE is the whole truth) and `ECHO_RATE_LIMIT=0`. Fault rows run with the per-IP
 limits off (all clients share 127.0.0.1); the abuse rows keep the defaults and put the honest
 fleet on 127.0.0.2.
-The systemd-as-PID-1 rows come from `Tests/python/systemd_host.py` (its `chaos_rows(quick)`):
-`CHAOS_SYSTEMD=1 make chaos` adds them to the table.
+The systemd-as-PID-1 rows are `Tests/python/test_systemd_live.py` run once (a throwaway systemd in
+private namespaces, the shipped unit and env file, the embedded Redis), a row per test, with the
+figures each test printed (`Tests/chaos/scenarios/systemd.py`; `CHAOS_SYSTEMD=0` leaves them out).
 
 {table(rows) if rows else "No run on this tree yet: run `make chaos`."}
 

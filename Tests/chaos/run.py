@@ -2,16 +2,13 @@
 
   .venv/bin/python Tests/chaos/run.py [--quick] [--only KEY ...] [--fuzz-seconds N] [--no-write] [--systemd]
 
-systemd rows (echo under systemd as PID 1) are built elsewhere: with --systemd (or CHAOS_SYSTEMD=1)
-this runner imports Tests/python/systemd_host.py and, if it defines `chaos_rows(quick: bool)`
-(sync or async) returning dicts with the keys of `scenario.Row` (key, fault, saw, sent, lost,
-duplicated, refused, recover, ok, verdict, details), adds them to the table.
+Unless CHAOS_SYSTEMD=0 (or without root), the rows of Echo under a real systemd as PID 1 are added:
+scenarios/systemd.py runs Tests/python/test_systemd_live.py once and makes a row of each test.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
-import inspect
 import logging
 import os
 import sys
@@ -22,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fuzz  # noqa: E402
 import report  # noqa: E402
 from scenario import Row, Settings  # noqa: E402
-from scenarios import abuse, consumers, malformed, redis_faults, workers  # noqa: E402
+from scenarios import abuse, consumers, malformed, redis_faults, systemd, workers  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,8 +46,9 @@ async def main() -> int:
     p.add_argument("--fuzz-seconds", type=float, default=None, help="0 skips the fuzz row")
     p.add_argument("--no-write", action="store_true", help="do not touch docs/RELIABILITY.md")
     p.add_argument("--out", default=str(ROOT / "docs" / "RELIABILITY.md"))
-    p.add_argument("--systemd", action="store_true", default=os.environ.get("CHAOS_SYSTEMD") == "1",
-                   help="add the rows of Tests/python/systemd_host.py (needs a systemd host)")
+    p.add_argument("--systemd", action=argparse.BooleanOptionalAction,
+                   default=os.environ.get("CHAOS_SYSTEMD", "1") == "1" and os.geteuid() == 0,
+                   help="add the systemd-as-PID-1 rows (scenarios/systemd.py; needs root)")
     args = p.parse_args()
     # A fuzz or flood connection the server already closed makes asyncio warn on every write.
     logging.getLogger("asyncio").setLevel(logging.ERROR)
@@ -72,7 +70,9 @@ async def main() -> int:
         for d in row.details:
             print(f"    {d}", flush=True)
     if args.systemd:
-        rows.extend(await systemd_rows(settings.quick))
+        for row in await systemd.rows(settings.quick):
+            rows.append(row)
+            print(f"[{'pass' if row.ok else 'FAIL'}] {row.key}: {row.saw} — {row.verdict}", flush=True)
     if not args.no_write:
         out = Path(args.out)
         out.write_text(report.render(rows, ROOT, settings.quick, report.previous_before_section(out)))
@@ -80,29 +80,6 @@ async def main() -> int:
     failed = [r.key for r in rows if not r.ok]
     print(f"{len(rows) - len(failed)}/{len(rows)} rows pass" + (f"; failing: {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0
-
-
-async def systemd_rows(quick: bool) -> list[Row]:
-    """The hook for the systemd-as-PID-1 rows (another suite builds them)."""
-    sys.path.insert(0, str(ROOT / "Tests" / "python"))
-    try:
-        import systemd_host  # type: ignore
-    except ImportError as e:
-        return [Row("systemd", "systemd as PID 1", ok=False, verdict=f"FAIL: Tests/python/systemd_host.py not importable ({e})")]
-    make = getattr(systemd_host, "chaos_rows", None)
-    if make is None:
-        return [Row("systemd", "systemd as PID 1", ok=False, verdict="FAIL: systemd_host.chaos_rows(quick) is not defined")]
-    result = make(quick)
-    if inspect.isawaitable(result):
-        result = await result
-    rows = []
-    for d in result:
-        row = Row(d.get("key", "systemd"), d.get("fault", "systemd"))
-        for k, v in d.items():
-            if hasattr(row, k):
-                setattr(row, k, v)
-        rows.append(row)
-    return rows
 
 
 if __name__ == "__main__":
