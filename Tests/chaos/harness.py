@@ -8,8 +8,8 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -18,33 +18,16 @@ from pathlib import Path
 
 from resp import Redis
 
+# The pytest suite's helpers, shared rather than copied (Tests/python/conftest.py).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
+from conftest import PER_IP_LIMITS_OFF, free_port, wait_for  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN_DIR = Path(os.environ.get("ECHO_BIN_DIR", ROOT / ".build" / "debug"))
 OUTPUT_DIR = Path(os.environ.get("ECHO_TEST_OUTPUT", ROOT / ".test-output")) / "chaos"
 
-# Every client of a fault-injection row connects from 127.0.0.x: the per-IP defences are off there
-# so that they cannot be what refused a client; the abuse rows run with the defaults.
-PER_IP_LIMITS_OFF = {"ECHO_MAX_CONNECTIONS_PER_IP": "0", "ECHO_HANDSHAKES_PER_IP": "0", "ECHO_JOINS_PER_IP": "0"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(predicate, timeout=10.0, interval=0.05, what="condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = predicate()
-            if last:
-                return last
-        except Exception as e:  # not up yet
-            last = e
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+# The fault-injection rows run with the per-IP defences off (PER_IP_LIMITS_OFF), so that they
+# cannot be what refused a client; the abuse rows run with the defaults.
 
 
 def http_get(url: str, timeout=3.0):

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from connect_loop import ConnectLoop
 from conftest import BIN_DIR, EchoProcess, RedisServer, free_port, http_get, wait_for
 from wsclient import Client
 
@@ -156,57 +157,6 @@ def exit_code_within(echo: EchoProcess, seconds: float) -> int:
         return echo.proc.wait(seconds)
     except subprocess.TimeoutExpired:
         raise AssertionError(f"echo still running after {seconds}s:\n{echo.logs()}")
-
-
-class ConnectLoop:
-    """Clients that connect, ask /health and disconnect in a tight loop, recording each attempt's
-    start time and outcome: 'ok', 'refused' (connect failed) or 'broken' (connected, then reset or
-    closed without an answer)."""
-
-    def __init__(self, port: int, threads: int = 4):
-        self.port = port
-        self.results: list[tuple[float, str]] = []
-        self.lock = threading.Lock()
-        self.stop_flag = threading.Event()
-        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
-
-    def _attempt(self) -> str:
-        s = socket.socket()
-        s.settimeout(5)
-        try:
-            try:
-                s.connect(("127.0.0.1", self.port))
-            except OSError:
-                return "refused"
-            try:
-                s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                data = s.recv(64)
-                return "ok" if data.startswith(b"HTTP/1.1 ") else "broken"
-            except OSError:
-                return "broken"
-        finally:
-            s.close()
-
-    def _run(self):
-        while not self.stop_flag.is_set():
-            started = time.monotonic()
-            outcome = self._attempt()
-            with self.lock:
-                self.results.append((started, outcome))
-
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop_flag.set()
-        for t in self.threads:
-            t.join(10)
-
-    def outcomes(self, after=0.0, before=float("inf")):
-        with self.lock:
-            return [o for t, o in self.results if after <= t < before]
 
 
 # ---------------------------------------------------------------- sockets and workers

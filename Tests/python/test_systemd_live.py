@@ -19,6 +19,7 @@ import urllib.request
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from connect_loop import ConnectLoop
 from conftest import wait_for
 from systemd_host import OUTPUT_DIR, SystemdHost, SystemdHostError
 from wsclient import Client
@@ -226,59 +227,6 @@ def test_the_priority_error_is_the_missing_nice_privilege(host):
     assert int(host.proc_status(host.main_pid())["CapBnd"], 16) == 0
 
 
-class ConnectLoop:
-    """HTTP requests on fresh connections in a loop, inside the namespace's network: each one is
-    'ok', 'refused' (connect failed) or 'broken' (no answer)."""
-
-    def __init__(self, host: SystemdHost, threads: int = 3):
-        self.host = host
-        self.results: list[tuple[float, str]] = []
-        self.lock = threading.Lock()
-        self.stop_flag = threading.Event()
-        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
-
-    def _attempt(self) -> str:
-        import socket
-        s = socket.socket()
-        s.settimeout(10)
-        try:
-            try:
-                s.connect(("127.0.0.1", PORT))
-            except OSError:
-                return "refused"
-            try:
-                s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                return "ok" if s.recv(64).startswith(b"HTTP/1.1 ") else "broken"
-            except OSError:
-                return "broken"
-        finally:
-            s.close()
-
-    def _run(self):
-        while not self.stop_flag.is_set():
-            started = time.monotonic()
-            outcome = self._attempt()
-            with self.lock:
-                self.results.append((started, outcome))
-            time.sleep(0.005)
-
-    def __enter__(self):
-        # Threads started inside the block live in the namespace's network for good.
-        with self.host.inside_network():
-            for t in self.threads:
-                t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop_flag.set()
-        for t in self.threads:
-            t.join(15)
-
-    def outcomes(self):
-        with self.lock:
-            return [o for _, o in self.results]
-
-
 def test_reload_under_a_connect_loop_refuses_nothing_and_loses_nothing(host):
     room = f"reload{os.getpid()}"
     with host.inside_network():
@@ -348,7 +296,7 @@ def test_reload_under_a_connect_loop_refuses_nothing_and_loses_nothing(host):
         threads = [threading.Thread(target=send_loop), threading.Thread(target=receive_loop)]
         for t in threads:
             t.start()
-    with ConnectLoop(host) as loop:
+    with ConnectLoop(PORT, threads=3, timeout=10, start_in=host.inside_network) as loop:
         wait_for(lambda: len(sent) >= 5, what="messages before the reload")
         old = set(tree(host)["workers"])
         started = time.monotonic()
@@ -374,7 +322,7 @@ def test_reload_under_a_connect_loop_refuses_nothing_and_loses_nothing(host):
 
 
 def test_sigttin_sigttou_churn_refuses_nothing(host):
-    with ConnectLoop(host) as loop:
+    with ConnectLoop(PORT, threads=3, timeout=10, start_in=host.inside_network) as loop:
         for _ in range(2):
             host.systemctl("kill", "--kill-whom=main", "-s", "SIGTTIN", "echo")
             wait_for(lambda: len(tree(host)["workers"]) == 3, timeout=15, what="three workers")
