@@ -67,7 +67,9 @@ PRIVATE_DIRECTORIES = ["/tmp", "/var/tmp", "/run", "/var/lib", "/var/log", "/var
 # The script PID 1 of the namespace runs before it becomes systemd. $1 is the staged install tree.
 BOOT_SCRIPT = r"""
 set -eu
-stage=$1
+# The staged tree may lie under a directory the tmpfs mounts below hide (a checkout in /tmp): the
+# working directory keeps pointing at it, so it is copied from there by relative paths.
+cd "$1"
 for d in %(dirs)s; do
     mkdir -p "$d"
     mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs "$d"
@@ -90,9 +92,10 @@ ln -s /proc/self/fd/1 /tmp/.dev/stdout
 ln -s /proc/self/fd/2 /tmp/.dev/stderr
 mount --move /tmp/.dev /dev
 rmdir /tmp/.dev
-cp -a "$stage"/usr/local/. /usr/local/
-cp -a "$stage"/etc/systemd/system/. /etc/systemd/system/
-cp -a "$stage"/etc/echo/. /etc/echo/
+cp -a ./usr/local/. /usr/local/
+cp -a ./etc/systemd/system/. /etc/systemd/system/
+cp -a ./etc/echo/. /etc/echo/
+cd /
 ip link set lo up
 exec env -i container=echo-test PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     %(systemd)s --system --unit=basic.target --log-target=journal-or-kmsg --show-status=no
