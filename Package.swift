@@ -9,7 +9,6 @@ let package = Package(
         .executable(name: "echo", targets: ["Supervisor"]),
         .executable(name: "echo-worker", targets: ["Worker"]),
         .executable(name: "echo-bench", targets: ["Bench"]),
-        .library(name: "Shared", targets: ["Shared"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -37,11 +36,29 @@ let package = Package(
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
+        // Linux process calls Swift's Glibc module does not declare (prctl, signalfd, closefrom).
+        .systemLibrary(name: "CLinux"),
+
+        // The libraries under Sources/Shared, named for who uses them (docs/architecture.md):
+        // EchoShared  — both binaries: configuration, logging, the control protocol, Linux calls.
+        // EchoCore    — the worker's chat logic without channels: wire protocol, input rules,
+        //               frames, the room store, the Redis client, static assets.
+        // EchoSupervision — the supervisor's pure logic: restart policy, reload and slot machines, sd_notify.
+        // EchoBenchKit — only echo-bench links it; no server binary does (ImportRulesTests).
         .target(
-            name: "Shared",
+            name: "EchoShared",
             dependencies: [
+                "CLinux",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/Shared/EchoShared"
+        ),
+        .target(
+            name: "EchoCore",
+            dependencies: [
+                "EchoShared",
                 "CHiredis",
-                "CSystemd",
                 "CZlib",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -49,16 +66,28 @@ let package = Package(
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            ],
+            path: "Sources/Shared/EchoCore"
+        ),
+        .target(
+            name: "EchoSupervision",
+            dependencies: [
+                "EchoShared",
+                "CSystemd",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Shared/EchoSupervision"
+        ),
+        .target(
+            name: "EchoBenchKit",
+            dependencies: ["EchoCore"],
+            path: "Sources/Shared/EchoBenchKit"
         ),
         .executableTarget(
             name: "Worker",
             dependencies: [
-                "Shared",
+                "EchoShared",
+                "EchoCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -73,7 +102,8 @@ let package = Package(
         .executableTarget(
             name: "Supervisor",
             dependencies: [
-                "Shared",
+                "EchoShared",
+                "EchoSupervision",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -81,7 +111,9 @@ let package = Package(
         .executableTarget(
             name: "Bench",
             dependencies: [
-                "Shared",
+                "EchoShared",
+                "EchoCore",
+                "EchoBenchKit",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -90,13 +122,18 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .testTarget(name: "EchoSharedTests", dependencies: ["EchoShared"]),
         .testTarget(
-            name: "SharedTests",
+            name: "EchoCoreTests",
             dependencies: [
-                "Shared",
+                "EchoCore",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
+        .testTarget(name: "EchoSupervisionTests", dependencies: ["EchoSupervision"]),
+        .testTarget(name: "EchoBenchKitTests", dependencies: ["EchoBenchKit"]),
+        // Reads Package.swift and every source file: the import rules of docs/architecture.md.
+        .testTarget(name: "ArchitectureTests"),
     ],
     swiftLanguageModes: [.v6]
 )

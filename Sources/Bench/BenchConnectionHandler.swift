@@ -1,5 +1,5 @@
+import EchoBenchKit
 import NIOCore
-import Shared
 
 /// One benchmark client, the only handler in its pipeline: upgrades to WebSocket, joins its room,
 /// sends stamped chat messages when it is a sender, and books every delivery in its loop's

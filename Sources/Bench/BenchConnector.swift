@@ -1,9 +1,10 @@
+import EchoBenchKit
+import NIOCore
+import NIOPosix
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import NIOCore
-import NIOPosix
-import Shared
 
 /// Opens one benchmark connection: TCP connect (optionally from a chosen 127.0.0.x) with
 /// ``BenchConnectionHandler`` as the pipeline's only handler, which upgrades and joins.

@@ -1,6 +1,6 @@
 import ArgumentParser
+import EchoBenchKit
 import NIOCore
-import Shared
 
 /// Options every load mode shares.
 struct BenchOptions: ParsableArguments {

@@ -1,4 +1,4 @@
-import Shared
+import EchoBenchKit
 
 extension BenchReport {
     /// The human-readable result printed at the end of a run.

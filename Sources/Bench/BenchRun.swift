@@ -1,9 +1,9 @@
+import EchoBenchKit
 import Histogram
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
-import Shared
 
 /// Drives one run: owns the event loops (one per core), their recorders, the connections, and
 /// moves every loop through the phases. Everything per frame happens inside the loops; this type

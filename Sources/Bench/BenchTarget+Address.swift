@@ -1,5 +1,5 @@
+import EchoBenchKit
 import NIOCore
-import Shared
 
 extension BenchTarget {
     /// The socket address to connect to. ``BenchTarget`` only accepts literals, so this never

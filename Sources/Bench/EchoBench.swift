@@ -1,7 +1,7 @@
 import ArgumentParser
+import EchoBenchKit
 import Foundation
 import Logging
-import Shared
 
 /// `echo-bench`: Echo's load generator. See docs/benchmarks.md for the scenarios built on it.
 @main

@@ -1,7 +1,7 @@
 import ArgumentParser
+import EchoBenchKit
 import Histogram
 import Logging
-import Shared
 
 /// `echo-bench fanout`: rooms of members that all listen and some send; measures deliveries per
 /// second, delivery latency and loss.

@@ -1,5 +1,5 @@
+import EchoBenchKit
 import Histogram
-import Shared
 
 extension Histogram where Count == UInt64 {
     /// The percentiles BENCHMARKS.md shows, in the histogram's unit (microseconds here).

@@ -1,6 +1,6 @@
 import ArgumentParser
+import EchoBenchKit
 import Logging
-import Shared
 
 /// `echo-bench idle`: hold joined, silent connections and measure what they cost the server in
 /// memory and CPU.

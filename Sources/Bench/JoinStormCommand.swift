@@ -1,6 +1,6 @@
 import ArgumentParser
+import EchoBenchKit
 import Logging
-import Shared
 
 /// `echo-bench joinstorm`: clients connect, upgrade, join and receive their history as fast as a
 /// fixed number of concurrent attempts allows; measures joins per second and join latency.

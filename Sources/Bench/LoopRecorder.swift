@@ -1,6 +1,6 @@
+import EchoBenchKit
 import Histogram
 import NIOCore
-import Shared
 
 /// Everything one event loop measures, plus the senders it paces. Only ever touched on its own
 /// loop (the coordinator reaches it through `NIOLoopBound`), so the per-delivery path takes no lock

@@ -1,8 +1,9 @@
+import EchoBenchKit
+import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
-import Shared
 
 /// Reads CPU time and resident memory of the processes under test from `/proc`: the server (a
 /// process and all its descendants, so `echo` and every `echo-worker`, including restarted ones),

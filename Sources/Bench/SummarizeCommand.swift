@@ -1,6 +1,6 @@
 import ArgumentParser
+import EchoBenchKit
 import Foundation
-import Shared
 
 /// `echo-bench summarize`: medians and spread of repeated runs (the JSON files `--json` wrote),
 /// as the markdown table BENCHMARKS.md shows, or one figure's median for scripts.

@@ -1,5 +1,5 @@
+import EchoShared
 import Glibc
-import Shared
 
 /// The supervisor's end of one worker's control channel: a non-blocking `AF_UNIX` stream socket
 /// carrying ``ControlMessage`` lines, driven by the supervisor's poll loop.

@@ -1,6 +1,7 @@
+import EchoShared
+import EchoSupervision
 import Glibc
 import Logging
-import Shared
 
 /// The private `redis-server` that `echo` runs when no `REDIS_URL` is configured: a unix socket in
 /// the runtime directory (no TCP port to collide or expose), an append-only file in the state

@@ -1,5 +1,4 @@
 import Glibc
-import Shared
 
 /// One worker slot's listening socket: created here with raw socket calls, `SO_REUSEPORT` so that
 /// every slot binds the same address and the kernel balances connections between them, and kept

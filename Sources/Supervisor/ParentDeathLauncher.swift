@@ -1,5 +1,5 @@
+import EchoShared
 import Glibc
-import Shared
 
 /// `echo __exec-with-pdeathsig SIGNAL PARENT -- PATH [ARG...]`: a hidden mode of the `echo` binary
 /// that makes the kernel send SIGNAL to PATH when its parent (the supervisor) dies, then becomes
@@ -32,9 +32,10 @@ enum ParentDeathLauncher {
             fail("usage: echo \(mode) SIGNAL PARENT-PID -- PATH [ARG...]", code: 2)
         }
         let path = rest[3]
-        let result = ProcessLifetime.setParentDeathSignal(signal)
-        if result != 0 {
-            fail("prctl(PR_SET_PDEATHSIG): \(String(cString: strerror(result)))", code: 1)
+        do {
+            try LinuxCalls.setParentDeathSignal(signal)
+        } catch {
+            fail("\(error)", code: 1)
         }
         // The parent may have died before the prctl: then nobody will ever send the signal, and
         // this process must not start a server that outlives the supervisor.

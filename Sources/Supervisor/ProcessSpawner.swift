@@ -1,3 +1,4 @@
+import EchoShared
 import Glibc
 
 /// Starts child processes with `posix_spawn`. The supervisor is multithreaded (the Swift runtime),

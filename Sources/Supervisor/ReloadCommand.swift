@@ -1,7 +1,7 @@
 import ArgumentParser
+import EchoSupervision
 import Foundation
 import Glibc
-import Shared
 
 /// `echo reload`, for `ExecReload=`: signals the running supervisor and returns only when the
 /// reload it asked for is over (systemd then knows the reload's outcome).

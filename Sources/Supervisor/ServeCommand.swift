@@ -1,7 +1,8 @@
 import ArgumentParser
+import EchoShared
+import EchoSupervision
 import Glibc
 import Logging
-import Shared
 
 struct ServeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

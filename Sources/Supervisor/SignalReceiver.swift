@@ -1,3 +1,4 @@
+import EchoShared
 import Glibc
 
 /// The signals the supervisor acts on, read from a `signalfd` inside its poll loop.

@@ -1,6 +1,7 @@
+import EchoShared
+import EchoSupervision
 import Glibc
 import Logging
-import Shared
 
 extension Supervisor {
     /// SIGHUP: re-reads the configuration and replaces the workers one slot at a time.

@@ -1,6 +1,6 @@
+import EchoSupervision
 import Glibc
 import Logging
-import Shared
 
 extension Supervisor {
     /// SIGTTIN: one more slot, with its own socket in the `SO_REUSEPORT` group.

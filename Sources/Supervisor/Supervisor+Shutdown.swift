@@ -1,6 +1,6 @@
+import EchoSupervision
 import Glibc
 import Logging
-import Shared
 
 extension Supervisor {
     /// Graceful stop: workers stop accepting and close their WebSockets with `closeCode` spread

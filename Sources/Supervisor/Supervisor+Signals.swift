@@ -1,6 +1,5 @@
 import Glibc
 import Logging
-import Shared
 
 extension Supervisor {
     func handle(signal: Int32) {

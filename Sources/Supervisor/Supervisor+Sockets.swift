@@ -1,6 +1,6 @@
+import EchoSupervision
 import Glibc
 import Logging
-import Shared
 
 extension Supervisor {
     /// Opens `count` slot sockets, or adopts the one systemd passed (socket activation).

@@ -1,7 +1,8 @@
+import EchoShared
+import EchoSupervision
 import Foundation
 import Glibc
 import Logging
-import Shared
 
 extension Supervisor {
     func currentStatus() -> SupervisorStatus {

@@ -1,6 +1,7 @@
+import EchoShared
+import EchoSupervision
 import Glibc
 import Logging
-import Shared
 
 extension Supervisor {
     /// Starts a worker on `slot`'s socket with `configuration` (the current one unless a reload

@@ -1,6 +1,7 @@
+import EchoShared
+import EchoSupervision
 import Glibc
 import Logging
-import Shared
 
 /// The `echo` process: owns the slot sockets, starts, watches and replaces workers, and speaks for
 /// the whole host to systemd.

@@ -1,5 +1,5 @@
+import EchoShared
 import Glibc
-import Shared
 
 /// The supervisor's own settings (the workers' live in ``EchoConfiguration``), resolved once from
 /// flags, environment and defaults by ``ServeCommand``.

@@ -1,4 +1,5 @@
-import Shared
+import EchoShared
+import EchoSupervision
 
 /// One running `echo-worker` as the supervisor sees it.
 final class WorkerProcess {

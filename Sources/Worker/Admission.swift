@@ -1,7 +1,8 @@
+import EchoCore
+import EchoShared
 import Logging
 import Metrics
 import NIOCore
-import Shared
 
 /// Who gets in, before a WebSocket is a room member (docs/security.md): open connections,
 /// WebSocket handshakes and join attempts per client IP, counted in Redis across every worker and

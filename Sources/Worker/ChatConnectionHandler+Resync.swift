@@ -1,5 +1,5 @@
+import EchoCore
 import NIOCore
-import Shared
 
 extension ChatConnectionHandler {
     /// Tells a member that the room's history no longer reaches back to its position (trimmed, or

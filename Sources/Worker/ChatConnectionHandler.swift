@@ -1,8 +1,8 @@
+import EchoCore
 import Foundation
 import Logging
 import NIOCore
 import NIOWebSocket
-import Shared
 
 /// One WebSocket client: parses its frames, runs its requests against the room store, and writes
 /// what the hub fans out to it.

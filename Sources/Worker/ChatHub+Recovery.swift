@@ -1,6 +1,6 @@
+import EchoCore
 import Logging
 import NIOCore
-import Shared
 
 /// Catching rooms up after the pub/sub connection to Redis was lost (a restart, a pause, a killed
 /// connection): while it is away Redis delivers nothing to this worker, and messages published

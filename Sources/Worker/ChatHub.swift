@@ -1,8 +1,9 @@
+import EchoCore
+import EchoShared
 import Foundation
 import Logging
 import NIOCore
 import NIOWebSocket
-import Shared
 
 /// The rooms that have members on this worker, and the fan-out from Redis to their sockets.
 ///

@@ -1,8 +1,9 @@
+import EchoCore
+import EchoShared
 import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
-import Shared
 
 #if canImport(Glibc)
 import Glibc

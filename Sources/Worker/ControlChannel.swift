@@ -1,8 +1,8 @@
+import EchoShared
 import Foundation
 import Logging
 import NIOCore
 import NIOPosix
-import Shared
 
 /// The worker's end of the supervisor's control channel (an inherited socketpair): JSON lines in
 /// both directions. End of file means the supervisor is gone, and the worker exits.

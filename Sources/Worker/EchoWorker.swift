@@ -1,11 +1,11 @@
 import ArgumentParser
+import EchoShared
 import Foundation
 import Logging
 import Metrics
 import NIOCore
 import Prometheus
 import ServiceLifecycle
-import Shared
 
 /// `echo-worker`: serves chat over WebSocket. Started by `echo` (with an inherited socket and a
 /// control channel) or alone, binding its own port.

@@ -1,9 +1,10 @@
+import EchoCore
+import EchoShared
 import Foundation
 import Metrics
 import NIOCore
 import NIOHTTP1
 import NIOWebSocket
-import Shared
 
 /// Plain HTTP (the public `/health`, the web client) and the WebSocket handshake: an accepted
 /// upgrade replaces the HTTP handlers with a frame decoder and a ``ChatConnectionHandler``. On the

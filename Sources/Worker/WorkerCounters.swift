@@ -1,5 +1,5 @@
+import EchoCore
 import Metrics
-import Shared
 
 /// The worker's figures. Incremented as plain integers on the event loop (no atomics on the hot
 /// path) and pushed into swift-metrics, and so into the Prometheus registry, by ``publish()``.

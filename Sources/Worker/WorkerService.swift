@@ -1,3 +1,5 @@
+import EchoCore
+import EchoShared
 import Foundation
 import Logging
 import NIOCore
@@ -5,7 +7,6 @@ import NIOPosix
 import NIOWebSocket
 import Prometheus
 import ServiceLifecycle
-import Shared
 
 /// One worker process: Redis connections, the hub, the listening socket and (under a supervisor)
 /// the control channel, all on one event loop. It runs until a drain is requested (SIGTERM when
@@ -33,7 +34,7 @@ final class WorkerService: Service {
     func run() async throws {
         let configuration = settings.configuration
         let logger = self.logger
-        if settings.controlFD != nil { ProcessLifetime.dieWithParent() }
+        if settings.controlFD != nil { try LinuxCalls.setParentDeathSignal() }
 
         // One thread: workers scale by process, and a single loop keeps fan-out free of locks.
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)

@@ -1,6 +1,7 @@
+import EchoCore
+import EchoShared
 import NIOCore
 import Prometheus
-import Shared
 
 /// What the HTTP side of a worker reads: its hub, its metrics registry, the web client and the
 /// host's figures from the supervisor.

@@ -1,1 +1,1 @@
-../../../Sources/Shared/Protocol/ClientRequest.swift
+../../../Sources/Shared/EchoCore/Protocol/ClientRequest.swift

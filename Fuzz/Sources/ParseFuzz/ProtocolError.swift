@@ -1,1 +1,1 @@
-../../../Sources/Shared/Protocol/ProtocolError.swift
+../../../Sources/Shared/EchoCore/Protocol/ProtocolError.swift

@@ -1,1 +1,1 @@
-../../../Sources/Shared/Protocol/StreamID.swift
+../../../Sources/Shared/EchoCore/Protocol/StreamID.swift

@@ -1,0 +1,42 @@
+
+/// Tracks the sequence numbers one receiver has seen from one sender, to tell a duplicate from a
+/// late (out-of-order) arrival. Echo promises per-room total order, so in a healthy run every
+/// delivery is `.inOrder` and the `missing` set stays empty.
+public struct BenchSequenceTracker: Sendable, Equatable {
+    public enum Outcome: Sendable, Equatable {
+        /// The next number expected.
+        case inOrder
+        /// Ahead of the next expected number: `skipped` numbers are missing (for now).
+        case ahead(skipped: Int)
+        /// A number that was missing arrived late.
+        case outOfOrder
+        /// A number seen before.
+        case duplicate
+    }
+
+    /// Gaps wider than this are counted but their numbers are not remembered, so a receiver that
+    /// joined late or a sender that restarted cannot make the set grow without bound. A late
+    /// arrival from such a gap is then counted as a duplicate, which errs towards reporting a fault.
+    public static let maximumRememberedGap = 100_000
+
+    public private(set) var highest = -1
+    public private(set) var missing: Set<Int> = []
+
+    public init() {}
+
+    public mutating func record(_ sequence: Int) -> Outcome {
+        if sequence == highest + 1 {
+            highest = sequence
+            return .inOrder
+        }
+        if sequence > highest {
+            let skipped = sequence - highest - 1
+            if skipped <= Self.maximumRememberedGap {
+                for gap in (highest + 1)..<sequence { missing.insert(gap) }
+            }
+            highest = sequence
+            return .ahead(skipped: skipped)
+        }
+        return missing.remove(sequence) != nil ? .outOfOrder : .duplicate
+    }
+}

@@ -1,0 +1,371 @@
+import EchoShared
+import Foundation
+import NIOCore
+
+/// A client frame, parsed and validated. Everything that reaches a `ClientRequest` value obeys the
+/// input rules (docs/protocol.md); what does not becomes a ``ProtocolError``.
+public enum ClientRequest: Sendable, Equatable {
+    case join(JoinRequest)
+    case chat(ChatRequest)
+    case leave
+    case history
+    case ping
+}
+
+public struct JoinRequest: Sendable, Equatable {
+    public enum Action: String, Sendable { case create, join, rejoin }
+    public var roomID: String
+    public var username: String
+    public var action: Action
+    /// Resume after this position (the last message the client saw).
+    public var since: StreamID?
+}
+
+public struct ChatRequest: Sendable, Equatable {
+    /// The room the client thinks it is in; checked against the joined room.
+    public var roomID: String?
+    public var text: String?
+    public var image: String?
+    public var replyTo: ReplyReference?
+    public var clientID: String?
+}
+
+/// The message a chat answers, as the client quoted it (re-validated, preview shortened).
+public struct ReplyReference: Sendable, Equatable {
+    public var messageID: String
+    public var sender: String
+    public var sessionID: String?
+    public var preview: String?
+    public var isImage: Bool
+}
+
+/// The limits the input rules use; taken from ``EchoConfiguration``.
+public struct InputLimits: Sendable, Equatable {
+    public var maxMessageLength = 2000
+    public var maxImageBytes = 3 * 1024 * 1024
+    public var maxUsernameLength = 30
+    public var maxRoomIDLength = 50
+    /// The shortest room code a client may create: a short code could be guessed by trying codes
+    /// (Echo's own client makes 21-character codes). Existing shorter rooms can still be joined.
+    public var minCreatedRoomIDLength = 8
+    public var maxPreviewLength = 100
+    public var maxClientIDLength = 64
+
+    public init() {}
+
+    public init(_ configuration: EchoConfiguration) {
+        maxMessageLength = configuration.maxMessageLength
+        maxImageBytes = configuration.maxImageBytes
+    }
+}
+
+extension ClientRequest {
+    /// Parses one text frame. (It takes a `ByteBuffer`, not any collection of bytes: a generic
+    /// version, called from the worker, ran unspecialized and copied the frame byte by byte.)
+    public static func parse(_ buffer: ByteBuffer, limits: InputLimits) throws(ProtocolError) -> ClientRequest {
+        let frame: Frame
+        do {
+            frame = try JSONDecoder().decode(Frame.self, from: Data(buffer.readableBytesView))
+        } catch let error as DecodingError {
+            if case .dataCorrupted = error {
+                throw ProtocolError(.invalidJSON, "The message is not valid JSON.")
+            }
+            throw ProtocolError(.invalidPayload, "A field has the wrong type: \(Self.describe(error)).")
+        } catch {
+            throw ProtocolError(.invalidJSON, "The message is not valid JSON.")
+        }
+        guard let type = frame.type else {
+            throw ProtocolError(.missingType, "The message has no \"type\".")
+        }
+        // Echo Chat's clients put fields in "payload"; fields at the top level are accepted too.
+        let payload = frame.payload ?? frame.inline
+        switch type {
+        case "join": return .join(try InputRules.join(payload, limits: limits))
+        case "chat": return .chat(try InputRules.chat(payload, limits: limits))
+        case "leave": return .leave
+        case "history": return .history
+        case "ping": return .ping
+        default:
+            throw ProtocolError(.unknownType, "Unknown message type \"\(type.prefix(40))\".")
+        }
+    }
+
+    private static func describe(_ error: DecodingError) -> String {
+        switch error {
+        case .typeMismatch(_, let context), .valueNotFound(_, let context), .keyNotFound(_, let context), .dataCorrupted(let context):
+            let path = context.codingPath.map(\.stringValue).filter { $0 != "payload" }.joined(separator: ".")
+            return path.isEmpty ? "payload" : path
+        @unknown default:
+            return "payload"
+        }
+    }
+
+    /// The wire shape; every field optional so the rules, not the decoder, say what is missing.
+    struct Frame: Decodable {
+        var type: String?
+        var payload: Payload?
+        var inline: Payload?
+
+        enum CodingKeys: String, CodingKey { case type, payload }
+
+        init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            type = try c.decodeIfPresent(String.self, forKey: .type)
+            payload = try c.decodeIfPresent(Payload.self, forKey: .payload)
+            inline = payload == nil ? try? Payload(from: decoder) : nil
+        }
+    }
+
+    struct Payload: Decodable {
+        var roomId: String?
+        var username: String?
+        var action: String?
+        var since: String?
+        var message: String?
+        var image: String?
+        var replyTo: Reply?
+        var clientId: String?
+    }
+
+    struct Reply: Decodable {
+        var messageId: String?
+        var sender: String?
+        var sessionId: String?
+        var preview: String?
+        var isImage: Bool?
+    }
+}
+
+/// The input rules, as pure functions (unit-tested without I/O).
+public enum InputRules {
+    static func join(_ payload: ClientRequest.Payload?, limits: InputLimits) throws(ProtocolError) -> JoinRequest {
+        let username = try self.username(payload?.username, limits: limits)
+        let roomID = try self.roomID(payload?.roomId, limits: limits)
+        var action: JoinRequest.Action
+        if let raw = payload?.action {
+            guard let a = JoinRequest.Action(rawValue: raw) else {
+                throw ProtocolError(.invalidAction, "action must be \"create\", \"join\" or \"rejoin\".")
+            }
+            action = a
+        } else {
+            // Echo Chat's first clients sent no action; they expected a join to create the room.
+            action = .create
+        }
+        if roomID.utf8.count < limits.minCreatedRoomIDLength {
+            // A short code may only name a room that already exists (made before codes had a
+            // minimum length): an explicit create is refused, and a defaulted create or a rejoin
+            // becomes a join, which never creates.
+            if payload?.action == JoinRequest.Action.create.rawValue {
+                throw ProtocolError(.invalidRoomID, "A new room's code needs at least \(limits.minCreatedRoomIDLength) letters, digits, _ or -.")
+            }
+            action = .join
+        }
+        var since: StreamID? = nil
+        if let raw = payload?.since, !raw.isEmpty {
+            guard let id = StreamID(raw) else {
+                throw ProtocolError(.invalidSince, "since must be a message id like 1700000000000-0.")
+            }
+            since = id
+        }
+        return JoinRequest(roomID: roomID, username: username, action: action, since: since)
+    }
+
+    static func chat(_ payload: ClientRequest.Payload?, limits: InputLimits) throws(ProtocolError) -> ChatRequest {
+        // The clientId first, so every other refusal can name the message it refuses.
+        var clientID: String? = nil
+        if let raw = payload?.clientId, !raw.isEmpty {
+            guard isToken(raw, maxLength: limits.maxClientIDLength) else {
+                throw ProtocolError(.invalidClientID, "clientId must be 1–\(limits.maxClientIDLength) letters, digits, _ or -.")
+            }
+            clientID = raw
+        }
+        do {
+            return try chatContent(payload, clientID: clientID, limits: limits)
+        } catch {
+            var error = error
+            error.clientID = clientID
+            throw error
+        }
+    }
+
+    private static func chatContent(_ payload: ClientRequest.Payload?, clientID: String?, limits: InputLimits) throws(ProtocolError) -> ChatRequest {
+        var text = payload?.message
+        if let t = text, isBlank(t) { text = nil }
+        let image = payload?.image.flatMap { $0.isEmpty ? nil : $0 }
+        guard text != nil || image != nil else {
+            throw ProtocolError(.emptyMessage, "A message needs text or an image.")
+        }
+        if let text, text.utf16.count > limits.maxMessageLength {
+            throw ProtocolError(.messageTooLong, "A message can have at most \(limits.maxMessageLength) characters.")
+        }
+        if let image { try validateImage(image, limits: limits) }
+        var roomID: String? = nil
+        if let raw = payload?.roomId { roomID = raw }
+        var reply: ReplyReference? = nil
+        if let r = payload?.replyTo { reply = try replyTo(r, limits: limits) }
+        return ChatRequest(roomID: roomID, text: text, image: image, replyTo: reply, clientID: clientID)
+    }
+
+    public static func username(_ raw: String?, limits: InputLimits) throws(ProtocolError) -> String {
+        let name = trimmingWhitespace(raw ?? "")
+        let count = name.utf16.count
+        guard count >= 1, count <= limits.maxUsernameLength,
+              name.unicodeScalars.allSatisfy({ isUsernameScalar($0) }) else {
+            throw ProtocolError(.invalidUsername, "A name is 1–\(limits.maxUsernameLength) letters, digits, spaces, _ or -.")
+        }
+        return name
+    }
+
+    public static func roomID(_ raw: String?, limits: InputLimits) throws(ProtocolError) -> String {
+        let id = raw ?? ""
+        guard isToken(id, maxLength: limits.maxRoomIDLength) else {
+            throw ProtocolError(.invalidRoomID, "A room code is 1–\(limits.maxRoomIDLength) letters, digits, _ or -.")
+        }
+        return id
+    }
+
+    static func replyTo(_ r: ClientRequest.Reply, limits: InputLimits) throws(ProtocolError) -> ReplyReference {
+        guard let messageID = r.messageId, isToken(messageID, maxLength: 64) else {
+            throw ProtocolError(.invalidReply, "replyTo.messageId must be a message id.")
+        }
+        // The quoted sender obeys the same rule as a joining name.
+        guard let sender = try? username(r.sender, limits: limits) else {
+            throw ProtocolError(.invalidReply, "replyTo.sender must be a user name.")
+        }
+        var sessionID: String? = nil
+        if let s = r.sessionId, !s.isEmpty {
+            guard isToken(s, maxLength: 64) else {
+                throw ProtocolError(.invalidReply, "replyTo.sessionId must be a session id.")
+            }
+            sessionID = s
+        }
+        var preview = r.preview
+        if let p = preview, p.utf16.count > limits.maxPreviewLength {
+            // Cut by UTF-16 units like the client counts, without splitting a surrogate pair.
+            var cut = ""
+            var units = 0
+            for scalar in p.unicodeScalars {
+                let width = scalar.utf16.count
+                if units + width > limits.maxPreviewLength { break }
+                cut.unicodeScalars.append(scalar)
+                units += width
+            }
+            preview = cut
+        }
+        return ReplyReference(messageID: messageID, sender: sender, sessionID: sessionID, preview: preview, isImage: r.isImage ?? false)
+    }
+
+    /// The image formats accepted, with the bytes their files begin with. SVG is refused: it can
+    /// carry script.
+    static let imageFormats: [(mime: String, magic: [UInt8?])] = [
+        ("png", [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]),
+        ("jpeg", [0xFF, 0xD8, 0xFF]),
+        ("gif", Array("GIF8".utf8)),
+        ("webp", Array("RIFF".utf8) + [nil, nil, nil, nil] + Array("WEBP".utf8)),
+    ]
+
+    public static func validateImage(_ image: String, limits: InputLimits) throws(ProtocolError) {
+        let invalid = ProtocolError(.invalidImage, "An image must be a PNG, JPEG, GIF or WebP data URL.")
+        let prefix = "data:image/"
+        guard image.hasPrefix(prefix) else { throw invalid }
+        let afterPrefix = image.utf8.dropFirst(prefix.utf8.count)
+        guard let semicolon = afterPrefix.firstIndex(of: UInt8(ascii: ";")) else { throw invalid }
+        let mime = String(decoding: afterPrefix[..<semicolon], as: UTF8.self)
+        guard let format = imageFormats.first(where: { $0.mime == mime }) else { throw invalid }
+        let marker = ";base64,".utf8
+        let rest = afterPrefix[semicolon...]
+        guard rest.starts(with: marker) else { throw invalid }
+        let payload = rest.dropFirst(marker.count)
+        let count = payload.count
+        guard count > 0, count % 4 == 0 else { throw invalid }
+        // A 4 MiB image is checked on the event loop: a table lookup per byte over contiguous
+        // storage, not a walk of the string's UTF-8 view (which took most of a large frame's time).
+        let padding: Int? = image.utf8.withContiguousStorageIfAvailable { all in
+            Base64Check.padding(UnsafeBufferPointer(rebasing: all[(all.count - count)...]))
+        } ?? Base64Check.padding(Array(payload))
+        guard let padding else { throw invalid }
+        let decodedSize = count / 4 * 3 - padding
+        guard decodedSize <= limits.maxImageBytes else {
+            throw ProtocolError(.imageTooLarge, "An image can be at most \(limits.maxImageBytes / 1024 / 1024) MiB.")
+        }
+        guard let head = Data(base64Encoded: String(decoding: payload.prefix(16), as: UTF8.self)),
+              head.count >= format.magic.count,
+              zip(head, format.magic).allSatisfy({ $1 == nil || $0 == $1 }) else {
+            throw ProtocolError(.invalidImage, "The image data is not a \(mime.uppercased()) file.")
+        }
+    }
+
+    /// True when `text` is empty or only white space. Stops at the first other scalar and needs
+    /// no Foundation bridging: this runs on every chat message.
+    static func isBlank(_ text: String) -> Bool {
+        text.unicodeScalars.allSatisfy(isSpace)
+    }
+
+    /// `text` without leading and trailing white space.
+    static func trimmingWhitespace(_ text: String) -> String {
+        let scalars = text.unicodeScalars
+        guard let first = scalars.firstIndex(where: { !isSpace($0) }),
+              let last = scalars.lastIndex(where: { !isSpace($0) }) else { return "" }
+        return String(scalars[first...last])
+    }
+
+    /// Unicode White_Space, plus the zero-width space (Foundation's `.whitespacesAndNewlines`,
+    /// used before, trims it) and the byte-order mark (JavaScript's `trim()`, Echo Chat's rule,
+    /// does): a message of nothing but these shows as nothing, so it counts as empty.
+    static func isSpace(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.properties.isWhitespace || scalar == "\u{200B}" || scalar == "\u{FEFF}"
+    }
+
+    /// 1 to `maxLength` of `A–Z a–z 0–9 _ -`: room codes, client ids, message and session ids.
+    static func isToken(_ text: String, maxLength: Int) -> Bool {
+        !text.isEmpty && text.utf8.count <= maxLength && text.utf8.allSatisfy(isIDByte)
+    }
+
+    static func isIDByte(_ b: UInt8) -> Bool {
+        (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x5F || b == 0x2D
+    }
+
+    static func isBase64Byte(_ b: UInt8) -> Bool {
+        Base64Check.table[Int(b)]
+    }
+
+    static func isBase64ByteSlow(_ b: UInt8) -> Bool {
+        (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2B || b == 0x2F
+    }
+
+    static func isUsernameScalar(_ s: Unicode.Scalar) -> Bool {
+        if s == " " || s == "_" || s == "-" { return true }
+        let p = s.properties
+        // Letters and digits of any script; no marks or symbols that could hide or fake a name.
+        return p.isAlphabetic && !p.isJoinControl || p.numericType == .decimal
+    }
+}
+
+/// The base64 check of image data, over raw bytes.
+enum Base64Check {
+    /// `A–Z a–z 0–9 + /`.
+    static let table: [Bool] = (0...255).map { b in InputRules.isBase64ByteSlow(UInt8(b)) }
+
+    /// The number of `=` at the end (0–2) when `bytes` are base64 characters with padding only
+    /// at the end; nil otherwise. `bytes.count` is a multiple of 4.
+    static func padding(_ bytes: UnsafeBufferPointer<UInt8>) -> Int? {
+        var end = bytes.count
+        var padding = 0
+        while padding < 2, end > 0, bytes[end - 1] == UInt8(ascii: "=") {
+            end -= 1
+            padding += 1
+        }
+        return table.withUnsafeBufferPointer { table in
+            var index = 0
+            while index < end {
+                guard table[Int(bytes[index])] else { return nil }
+                index += 1
+            }
+            return padding
+        }
+    }
+
+    static func padding(_ bytes: [UInt8]) -> Int? {
+        bytes.withUnsafeBufferPointer { padding($0) }
+    }
+}

@@ -1,0 +1,97 @@
+import EchoShared
+import NIOCore
+
+/// Key names of the admission limits (every one expires: docs/security.md).
+public enum AdmissionKeys {
+    /// Hash: worker instance → `<open connections>:<expiry ms>`.
+    public static func connections(_ ip: String) -> String { "ipconn:\(ip)" }
+    /// Token bucket of WebSocket handshakes.
+    public static func handshakes(_ ip: String) -> String { "hs:\(ip)" }
+    /// Token bucket of join attempts.
+    public static func joins(_ ip: String) -> String { "jn:\(ip)" }
+}
+
+/// The per-IP limits of one configuration, as the scripts take them. A nil or 0 limit is off.
+public struct AdmissionLimits: Sendable, Equatable {
+    public struct Bucket: Sendable, Equatable {
+        /// Tokens at once: one full period's worth (a second of handshakes, a minute of joins).
+        public var capacity: Int
+        public var ratePerMinute: Int
+    }
+
+    public var maxConnections: Int
+    public var handshakes: Bucket?
+    public var joins: Bucket?
+    /// How long a worker's count of an IP lives in Redis without a refresh: a crashed worker's
+    /// connections stop counting after this.
+    public var connectionTTLMilliseconds = 60_000
+    /// How often a worker rewrites its counts (a third of the TTL, like presence).
+    public var refreshMilliseconds: Int { connectionTTLMilliseconds / 3 }
+
+    public init(_ configuration: EchoConfiguration) {
+        maxConnections = configuration.maxConnectionsPerIP
+        let perSecond = configuration.handshakesPerIPPerSecond
+        handshakes = perSecond > 0 ? Bucket(capacity: perSecond, ratePerMinute: perSecond * 60) : nil
+        let perMinute = configuration.joinsPerIPPerMinute
+        joins = perMinute > 0 ? Bucket(capacity: perMinute, ratePerMinute: perMinute) : nil
+    }
+
+    /// The same bucket as the scripts keep in Redis, for reasoning and tests without Redis.
+    public func localBucket(_ bucket: Bucket, nowMilliseconds: Int) -> TokenBucket {
+        TokenBucket(capacity: bucket.capacity, ratePerMinute: bucket.ratePerMinute, nowMilliseconds: nowMilliseconds)
+    }
+}
+
+public enum AdmissionOutcome: Sendable, Equatable {
+    case admitted
+    /// The IP has as many open connections as allowed (`others` held by other workers).
+    case tooManyConnections(others: Int)
+    case rateLimited(retryAfterMilliseconds: Int)
+}
+
+/// The per-IP counts in Redis, shared by every worker and host. One round trip per check.
+public struct AdmissionStore: Sendable {
+    public let redis: RedisClient
+    /// This worker process's field in the connection hashes (unique across hosts).
+    public let instance: String
+
+    public init(redis: RedisClient, instance: String) {
+        self.redis = redis
+        self.instance = instance
+    }
+
+    public static let scripts = [AdmissionScripts.admit, AdmissionScripts.hold]
+
+    /// Checks (and on success records) one more connection of `ip`, holding `count` on this worker
+    /// in all, against `maxConnections`; and takes a token from `bucket`. Either may be nil.
+    public func admit(
+        ip: String, connections: (count: Int, max: Int, ttlMilliseconds: Int)?,
+        bucket: (key: String, limits: AdmissionLimits.Bucket)?
+    ) -> EventLoopFuture<AdmissionOutcome> {
+        let keys: [RESPArgument] = [
+            .string(connections == nil ? "" : AdmissionKeys.connections(ip)), .string(bucket?.key ?? ""),
+        ]
+        let args: [RESPArgument] = [
+            .string(instance), .integer(connections?.count ?? 0), .integer(connections?.max ?? 0),
+            .integer(connections?.ttlMilliseconds ?? 0), .integer(bucket?.limits.capacity ?? 0),
+            .integer(bucket?.limits.ratePerMinute ?? 0),
+        ]
+        return redis.run(AdmissionScripts.admit, keys: keys, arguments: args).flatMapThrowing { reply in
+            guard let parts = reply.array, let status = parts.first?.string else {
+                throw RedisError(.protocolError, "unexpected admit reply")
+            }
+            switch status {
+            case "ok": return .admitted
+            case "connections": return .tooManyConnections(others: parts.count > 1 ? parts[1].int ?? 0 : 0)
+            case "limited": return .rateLimited(retryAfterMilliseconds: parts.count > 1 ? parts[1].int ?? 1000 : 1000)
+            default: throw RedisError(.protocolError, "unexpected admit reply")
+            }
+        }
+    }
+
+    /// Writes this worker's count of `ip`'s open connections (0 removes it).
+    public func hold(ip: String, count: Int, ttlMilliseconds: Int) -> EventLoopFuture<Void> {
+        redis.run(AdmissionScripts.hold, keys: [.string(AdmissionKeys.connections(ip))],
+                  arguments: [.string(instance), .integer(count), .integer(ttlMilliseconds)]).map { _ in }
+    }
+}

@@ -1,0 +1,35 @@
+
+/// The environment a worker is started with: the supervisor's own, then the resolved
+/// configuration, then the control-channel variables.
+public enum WorkerEnvironment {
+    /// The descriptors a worker inherits: the slot's listening socket and the control channel.
+    public static let listenFD: Int32 = 3
+    public static let controlFD: Int32 = 4
+
+    /// Variables meant for the supervisor alone. systemd's would make a worker believe it was
+    /// socket-activated or should notify systemd itself (`NotifyAccess=main` would refuse it anyway).
+    public static let withheld: Set<String> = [
+        "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",
+        "MAINPID", "ECHO_WORKERS", "ECHO_ENV_FILE",
+    ]
+
+    public static func build(
+        inherited: [String: String],
+        configuration: [String: String],
+        slot: Int,
+        heartbeatMilliseconds: Int
+    ) -> [String: String] {
+        var env = inherited.filter { !withheld.contains($0.key) }
+        env.merge(configuration) { _, new in new }
+        env["ECHO_LISTEN_FD"] = String(listenFD)
+        env["ECHO_CONTROL_FD"] = String(controlFD)
+        env["ECHO_WORKER_SLOT"] = String(slot)
+        env["ECHO_HEARTBEAT_MS"] = String(heartbeatMilliseconds)
+        return env
+    }
+
+    /// `KEY=value` strings, sorted so that a worker's environment is reproducible.
+    public static func entries(_ env: [String: String]) -> [String] {
+        env.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+    }
+}

@@ -1,0 +1,27 @@
+@testable import EchoShared
+import Testing
+
+@Suite struct ControlMessageTests {
+    @Test(arguments: [
+        ControlMessage.ready(pid: 7), .heartbeat(WorkerStats(slot: 1, connections: 3)), .stoppedAccepting, .drained,
+        .stopAccepting, .drain(closeCode: 1012, windowMilliseconds: 500),
+        .host(HostStats(supervisorPID: 1, workerRestarts: 2, workers: [WorkerStats(slot: 0)])),
+    ])
+    func roundTripsAsOneLine(_ message: ControlMessage) throws {
+        let line = message.encodedLine()
+        #expect(line.last == UInt8(ascii: "\n"))
+        #expect(!line.dropLast().contains(UInt8(ascii: "\n")))
+        #expect(try ControlMessage(line: line.dropLast()) == message)
+    }
+}
+
+@Suite struct HostStatsCodingTests {
+    @Test func slotsRoundTripAndMayBeAbsent() throws {
+        let host = HostStats(supervisorPID: 7, workerRestarts: 5, workers: [],
+                             slots: [SlotState(slot: 0, state: .backoff, restarts: 5, retryInMs: 1600)])
+        let line = ControlMessage.host(host).encodedLine()
+        #expect(try ControlMessage(line: line.dropLast()) == .host(host))
+        let old = #"{"type":"host","stats":{"supervisorPID":7,"workerRestarts":0,"workers":[]}}"#
+        #expect(try ControlMessage(line: Array(old.utf8)) == .host(HostStats(supervisorPID: 7, workerRestarts: 0, workers: [])))
+    }
+}
