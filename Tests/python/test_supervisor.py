@@ -6,7 +6,6 @@ socket) stands in for systemd.
 """
 from __future__ import annotations
 
-import errno
 import json
 import os
 import re
@@ -24,6 +23,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from connect_loop import ConnectLoop
+from reload_chat import ChatAcrossReload
 from conftest import BIN_DIR, EchoProcess, RedisServer, free_port, http_get, wait_for
 from wsclient import Client
 
@@ -571,91 +571,27 @@ def test_a_worker_accepts_only_once_redis_answers(start_echo):
 
 def test_sighup_refuses_nothing_and_clients_resume_without_loss(start_echo):
     echo = start_echo(workers=2)
-    room = f"hup{os.getpid():08d}"
-    sender = Client(echo.ws_url)
-    receiver = Client(echo.ws_url)
-    assert sender.join(room, "sender", action="create").get("type") == "history"
-    assert receiver.join(room, "receiver").get("type") == "history"
-
-    sent: list[str] = []
-    seen: list[str] = []
-    last_id = {"id": None}
-    closes = {"sender": [], "receiver": []}
-    errors: list[str] = []
-    stop = threading.Event()
-
-    def reconnect(client_name, action="rejoin", since=None):
-        for _ in range(50):
-            try:
-                c = Client(echo.ws_url)
-                history = c.join(room, client_name, action=action, since=since)
-                return c, history
-            except Exception as e:  # the port never refuses; a retry covers a drained race
-                errors.append(f"{client_name}: {e!r}")
-                time.sleep(0.05)
-        raise AssertionError(f"{client_name} could not reconnect")
-
-    def send_loop():
-        nonlocal sender
-        i = 0
-        while not stop.is_set():
-            text = f"m{i}"
-            try:
-                sender.chat(room, text, clientId=f"c{i}")
-                sender.recv_until(lambda f: f.get("text") == text, timeout=5)
-                sent.append(text)
-                i += 1
-            except ConnectionClosed as e:
-                closes["sender"].append(e.rcvd.code if e.rcvd else None)
-                sender, _ = reconnect("sender")  # then resend m{i} with the same clientId
-            time.sleep(0.01)
-
-    def receive_loop():
-        nonlocal receiver
-        while not stop.is_set() or len(seen) < len(sent):
-            try:
-                frame = receiver.recv(timeout=0.5)
-            except TimeoutError:
-                if stop.is_set():
-                    return
-                continue
-            except ConnectionClosed as e:
-                closes["receiver"].append(e.rcvd.code if e.rcvd else None)
-                receiver, history = reconnect("receiver", since=last_id["id"])
-                assert history.get("recovered") is True, history
-                for m in history["messages"]:
-                    seen.append(m["text"])
-                    last_id["id"] = m["id"]
-                continue
-            if "text" in frame and frame.get("sender") != "System":
-                seen.append(frame["text"])
-                last_id["id"] = frame["id"]
-
-    threads = [threading.Thread(target=send_loop), threading.Thread(target=receive_loop)]
-    with ConnectLoop(echo.port) as loop:
-        for t in threads:
-            t.start()
-        wait_for(lambda: len(sent) >= 10, what="messages before the reload")
+    chat = ChatAcrossReload(echo.ws_url, f"hup{os.getpid():08d}")
+    with ConnectLoop(echo.port) as loop, chat:
+        wait_for(lambda: len(chat.sent) >= 10, what="messages before the reload")
         old = workers_of(echo)
         hup_at = time.monotonic()
         echo.signal(signal.SIGHUP)
         wait_for(lambda: set(workers_of(echo)).isdisjoint(old) and len(workers_of(echo)) == 2,
                  timeout=30, what="every worker replaced")
         reload_seconds = time.monotonic() - hup_at
-        wait_for(lambda: closes["receiver"] and closes["sender"], timeout=10, what="both clients moved")
-        count = len(sent)
-        wait_for(lambda: len(sent) >= count + 10, what="messages after the reload")
-        stop.set()
-        for t in threads:
-            t.join(15)
+        wait_for(lambda: chat.closes["receiver"] and chat.closes["sender"], timeout=10, what="both clients moved")
+        count = len(chat.sent)
+        wait_for(lambda: len(chat.sent) >= count + 10 or chat.failures, timeout=20, what="messages after the reload")
     failures = [o for o in loop.outcomes() if o != "ok"]
     print(f"SIGHUP: reload {reload_seconds:.2f}s, {len(loop.outcomes())} connects, failures {failures}, "
-          f"closes {closes}, {len(sent)} messages")
+          f"closes {chat.closes}, stalls {chat.stalls}, {len(chat.sent)} messages")
+    assert chat.failures == []
     assert failures == []
     # A client that reconnects onto a slot not yet replaced is moved again: every close is 1012.
-    assert closes["receiver"] and set(closes["receiver"]) == {1012}, closes
-    assert closes["sender"] and set(closes["sender"]) == {1012}, closes
-    assert seen == sent, f"lost or duplicated: sent {len(sent)}, seen {len(seen)}"
+    assert chat.closes["receiver"] and set(chat.closes["receiver"]) == {1012}, chat.closes
+    assert chat.closes["sender"] and set(chat.closes["sender"]) == {1012}, chat.closes
+    assert chat.seen == chat.sent, f"lost or duplicated: sent {len(chat.sent)}, seen {len(chat.seen)}"
 
 
 def test_sigttin_and_sigttou_add_and_remove_a_worker(start_echo, notify):

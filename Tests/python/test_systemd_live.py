@@ -20,6 +20,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from connect_loop import ConnectLoop
+from reload_chat import ChatAcrossReload
 from conftest import wait_for
 from systemd_host import OUTPUT_DIR, SystemdHost, SystemdHostError
 from wsclient import Client
@@ -228,97 +229,26 @@ def test_the_priority_error_is_the_missing_nice_privilege(host):
 
 
 def test_reload_under_a_connect_loop_refuses_nothing_and_loses_nothing(host):
-    room = f"reload{os.getpid()}"
-    with host.inside_network():
-        sender, receiver = Client(WS), Client(WS)
-    assert sender.join(room, "sender", action="create").get("type") == "history"
-    assert receiver.join(room, "receiver").get("type") == "history"
-    sent: list[str] = []
-    seen: list[str] = []
-    last_id = {"id": None}
-    closes: list[int | None] = []
-    stop = threading.Event()
-    errors: list[str] = []
-
-    def reconnect(name, since=None):
-        for _ in range(100):
-            try:
-                c = Client(WS)
-                history = c.join(room, name, action="rejoin", since=since)
-                return c, history
-            except Exception as e:  # a drained race: the port never refuses
-                errors.append(repr(e))
-                time.sleep(0.05)
-        raise AssertionError(f"{name} could not reconnect: {errors[-3:]}")
-
-    def send_loop():
-        # echo.env as shipped limits chat to 60 a minute per IP (burst 20): a refused send is
-        # retried with its clientId after the delay the server names.
-        nonlocal sender
-        i = 0
-        while not stop.is_set():
-            try:
-                sender.chat(room, f"m{i}", clientId=f"c{i}")
-                reply = sender.recv_until(lambda f: f.get("text") == f"m{i}" or f.get("clientId") == f"c{i}", timeout=5)
-                if reply.get("type") == "error":
-                    assert reply["code"] == "RATE_LIMITED", reply
-                    time.sleep(reply.get("retryAfterMs", 1000) / 1000)
-                    continue
-                sent.append(f"m{i}")
-                i += 1
-            except ConnectionClosed as e:
-                closes.append(e.rcvd.code if e.rcvd else None)
-                sender, _ = reconnect("sender")
-            time.sleep(0.01)
-
-    def receive_loop():
-        nonlocal receiver
-        while not stop.is_set() or len(seen) < len(sent):
-            try:
-                frame = receiver.recv(timeout=0.5)
-            except TimeoutError:
-                if stop.is_set():
-                    return
-                continue
-            except ConnectionClosed as e:
-                closes.append(e.rcvd.code if e.rcvd else None)
-                receiver, history = reconnect("receiver", since=last_id["id"])
-                assert history.get("recovered") is True, history
-                for m in history["messages"]:
-                    seen.append(m["text"])
-                    last_id["id"] = m["id"]
-                continue
-            if "text" in frame and frame.get("sender") != "System":
-                seen.append(frame["text"])
-                last_id["id"] = frame["id"]
-
-    with host.inside_network():
-        threads = [threading.Thread(target=send_loop), threading.Thread(target=receive_loop)]
-        for t in threads:
-            t.start()
-    with ConnectLoop(PORT, threads=3, timeout=10, start_in=host.inside_network) as loop:
-        wait_for(lambda: len(sent) >= 5, what="messages before the reload")
+    chat = ChatAcrossReload(WS, f"reload{os.getpid()}", start_in=host.inside_network)
+    with ConnectLoop(PORT, threads=3, timeout=10, start_in=host.inside_network) as loop, chat:
+        wait_for(lambda: len(chat.sent) >= 5, what="messages before the reload")
         old = set(tree(host)["workers"])
         started = time.monotonic()
         host.systemctl("reload", "echo")  # ExecReload=echo reload: returns when every slot is new
         reload_seconds = time.monotonic() - started
         # The old workers drain (1012) and exit by themselves.
         wait_for(lambda: old.isdisjoint(tree(host)["workers"]), timeout=15, what="the old workers gone")
-        count = len(sent)
-        wait_for(lambda: len(sent) >= count + 5, timeout=20, what="messages after the reload")
-        stop.set()
-        for t in threads:
-            t.join(20)
+        count = len(chat.sent)
+        wait_for(lambda: len(chat.sent) >= count + 5 or chat.failures, timeout=20, what="messages after the reload")
     outcomes = loop.outcomes()
-    print(f"systemctl reload: {reload_seconds:.2f}s, {len(outcomes)} connects, closes {closes}, "
-          f"{len(sent)} messages")
+    print(f"systemctl reload: {reload_seconds:.2f}s, {len(outcomes)} connects, closes {chat.closes}, "
+          f"stalls {chat.stalls}, {len(chat.sent)} messages")
+    assert chat.failures == []
     assert outcomes.count("refused") == 0
     assert [o for o in outcomes if o != "ok"] == []
-    assert closes and set(closes) == {1012}, closes
-    assert seen == sent, f"lost or duplicated: sent {len(sent)}, seen {len(seen)}"
+    assert chat.all_closes() and set(chat.all_closes()) == {1012}, chat.closes
+    assert chat.seen == chat.sent, f"lost or duplicated: sent {len(chat.sent)}, seen {len(chat.seen)}"
     assert host.show("echo", "ActiveState")["ActiveState"] == "active"
-    sender.close()
-    receiver.close()
 
 
 def test_sigttin_sigttou_churn_refuses_nothing(host):
