@@ -475,7 +475,8 @@ def test_bad_files_are_refused_before_sending(tabs):
     tab.create_room("Ada")
     page = tab.page
     cases = [
-        ({"name": "huge.png", "mimeType": "image/png", "buffer": png_bytes() + b"\0" * (2 * 1024 * 1024)}, "at most 2 MB"),
+        # The server's image limit (ECHO_MAX_IMAGE_BYTES, 3 MiB by default), one byte over.
+        ({"name": "huge.png", "mimeType": "image/png", "buffer": png_bytes().ljust(3 * 1024 * 1024 + 1, b"\0")}, "at most 3 MB"),
         ({"name": "notes.txt", "mimeType": "text/plain", "buffer": b"just text"}, "is not an image"),
         ({"name": "drawing.svg", "mimeType": "image/svg+xml", "buffer": b"<svg xmlns='http://www.w3.org/2000/svg'/>"}, "is not an image"),
         ({"name": "fake.png", "mimeType": "image/png", "buffer": b"GIF89a not really a png"}, "not a valid PNG"),
