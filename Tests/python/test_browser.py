@@ -54,9 +54,14 @@ class Tab:
         self.page: Page = self.context.new_page()
         self.errors: list[str] = []
         self.sent_frames: list[str] = []
+        self.received_frames: list[dict] = []
         self.page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
         self.page.on("console", self._console)
-        self.page.on("websocket", lambda ws: ws.on("framesent", self._frame_sent))
+        self.page.on("websocket", self._websocket)
+
+    def _websocket(self, ws):
+        ws.on("framesent", self._frame_sent)
+        ws.on("framereceived", self._frame_received)
 
     def _console(self, message):
         text = message.text
@@ -66,6 +71,18 @@ class Tab:
 
     def _frame_sent(self, payload):
         self.sent_frames.append(payload if isinstance(payload, str) else payload.decode("utf-8", "replace"))
+
+    def _frame_received(self, payload):
+        try:
+            frame = json.loads(payload)
+        except (TypeError, ValueError):
+            return
+        if isinstance(frame, dict):
+            self.received_frames.append(frame)
+
+    def frames(self, type_: str) -> list[dict]:
+        """The frames of this type the page received (as the page saw them, after any route)."""
+        return [f for f in self.received_frames if f.get("type") == type_]
 
     def open(self, path="/"):
         self.page.goto(self.base + path)
@@ -691,3 +708,105 @@ def test_message_refused_while_redis_is_down_is_sent_once_it_is_back(browser, st
     finally:
         ada.close()
         redis.stop()
+
+
+def test_limits_come_from_the_session_frame_with_the_servers_defaults_before(tabs):
+    """The message box and the image check follow the limits of the server's `session` frame; a
+    frame without them (a server from before they were sent) leaves the defaults, which are the
+    server's own. The frames are rewritten on their way to the page, so both cases run against
+    one server."""
+    tab = tabs()
+    announced = {"limits": None}
+
+    def route(ws):
+        server = ws.connect_to_server()
+
+        def from_server(message):
+            frame = json.loads(message) if isinstance(message, str) else None
+            if isinstance(frame, dict) and frame.get("type") == "session":
+                frame.pop("limits", None)
+                if announced["limits"] is not None:
+                    frame["limits"] = announced["limits"]
+                message = json.dumps(frame)
+            ws.send(message)
+
+        server.on_message(from_server)
+
+    tab.page.route_web_socket(re.compile(r"/ws$"), route)
+    tab.create_room("Ada")
+    box = tab.page.locator("#composer-input")
+    count = tab.page.locator("#char-count")
+    expect(box).to_have_attribute("maxlength", "2000")
+    box.fill("x" * 1850)
+    expect(count).to_be_visible()
+    expect(count).to_have_text("1850 / 2000")
+    box.fill("")
+    tab.page.set_input_files("#file-input", files=[{"name": "big.png", "mimeType": "image/png", "buffer": png_bytes().ljust(2_500_000, b"\0")}])
+    expect(tab.page.locator("#image-bar")).to_be_visible()
+    tab.page.click("#image-remove")
+
+    announced["limits"] = {"messageLength": 50, "imageBytes": 2048, "ratePerMinute": 7, "rateBurst": 3}
+    tab.page.reload()
+    tab.wait_in_room()
+    expect(box).to_have_attribute("maxlength", "50")
+    box.fill("x" * 46)
+    expect(count).to_be_visible()
+    expect(count).to_have_text("46 / 50")
+    box.fill("")
+    tab.page.set_input_files("#file-input", files=[{"name": "big.png", "mimeType": "image/png", "buffer": png_bytes().ljust(4096, b"\0")}])
+    expect(tab.page.locator(".toast-error", has_text="big.png").filter(has_text="at most 2 KB")).to_have_count(1)
+    expect(tab.page.locator("#image-bar")).to_be_hidden()
+    tab.page.set_input_files("#file-input", files=[{"name": "small.png", "mimeType": "image/png", "buffer": png_bytes()}])
+    expect(tab.page.locator("#image-bar")).to_be_visible()
+    tab.send("x" * 50)
+    tab.expect_text("x" * 50)
+
+
+def test_join_refused_for_too_many_joins_is_sent_again(browser, start_worker):
+    """ECHO_JOINS_PER_IP counts every tab behind one address: a join refused with RATE_LIMITED is
+    sent again after `retryAfterMs`, with the join screen saying so (the page used to wait there
+    for ever, its buttons disabled)."""
+    import threading
+
+    from wsclient import Client
+
+    worker = start_worker(ECHO_JOINS_PER_IP="12")  # a burst of 12, then one join every 5 s
+    tab = Tab(browser, worker.base)
+    stop, drained = threading.Event(), threading.Event()
+
+    def drain():
+        # Takes every join the address has, and each one as it comes back, until the page has been
+        # refused. Fresh connections: one connection's own join budget (20) must not be what refuses.
+        while not stop.is_set():
+            bot = Client(worker.ws_url)
+            try:
+                for _ in range(10):
+                    if stop.is_set():
+                        break
+                    reply = bot.join("drain-" + secrets.token_hex(6), "Bot", action="create")
+                    if reply.get("code") == "RATE_LIMITED":
+                        drained.set()
+                    time.sleep(0.02)
+            finally:
+                bot.close()
+
+    drainer = threading.Thread(target=drain, daemon=True)
+    try:
+        tab.open()
+        tab.page.fill("#username", "Ada")
+        drainer.start()
+        assert drained.wait(15), "the address's joins were never used up"
+        tab.page.click("#create-button")
+        # Playwright's sync API delivers the page's events only while it is called: hence the waits.
+        wait_for(lambda: tab.page.wait_for_timeout(50) or any(f.get("code") == "RATE_LIMITED" for f in tab.frames("error")),
+                 timeout=10, what="the page's join to be refused for its rate")
+        stop.set()
+        drainer.join(10)
+        expect(tab.page.locator("#join-error")).to_contain_text("Trying again")
+        expect(tab.page.locator("#chat-screen")).to_be_visible(timeout=20_000)
+        tab.wait_in_room()
+        tab.send("in at last")
+        tab.assert_clean()
+    finally:
+        stop.set()
+        tab.close()
