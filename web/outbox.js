@@ -2,8 +2,8 @@
 // server echoes its clientId back. Pending messages go out once the page is joined, again after a
 // reconnect or a lost answer (the same clientId, so the server never stores one twice), and their
 // status says where they are: 'waiting' (not sent on this connection), 'sending', 'retrying' (the
-// server asked us to wait: busy or rate-limited), 'failed' (refused as it is; the user may retry or
-// discard). The messages themselves live in `state.pending` (see state.js), so a refresh keeps them.
+// server was busy), 'rate-limited' (sent faster than the server's rate limit), both sent again
+// when the server said, 'failed' (refused as it is; the user may retry or discard). The messages themselves live in `state.pending` (see state.js), so a refresh keeps them.
 
 import { newClientId } from './ids.js';
 
@@ -12,8 +12,8 @@ const RESEND_AFTER_MS = 8000;
 const RESEND_CHECK_EVERY_MS = 2000;
 /** Errors that refuse one particular message: retrying it unchanged cannot succeed. */
 const MESSAGE_REFUSALS = new Set(['MESSAGE_TOO_LONG', 'EMPTY_MESSAGE', 'INVALID_IMAGE', 'IMAGE_TOO_LARGE', 'INVALID_REPLY', 'INVALID_CLIENT_ID']);
-/** Errors after which the same message succeeds later. */
-const MESSAGE_DEFERRALS = new Set(['UNAVAILABLE', 'RATE_LIMITED']);
+/** Errors after which the same message succeeds later, and the status they give it meanwhile. */
+const MESSAGE_DEFERRALS = new Map([['UNAVAILABLE', 'retrying'], ['RATE_LIMITED', 'rate-limited']]);
 
 export class Outbox {
   #state;
@@ -70,7 +70,7 @@ export class Outbox {
   /** The connection dropped: what was in flight waits for the next join. */
   pause() {
     for (const entry of this.#state.pending.values()) {
-      if (entry.status === 'sending' || entry.status === 'retrying') this.#setStatus(entry, 'waiting');
+      if (entry.status !== 'waiting' && entry.status !== 'failed') this.#setStatus(entry, 'waiting');
     }
   }
 
@@ -78,7 +78,8 @@ export class Outbox {
   handleError(code, clientId, retryDelay) {
     if (MESSAGE_DEFERRALS.has(code)) {
       // The server stored nothing (or, if it did, the same clientId makes the retry harmless).
-      for (const entry of this.#state.pending.values()) if (entry.status === 'sending') this.#setStatus(entry, 'retrying');
+      const status = MESSAGE_DEFERRALS.get(code);
+      for (const entry of this.#state.pending.values()) if (entry.status === 'sending') this.#setStatus(entry, status);
       this.#retryTimer ??= setTimeout(() => this.flush(), retryDelay);
     } else if (MESSAGE_REFUSALS.has(code)) {
       const target = (clientId && this.#state.pending.get(clientId)) || this.#newestInFlight();

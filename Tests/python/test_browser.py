@@ -810,3 +810,136 @@ def test_join_refused_for_too_many_joins_is_sent_again(browser, start_worker):
     finally:
         stop.set()
         tab.close()
+
+
+# The join/resume and outbox logic, driven in the page with a fake connection and timeline: the
+# races a real server only shows by chance. Each check returns a description of what went wrong.
+MODULE_CHECKS = r"""
+async () => {
+  const base = document.querySelector('script[type=module]').src.replace(/app\.js$/, '');
+  const { Session } = await import(base + 'session.js');
+  const { Outbox } = await import(base + 'outbox.js');
+  const { PageState, DEFAULT_LIMITS, limitsFrom } = await import(base + 'state.js');
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  const problems = [];
+  const check = (ok, what) => { if (!ok) problems.push(what); };
+
+  const fakeConnection = () => ({
+    isOpen: true, sent: [], starts: 0,
+    send(frame) { if (this.isOpen) this.sent.push(frame); return this.isOpen; },
+    start() { this.starts += 1; }, stop() { this.isOpen = false; },
+    joins() { return this.sent.filter((f) => f.type === 'join').map((f) => f.payload); },
+    chats() { return this.sent.filter((f) => f.type === 'chat').map((f) => f.payload); },
+  });
+  const fakeTimeline = () => ({
+    statuses: new Map(), shown: new Set(),
+    addPending(e) { this.shown.add(e.clientId); this.statuses.set(e.clientId, e.status); },
+    setPendingStatus(id, s) { this.statuses.set(id, s); },
+    removePending(id) { this.shown.delete(id); this.statuses.delete(id); },
+  });
+  const setUp = () => {
+    sessionStorage.clear();
+    const state = new PageState();
+    const connection = fakeConnection();
+    const timeline = fakeTimeline();
+    return { state, connection, timeline, session: new Session(state, connection), outbox: new Outbox(state, connection, timeline) };
+  };
+  const chat = (id, clientId) => ({ type: 'chat', id, messageId: id, sender: 'Ada', text: id, clientId });
+
+  // Limits: defaults until a session frame says otherwise, each malformed value ignored.
+  check(limitsFrom(undefined) === DEFAULT_LIMITS, 'no limits must keep the defaults');
+  const some = limitsFrom({ messageLength: 50, imageBytes: 'lots', ratePerMinute: -1 });
+  check(some.messageLength === 50 && some.imageBytes === DEFAULT_LIMITS.imageBytes && some.ratePerMinute === DEFAULT_LIMITS.ratePerMinute,
+        `malformed limits: ${JSON.stringify(some)}`);
+  check(limitsFrom({ messageLength: 0 }).messageLength === DEFAULT_LIMITS.messageLength, 'a message length of 0 is no limit to take');
+
+  {
+    // First join, then resume: `since` only once a history has been seen.
+    const { state, connection, session } = setUp();
+    session.start('room-one', 'Ada', 'create');
+    let join = connection.joins().at(-1);
+    check(join.action === 'create' && !('since' in join), `first join: ${JSON.stringify(join)}`);
+    check(session.acceptSession({ type: 'session', sessionId: 's1', roomId: 'room-one', limits: { messageLength: 77 } }), 'own session frame refused');
+    check(state.limits.messageLength === 77, 'the session frame limits were not taken');
+    let plan = session.acceptHistory({ type: 'history', messages: [chat('5-0'), { sender: 'System', message: 'join' }] });
+    check(plan.fresh && !plan.lost && plan.greeting === 'create' && plan.messages.length === 1, `first history: ${JSON.stringify(plan)}`);
+    for (const m of plan.messages) state.receive(m);
+    session.lost();
+    session.opened();
+    join = connection.joins().at(-1);
+    check(join.action === 'rejoin' && join.since === '5-0', `resume join: ${JSON.stringify(join)}`);
+    plan = session.acceptHistory({ type: 'history', messages: [], recovered: false });
+    check(!plan.fresh && plan.lost && plan.greeting === null, `recovered:false: ${JSON.stringify(plan)}`);
+    check(!session.acceptSession({ type: 'session', sessionId: 's9', roomId: 'another-room' }), "another room's session accepted");
+    // The server forgot us: join again, resuming.
+    check(session.handleError('NOT_JOINED', 10) === 'rejoining' && connection.joins().at(-1).since === '5-0', 'NOT_JOINED must rejoin with since');
+  }
+
+  {
+    // A refused join (rate or busy) is sent again after the delay, unless the room was left.
+    const { connection, session } = setUp();
+    session.start('room-two', 'Ada', 'join');
+    check(session.handleError('RATE_LIMITED', 20) === 'deferred', 'RATE_LIMITED during a join must defer it');
+    await sleep(80);
+    check(connection.joins().length === 2 && connection.joins()[1].action === 'join', `deferred join: ${JSON.stringify(connection.joins())}`);
+    check(session.handleError('UNAVAILABLE', 20) === 'deferred', 'UNAVAILABLE during a join must defer it');
+    // Left, and another room entered on a socket open at once, whose join is deferred for longer.
+    session.leave();
+    check(session.handleError('ROOM_NOT_FOUND', 20) === null, 'an error after leaving is about no join');
+    connection.isOpen = true;
+    session.start('room-four', 'Ada', 'create');
+    session.handleError('UNAVAILABLE', 250);
+    await sleep(80);
+    check(connection.joins().length === 3, `the left room's deferred join went out: ${JSON.stringify(connection.joins())}`);
+    await sleep(300);
+    const last = connection.joins().at(-1);
+    check(connection.joins().length === 4 && last.roomId === 'room-four' && last.action === 'create', `deferred join of the new room: ${JSON.stringify(last)}`);
+  }
+
+  {
+    // Outbox: nothing goes out before the join; everything (once each) after; statuses follow errors.
+    const { state, connection, timeline, session, outbox } = setUp();
+    session.start('room-three', 'Ada', 'create');
+    outbox.add({ text: 'early', image: null, replyTo: null });
+    const early = [...state.pending.keys()][0];
+    check(connection.chats().length === 0 && timeline.statuses.get(early) === 'waiting', 'a message went out before the join');
+    session.acceptSession({ type: 'session', sessionId: 's1', roomId: 'room-three' });
+    session.acceptHistory({ type: 'history', messages: [] });
+    outbox.flush();
+    check(connection.chats().length === 1 && connection.chats()[0].clientId === early && timeline.statuses.get(early) === 'sending', 'flush after the history');
+    outbox.handleError('RATE_LIMITED', early, 30);
+    check(timeline.statuses.get(early) === 'rate-limited', `RATE_LIMITED status: ${timeline.statuses.get(early)}`);
+    await sleep(100);
+    check(connection.chats().length === 2 && connection.chats()[1].clientId === early, 'a rate-limited message must go out again, same clientId');
+    outbox.add({ text: 'x'.repeat(5000), image: null, replyTo: null });
+    const long = [...state.pending.keys()][1];
+    outbox.handleError('MESSAGE_TOO_LONG', long, 30);
+    check(timeline.statuses.get(long) === 'failed', 'a refused message must be failed');
+    session.lost();
+    outbox.pause();
+    check(timeline.statuses.get(early) === 'waiting' && timeline.statuses.get(long) === 'failed', 'a lost connection: in flight waits, failed stays');
+    const before = connection.chats().length;
+    session.opened();
+    session.acceptSession({ type: 'session', sessionId: 's2', roomId: 'room-three' });
+    session.acceptHistory({ type: 'history', messages: [], recovered: true });
+    outbox.flush();
+    const resent = connection.chats().slice(before).map((c) => c.clientId);
+    check(resent.length === 1 && resent[0] === early, `after a reconnect only the unconfirmed, unrefused message goes: ${resent}`);
+    const { settled } = state.receive(chat('9-0', early));
+    if (settled) outbox.confirmed(early);
+    check(!state.pending.has(early) && !timeline.shown.has(early), 'the echo of a message must settle it');
+    outbox.retry(long);
+    check(connection.chats().at(-1).clientId === long, 'retry must send a failed message again');
+    outbox.discard(long);
+    check(state.pending.size === 0 && !timeline.shown.has(long), 'discard must drop it');
+  }
+  sessionStorage.clear();
+  return problems;
+}
+"""
+
+
+def test_session_and_outbox_logic_in_the_page(tabs):
+    tab = tabs().open()
+    problems = tab.page.evaluate(MODULE_CHECKS)
+    assert problems == [], "\n".join(problems)
