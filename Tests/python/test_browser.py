@@ -762,6 +762,27 @@ def test_limits_come_from_the_session_frame_with_the_servers_defaults_before(tab
     tab.expect_text("x" * 50)
 
 
+def test_composer_takes_the_message_length_of_the_worker(browser, start_worker):
+    """End to end: a worker started with ECHO_MAX_MESSAGE_LENGTH=50 announces it in its `session`
+    frame, and the page's message box counts to 50."""
+    worker = start_worker(ECHO_MAX_MESSAGE_LENGTH="50")
+    tab = Tab(browser, worker.base)
+    try:
+        tab.create_room("Ada")
+        limits = tab.frames("session")[-1].get("limits")
+        assert isinstance(limits, dict) and set(limits) == {"messageLength", "imageBytes", "ratePerMinute", "rateBurst"}, limits
+        assert limits["messageLength"] == 50 and limits["imageBytes"] == 3 * 1024 * 1024, limits
+        box = tab.page.locator("#composer-input")
+        expect(box).to_have_attribute("maxlength", "50")
+        box.fill("y" * 48)
+        expect(tab.page.locator("#char-count")).to_have_text("48 / 50")
+        tab.send("y" * 50)
+        tab.expect_text("y" * 50)
+        tab.assert_clean()
+    finally:
+        tab.close()
+
+
 def test_join_refused_for_too_many_joins_is_sent_again(browser, start_worker):
     """ECHO_JOINS_PER_IP counts every tab behind one address: a join refused with RATE_LIMITED is
     sent again after `retryAfterMs`, with the join screen saying so (the page used to wait there
