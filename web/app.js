@@ -1,38 +1,50 @@
-// The page's controller: wires the screens to the connection, the room state and the timeline, and
-// speaks the Echo Chat protocol (docs/protocol.md). Each concern lives in its own module.
+// The page's wiring: the two screens, the connection status, and the frames from the server routed
+// to the module that owns them (session.js: joining and resuming; outbox.js: sending; render.js:
+// the timeline). Everything the page knows is in one PageState (state.js).
 
-import { Composer, MAX_MESSAGE_LENGTH } from './composer.js';
+import { Composer } from './composer.js';
 import { Connection, defaultSocketURL } from './connection.js';
 import { $, show } from './dom.js';
-import { ROOM_CODE_PATTERN, USERNAME_PATTERN, newClientId, newRoomCode } from './ids.js';
-import { setUpZoom } from './images.js';
+import { ROOM_CODE_PATTERN, USERNAME_PATTERN, newRoomCode } from './ids.js';
+import { formatSize, setUpZoom } from './images.js';
+import { Outbox } from './outbox.js';
 import { Timeline } from './render.js';
-import { RoomState, isStreamId } from './state.js';
+import { Session } from './session.js';
+import { StatusLine } from './status.js';
+import { PageState } from './state.js';
 import { prefs } from './storage.js';
 import { setUpThemeToggles } from './theme.js';
 import { toast } from './toast.js';
 
-/** A sent message with no answer after this long is sent again (same clientId, so never stored twice). */
-const RESEND_AFTER_MS = 8000;
+/** When the server asks to wait without saying how long. */
 const UNAVAILABLE_RETRY_MS = 3000;
-const JOIN_ERRORS = new Set(['ROOM_NOT_FOUND', 'INVALID_USERNAME', 'INVALID_ROOM_ID']);
-/** Errors that refuse one particular message: retrying it unchanged cannot succeed. */
-const MESSAGE_ERRORS = new Set(['MESSAGE_TOO_LONG', 'EMPTY_MESSAGE', 'INVALID_IMAGE', 'IMAGE_TOO_LARGE', 'INVALID_REPLY', 'INVALID_CLIENT_ID']);
-const ERROR_TEXT = {
-  ROOM_NOT_FOUND: 'No room with this code exists (or it expired). Check the code, or create a new room.',
-  INVALID_USERNAME: 'Names are 1–30 letters, digits, spaces, “_” or “-”.',
-  INVALID_ROOM_ID: 'Room codes are 1–50 letters, digits, “_” or “-”.',
-  MESSAGE_TOO_LONG: `Messages can be at most ${MAX_MESSAGE_LENGTH} characters.`,
-  EMPTY_MESSAGE: 'Type a message or add an image first.',
-  INVALID_IMAGE: 'The server refused this image (PNG, JPEG, GIF or WebP only).',
-  IMAGE_TOO_LARGE: 'The image is too large.',
-  RATE_LIMITED: 'You are sending too fast. Your messages will go out in a moment.',
-  UNAVAILABLE: 'The server is busy. Your message will be sent again shortly.',
-  ROOM_MISMATCH: 'That message was for another room.',
-  NOT_JOINED: 'Not in the room yet: joining again…',
-};
 
-const state = new RoomState();
+/** What the page says for an error code; the limits are the server's, from its session frame. */
+function errorText(code, frame, { messageLength, imageBytes, ratePerMinute }) {
+  switch (code) {
+    case 'ROOM_NOT_FOUND': return 'No room with this code exists (or it expired). Check the code, or create a new room.';
+    case 'INVALID_USERNAME': return 'Names are 1–30 letters, digits, spaces, “_” or “-”.';
+    case 'INVALID_ROOM_ID': return 'Room codes are 1–50 letters, digits, “_” or “-”.';
+    case 'MESSAGE_TOO_LONG': return `Messages can be at most ${messageLength} characters.`;
+    case 'EMPTY_MESSAGE': return 'Type a message or add an image first.';
+    case 'INVALID_IMAGE': return 'The server refused this image (PNG, JPEG, GIF or WebP only).';
+    case 'IMAGE_TOO_LARGE': return `The image is too large: images can be at most ${formatSize(imageBytes)}.`;
+    case 'RATE_LIMITED': return ratePerMinute > 0
+      ? `You are sending too fast (at most ${ratePerMinute} messages a minute). Your messages will go out in a moment.`
+      : 'You are sending too fast. Your messages will go out in a moment.';
+    case 'UNAVAILABLE': return 'The server is busy. Your message will be sent again shortly.';
+    case 'ROOM_MISMATCH': return 'That message was for another room.';
+    case 'NOT_JOINED': return 'Not in the room yet: joining again…';
+    default: return String(frame.message ?? 'Something went wrong.');
+  }
+}
+
+function retryDelay(frame) {
+  const hinted = Number(frame.retryAfterMs);
+  return Number.isFinite(hinted) && hinted > 0 ? Math.min(hinted, 60000) : UNAVAILABLE_RETRY_MS;
+}
+
+const state = new PageState();
 const ui = {
   joinScreen: $('#join-screen'),
   chatScreen: $('#chat-screen'),
@@ -48,38 +60,26 @@ const ui = {
   retryNow: $('#retry-now'),
 };
 
-/** 'idle' | 'joining' (join sent, waiting for session) | 'joined' */
-let joinPhase = 'idle';
-/** The action of the join in flight, for telling a first join from a rejoin. */
-let joinAction = null;
-let firstJoinDone = false;
-let unread = 0;
-let retryTimer = null;
-
 const zoom = setUpZoom($('#zoom'));
 const timeline = new Timeline($('#timeline'), $('#jump-latest'), {
   onReply: (message) => composer.startReply(message, state.isOwn(message) ? 'yourself' : String(message.sender)),
   onZoom: zoom,
   onQuoteMissing: () => toast('The original message is no longer in the loaded history.'),
-  onRetry: (clientId) => {
-    const entry = state.pending.get(clientId);
-    if (entry) {
-      entry.status = 'waiting';
-      timeline.setPendingStatus(clientId, 'waiting');
-      flushPending();
-    }
-  },
-  onDiscard: (clientId) => {
-    state.dropPending(clientId);
-    timeline.removePending(clientId);
-  },
+  onRetry: (clientId) => outbox.retry(clientId),
+  onDiscard: (clientId) => outbox.discard(clientId),
 });
 const connection = new Connection(defaultSocketURL(), {
-  onOpen: () => joinRoom(state.lastId ? 'rejoin' : joinAction ?? 'rejoin'),
+  onOpen: () => session.opened(),
   onFrame: handleFrame,
   onStatus: showStatus,
 });
-const composer = new Composer(sendMessage);
+const session = new Session(state, connection);
+const outbox = new Outbox(state, connection, timeline);
+const composer = new Composer((message) => {
+  outbox.add(message);
+  return true;
+}, () => state.limits);
+const statusLine = new StatusLine(ui.status, ui.retryNow, connection);
 
 // ---------------------------------------------------------------------------------------------
 // Screens
@@ -134,36 +134,21 @@ function setJoinBusy(busy) {
 
 function updateTitle() {
   const base = state.roomId ? `Echo · ${state.roomId.slice(0, 8)}` : 'Echo';
-  document.title = unread ? `(${unread}) ${base}` : base;
+  document.title = state.unread ? `(${state.unread}) ${base}` : base;
 }
 
 function setMembers(count) {
   if (Number.isInteger(count) && count >= 0) ui.members.textContent = `${count} online`;
 }
 
-const STATUS_TEXT = { idle: 'Offline', connecting: 'Connecting…', connected: 'Connected', reconnecting: 'Reconnecting…', disconnected: 'Disconnected' };
-let statusTicker = null;
-
 function showStatus(status) {
-  ui.status.dataset.status = status;
-  const text = ui.status.querySelector('.status-text');
-  clearInterval(statusTicker);
-  const render = () => {
-    const seconds = Math.ceil((connection.nextAttemptAt - Date.now()) / 1000);
-    const waiting = (status === 'reconnecting' || status === 'disconnected') && seconds > 1;
-    text.textContent = waiting ? `${STATUS_TEXT[status].replace('…', '')}, retrying in ${seconds} s` : STATUS_TEXT[status];
-  };
-  render();
-  if (status === 'reconnecting' || status === 'disconnected') statusTicker = setInterval(render, 1000);
-  show(ui.retryNow, status === 'disconnected' || status === 'reconnecting');
+  statusLine.show(status);
+  if (status !== 'connected') {
+    session.lost();
+    outbox.pause();
+  }
   if (!ui.joinScreen.hidden && state.roomId && (status === 'reconnecting' || status === 'disconnected')) {
     setJoinError('Cannot reach the Echo server. Retrying…');
-  }
-  if (status !== 'connected') {
-    joinPhase = 'idle';
-    for (const entry of state.pending.values()) {
-      if (entry.status === 'sending' || entry.status === 'retrying') setPendingStatus(entry, 'waiting');
-    }
   }
 }
 
@@ -175,7 +160,7 @@ ui.joinForm.addEventListener('submit', (event) => {
   const action = event.submitter?.dataset.action ?? (ui.roomCode.value.trim() ? 'join' : 'create');
   const username = ui.username.value.trim();
   if (!USERNAME_PATTERN.test(username)) {
-    setJoinError(username ? ERROR_TEXT.INVALID_USERNAME : 'Enter your name first.');
+    setJoinError(username ? errorText('INVALID_USERNAME', {}, state.limits) : 'Enter your name first.');
     ui.username.focus();
     return;
   }
@@ -187,7 +172,7 @@ ui.joinForm.addEventListener('submit', (event) => {
     const raw = ui.roomCode.value.trim();
     roomId = raw.includes('#') ? raw.slice(raw.lastIndexOf('#') + 1) : raw;
     if (!ROOM_CODE_PATTERN.test(roomId)) {
-      setJoinError(roomId ? ERROR_TEXT.INVALID_ROOM_ID : 'Enter a room code, or create a new room.');
+      setJoinError(roomId ? errorText('INVALID_ROOM_ID', {}, state.limits) : 'Enter a room code, or create a new room.');
       ui.roomCode.focus();
       return;
     }
@@ -195,39 +180,17 @@ ui.joinForm.addEventListener('submit', (event) => {
   prefs.set('echo.name', username);
   setJoinError('');
   setJoinBusy(true);
-  state.enter(roomId, username);
   timeline.clear();
-  firstJoinDone = false;
-  joinAction = action;
-  if (connection.isOpen) joinRoom(action);
-  else connection.start();
+  session.start(roomId, username, action);
 });
 
-function joinRoom(action) {
-  if (!state.roomId) return;
-  joinPhase = 'joining';
-  joinAction = action;
-  const payload = { roomId: state.roomId, username: state.username, action };
-  // Resume from the last position seen; with none (a refresh, or nothing said yet) the plain
-  // recent history does the same job.
-  if (action === 'rejoin' && firstJoinDone && isStreamId(state.lastId)) payload.since = state.lastId;
-  connection.send({ type: 'join', payload });
-}
-
 $('#leave-button').addEventListener('click', () => {
-  if (state.roomId) connection.send({ type: 'leave', payload: { roomId: state.roomId, username: state.username } });
-  connection.stop();
-  state.leave();
-  firstJoinDone = false;
-  joinAction = null;
+  session.leave();
   composer.reset();
   timeline.clear();
-  unread = 0;
   history.replaceState(null, '', location.pathname);
   showJoinScreen({ code: '' });
 });
-
-$('#retry-now').addEventListener('click', () => connection.reconnectNow());
 
 window.addEventListener('hashchange', () => {
   const code = roomFromHash();
@@ -257,47 +220,38 @@ function handleFrame(frame) {
 }
 
 function onSession(frame) {
-  if (frame.roomId && frame.roomId !== state.roomId) return;
-  state.joined(frame.sessionId);
-  joinPhase = 'joined';
+  const ours = session.acceptSession(frame);
+  composer.limitsChanged();
+  if (!ours) return;
   setJoinBusy(false);
-  if (!ui.chatScreen.hidden) return;
-  showChatScreen();
+  if (ui.chatScreen.hidden) showChatScreen();
 }
 
 function onHistory(frame) {
-  const messages = Array.isArray(frame.messages) ? frame.messages : [];
-  const resumed = frame.recovered !== undefined;
-  if (!resumed && !firstJoinDone) {
-    // A full history replaces the timeline: this is a first join or a refresh. (After a reconnect
-    // with nothing seen yet, the history is merged instead, keeping the join and leave lines.)
-    state.resetTimeline();
+  const { fresh, lost, messages, greeting } = session.acceptHistory(frame);
+  if (fresh) {
     timeline.clear();
-    for (const entry of state.pending.values()) timeline.addPending(entry);
-  } else if (frame.recovered === false) {
+    outbox.show();
+  } else if (lost) {
     timeline.addNotice('Some messages sent while you were away could not be recovered: the room’s history no longer reaches back that far.');
   }
-  for (const message of messages) {
-    if (message && message.sender !== 'System') onChat(message, { fromHistory: true });
+  for (const message of messages) onChat(message, { fromHistory: true });
+  if (greeting) {
+    timeline.addSystem(greeting === 'create' ? 'You created the room. Share the link to invite people.' : 'You joined the room.', Date.now());
   }
-  if (!firstJoinDone && joinAction !== 'rejoin') {
-    timeline.addSystem(joinAction === 'create' ? 'You created the room. Share the link to invite people.' : 'You joined the room.', Date.now());
-  }
-  firstJoinDone = true;
-  joinAction = 'rejoin';
   timeline.scrollToEnd(true);
-  flushPending();
+  outbox.flush();
 }
 
 function onChat(message, { fromHistory = false } = {}) {
   if (message.roomId && message.roomId !== state.roomId) return;
   const own = state.isOwn(message);
   const { result, settled } = state.receive(message);
-  if (settled) timeline.removePending(message.clientId);
+  if (settled) outbox.confirmed(message.clientId);
   if (result === 'duplicate') return;
   timeline.addMessage(message, { own });
   if (!own && !fromHistory && document.hidden) {
-    unread += 1;
+    state.unread += 1;
     updateTitle();
   }
 }
@@ -313,97 +267,25 @@ function onSystem(event) {
 
 function onError(frame) {
   const code = String(frame.code ?? '');
-  const text = ERROR_TEXT[code] ?? String(frame.message ?? 'Something went wrong.');
-  if (joinPhase === 'joining' && JOIN_ERRORS.has(code)) {
-    joinPhase = 'idle';
-    if (ui.chatScreen.hidden) {
+  const text = errorText(code, frame, state.limits);
+  const delay = retryDelay(frame);
+  switch (session.handleError(code, delay)) {
+    case 'refused':
+      if (!ui.chatScreen.hidden) break;
       // Inline on the join screen: the user can fix the code or name right there.
-      connection.stop();
-      state.leave();
+      session.leave({ announce: false });
       showJoinScreen({ code: ui.roomCode.value, error: text });
       (code === 'INVALID_USERNAME' ? ui.username : ui.roomCode).focus();
       return;
-    }
-  }
-  const hinted = Number(frame.retryAfterMs);
-  const retryDelay = Number.isFinite(hinted) && hinted > 0 ? Math.min(hinted, 60000) : UNAVAILABLE_RETRY_MS;
-  if (code === 'UNAVAILABLE' && joinPhase === 'joining') {
-    // The join itself was refused (storage down, or this worker draining): ask again shortly.
-    joinPhase = 'idle';
-    if (ui.chatScreen.hidden) setJoinError('The server is busy. Trying again…');
-    setTimeout(() => {
-      if (state.roomId && joinPhase === 'idle' && connection.isOpen) joinRoom(joinAction ?? 'rejoin');
-    }, retryDelay);
-    return;
+    case 'deferred':
+      // The join is asked again shortly; a message about it would only be noise in the chat.
+      if (ui.chatScreen.hidden) setJoinError(code === 'RATE_LIMITED' ? 'Too many joins from your network. Trying again…' : 'The server is busy. Trying again…');
+      return;
+    default:
+      break;
   }
   toast(text, { kind: 'error' });
-  if (code === 'UNAVAILABLE' || code === 'RATE_LIMITED') {
-    // The server stored nothing (or, if it did, the same clientId makes the retry harmless).
-    for (const entry of state.pending.values()) if (entry.status === 'sending') setPendingStatus(entry, 'retrying');
-    scheduleRetry(retryDelay);
-  } else if (code === 'NOT_JOINED' && state.roomId) {
-    joinRoom('rejoin');
-  } else if (MESSAGE_ERRORS.has(code)) {
-    const target = (frame.clientId && state.pending.get(frame.clientId)) || newestInFlight();
-    if (target) setPendingStatus(target, 'failed');
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Sending: every message is pending until the server echoes its clientId back.
-
-function setPendingStatus(entry, status) {
-  entry.status = status;
-  timeline.setPendingStatus(entry.clientId, status);
-}
-
-function newestInFlight() {
-  let newest = null;
-  for (const entry of state.pending.values()) if (entry.status === 'sending' && (!newest || entry.sentAt >= newest.sentAt)) newest = entry;
-  return newest;
-}
-
-function sendEntry(entry) {
-  const payload = { roomId: state.roomId, username: state.username, clientId: entry.clientId };
-  if (entry.text) payload.message = entry.text;
-  if (entry.image) payload.image = entry.image;
-  if (entry.replyTo) payload.replyTo = entry.replyTo;
-  if (joinPhase === 'joined' && connection.send({ type: 'chat', payload })) {
-    entry.sentAt = Date.now();
-    setPendingStatus(entry, 'sending');
-  } else {
-    setPendingStatus(entry, 'waiting');
-  }
-}
-
-/** Sends every message that is not yet confirmed (and not refused for good), oldest first. */
-function flushPending() {
-  clearTimeout(retryTimer);
-  retryTimer = null;
-  if (joinPhase !== 'joined') return;
-  for (const entry of state.pending.values()) if (entry.status !== 'failed') sendEntry(entry);
-}
-
-function scheduleRetry(delay) {
-  if (retryTimer) return;
-  retryTimer = setTimeout(flushPending, delay);
-}
-
-// A send that got lost between us and the server (a worker killed mid-flight) is sent again.
-setInterval(() => {
-  if (joinPhase !== 'joined') return;
-  const now = Date.now();
-  for (const entry of state.pending.values()) {
-    if (entry.status === 'sending' && now - entry.sentAt > RESEND_AFTER_MS) sendEntry(entry);
-  }
-}, 2000);
-
-/** Called by the composer: the message becomes pending at once and goes out when it can. */
-function sendMessage({ text, image, replyTo }) {
-  const entry = state.addPending({ clientId: newClientId(), text, image, replyTo });
-  timeline.addPending(entry);
-  sendEntry(entry);
-  return true;
+  outbox.handleError(code, frame.clientId, delay);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -422,8 +304,8 @@ $('#copy-code').addEventListener('click', () => copy(state.roomId, 'Room code'))
 $('#copy-link').addEventListener('click', () => copy(roomLink(state.roomId), 'Room link'));
 
 document.addEventListener('visibilitychange', () => {
-  if (!document.hidden && unread) {
-    unread = 0;
+  if (!document.hidden && state.unread) {
+    state.unread = 0;
     updateTitle();
   }
 });
@@ -440,10 +322,9 @@ document.addEventListener('keydown', (event) => {
 setUpThemeToggles();
 const linked = roomFromHash();
 if (state.restore() && (!linked || linked === state.roomId)) {
-  joinAction = 'rejoin';
   showChatScreen();
-  for (const entry of state.pending.values()) timeline.addPending(entry);
-  connection.start();
+  outbox.show();
+  session.resume();
 } else {
   state.leave();
   showJoinScreen({ code: linked });

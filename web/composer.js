@@ -8,8 +8,6 @@ import { ImageRejected, firstFile, readImage } from './images.js';
 import { isSafeImage, replyPreview } from './render.js';
 import { toast } from './toast.js';
 
-export const MAX_MESSAGE_LENGTH = 2000;
-
 export class Composer {
   #replyTo = null;
   #image = null;
@@ -18,9 +16,11 @@ export class Composer {
   /**
    * @param onSend called with { text, image, replyTo } when the user sends; it returns false to
    *               keep the draft (nothing was taken).
+   * @param limits returns the server's limits now ({ messageLength, imageBytes }, see state.js).
    */
-  constructor(onSend) {
+  constructor(onSend, limits) {
     this.onSend = onSend;
+    this.limits = limits;
     this.form = $('#composer');
     this.input = $('#composer-input');
     this.charCount = $('#char-count');
@@ -58,6 +58,13 @@ export class Composer {
       }
     });
     this.#acceptDrops($('#chat-screen'));
+    this.limitsChanged();
+  }
+
+  /** The server announced its limits (a session frame): the box and its counter follow them. */
+  limitsChanged() {
+    this.input.maxLength = this.limits().messageLength;
+    this.#updateCount();
   }
 
   get hasReply() {
@@ -121,7 +128,7 @@ export class Composer {
 
   async attach(file) {
     try {
-      this.#setImage(await readImage(file));
+      this.#setImage(await readImage(file, this.limits().imageBytes));
       this.input.focus();
     } catch (error) {
       toast(error instanceof ImageRejected ? error.message : 'The image could not be read.', { kind: 'error' });
@@ -134,8 +141,9 @@ export class Composer {
     // Leading blank lines and trailing whitespace are never what anyone meant to send.
     const text = this.input.value.replace(/^\s*\n|\s+$/g, '');
     if (!text.trim() && !this.#image) return;
-    if (text.length > MAX_MESSAGE_LENGTH) {
-      toast(`Messages can be at most ${MAX_MESSAGE_LENGTH} characters.`, { kind: 'error' });
+    const { messageLength } = this.limits();
+    if (text.length > messageLength) {
+      toast(`Messages can be at most ${messageLength} characters.`, { kind: 'error' });
       return;
     }
     const taken = this.onSend({ text: text.trim() ? text : '', image: this.#image?.dataURL ?? null, replyTo: this.#replyTo });
@@ -157,9 +165,11 @@ export class Composer {
 
   #updateCount() {
     const length = this.input.value.length;
-    show(this.charCount, length > MAX_MESSAGE_LENGTH - 200);
-    this.charCount.textContent = `${length} / ${MAX_MESSAGE_LENGTH}`;
-    this.charCount.classList.toggle('over', length > MAX_MESSAGE_LENGTH);
+    const { messageLength } = this.limits();
+    // Shown near the end only: the last 200 characters, or the last tenth of a short limit.
+    show(this.charCount, length > messageLength - Math.min(200, messageLength / 10));
+    this.charCount.textContent = `${length} / ${messageLength}`;
+    this.charCount.classList.toggle('over', length > messageLength);
   }
 
   // dragenter/dragleave fire for every child crossed; counting them keeps the overlay steady.

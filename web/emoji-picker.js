@@ -13,17 +13,6 @@ const GROUP_ICONS = {
   'Travel & Places': '🚗', Activities: '⚽', Objects: '💡', Symbols: '❤️', Flags: '🏁',
 };
 
-let dataPromise = null;
-function loadData() {
-  dataPromise ??= fetch(new URL('./emoji-data.json', import.meta.url))
-    .then((r) => (r.ok ? r.json() : Promise.reject(new Error(`emoji data: HTTP ${r.status}`))))
-    .catch((error) => {
-      dataPromise = null; // let a later opening try again
-      throw error;
-    });
-  return dataPromise;
-}
-
 export class EmojiPicker {
   #panel;
   #toggle;
@@ -33,6 +22,7 @@ export class EmojiPicker {
   #heading;
   #groups = [];
   #current = null;
+  #data = null;
 
   /** @param onPick called with the emoji string; the picker stays open for picking several. */
   constructor(panel, toggle, onPick) {
@@ -52,6 +42,16 @@ export class EmojiPicker {
     });
   }
 
+  #loadData() {
+    this.#data ??= fetch(new URL('./emoji-data.json', import.meta.url))
+      .then((r) => (r.ok ? r.json() : Promise.reject(new Error(`emoji data: HTTP ${r.status}`))))
+      .catch((error) => {
+        this.#data = null; // let a later opening try again
+        throw error;
+      });
+    return this.#data;
+  }
+
   get isOpen() {
     return !this.#panel.hidden;
   }
@@ -64,7 +64,7 @@ export class EmojiPicker {
     if (!this.#groups.length) {
       this.#heading.textContent = 'Loading…';
       try {
-        const data = await loadData();
+        const data = await this.#loadData();
         this.#groups = data.groups;
       } catch {
         this.#heading.textContent = 'Emoji could not be loaded.';

@@ -1,11 +1,10 @@
 // Images: checking a picked, pasted or dropped file before anything is sent, reading it as a data
 // URL, and the zoom overlay.
 
-export const MAX_IMAGE_BYTES = 2 * 1024 * 1024;
 const TYPES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp'];
 
 // The server checks the same magic numbers; checking here too means a renamed file is refused
-// before a 2 MB upload, with a message the user can act on.
+// before a large upload, with a message the user can act on.
 const SIGNATURES = {
   'image/png': (b) => b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47,
   'image/jpeg': (b) => b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff,
@@ -16,18 +15,23 @@ const SIGNATURES = {
 
 export class ImageRejected extends Error {}
 
-function formatSize(bytes) {
-  return bytes >= 1024 * 1024 ? `${(bytes / 1024 / 1024).toFixed(1)} MB` : `${Math.ceil(bytes / 1024)} KB`;
+/** "3 MB", "2.5 MB", "180 KB". */
+export function formatSize(bytes) {
+  return bytes >= 1024 * 1024 ? `${Number((bytes / 1024 / 1024).toFixed(1))} MB` : `${Math.ceil(bytes / 1024)} KB`;
 }
 
-/** Resolves to { dataURL, name, size } or rejects with ImageRejected saying why. */
-export async function readImage(file) {
+/**
+ * Resolves to { dataURL, name, size, label } or rejects with ImageRejected saying why.
+ * @param maxBytes the server's limit on an image's (decoded) size; 0 means it takes no images.
+ */
+export async function readImage(file, maxBytes) {
   if (!file) throw new ImageRejected('No file was chosen.');
+  if (maxBytes <= 0) throw new ImageRejected('This server does not accept images.');
   if (!TYPES.includes(file.type)) {
     throw new ImageRejected(`“${file.name || 'This file'}” is not an image Echo can send (PNG, JPEG, GIF or WebP).`);
   }
-  if (file.size > MAX_IMAGE_BYTES) {
-    throw new ImageRejected(`“${file.name || 'This image'}” is ${formatSize(file.size)}; images can be at most 2 MB.`);
+  if (file.size > maxBytes) {
+    throw new ImageRejected(`“${file.name || 'This image'}” is ${formatSize(file.size)}; images can be at most ${formatSize(maxBytes)}.`);
   }
   const head = new Uint8Array(await file.slice(0, 12).arrayBuffer());
   if (!SIGNATURES[file.type](head)) {

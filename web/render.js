@@ -162,6 +162,7 @@ export class Timeline {
       waiting: 'Waiting for connection…',
       sending: 'Sending…',
       retrying: 'Server busy, retrying…',
+      'rate-limited': 'Sending too fast, retrying…',
       failed: 'Not sent',
     }[status] ?? 'Sending…';
     bubble.querySelector('.pending-status').textContent = label;

@@ -1,9 +1,36 @@
-// What the page knows about the room it is in: who we are, which messages it has shown, the last
-// stream position it saw, and the messages still waiting to be confirmed. No DOM, no socket.
+// Everything the page knows, in one object: the server's limits, the room it is in (who we are,
+// which messages it has shown, the last stream position it saw, the messages still waiting to be
+// confirmed), how far the join on this connection got, and the unread count. No DOM, no socket.
+// Only the room part is saved, per tab, so a refresh goes straight back in.
 
 import { tabStore } from './storage.js';
 
 const KEY = 'echo.room';
+
+/**
+ * The server's input limits until its `session` frame says otherwise: the defaults of
+ * ECHO_MAX_MESSAGE_LENGTH (UTF-16 units, as the server counts), ECHO_MAX_IMAGE_BYTES (decoded),
+ * ECHO_RATE_LIMIT (per minute, 0 = off) and ECHO_RATE_BURST. The one copy of them in the client.
+ */
+export const DEFAULT_LIMITS = Object.freeze({ messageLength: 2000, imageBytes: 3 * 1024 * 1024, ratePerMinute: 60, rateBurst: 20 });
+
+/**
+ * The limits a `session` frame announces, each checked on its own: a missing or malformed value
+ * (an older server sends no `limits` at all) keeps the one already known.
+ */
+export function limitsFrom(announced, known = DEFAULT_LIMITS) {
+  if (!announced || typeof announced !== 'object') return known;
+  const pick = (name, min) => {
+    const value = announced[name];
+    return Number.isSafeInteger(value) && value >= min ? value : known[name];
+  };
+  return Object.freeze({
+    messageLength: pick('messageLength', 1),
+    imageBytes: pick('imageBytes', 0),
+    ratePerMinute: pick('ratePerMinute', 0),
+    rateBurst: pick('rateBurst', 0),
+  });
+}
 
 /** Orders stream IDs ("<ms>-<seq>") numerically; string order breaks when the lengths differ. */
 export function compareStreamIds(a, b) {
@@ -19,7 +46,18 @@ export function isStreamId(value) {
   return typeof value === 'string' && /^\d+-\d+$/.test(value);
 }
 
-export class RoomState {
+export class PageState {
+  /** What the server accepts; see DEFAULT_LIMITS. Kept when leaving a room: it is the server's. */
+  limits = DEFAULT_LIMITS;
+  /**
+   * The join on the current connection (session.js owns it): `phase` is 'idle' | 'joining' (join
+   * sent, no session yet) | 'joined'; `action` is what the next join asks for ('create' | 'join' |
+   * 'rejoin'); `done` says a history has arrived in this room, so later joins resume from `lastId`.
+   */
+  join = { phase: 'idle', action: null, done: false };
+  /** Messages that arrived while the tab was hidden, for the title. */
+  unread = 0;
+
   roomId = null;
   username = null;
   /** The current connection's session; null until the server's `session` frame. */
@@ -41,11 +79,14 @@ export class RoomState {
     this.sessionIds = new Set(saved.sessionIds ?? []);
     this.lastId = isStreamId(saved.lastId) ? saved.lastId : null;
     this.pending = new Map((saved.pending ?? []).map((p) => [p.clientId, { ...p, sentAt: 0, status: 'waiting' }]));
+    this.join = { phase: 'idle', action: 'rejoin', done: false };
     return true;
   }
 
-  enter(roomId, username) {
+  /** @param action the first join's action: 'create' or 'join'. */
+  enter(roomId, username, action) {
     const sameRoom = roomId === this.roomId;
+    this.join = { phase: 'idle', action, done: false };
     this.roomId = roomId;
     this.username = username;
     this.sessionId = null;
@@ -59,6 +100,8 @@ export class RoomState {
   }
 
   leave() {
+    this.join = { phase: 'idle', action: null, done: false };
+    this.unread = 0;
     this.roomId = null;
     this.username = null;
     this.sessionId = null;

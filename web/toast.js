@@ -1,10 +1,8 @@
 import { el } from './dom.js';
 
-let region;
-
 /** Shows a short message; errors use role=alert so screen readers announce them at once. */
 export function toast(message, { kind = 'info', timeout = 5000 } = {}) {
-  region ??= document.getElementById('toasts');
+  const region = document.getElementById('toasts');
   const close = el('button', { type: 'button', class: 'toast-close', 'aria-label': 'Dismiss', text: '×' });
   const node = el('div', { class: `toast toast-${kind}`, role: kind === 'error' ? 'alert' : 'status' },
     el('span', { class: 'toast-text', text: message }), close);

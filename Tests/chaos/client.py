@@ -1,6 +1,6 @@
 """Accounting clients: real WebSocket clients (asyncio) that remember every message id they receive.
 
-Three roles, all speaking docs/protocol.md the way the web client does (web/app.js,
+Three roles, all speaking docs/protocol.md the way the web client does (web/session.js,
 web/connection.js): on any close they reconnect (to the next of their URLs) and `rejoin` with
 `since` = the newest id they hold (after 50-1000 ms for a planned close 1001/1012, otherwise a short
 back-off), and a `history` with `recovered:false` is remembered as the server's admission of a gap.
@@ -301,7 +301,7 @@ class AccountingClient:
             delay = max(0.05, min(float(frame.get("retryAfterMs") or 500) / 1000, 5.0))
             asyncio.get_running_loop().call_later(delay, self._resend, cid)
         elif code in ("UNAVAILABLE", "NOT_JOINED", "RATE_LIMITED") and not self.joined.is_set() and cid is None:
-            # The join itself was refused: ask again shortly (web/app.js does the same).
+            # The join itself was refused: ask again shortly (web/session.js does the same).
             asyncio.get_running_loop().call_later(0.5, self._rejoin_soon)
         elif cid in self.log.sent:
             self.log.given_up.append(cid)

@@ -54,9 +54,14 @@ class Tab:
         self.page: Page = self.context.new_page()
         self.errors: list[str] = []
         self.sent_frames: list[str] = []
+        self.received_frames: list[dict] = []
         self.page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
         self.page.on("console", self._console)
-        self.page.on("websocket", lambda ws: ws.on("framesent", self._frame_sent))
+        self.page.on("websocket", self._websocket)
+
+    def _websocket(self, ws):
+        ws.on("framesent", self._frame_sent)
+        ws.on("framereceived", self._frame_received)
 
     def _console(self, message):
         text = message.text
@@ -66,6 +71,18 @@ class Tab:
 
     def _frame_sent(self, payload):
         self.sent_frames.append(payload if isinstance(payload, str) else payload.decode("utf-8", "replace"))
+
+    def _frame_received(self, payload):
+        try:
+            frame = json.loads(payload)
+        except (TypeError, ValueError):
+            return
+        if isinstance(frame, dict):
+            self.received_frames.append(frame)
+
+    def frames(self, type_: str) -> list[dict]:
+        """The frames of this type the page received (as the page saw them, after any route)."""
+        return [f for f in self.received_frames if f.get("type") == type_]
 
     def open(self, path="/"):
         self.page.goto(self.base + path)
@@ -475,7 +492,8 @@ def test_bad_files_are_refused_before_sending(tabs):
     tab.create_room("Ada")
     page = tab.page
     cases = [
-        ({"name": "huge.png", "mimeType": "image/png", "buffer": png_bytes() + b"\0" * (2 * 1024 * 1024)}, "at most 2 MB"),
+        # The server's image limit (ECHO_MAX_IMAGE_BYTES, 3 MiB by default), one byte over.
+        ({"name": "huge.png", "mimeType": "image/png", "buffer": png_bytes().ljust(3 * 1024 * 1024 + 1, b"\0")}, "at most 3 MB"),
         ({"name": "notes.txt", "mimeType": "text/plain", "buffer": b"just text"}, "is not an image"),
         ({"name": "drawing.svg", "mimeType": "image/svg+xml", "buffer": b"<svg xmlns='http://www.w3.org/2000/svg'/>"}, "is not an image"),
         ({"name": "fake.png", "mimeType": "image/png", "buffer": b"GIF89a not really a png"}, "not a valid PNG"),
@@ -690,3 +708,259 @@ def test_message_refused_while_redis_is_down_is_sent_once_it_is_back(browser, st
     finally:
         ada.close()
         redis.stop()
+
+
+def test_limits_come_from_the_session_frame_with_the_servers_defaults_before(tabs):
+    """The message box and the image check follow the limits of the server's `session` frame; a
+    frame without them (a server from before they were sent) leaves the defaults, which are the
+    server's own. The frames are rewritten on their way to the page, so both cases run against
+    one server."""
+    tab = tabs()
+    announced = {"limits": None}
+
+    def route(ws):
+        server = ws.connect_to_server()
+
+        def from_server(message):
+            frame = json.loads(message) if isinstance(message, str) else None
+            if isinstance(frame, dict) and frame.get("type") == "session":
+                frame.pop("limits", None)
+                if announced["limits"] is not None:
+                    frame["limits"] = announced["limits"]
+                message = json.dumps(frame)
+            ws.send(message)
+
+        server.on_message(from_server)
+
+    tab.page.route_web_socket(re.compile(r"/ws$"), route)
+    tab.create_room("Ada")
+    box = tab.page.locator("#composer-input")
+    count = tab.page.locator("#char-count")
+    expect(box).to_have_attribute("maxlength", "2000")
+    box.fill("x" * 1850)
+    expect(count).to_be_visible()
+    expect(count).to_have_text("1850 / 2000")
+    box.fill("")
+    tab.page.set_input_files("#file-input", files=[{"name": "big.png", "mimeType": "image/png", "buffer": png_bytes().ljust(2_500_000, b"\0")}])
+    expect(tab.page.locator("#image-bar")).to_be_visible()
+    tab.page.click("#image-remove")
+
+    announced["limits"] = {"messageLength": 50, "imageBytes": 2048, "ratePerMinute": 7, "rateBurst": 3}
+    tab.page.reload()
+    tab.wait_in_room()
+    expect(box).to_have_attribute("maxlength", "50")
+    box.fill("x" * 46)
+    expect(count).to_be_visible()
+    expect(count).to_have_text("46 / 50")
+    box.fill("")
+    tab.page.set_input_files("#file-input", files=[{"name": "big.png", "mimeType": "image/png", "buffer": png_bytes().ljust(4096, b"\0")}])
+    expect(tab.page.locator(".toast-error", has_text="big.png").filter(has_text="at most 2 KB")).to_have_count(1)
+    expect(tab.page.locator("#image-bar")).to_be_hidden()
+    tab.page.set_input_files("#file-input", files=[{"name": "small.png", "mimeType": "image/png", "buffer": png_bytes()}])
+    expect(tab.page.locator("#image-bar")).to_be_visible()
+    tab.send("x" * 50)
+    tab.expect_text("x" * 50)
+
+
+def test_composer_takes_the_message_length_of_the_worker(browser, start_worker):
+    """End to end: a worker started with ECHO_MAX_MESSAGE_LENGTH=50 announces it in its `session`
+    frame, and the page's message box counts to 50."""
+    worker = start_worker(ECHO_MAX_MESSAGE_LENGTH="50")
+    tab = Tab(browser, worker.base)
+    try:
+        tab.create_room("Ada")
+        limits = tab.frames("session")[-1].get("limits")
+        assert isinstance(limits, dict) and set(limits) == {"messageLength", "imageBytes", "ratePerMinute", "rateBurst"}, limits
+        assert limits["messageLength"] == 50 and limits["imageBytes"] == 3 * 1024 * 1024, limits
+        box = tab.page.locator("#composer-input")
+        expect(box).to_have_attribute("maxlength", "50")
+        box.fill("y" * 48)
+        expect(tab.page.locator("#char-count")).to_have_text("48 / 50")
+        tab.send("y" * 50)
+        tab.expect_text("y" * 50)
+        tab.assert_clean()
+    finally:
+        tab.close()
+
+
+def test_join_refused_for_too_many_joins_is_sent_again(browser, start_worker):
+    """ECHO_JOINS_PER_IP counts every tab behind one address: a join refused with RATE_LIMITED is
+    sent again after `retryAfterMs`, with the join screen saying so (the page used to wait there
+    for ever, its buttons disabled)."""
+    import threading
+
+    from wsclient import Client
+
+    worker = start_worker(ECHO_JOINS_PER_IP="12")  # a burst of 12, then one join every 5 s
+    tab = Tab(browser, worker.base)
+    stop, drained = threading.Event(), threading.Event()
+
+    def drain():
+        # Takes every join the address has, and each one as it comes back, until the page has been
+        # refused. Fresh connections: one connection's own join budget (20) must not be what refuses.
+        while not stop.is_set():
+            bot = Client(worker.ws_url)
+            try:
+                for _ in range(10):
+                    if stop.is_set():
+                        break
+                    reply = bot.join("drain-" + secrets.token_hex(6), "Bot", action="create")
+                    if reply.get("code") == "RATE_LIMITED":
+                        drained.set()
+                    time.sleep(0.02)
+            finally:
+                bot.close()
+
+    drainer = threading.Thread(target=drain, daemon=True)
+    try:
+        tab.open()
+        tab.page.fill("#username", "Ada")
+        drainer.start()
+        assert drained.wait(15), "the address's joins were never used up"
+        tab.page.click("#create-button")
+        # Playwright's sync API delivers the page's events only while it is called: hence the waits.
+        wait_for(lambda: tab.page.wait_for_timeout(50) or any(f.get("code") == "RATE_LIMITED" for f in tab.frames("error")),
+                 timeout=10, what="the page's join to be refused for its rate")
+        stop.set()
+        drainer.join(10)
+        expect(tab.page.locator("#join-error")).to_contain_text("Trying again")
+        expect(tab.page.locator("#chat-screen")).to_be_visible(timeout=20_000)
+        tab.wait_in_room()
+        tab.send("in at last")
+        tab.assert_clean()
+    finally:
+        stop.set()
+        tab.close()
+
+
+# The join/resume and outbox logic, driven in the page with a fake connection and timeline: the
+# races a real server only shows by chance. Each check returns a description of what went wrong.
+MODULE_CHECKS = r"""
+async () => {
+  const base = document.querySelector('script[type=module]').src.replace(/app\.js$/, '');
+  const { Session } = await import(base + 'session.js');
+  const { Outbox } = await import(base + 'outbox.js');
+  const { PageState, DEFAULT_LIMITS, limitsFrom } = await import(base + 'state.js');
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  const problems = [];
+  const check = (ok, what) => { if (!ok) problems.push(what); };
+
+  const fakeConnection = () => ({
+    isOpen: true, sent: [], starts: 0,
+    send(frame) { if (this.isOpen) this.sent.push(frame); return this.isOpen; },
+    start() { this.starts += 1; }, stop() { this.isOpen = false; },
+    joins() { return this.sent.filter((f) => f.type === 'join').map((f) => f.payload); },
+    chats() { return this.sent.filter((f) => f.type === 'chat').map((f) => f.payload); },
+  });
+  const fakeTimeline = () => ({
+    statuses: new Map(), shown: new Set(),
+    addPending(e) { this.shown.add(e.clientId); this.statuses.set(e.clientId, e.status); },
+    setPendingStatus(id, s) { this.statuses.set(id, s); },
+    removePending(id) { this.shown.delete(id); this.statuses.delete(id); },
+  });
+  const setUp = () => {
+    sessionStorage.clear();
+    const state = new PageState();
+    const connection = fakeConnection();
+    const timeline = fakeTimeline();
+    return { state, connection, timeline, session: new Session(state, connection), outbox: new Outbox(state, connection, timeline) };
+  };
+  const chat = (id, clientId) => ({ type: 'chat', id, messageId: id, sender: 'Ada', text: id, clientId });
+
+  // Limits: defaults until a session frame says otherwise, each malformed value ignored.
+  check(limitsFrom(undefined) === DEFAULT_LIMITS, 'no limits must keep the defaults');
+  const some = limitsFrom({ messageLength: 50, imageBytes: 'lots', ratePerMinute: -1 });
+  check(some.messageLength === 50 && some.imageBytes === DEFAULT_LIMITS.imageBytes && some.ratePerMinute === DEFAULT_LIMITS.ratePerMinute,
+        `malformed limits: ${JSON.stringify(some)}`);
+  check(limitsFrom({ messageLength: 0 }).messageLength === DEFAULT_LIMITS.messageLength, 'a message length of 0 is no limit to take');
+
+  {
+    // First join, then resume: `since` only once a history has been seen.
+    const { state, connection, session } = setUp();
+    session.start('room-one', 'Ada', 'create');
+    let join = connection.joins().at(-1);
+    check(join.action === 'create' && !('since' in join), `first join: ${JSON.stringify(join)}`);
+    check(session.acceptSession({ type: 'session', sessionId: 's1', roomId: 'room-one', limits: { messageLength: 77 } }), 'own session frame refused');
+    check(state.limits.messageLength === 77, 'the session frame limits were not taken');
+    let plan = session.acceptHistory({ type: 'history', messages: [chat('5-0'), { sender: 'System', message: 'join' }] });
+    check(plan.fresh && !plan.lost && plan.greeting === 'create' && plan.messages.length === 1, `first history: ${JSON.stringify(plan)}`);
+    for (const m of plan.messages) state.receive(m);
+    session.lost();
+    session.opened();
+    join = connection.joins().at(-1);
+    check(join.action === 'rejoin' && join.since === '5-0', `resume join: ${JSON.stringify(join)}`);
+    plan = session.acceptHistory({ type: 'history', messages: [], recovered: false });
+    check(!plan.fresh && plan.lost && plan.greeting === null, `recovered:false: ${JSON.stringify(plan)}`);
+    check(!session.acceptSession({ type: 'session', sessionId: 's9', roomId: 'another-room' }), "another room's session accepted");
+    // The server forgot us: join again, resuming.
+    check(session.handleError('NOT_JOINED', 10) === 'rejoining' && connection.joins().at(-1).since === '5-0', 'NOT_JOINED must rejoin with since');
+  }
+
+  {
+    // A refused join (rate or busy) is sent again after the delay, unless the room was left.
+    const { connection, session } = setUp();
+    session.start('room-two', 'Ada', 'join');
+    check(session.handleError('RATE_LIMITED', 20) === 'deferred', 'RATE_LIMITED during a join must defer it');
+    await sleep(80);
+    check(connection.joins().length === 2 && connection.joins()[1].action === 'join', `deferred join: ${JSON.stringify(connection.joins())}`);
+    check(session.handleError('UNAVAILABLE', 20) === 'deferred', 'UNAVAILABLE during a join must defer it');
+    // Left, and another room entered on a socket open at once, whose join is deferred for longer.
+    session.leave();
+    check(session.handleError('ROOM_NOT_FOUND', 20) === null, 'an error after leaving is about no join');
+    connection.isOpen = true;
+    session.start('room-four', 'Ada', 'create');
+    session.handleError('UNAVAILABLE', 250);
+    await sleep(80);
+    check(connection.joins().length === 3, `the left room's deferred join went out: ${JSON.stringify(connection.joins())}`);
+    await sleep(300);
+    const last = connection.joins().at(-1);
+    check(connection.joins().length === 4 && last.roomId === 'room-four' && last.action === 'create', `deferred join of the new room: ${JSON.stringify(last)}`);
+  }
+
+  {
+    // Outbox: nothing goes out before the join; everything (once each) after; statuses follow errors.
+    const { state, connection, timeline, session, outbox } = setUp();
+    session.start('room-three', 'Ada', 'create');
+    outbox.add({ text: 'early', image: null, replyTo: null });
+    const early = [...state.pending.keys()][0];
+    check(connection.chats().length === 0 && timeline.statuses.get(early) === 'waiting', 'a message went out before the join');
+    session.acceptSession({ type: 'session', sessionId: 's1', roomId: 'room-three' });
+    session.acceptHistory({ type: 'history', messages: [] });
+    outbox.flush();
+    check(connection.chats().length === 1 && connection.chats()[0].clientId === early && timeline.statuses.get(early) === 'sending', 'flush after the history');
+    outbox.handleError('RATE_LIMITED', early, 30);
+    check(timeline.statuses.get(early) === 'rate-limited', `RATE_LIMITED status: ${timeline.statuses.get(early)}`);
+    await sleep(100);
+    check(connection.chats().length === 2 && connection.chats()[1].clientId === early, 'a rate-limited message must go out again, same clientId');
+    outbox.add({ text: 'x'.repeat(5000), image: null, replyTo: null });
+    const long = [...state.pending.keys()][1];
+    outbox.handleError('MESSAGE_TOO_LONG', long, 30);
+    check(timeline.statuses.get(long) === 'failed', 'a refused message must be failed');
+    session.lost();
+    outbox.pause();
+    check(timeline.statuses.get(early) === 'waiting' && timeline.statuses.get(long) === 'failed', 'a lost connection: in flight waits, failed stays');
+    const before = connection.chats().length;
+    session.opened();
+    session.acceptSession({ type: 'session', sessionId: 's2', roomId: 'room-three' });
+    session.acceptHistory({ type: 'history', messages: [], recovered: true });
+    outbox.flush();
+    const resent = connection.chats().slice(before).map((c) => c.clientId);
+    check(resent.length === 1 && resent[0] === early, `after a reconnect only the unconfirmed, unrefused message goes: ${resent}`);
+    const { settled } = state.receive(chat('9-0', early));
+    if (settled) outbox.confirmed(early);
+    check(!state.pending.has(early) && !timeline.shown.has(early), 'the echo of a message must settle it');
+    outbox.retry(long);
+    check(connection.chats().at(-1).clientId === long, 'retry must send a failed message again');
+    outbox.discard(long);
+    check(state.pending.size === 0 && !timeline.shown.has(long), 'discard must drop it');
+  }
+  sessionStorage.clear();
+  return problems;
+}
+"""
+
+
+def test_session_and_outbox_logic_in_the_page(tabs):
+    tab = tabs().open()
+    problems = tab.page.evaluate(MODULE_CHECKS)
+    assert problems == [], "\n".join(problems)
