@@ -113,6 +113,15 @@ struct BenchSuiteTests {
         #expect(text.components(separatedBy: "_No successful run._").count - 1 == 7)
     }
 
+    @Test func aRunWithoutDeliveriesHasNoLatencyToMeetATarget() {
+        var silent = Self.fanout(rate: 0, lost: 190_000, serverCores: 1)
+        silent.latency = BenchLatencySummary(count: 0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0, mean: 0)
+        let report = BenchSuiteReport(plan: BenchSuitePlan(quick: true), machine: Self.machine, generatedAt: "now", results: ["S2-20k": [silent]], workDirectory: "/tmp/z")
+        #expect(report.targets.s2bP99 == nil)
+        #expect(report.markdown().contains("| S2 at 20k msgs/s | p99 ≤ 20 ms, zero loss | p99 n/a ms, lost 190000 | n/a, loss **not met** |"))
+        #expect(!BenchSummaryTable.markdown([silent]).contains("latency p99"))
+    }
+
     @Test func verdictsCompareInTheTargetsDirection() {
         #expect(BenchSuiteReport.verdict(400_000, true, 400_000) == "met")
         #expect(BenchSuiteReport.verdict(399_999, true, 400_000) == "**not met**")
