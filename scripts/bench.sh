@@ -7,6 +7,7 @@
 #                   numbers are not comparable with a full run)
 #   BENCH_OUT=path  where to write the report (default: BENCHMARKS.md at the repository root)
 #   BENCH_RUNS=n    runs per scenario (default 3, quick 1)
+#   BENCH_ONLY=ids  only these scenarios, comma-separated (S1,S2-10k,S2-20k,S3,S4,S5-S1-w1,S5-S2-w1)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -28,4 +29,5 @@ BIN=$(swift build -c release --show-bin-path)
 args=(suite --out "${BENCH_OUT:-$ROOT/BENCHMARKS.md}" --echo "$BIN/echo")
 [[ ${BENCH_QUICK:-0} == 1 ]] && args+=(--quick)
 [[ -n ${BENCH_RUNS:-} ]] && args+=(--runs "$BENCH_RUNS")
+[[ -n ${BENCH_ONLY:-} ]] && args+=(--only "$BENCH_ONLY")
 exec "$BIN/echo-bench" "${args[@]}"

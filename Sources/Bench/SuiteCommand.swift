@@ -21,6 +21,9 @@ struct SuiteCommand: AsyncParsableCommand {
     @Option(help: "Runs per scenario (default 3, quick 1).")
     var runs: Int?
 
+    @Option(help: "Run only these scenarios (comma-separated ids: S1, S2-10k, S2-20k, S3, S4, S5-S1-w1, S5-S2-w1).")
+    var only: String?
+
     @Option(help: "Where to write the report.")
     var out = "BENCHMARKS.md"
 
@@ -32,6 +35,14 @@ struct SuiteCommand: AsyncParsableCommand {
 
     func validate() throws {
         if let runs, runs < 1 { throw ValidationError("--runs must be at least 1") }
+        let known = Set(BenchSuitePlan(quick: quick).scenarios.map(\.id))
+        for id in onlyIDs ?? [] where !known.contains(id) {
+            throw ValidationError("--only: unknown scenario \(id); known: \(known.sorted().joined(separator: ", "))")
+        }
+    }
+
+    private var onlyIDs: Set<String>? {
+        only.map { Set($0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }) }
     }
 
     func run() async throws {
@@ -51,7 +62,7 @@ struct SuiteCommand: AsyncParsableCommand {
         try FileManager.default.createDirectory(atPath: paths.results, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: paths.logs, withIntermediateDirectories: true)
 
-        let plan = BenchSuitePlan(quick: quick, runs: runs)
+        let plan = BenchSuitePlan(quick: quick, runs: runs, only: onlyIDs)
         let runner = SuiteRunner(plan: plan, paths: paths, logger: logger)
         SuiteInterrupt.install()
         do {

@@ -77,13 +77,16 @@ final class SuiteRunner {
     private func runGenerator(_ scenario: BenchSuiteScenario, run: Int, arguments: [String]) async throws -> BenchReport? {
         guard let echo, let redis else { return nil }
         let name = "\(scenario.id)-\(run)"
-        logger.info("run", metadata: ["scenario": "\(scenario.id)", "run": "\(run)/\(plan.runs)", "command": "echo-bench \(arguments.joined(separator: " "))"])
         let output = "\(paths.results)/\(name).json"
         let log = "\(paths.logs)/\(name).log"
         let generator = try SuiteProcess(
             name: name, executable: paths.bench,
             arguments: arguments + ["--url", url, "--server-pid", "\(echo.pid)", "--redis-pid", "\(redis.pid)", "--json"],
             output: output, errors: log)
+        logger.info("run", metadata: [
+            "scenario": "\(scenario.id)", "run": "\(run)/\(plan.runs)", "pid": "\(generator.pid)",
+            "command": "echo-bench \(arguments.joined(separator: " "))",
+        ])
         // Every run ends by itself (fanout waits at most --drain-limit after its window); the
         // limit only guards against a hung generator.
         let status = try await generator.waitForExit(limit: 900)
@@ -99,7 +102,6 @@ final class SuiteRunner {
     /// start and its CPU and memory over the hold window.
     private func runIdle(_ idle: BenchSuiteScenario.IdleLoad, run: Int) async throws -> BenchReport? {
         guard let echo, let redis else { return nil }
-        logger.info("run", metadata: ["scenario": "S3", "run": "\(run)/\(plan.runs)", "generators": "\(idle.generators)"])
         var sampler = ProcessSampler(serverPID: echo.pid, redisPID: redis.pid)
         let baseline = sampler.sample()
         var generators: [SuiteProcess] = []
@@ -109,6 +111,7 @@ final class SuiteRunner {
                 output: "\(paths.results)/idle-\(run)-\(index).json", errors: "\(paths.logs)/S3-\(run)-\(index).log"))
         }
         sampler.generatorPIDs = generators.map(\.pid)
+        logger.info("run", metadata: ["scenario": "S3", "run": "\(run)/\(plan.runs)", "pid": "\(sampler.generatorPIDs.map(String.init).joined(separator: ","))"])
         // Wait until every generator holds all its connections (or gave up on some): each says so
         // on stderr once.
         let holdingBy = ContinuousClock.now + .seconds(120)

@@ -30,6 +30,16 @@ struct BenchSuiteTests {
         #expect(plan.stages.filter(\.freshServerPerRun).flatMap(\.scenarioIDs) == ["S3"])
     }
 
+    @Test func onlyKeepsTheChosenScenariosInTheirStages() {
+        let plan = BenchSuitePlan(quick: true, only: ["S4", "S5-S2-w1"])
+        #expect(plan.stages == [
+            BenchSuitePlan.Stage(workers: 2, freshServerPerRun: false, scenarioIDs: ["S4"]),
+            BenchSuitePlan.Stage(workers: 1, freshServerPerRun: false, scenarioIDs: ["S5-S2-w1"]),
+        ])
+        #expect(plan.scenarios.count == 7)
+        #expect(BenchSuitePlan(quick: true, only: ["S3"]).stages.map(\.freshServerPerRun) == [true])
+    }
+
     @Test func idleLoadIsSplitOverItsGenerators() throws {
         let plan = BenchSuitePlan(quick: false)
         guard case .idle(let idle) = try #require(plan.scenario("S3")).load else {

@@ -29,12 +29,16 @@ public struct BenchSuitePlan: Sendable, Equatable {
     public var quick: Bool
     public var runs: Int
     public var sizes: Sizes
+    /// The scenarios to run, by id; nil runs all. The report still lists every scenario, and the
+    /// ones left out say they have no run.
+    public var only: Set<String>?
 
     /// `runs` defaults to 3, or 1 in quick mode.
-    public init(quick: Bool, runs: Int? = nil) {
+    public init(quick: Bool, runs: Int? = nil, only: Set<String>? = nil) {
         self.quick = quick
         self.runs = max(1, runs ?? (quick ? 1 : 3))
         sizes = quick ? .quick : .full
+        self.only = only
     }
 
     /// Every scenario, in the order the report shows them.
@@ -83,12 +87,19 @@ public struct BenchSuitePlan: Sendable, Equatable {
     }
 
     /// The order the suite runs in: S1, S2 and S4 on one 2-worker server, S3 on a fresh server per
-    /// run, then the S5 comparisons on a 1-worker server.
+    /// run, then the S5 comparisons on a 1-worker server. Without `only`'s scenarios, a stage is
+    /// left out with its server start.
     public var stages: [Stage] {
-        [
+        let all = [
             Stage(workers: 2, freshServerPerRun: false, scenarioIDs: ["S1", "S2-10k", "S2-20k", "S4"]),
             Stage(workers: 2, freshServerPerRun: true, scenarioIDs: ["S3"]),
             Stage(workers: 1, freshServerPerRun: false, scenarioIDs: ["S5-S1-w1", "S5-S2-w1"]),
         ]
+        guard let only else { return all }
+        return all.compactMap { stage in
+            var stage = stage
+            stage.scenarioIDs.removeAll { !only.contains($0) }
+            return stage.scenarioIDs.isEmpty ? nil : stage
+        }
     }
 }
