@@ -94,8 +94,20 @@ final class SuiteRunner {
         if status != 0 {
             logger.warning("run failed; kept its report if it wrote one", metadata: ["scenario": "\(name)", "status": "\(status)", "log": "\(log)"])
         }
-        if let last = Self.lastLine(of: log) { logger.info("\(last)", metadata: ["scenario": "\(name)"]) }
+        if let report { logResult(report, name: name) }
         return report
+    }
+
+    /// One line per run with the figures its scenario is about.
+    private func logResult(_ report: BenchReport, name: String) {
+        var metadata: Logger.Metadata = ["scenario": "\(name)", "joined": "\(report.connectionsJoined)/\(report.connectionsRequested)"]
+        if report.mode == "fanout" {
+            metadata["deliveriesPerSecond"] = "\(Format.rate(report.deliveriesPerSecond))"
+            metadata["lost"] = "\(report.counts.lost)"
+        }
+        if let joins = report.joinsPerSecond { metadata["joinsPerSecond"] = "\(Format.rate(joins))" }
+        if let latency = report.latency, latency.count > 0 { metadata["p99"] = "\(Format.millis(latency.p99)) ms" }
+        logger.info("result", metadata: metadata)
     }
 
     /// S3: the generators connect and hold; the suite samples the server's memory before they
@@ -209,9 +221,5 @@ final class SuiteRunner {
 
     static func read(_ path: String) -> String? {
         FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) }
-    }
-
-    static func lastLine(of path: String) -> String? {
-        read(path)?.split(separator: "\n").last.map(String.init)
     }
 }
