@@ -24,6 +24,8 @@ release:
 	swift build -c release --product echo
 	swift build -c release --product echo-worker
 
+# Release build, then `echo-bench suite`: S1–S5 against a private Redis and echo, writes BENCHMARKS.md.
+# BENCH_QUICK=1 for a short version, BENCH_ONLY=S1,S4 for some scenarios (docs/benchmarks.md).
 bench:
 	bash scripts/bench.sh
 

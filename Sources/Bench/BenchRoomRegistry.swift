@@ -13,5 +13,4 @@ final class BenchRoomRegistry: Sendable {
     func join(_ room: Int) { members.withLockedValue { $0[room] += 1 } }
     func leave(_ room: Int) { members.withLockedValue { $0[room] -= 1 } }
     func members(_ room: Int) -> Int { members.withLockedValue { $0[room] } }
-    var total: Int { members.withLockedValue { $0.reduce(0, +) } }
 }

@@ -10,7 +10,7 @@ struct EchoBench: AsyncParsableCommand {
         commandName: "echo-bench",
         abstract: "Load generator for Echo (WebSocket, loopback only).",
         discussion: "Every run ends by itself. Results go to stdout (a table, or JSON with --json); progress to stderr.",
-        subcommands: [FanoutCommand.self, IdleCommand.self, JoinStormCommand.self, SummarizeCommand.self]
+        subcommands: [FanoutCommand.self, IdleCommand.self, JoinStormCommand.self, SummarizeCommand.self, SuiteCommand.self]
     )
 
     static func bootstrapLogging() {

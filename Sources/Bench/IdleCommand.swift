@@ -46,7 +46,7 @@ struct IdleCommand: AsyncParsableCommand {
         report.connectionsFailed = connected.failed
         report.errorsByCode = connected.errorsByCode
         logger.info("connected", metadata: ["joined": "\(connected.joined)", "failed": "\(connected.failed)", "seconds": "\(Format.fixed(connected.seconds, 2))"])
-        // bench.sh waits for this line on stderr to sample several generators at once.
+        // `echo-bench suite` waits for this line on stderr to sample several generators at once.
         logger.info("holding", metadata: ["connections": "\(connected.joined)"])
 
         try? await Task.sleep(for: .milliseconds(Int(settle * 1000)))

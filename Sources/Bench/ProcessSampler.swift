@@ -7,10 +7,12 @@ import Glibc
 
 /// Reads CPU time and resident memory of the processes under test from `/proc`: the server (a
 /// process and all its descendants, so `echo` and every `echo-worker`, including restarted ones),
-/// Redis, and the generator itself.
+/// Redis, and the generator: this process, or the generator processes the suite started for S3.
 struct ProcessSampler: Sendable {
     var serverPID: Int?
     var redisPID: Int?
+    /// The generators when they are other processes; empty: this process is the generator.
+    var generatorPIDs: [Int] = []
 
     struct Sample: Sendable {
         var serverTicks: UInt64?
@@ -27,8 +29,9 @@ struct ProcessSampler: Sendable {
     static let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
 
     func sample() -> Sample {
+        let generators = generatorPIDs.isEmpty ? [Int(getpid())] : generatorPIDs
         var result = Sample(
-            generatorTicks: Self.stat(of: Int(getpid()))?.cpuTicks ?? 0, machineTicks: Self.machineBusyTicks(),
+            generatorTicks: generators.reduce(0) { $0 + (Self.stat(of: $1)?.cpuTicks ?? 0) }, machineTicks: Self.machineBusyTicks(),
             wallNanoseconds: BenchClock.nanoseconds())
         if let serverPID {
             let tree = BenchProcessStat.descendants(of: serverPID, in: Self.allProcesses())

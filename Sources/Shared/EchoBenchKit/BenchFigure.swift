@@ -20,17 +20,17 @@ public struct BenchFigure: Sendable {
     public static let all: [BenchFigure] = [
         BenchFigure(name: "deliveriesPerSecond", label: "deliveries/s", decimals: 0, unit: "") { $0.mode == "fanout" ? $0.deliveriesPerSecond : nil },
         BenchFigure(name: "sentPerSecond", label: "messages in/s", decimals: 0, unit: "") { $0.mode == "fanout" ? $0.sentPerSecond : nil },
-        BenchFigure(name: "latencyP50", label: "latency p50", decimals: 2, unit: " ms") { r in r.mode == "fanout" ? r.latency.map { $0.p50 / 1000 } : nil },
-        BenchFigure(name: "latencyP99", label: "latency p99", decimals: 2, unit: " ms") { r in r.mode == "fanout" ? r.latency.map { $0.p99 / 1000 } : nil },
-        BenchFigure(name: "latencyP999", label: "latency p99.9", decimals: 2, unit: " ms") { r in r.mode == "fanout" ? r.latency.map { $0.p999 / 1000 } : nil },
-        BenchFigure(name: "latencyMax", label: "latency max", decimals: 2, unit: " ms") { r in r.mode == "fanout" ? r.latency.map { $0.max / 1000 } : nil },
+        BenchFigure(name: "latencyP50", label: "latency p50", decimals: 2, unit: " ms") { milliseconds($0, "fanout", \.p50) },
+        BenchFigure(name: "latencyP99", label: "latency p99", decimals: 2, unit: " ms") { milliseconds($0, "fanout", \.p99) },
+        BenchFigure(name: "latencyP999", label: "latency p99.9", decimals: 2, unit: " ms") { milliseconds($0, "fanout", \.p999) },
+        BenchFigure(name: "latencyMax", label: "latency max", decimals: 2, unit: " ms") { milliseconds($0, "fanout", \.max) },
         BenchFigure(name: "lost", label: "lost", decimals: 0, unit: "") { $0.mode == "fanout" ? Double($0.counts.lost) : nil },
         BenchFigure(name: "duplicated", label: "duplicated", decimals: 0, unit: "") { $0.mode == "fanout" ? Double($0.counts.duplicated) : nil },
         BenchFigure(name: "outOfOrder", label: "out of order", decimals: 0, unit: "") { $0.mode == "fanout" ? Double($0.counts.outOfOrder) : nil },
         BenchFigure(name: "sendErrors", label: "send errors", decimals: 0, unit: "") { $0.mode == "fanout" ? Double($0.counts.errors) : nil },
         BenchFigure(name: "joinsPerSecond", label: "joins/s", decimals: 0, unit: "") { $0.joinsPerSecond },
-        BenchFigure(name: "joinP50", label: "join latency p50", decimals: 2, unit: " ms") { r in r.mode == "joinstorm" ? r.latency.map { $0.p50 / 1000 } : nil },
-        BenchFigure(name: "joinP99", label: "join latency p99", decimals: 2, unit: " ms") { r in r.mode == "joinstorm" ? r.latency.map { $0.p99 / 1000 } : nil },
+        BenchFigure(name: "joinP50", label: "join latency p50", decimals: 2, unit: " ms") { milliseconds($0, "joinstorm", \.p50) },
+        BenchFigure(name: "joinP99", label: "join latency p99", decimals: 2, unit: " ms") { milliseconds($0, "joinstorm", \.p99) },
         BenchFigure(name: "connectionsJoined", label: "connections joined", decimals: 0, unit: "") { Double($0.connectionsJoined) },
         BenchFigure(name: "connectionsFailed", label: "connections failed", decimals: 0, unit: "") { Double($0.connectionsFailed) },
         BenchFigure(name: "connectionsDropped", label: "connections dropped", decimals: 0, unit: "") { Double($0.connectionsDropped) },
@@ -46,6 +46,13 @@ public struct BenchFigure: Sendable {
     ]
 
     public static func named(_ name: String) -> BenchFigure? { all.first { $0.name == name } }
+
+    /// A latency percentile of a `mode` run in milliseconds; none when nothing was measured (a run
+    /// with no delivery has no latency, not a latency of 0 that would meet every target).
+    private static func milliseconds(_ report: BenchReport, _ mode: String, _ percentile: KeyPath<BenchLatencySummary, Double>) -> Double? {
+        guard report.mode == mode, let latency = report.latency, latency.count > 0 else { return nil }
+        return latency[keyPath: percentile] / 1000
+    }
 
     /// Median and spread of this figure over `reports`, or nil when none has it.
     public func summary(of reports: [BenchReport]) -> BenchSampleSummary? {

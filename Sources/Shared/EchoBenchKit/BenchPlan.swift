@@ -21,15 +21,6 @@ public struct BenchPlan: Sendable, Equatable {
     public func members(ofRoom room: Int) -> Int {
         connections / rooms + (room < connections % rooms ? 1 : 0)
     }
-
-    /// Expected deliveries per second if every sender sends `messagesPerSecond` in total, with full
-    /// rooms: each message goes to every member of its room.
-    public func deliveriesPerSecond(messagesPerSecond: Double) -> Double {
-        guard senders > 0 else { return 0 }
-        var total = 0.0
-        for connection in 0..<senders { total += Double(members(ofRoom: room(of: connection))) }
-        return messagesPerSecond * total / Double(senders)
-    }
 }
 
 /// Open-loop pacing: how many messages are due after `elapsedNanoseconds` at `ratePerSecond`,

@@ -46,14 +46,6 @@ public struct BenchStamp: Sendable, Equatable {
         }
     }
 
-    /// The text form (for tests and for callers that build frames from strings).
-    public func text(size: Int) -> String {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(max(size, 48))
-        write(into: &bytes, size: size)
-        return String(decoding: bytes, as: UTF8.self)
-    }
-
     /// Finds the first stamp in `bytes` (a whole frame). Returns `nil` when there is none or it is
     /// malformed. Runs once per delivered frame, so it is a plain byte scan.
     public static func find(in bytes: UnsafeRawBufferPointer) -> BenchStamp? {

@@ -41,7 +41,6 @@ public enum BenchWire {
     /// A response head longer than this is not an upgrade answer.
     static let maxResponseHead = 8192
     static let headEnd = Array("\r\n\r\n".utf8)
-    static let acceptHeader = Array("sec-websocket-accept:".utf8)
 
     /// Reads the server's answer to the upgrade request sent with `key` from the start of `bytes`.
     public static func upgradeResponse(_ bytes: UnsafeRawBufferPointer, key: String) -> UpgradeResponse {

@@ -1,0 +1,225 @@
+import EchoBenchKit
+import Foundation
+import Logging
+
+/// Runs the plan of `echo-bench suite`: a private Redis, `echo` with the plan's worker counts, and
+/// every scenario as a child `echo-bench` (a fresh process per run, charged its own CPU, as a user
+/// would run it), collecting the JSON reports by scenario. Everything it starts listens on
+/// 127.0.0.1 and is stopped by ``SuiteProcessRegistry`` however the suite ends.
+final class SuiteRunner {
+    struct Paths {
+        var bench: String
+        var echo: String
+        var redisServer: String
+        /// Temporary directory for the raw reports (`results/`) and logs (`logs/`).
+        var work: String
+        var results: String { work + "/results" }
+        var logs: String { work + "/logs" }
+    }
+
+    let plan: BenchSuitePlan
+    let paths: Paths
+    let logger: Logger
+    private(set) var results: [String: [BenchReport]] = [:]
+    private(set) var loadBefore = ""
+
+    private var redis: SuiteProcess?
+    private var redisPort = 0
+    private var echo: SuiteProcess?
+    private var echoPort = 0
+    private var echoStarts = 0
+
+    init(plan: BenchSuitePlan, paths: Paths, logger: Logger) {
+        self.plan = plan
+        self.paths = paths
+        self.logger = logger
+    }
+
+    func run() async throws {
+        try startRedis()
+        loadBefore = BenchMachine.currentLoad()
+        for stage in plan.stages {
+            if stage.freshServerPerRun {
+                for run in 1...plan.runs {
+                    try await startEcho(workers: stage.workers)
+                    for id in stage.scenarioIDs { try await runScenario(id, run: run) }
+                    stopEcho()
+                }
+            } else {
+                try await startEcho(workers: stage.workers)
+                for id in stage.scenarioIDs {
+                    for run in 1...plan.runs { try await runScenario(id, run: run) }
+                }
+                stopEcho()
+            }
+        }
+    }
+
+    private var url: String { "ws://127.0.0.1:\(echoPort)/ws" }
+
+    private func runScenario(_ id: String, run: Int) async throws {
+        guard let scenario = plan.scenario(id) else { return }
+        let report: BenchReport?
+        switch scenario.load {
+        case .generator(let arguments):
+            report = try await runGenerator(scenario, run: run, arguments: arguments)
+            // Let the server finish the leave events of the closed connections.
+            try await SuiteInterrupt.sleep(seconds: 2)
+        case .idle(let idle):
+            report = try await runIdle(idle, run: run)
+            try await SuiteInterrupt.sleep(seconds: 3)
+        }
+        if let report { results[id, default: []].append(report) }
+    }
+
+    // MARK: Scenarios
+
+    private func runGenerator(_ scenario: BenchSuiteScenario, run: Int, arguments: [String]) async throws -> BenchReport? {
+        guard let echo, let redis else { return nil }
+        let name = "\(scenario.id)-\(run)"
+        let output = "\(paths.results)/\(name).json"
+        let log = "\(paths.logs)/\(name).log"
+        let generator = try SuiteProcess(
+            name: name, executable: paths.bench,
+            arguments: arguments + ["--url", url, "--server-pid", "\(echo.pid)", "--redis-pid", "\(redis.pid)", "--json"],
+            output: output, errors: log)
+        logger.info("run", metadata: [
+            "scenario": "\(scenario.id)", "run": "\(run)/\(plan.runs)", "pid": "\(generator.pid)",
+            "command": "echo-bench \(arguments.joined(separator: " "))",
+        ])
+        // Every run ends by itself (fanout waits at most --drain-limit after its window); the
+        // limit only guards against a hung generator.
+        let status = try await generator.waitForExit(limit: 900)
+        let report = Self.readReport(output)
+        if status != 0 {
+            logger.warning("run failed; kept its report if it wrote one", metadata: ["scenario": "\(name)", "status": "\(status)", "log": "\(log)"])
+        }
+        if let report { logResult(report, name: name) }
+        return report
+    }
+
+    /// One line per run with the figures its scenario is about.
+    private func logResult(_ report: BenchReport, name: String) {
+        var metadata: Logger.Metadata = ["scenario": "\(name)", "joined": "\(report.connectionsJoined)/\(report.connectionsRequested)"]
+        if report.mode == "fanout" {
+            metadata["deliveriesPerSecond"] = "\(Format.rate(report.deliveriesPerSecond))"
+            metadata["lost"] = "\(report.counts.lost)"
+        }
+        if let joins = report.joinsPerSecond { metadata["joinsPerSecond"] = "\(Format.rate(joins))" }
+        if let latency = report.latency, latency.count > 0 { metadata["p99"] = "\(Format.millis(latency.p99)) ms" }
+        logger.info("result", metadata: metadata)
+    }
+
+    /// S3: the generators connect and hold; the suite samples the server's memory before they
+    /// start and its CPU and memory over the hold window.
+    private func runIdle(_ idle: BenchSuiteScenario.IdleLoad, run: Int) async throws -> BenchReport? {
+        guard let echo, let redis else { return nil }
+        var sampler = ProcessSampler(serverPID: echo.pid, redisPID: redis.pid)
+        let baseline = sampler.sample()
+        var generators: [SuiteProcess] = []
+        for index in 1...idle.generators {
+            generators.append(try SuiteProcess(
+                name: "S3-\(run)-\(index)", executable: paths.bench, arguments: idle.arguments(url: url),
+                output: "\(paths.results)/idle-\(run)-\(index).json", errors: "\(paths.logs)/S3-\(run)-\(index).log"))
+        }
+        sampler.generatorPIDs = generators.map(\.pid)
+        logger.info("run", metadata: ["scenario": "S3", "run": "\(run)/\(plan.runs)", "pid": "\(sampler.generatorPIDs.map(String.init).joined(separator: ","))"])
+        // Wait until every generator holds all its connections (or gave up on some): each says so
+        // on stderr once.
+        let holdingBy = ContinuousClock.now + .seconds(120)
+        while ContinuousClock.now < holdingBy {
+            let holding = (1...idle.generators).filter { (Self.read("\(paths.logs)/S3-\(run)-\($0).log") ?? "").contains("holding") }
+            if holding.count == idle.generators || generators.allSatisfy({ !$0.isRunning }) { break }
+            try await SuiteInterrupt.sleep(seconds: 0.2)
+        }
+        try await SuiteInterrupt.sleep(seconds: 3)
+        let start = sampler.sample()
+        try await SuiteInterrupt.sleep(seconds: Double(idle.holdSeconds))
+        let end = sampler.sample()
+        for generator in generators { _ = try await generator.waitForExit(limit: Double(BenchSuiteScenario.IdleLoad.holdMargin + 60)) }
+        let reports = (1...idle.generators).compactMap { Self.readReport("\(paths.results)/idle-\(run)-\($0).json") }
+        let report = BenchReport.idleSuite(
+            generators: reports, requested: idle.connections, target: url, cpu: ProcessSampler.usage(from: start, to: end),
+            baselineBytes: baseline.serverResidentBytes ?? 0, holdingBytes: start.serverResidentBytes ?? 0)
+        try Self.write(report, to: "\(paths.results)/S3-\(run).json")
+        logger.info("idle", metadata: [
+            "joined": "\(report.connectionsJoined)", "failed": "\(report.connectionsFailed)",
+            "rssBefore": "\(baseline.serverResidentBytes ?? 0)", "rssHolding": "\(start.serverResidentBytes ?? 0)",
+        ])
+        return report
+    }
+
+    // MARK: Redis and echo
+
+    private func startRedis() throws {
+        redisPort = try SuiteLoopback.freePort()
+        let redis = try SuiteProcess(
+            name: "redis-server", executable: paths.redisServer,
+            arguments: [
+                "--port", "\(redisPort)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "yes",
+                "--logfile", "\(paths.logs)/redis.log",
+            ],
+            output: "\(paths.logs)/redis.out")
+        self.redis = redis
+        for _ in 0..<50 {
+            if SuiteLoopback.redisAnswersPing(port: redisPort) {
+                logger.info("redis-server started", metadata: ["port": "\(redisPort)", "pid": "\(redis.pid)"])
+                return
+            }
+            guard redis.isRunning else { break }
+            usleep(100_000)
+        }
+        throw BenchFailure(description: "redis-server did not start (see \(paths.logs)/redis.log)")
+    }
+
+    private func startEcho(workers: Int) async throws {
+        echoStarts += 1
+        echoPort = try SuiteLoopback.freePort()
+        let log = "\(paths.logs)/echo-\(echoStarts)-w\(workers).log"
+        // Every benchmark client connects from 127.0.0.1: the per-IP defences would refuse the load.
+        let environment = [
+            "HOST": "127.0.0.1", "PORT": "\(echoPort)", "REDIS_URL": "redis://127.0.0.1:\(redisPort)", "ECHO_RATE_LIMIT": "0",
+            "ECHO_MAX_CONNECTIONS_PER_IP": "0", "ECHO_HANDSHAKES_PER_IP": "0", "ECHO_JOINS_PER_IP": "0", "ECHO_ADMIN_LISTEN": "0",
+            "ECHO_LOG_FORMAT": "text",
+        ]
+        let echo = try SuiteProcess(
+            name: "echo", executable: paths.echo, arguments: ["--workers", "\(workers)"], environment: environment, output: log)
+        self.echo = echo
+        for _ in 0..<150 {
+            if SuiteLoopback.httpStatus(port: echoPort, path: "/health") == 200, workerCount(of: echo) == workers {
+                try await SuiteInterrupt.sleep(seconds: 1)
+                logger.info("echo started", metadata: ["workers": "\(workers)", "port": "\(echoPort)", "pid": "\(echo.pid)"])
+                return
+            }
+            guard echo.isRunning else { break }
+            try await SuiteInterrupt.sleep(seconds: 0.2)
+        }
+        throw BenchFailure(description: "echo --workers \(workers) did not become healthy (see \(log))")
+    }
+
+    private func stopEcho() {
+        echo?.stop()
+        echo = nil
+    }
+
+    private func workerCount(of echo: SuiteProcess) -> Int {
+        BenchProcessStat.descendants(of: echo.pid, in: ProcessSampler.allProcesses()).filter { $0.command == "echo-worker" }.count
+    }
+
+    // MARK: Files
+
+    static func readReport(_ path: String) -> BenchReport? {
+        guard let data = FileManager.default.contents(atPath: path), !data.isEmpty else { return nil }
+        return try? JSONDecoder().decode(BenchReport.self, from: data)
+    }
+
+    static func write(_ report: BenchReport, to path: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try encoder.encode(report).write(to: URL(fileURLWithPath: path))
+    }
+
+    static func read(_ path: String) -> String? {
+        FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) }
+    }
+}

@@ -1,0 +1,105 @@
+
+/// What `echo-bench suite` runs: the standard scenarios S1–S5 of issue 5, their sizes, how many
+/// runs each, and in which order against which server. Pure data, so the report and the tests see
+/// exactly the commands the suite starts.
+public struct BenchSuitePlan: Sendable, Equatable {
+    /// Scenario sizes. Full mode follows issue 5; quick mode keeps every scenario under ~10 s.
+    public struct Sizes: Sendable, Equatable {
+        public var duration: Int
+        public var warmup: Int
+        public var idleConnections: Int
+        public var idleRooms: Int
+        public var idleHold: Int
+        /// S3 needs more sockets than one process may open here (RLIMIT_NOFILE 20000 on the
+        /// reference machine), so it runs several generator processes at once.
+        public var idleGenerators: Int
+        public var stormConnections: Int
+        public var stormRooms: Int
+        public var stormConcurrency = 100
+        public var messageSize = 100
+
+        public static let full = Sizes(
+            duration: 10, warmup: 2, idleConnections: 20000, idleRooms: 2000, idleHold: 30, idleGenerators: 2,
+            stormConnections: 5000, stormRooms: 500)
+        public static let quick = Sizes(
+            duration: 3, warmup: 1, idleConnections: 2000, idleRooms: 200, idleHold: 5, idleGenerators: 1,
+            stormConnections: 1000, stormRooms: 100)
+    }
+
+    public var quick: Bool
+    public var runs: Int
+    public var sizes: Sizes
+    /// The scenarios to run, by id; nil runs all. The report still lists every scenario, and the
+    /// ones left out say they have no run.
+    public var only: Set<String>?
+
+    /// `runs` defaults to 3, or 1 in quick mode.
+    public init(quick: Bool, runs: Int? = nil, only: Set<String>? = nil) {
+        self.quick = quick
+        self.runs = max(1, runs ?? (quick ? 1 : 3))
+        sizes = quick ? .quick : .full
+        self.only = only
+    }
+
+    /// Every scenario, in the order the report shows them.
+    public var scenarios: [BenchSuiteScenario] {
+        let fanoutCommon = ["--message-size", "\(sizes.messageSize)", "--duration", "\(sizes.duration)", "--warmup", "\(sizes.warmup)"]
+        let s1 = ["fanout", "--connections", "100", "--rooms", "1", "--window", "4"] + fanoutCommon
+        let s2 = { (rate: Int) in ["fanout", "--connections", "2000", "--rooms", "200", "--rate", "\(rate)"] + fanoutCommon }
+        let s4 = [
+            "joinstorm", "--connections", "\(sizes.stormConnections)", "--rooms", "\(sizes.stormRooms)",
+            "--concurrency", "\(sizes.stormConcurrency)",
+        ]
+        let idle = BenchSuiteScenario.IdleLoad(
+            generators: sizes.idleGenerators, connections: sizes.idleConnections, rooms: sizes.idleRooms, holdSeconds: sizes.idleHold)
+        return [
+            BenchSuiteScenario(
+                id: "S1", heading: "S1 fan-out: 1 room × 100 members, all send, saturate (window 4), 2 workers",
+                workers: 2, load: .generator(s1)),
+            BenchSuiteScenario(
+                id: "S2-10k", heading: "S2 many rooms: 200 rooms × 10 members, 10,000 msgs/s in, 2 workers",
+                workers: 2, load: .generator(s2(10000))),
+            BenchSuiteScenario(
+                id: "S2-20k", heading: "S2 many rooms: 200 rooms × 10 members, 20,000 msgs/s in, 2 workers",
+                workers: 2, load: .generator(s2(20000))),
+            BenchSuiteScenario(
+                id: "S3",
+                heading: "S3 idle: \(sizes.idleConnections) joined connections (\(sizes.idleRooms) rooms), held \(sizes.idleHold) s, 2 workers",
+                workers: 2, load: .idle(idle)),
+            BenchSuiteScenario(
+                id: "S4",
+                heading: "S4 join storm: \(sizes.stormConnections) clients connect + join + history, \(sizes.stormConcurrency) at a time, 2 workers",
+                workers: 2, load: .generator(s4)),
+            BenchSuiteScenario(id: "S5-S1-w1", heading: "S5: S1 with 1 worker", workers: 1, load: .generator(s1)),
+            BenchSuiteScenario(id: "S5-S2-w1", heading: "S5: S2 (10,000 msgs/s) with 1 worker", workers: 1, load: .generator(s2(10000))),
+        ]
+    }
+
+    public func scenario(_ id: String) -> BenchSuiteScenario? { scenarios.first { $0.id == id } }
+
+    /// One server start and what runs against it.
+    public struct Stage: Sendable, Equatable {
+        public var workers: Int
+        /// S3 measures memory growth, so each of its runs gets a fresh server: a heap grown by
+        /// earlier scenarios would absorb the new connections and hide their cost.
+        public var freshServerPerRun: Bool
+        public var scenarioIDs: [String]
+    }
+
+    /// The order the suite runs in: S1, S2 and S4 on one 2-worker server, S3 on a fresh server per
+    /// run, then the S5 comparisons on a 1-worker server. Without `only`'s scenarios, a stage is
+    /// left out with its server start.
+    public var stages: [Stage] {
+        let all = [
+            Stage(workers: 2, freshServerPerRun: false, scenarioIDs: ["S1", "S2-10k", "S2-20k", "S4"]),
+            Stage(workers: 2, freshServerPerRun: true, scenarioIDs: ["S3"]),
+            Stage(workers: 1, freshServerPerRun: false, scenarioIDs: ["S5-S1-w1", "S5-S2-w1"]),
+        ]
+        guard let only else { return all }
+        return all.compactMap { stage in
+            var stage = stage
+            stage.scenarioIDs.removeAll { !only.contains($0) }
+            return stage.scenarioIDs.isEmpty ? nil : stage
+        }
+    }
+}

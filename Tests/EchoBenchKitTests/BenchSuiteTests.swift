@@ -1,0 +1,175 @@
+@testable import EchoBenchKit
+import Testing
+
+@Suite("echo-bench suite: plan and report")
+struct BenchSuiteTests {
+    // MARK: plan
+
+    @Test func fullPlanRunsTheStandardScenariosThreeTimes() throws {
+        let plan = BenchSuitePlan(quick: false)
+        #expect(plan.runs == 3)
+        #expect(plan.scenarios.map(\.id) == ["S1", "S2-10k", "S2-20k", "S3", "S4", "S5-S1-w1", "S5-S2-w1"])
+        let s1 = try #require(plan.scenario("S1"))
+        #expect(s1.workers == 2)
+        #expect(s1.commandLine == "echo-bench fanout --connections 100 --rooms 1 --window 4 --message-size 100 --duration 10 --warmup 2 --url ws://127.0.0.1:$PORT/ws --server-pid $ECHO_PID --redis-pid $REDIS_PID")
+        #expect(plan.scenario("S2-20k")?.load == .generator(["fanout", "--connections", "2000", "--rooms", "200", "--rate", "20000", "--message-size", "100", "--duration", "10", "--warmup", "2"]))
+        #expect(plan.scenario("S4")?.load == .generator(["joinstorm", "--connections", "5000", "--rooms", "500", "--concurrency", "100"]))
+        // S5 repeats S1 and S2 at 10k with one worker, with the same arguments.
+        #expect(plan.scenario("S5-S1-w1")?.load == s1.load)
+        #expect(plan.scenario("S5-S1-w1")?.workers == 1)
+        #expect(plan.scenario("S5-S2-w1")?.load == plan.scenario("S2-10k")?.load)
+    }
+
+    @Test func everyScenarioRunsInExactlyOneStageWithItsWorkerCount() {
+        let plan = BenchSuitePlan(quick: false)
+        let staged = plan.stages.flatMap(\.scenarioIDs)
+        #expect(staged.sorted() == plan.scenarios.map(\.id).sorted())
+        for stage in plan.stages {
+            for id in stage.scenarioIDs { #expect(plan.scenario(id)?.workers == stage.workers) }
+        }
+        #expect(plan.stages.filter(\.freshServerPerRun).flatMap(\.scenarioIDs) == ["S3"])
+    }
+
+    @Test func onlyKeepsTheChosenScenariosInTheirStages() {
+        let plan = BenchSuitePlan(quick: true, only: ["S4", "S5-S2-w1"])
+        #expect(plan.stages == [
+            BenchSuitePlan.Stage(workers: 2, freshServerPerRun: false, scenarioIDs: ["S4"]),
+            BenchSuitePlan.Stage(workers: 1, freshServerPerRun: false, scenarioIDs: ["S5-S2-w1"]),
+        ])
+        #expect(plan.scenarios.count == 7)
+        #expect(BenchSuitePlan(quick: true, only: ["S3"]).stages.map(\.freshServerPerRun) == [true])
+    }
+
+    @Test func idleLoadIsSplitOverItsGenerators() throws {
+        let plan = BenchSuitePlan(quick: false)
+        guard case .idle(let idle) = try #require(plan.scenario("S3")).load else {
+            Issue.record("S3 is not an idle load")
+            return
+        }
+        #expect(idle.generators == 2)
+        #expect(idle.arguments(url: "ws://127.0.0.1:9/ws") == [
+            "idle", "--connections", "10000", "--rooms", "1000", "--duration", "45", "--settle", "0",
+            "--connect-concurrency", "128", "--url", "ws://127.0.0.1:9/ws", "--json",
+        ])
+        #expect(plan.scenario("S3")?.commandLine.hasPrefix("2 × echo-bench idle --connections 10000 ") == true)
+    }
+
+    @Test func quickPlanIsSmallAndRunsOnceUnlessTold() {
+        let quick = BenchSuitePlan(quick: true)
+        #expect(quick.runs == 1)
+        #expect(quick.sizes.duration == 3 && quick.sizes.idleConnections == 2000 && quick.sizes.idleGenerators == 1)
+        #expect(quick.scenario("S4")?.heading == "S4 join storm: 1000 clients connect + join + history, 100 at a time, 2 workers")
+        #expect(BenchSuitePlan(quick: true, runs: 2).runs == 2)
+        #expect(BenchSuitePlan(quick: false, runs: 0).runs == 1)
+    }
+
+    // MARK: report
+
+    static let machine = BenchMachine(
+        cpuModel: "AMD EPYC", cores: 2, memoryBytes: 25_232_932_864, kernel: "6.1.0", swiftVersion: "Swift version 6.3.1",
+        redisVersion: "Redis server v=7.0.15", openFileLimit: 20000, loadBefore: "0.10 0.20 0.30", loadAfter: "1.00 0.50 0.40")
+
+    static func fanout(rate: Double, p99Microseconds: Double = 5000, lost: Int = 0, serverCores: Double, generatorCores: Double = 0.5, redisCores: Double = 0.25, sent: Double = 0) -> BenchReport {
+        var report = BenchReport(mode: "fanout", targets: [], parameters: [:])
+        report.deliveriesPerSecond = rate
+        report.sentPerSecond = sent
+        report.counts = BenchDeliveryCounts(sent: 10, expected: 100 + lost, delivered: 100)
+        report.latency = BenchLatencySummary(count: 1, p50: 1000, p90: 2000, p99: p99Microseconds, p999: 9000, max: 10000, mean: 1500)
+        report.cpu = BenchCPUUsage(
+            windowSeconds: 10, serverSeconds: serverCores * 10, serverProcesses: 3, redisSeconds: redisCores * 10, generatorSeconds: generatorCores * 10)
+        return report
+    }
+
+    @Test func targetsComeFromMediansAndRatiosOfTheRuns() {
+        let results: [String: [BenchReport]] = [
+            "S1": [Self.fanout(rate: 2_000_000, serverCores: 1.25), Self.fanout(rate: 1_800_000, serverCores: 1.25), Self.fanout(rate: 2_200_000, serverCores: 1.25)],
+            "S5-S1-w1": [Self.fanout(rate: 1_600_000, serverCores: 1.0)],
+            "S2-10k": [Self.fanout(rate: 100_000, p99Microseconds: 12_340, lost: 3, serverCores: 1, sent: 9999)],
+        ]
+        let report = BenchSuiteReport(plan: BenchSuitePlan(quick: false), machine: Self.machine, generatedAt: "2026-12-02 17:00 UTC", results: results, workDirectory: "/tmp/x")
+        let targets = report.targets
+        #expect(targets.s1Rate == 2_000_000)
+        #expect(targets.s5Ratio == 1.25)
+        #expect(targets.s1PerCore == 1_600_000 && targets.w1PerCore == 1_600_000 && targets.s5PerCoreRatio == 1)
+        #expect(targets.s1Others == 0.75)
+        #expect(targets.s5Ceiling == 1.25)   // (2 − 0.75) / 1.0
+        #expect(targets.s4Rate == nil && targets.s5PerCoreRatio == 1)
+
+        let text = report.markdown()
+        #expect(text.hasPrefix("# Echo benchmarks\n\nGenerated by `make bench` (`echo-bench suite`) on 2026-12-02 17:00 UTC; do not edit by hand.\n\nHow to run"))
+        #expect(!text.contains("Quick mode"))
+        #expect(text.contains("- CPU: AMD EPYC, 2 cores online\n- Memory: 23.5 GiB; kernel 6.1.0\n"))
+        #expect(text.contains("- Load average (1, 5, 15 min) before the runs: 0.10 0.20 0.30; after: 1.00 0.50 0.40\n"))
+        #expect(text.contains("- 3 run(s) per scenario;"))
+        #expect(text.contains("| S1 fan-out | ≥ 400,000 deliveries/s, zero loss | 2000000 deliveries/s, lost 0 | met, loss met |"))
+        #expect(text.contains("| S2 at 10k msgs/s | p99 ≤ 10 ms, zero loss | p99 12.34 ms, lost 3 | **not met**, loss **not met** |"))
+        #expect(text.contains("| S2 at 20k msgs/s | p99 ≤ 20 ms, zero loss | p99 n/a ms, lost n/a | n/a, loss n/a |"))
+        #expect(text.contains("| S5 scale (S1) | 2 workers ≥ 1.6 × 1 worker | 2000000 / 1600000 = 1.25 × | **not met** |"))
+        #expect(text.contains("= 1.00 × | expected at equal efficiency per core on 2 shared cores: (2 − 0.75 generator + Redis) / 1.00 = 1.25 × |"))
+        #expect(text.contains("at 9999/n/a msgs/s in | see note |"))
+        // Every scenario has its section, command and table (or says it has none).
+        #expect(text.contains("## S1 fan-out: 1 room × 100 members, all send, saturate (window 4), 2 workers\n\n`echo-bench fanout --connections 100 "))
+        #expect(text.contains("| deliveries/s | 2,000,000 | 1,800,000 | 2,200,000 | 20.0 % |"))
+        #expect(text.contains("## S4 join storm: 5000 clients connect + join + history, 100 at a time, 2 workers\n\n`echo-bench joinstorm --connections 5000 --rooms 500 --concurrency 100 --url ws://127.0.0.1:$PORT/ws --server-pid $ECHO_PID --redis-pid $REDIS_PID`\n\n_No successful run._\n"))
+        #expect(text.hasSuffix("\nRaw JSON reports and logs of this run: `/tmp/x` (temporary).\n"))
+    }
+
+    @Test func quickReportSaysSoAndMissingFiguresAreNotApplicable() {
+        let report = BenchSuiteReport(plan: BenchSuitePlan(quick: true), machine: Self.machine, generatedAt: "now", results: [:], workDirectory: "/tmp/y")
+        let text = report.markdown()
+        #expect(text.contains("> **Quick mode** (`BENCH_QUICK=1`): one run per scenario, 3 s windows, S3 with 2000\n> connections, S4 with 1000 clients."))
+        #expect(text.contains("| S5 scale (S1) | 2 workers ≥ 1.6 × 1 worker | n/a / n/a = n/a × | n/a |"))
+        #expect(text.contains("(2 − 0.00 generator + Redis) / n/a = n/a × |"))
+        #expect(text.components(separatedBy: "_No successful run._").count - 1 == 7)
+    }
+
+    @Test func aRunWithoutDeliveriesHasNoLatencyToMeetATarget() {
+        var silent = Self.fanout(rate: 0, lost: 190_000, serverCores: 1)
+        silent.latency = BenchLatencySummary(count: 0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0, mean: 0)
+        let report = BenchSuiteReport(plan: BenchSuitePlan(quick: true), machine: Self.machine, generatedAt: "now", results: ["S2-20k": [silent]], workDirectory: "/tmp/z")
+        #expect(report.targets.s2bP99 == nil)
+        #expect(report.markdown().contains("| S2 at 20k msgs/s | p99 ≤ 20 ms, zero loss | p99 n/a ms, lost 190000 | n/a, loss **not met** |"))
+        #expect(!BenchSummaryTable.markdown([silent]).contains("latency p99"))
+    }
+
+    @Test func verdictsCompareInTheTargetsDirection() {
+        #expect(BenchSuiteReport.verdict(400_000, true, 400_000) == "met")
+        #expect(BenchSuiteReport.verdict(399_999, true, 400_000) == "**not met**")
+        #expect(BenchSuiteReport.verdict(10, false, 10) == "met")
+        #expect(BenchSuiteReport.verdict(10.01, false, 10) == "**not met**")
+        #expect(BenchSuiteReport.verdict(nil, true, 1) == "n/a")
+        #expect(BenchSuiteReport.ratio(3, 0) == nil)
+        #expect(BenchSuiteReport.ratio(2, 3) == 0.67)
+    }
+
+    // MARK: S3 and the machine
+
+    @Test func idleRunAddsUpItsGenerators() {
+        func generator(joined: Int, failed: Int) -> BenchReport {
+            var report = BenchReport(mode: "idle", targets: [], parameters: [:])
+            report.connectionsJoined = joined
+            report.connectionsFailed = failed
+            report.errorsByCode = ["join: CLOSED": failed]
+            return report
+        }
+        let cpu = BenchCPUUsage(windowSeconds: 25, serverSeconds: 0.5, serverProcesses: 3, redisSeconds: 0.1, generatorSeconds: 0.3, machineSeconds: 1.5)
+        let report = BenchReport.idleSuite(
+            generators: [generator(joined: 9990, failed: 10), generator(joined: 10000, failed: 0)], requested: 20000,
+            target: "ws://127.0.0.1:9/ws", cpu: cpu, baselineBytes: 10_000_000, holdingBytes: 85_000_000)
+        #expect(report.mode == "idle")
+        #expect(report.connectionsRequested == 20000 && report.connectionsJoined == 19990 && report.connectionsFailed == 10)
+        #expect(report.errorsByCode == ["join: CLOSED": 10])
+        #expect(report.measuredSeconds == 25)
+        #expect(report.memory?.bytesPerConnection == 75_000_000.0 / 19990)
+        #expect(BenchFigure.named("rssPerConnection")?.summary(of: [report])?.median == 75_000_000.0 / 19990)
+        #expect(BenchFigure.named("serverCores")?.summary(of: [report])?.median == 0.02)
+    }
+
+    @Test func machineFieldsAreReadFromProc() {
+        #expect(BenchMachine.cpuModel(cpuinfo: "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13\nflags\t: fpu\n") == "AMD EPYC 7B13")
+        #expect(BenchMachine.cpuModel(cpuinfo: "processor\t: 0\n") == nil)
+        #expect(BenchMachine.memoryBytes(meminfo: "MemTotal:       24641536 kB\nMemFree:        1 kB\n") == 24_641_536 * 1024)
+        #expect(BenchMachine.load(loadavg: "2.27 1.82 1.56 3/412 12345\n") == "2.27 1.82 1.56")
+        #expect(BenchMachine.redisVersion(versionLine: "Redis server v=7.0.15 sha=00000000:0 malloc=jemalloc-5.3.0 bits=64 build=1") == "Redis server v=7.0.15")
+    }
+}
