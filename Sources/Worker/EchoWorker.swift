@@ -13,13 +13,19 @@ import ServiceLifecycle
 struct EchoWorker: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "echo-worker",
-        abstract: "Serves Echo chat rooms over WebSocket, fanning out through Redis."
+        abstract: "Serves Echo chat rooms over WebSocket, fanning out through Redis.",
+        discussion: SettingsDocumentation.helpText(EchoConfiguration.settings)
     )
 
+    /// Every setting's flag (``EchoConfiguration/settings``); `--help` lists them.
     @OptionGroup var options: EchoOptions
     @Option(help: "Adopt this listening socket instead of binding (ECHO_LISTEN_FD).") var listenFD: Int32?
     @Option(help: "Supervisor control channel (ECHO_CONTROL_FD).") var controlFD: Int32?
     @Option(help: "Worker slot number, for logs and metrics (ECHO_WORKER_SLOT).") var slot: Int?
+
+    func validate() throws {
+        _ = try options.flagValues(EchoConfiguration.settings)
+    }
 
     /// Exit status for a configuration that can never work: the supervisor stops restarting.
     static let configurationErrorStatus: Int32 = 78

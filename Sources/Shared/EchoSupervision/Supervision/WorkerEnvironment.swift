@@ -6,12 +6,12 @@ public enum WorkerEnvironment {
     public static let listenFD: Int32 = 3
     public static let controlFD: Int32 = 4
 
-    /// Variables meant for the supervisor alone. systemd's would make a worker believe it was
-    /// socket-activated or should notify systemd itself (`NotifyAccess=main` would refuse it anyway).
-    public static let withheld: Set<String> = [
-        "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",
-        "MAINPID", "ECHO_WORKERS", "ECHO_ENV_FILE",
-    ]
+    /// Variables meant for the supervisor alone: its own settings, and systemd's, which would make a
+    /// worker believe it was socket-activated or should notify systemd itself (`NotifyAccess=main`
+    /// would refuse it anyway).
+    public static let withheld: Set<String> = Set(SupervisorConfiguration.settings.map(\.name)).union([
+        "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "MAINPID",
+    ])
 
     public static func build(
         inherited: [String: String],
