@@ -72,3 +72,26 @@ struct SupervisorConfigurationTests {
         #expect(regenerated == text, "\(file): the settings table is stale; run echo config-table --update \(file)")
     }
 }
+
+@Suite("systemd/echo.env")
+struct EnvironmentFileExampleTests {
+    /// Every variable the shipped environment file sets or shows (commented out) is a setting, and
+    /// every value it sets or shows is one the tables accept: a typo there would be silently ignored.
+    @Test func everyVariableIsASettingAndEveryValueIsValid() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let text = try String(contentsOf: root.appendingPathComponent("systemd/echo.env"), encoding: .utf8)
+        let known = Set(SupervisorConfiguration.allSettings.map(\.name))
+        var values: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            var entry = line.trimmingCharacters(in: .whitespaces)
+            if entry.hasPrefix("#") { entry.removeFirst() }
+            guard let equals = entry.firstIndex(of: "="), entry[..<equals].allSatisfy({ $0.isUppercase || $0 == "_" }), entry.first != " " else { continue }
+            let name = String(entry[..<equals])
+            #expect(known.contains(name), "\(name) is not a setting")
+            values[name] = String(entry[entry.index(after: equals)...])
+        }
+        #expect(values.count >= 15)
+        _ = try EchoConfiguration(values: values)
+        _ = try SupervisorConfiguration(values: values)
+    }
+}
