@@ -16,7 +16,7 @@ struct ConfigTableCommand: ParsableCommand {
     var files: [String] = []
 
     func run() throws {
-        let table = SettingsDocumentation.markdownTable(SupervisorConfiguration.allSettings)
+        let table = SettingsDocumentation.markdownTable(SupervisorConfiguration.documentedSettings)
         guard !files.isEmpty else {
             print(table, terminator: "")
             return

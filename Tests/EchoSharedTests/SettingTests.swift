@@ -129,6 +129,21 @@ struct SettingTests {
         #expect(try options.merged(over: ["PORT": "1", "ECHO_RATE_LIMIT": "5"]) == ["PORT": "9", "ECHO_RATE_LIMIT": "5"])
     }
 
+    @Test func theWorkerHandOffReadsFlagsAndEnvironmentAndRefusesBadDescriptors() throws {
+        #expect(try WorkerHandOff(values: [:]) == WorkerHandOff())
+        var handOff = WorkerHandOff()
+        handOff.listenFD = 3
+        handOff.controlFD = 4
+        handOff.slot = 2
+        handOff.heartbeatMilliseconds = 250
+        handOff.drainWindowMilliseconds = 0
+        #expect(try WorkerHandOff(values: handOff.environment) == handOff)
+        let flags = try EchoOptions.parse(["--listen-fd", "5", "--slot=1"]).flagValues(EchoConfiguration.settings + WorkerHandOff.settings)
+        #expect(flags == ["ECHO_LISTEN_FD": "5", "ECHO_WORKER_SLOT": "1"])
+        #expect(throws: ConfigurationError.self) { try WorkerHandOff(values: ["ECHO_LISTEN_FD": "three"]) }
+        #expect(throws: ConfigurationError.self) { try WorkerHandOff(values: ["ECHO_HEARTBEAT_MS": "10"]) }
+    }
+
     @Test func aReloadKeepsTheSettingsThatApplyOnRestart() throws {
         let running = try EchoConfiguration(values: ["PORT": "9000", "ECHO_BACKLOG": "100"])
         let read = try EchoConfiguration(values: ["PORT": "9001", "HOST": "::", "ECHO_BACKLOG": "100", "ECHO_RATE_LIMIT": "7"])

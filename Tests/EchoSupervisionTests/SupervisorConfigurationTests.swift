@@ -5,8 +5,8 @@ import Testing
 
 @Suite("Supervisor settings and the documentation's table")
 struct SupervisorConfigurationTests {
-    @Test func namesAndFlagsAreUniqueAcrossBothTables() {
-        let all = SupervisorConfiguration.allSettings
+    @Test func namesAndFlagsAreUniqueAcrossTheTables() {
+        let all = SupervisorConfiguration.documentedSettings
         let names = all.map(\.name)
         #expect(Set(names).count == names.count)
         let flags = all.compactMap(\.flag.longName)
@@ -49,14 +49,19 @@ struct SupervisorConfigurationTests {
         #expect(try options.flagValues(SupervisorConfiguration.allSettings) == ["ECHO_WORKERS": "2", "PORT": "9", "DEBUG": "1", "RUNTIME_DIRECTORY": "/r"])
     }
 
-    /// Workers get the resolved configuration, which reads back the same, and none of the
-    /// supervisor's own settings.
+    /// Workers get the resolved configuration and their hand-off, which read back the same, and
+    /// none of the supervisor's own settings.
     @Test func theWorkerHandOffReadsBackAndWithholdsTheSupervisorsSettings() throws {
         let configuration = try EchoConfiguration(values: ["ECHO_RATE_LIMIT": "9", "ECHO_TRUSTED_PROXIES": "10.0.0.0/8", "DEBUG": "1"])
         let inherited = ["PATH": "/bin", "ECHO_WORKERS": "4", "ECHO_DRAIN_TIMEOUT": "3", "RUNTIME_DIRECTORY": "/run/echo",
-                         "NOTIFY_SOCKET": "/run/n", "ECHO_RATE_LIMIT": "1", "DEBUG": "0"]
+                         "NOTIFY_SOCKET": "/run/n", "ECHO_RATE_LIMIT": "1", "DEBUG": "0", "ECHO_WORKER_SLOT": "7"]
         let env = WorkerEnvironment.build(inherited: inherited, configuration: configuration.environment, slot: 1, heartbeatMilliseconds: 1000)
         #expect(try EchoConfiguration(values: env) == configuration)
+        var handOff = WorkerHandOff()
+        handOff.listenFD = WorkerEnvironment.listenFD
+        handOff.controlFD = WorkerEnvironment.controlFD
+        handOff.slot = 1
+        #expect(try WorkerHandOff(values: env) == handOff)
         for setting in SupervisorConfiguration.settings { #expect(env[setting.name] == nil, "\(setting.name)") }
         #expect(env["NOTIFY_SOCKET"] == nil && env["PATH"] == "/bin" && env["ECHO_WORKER_SLOT"] == "1")
     }
@@ -67,7 +72,7 @@ struct SupervisorConfigurationTests {
     func theDocumentedTableIsTheGeneratedOne(file: String) throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let text = try String(contentsOf: root.appendingPathComponent(file), encoding: .utf8)
-        let table = SettingsDocumentation.markdownTable(SupervisorConfiguration.allSettings)
+        let table = SettingsDocumentation.markdownTable(SupervisorConfiguration.documentedSettings)
         let regenerated = try #require(SettingsDocumentation.replacingTable(in: text, with: table), "\(file) has no settings markers")
         #expect(regenerated == text, "\(file): the settings table is stale; run echo config-table --update \(file)")
     }

@@ -113,3 +113,23 @@ extension Duration {
         return String(Double(milliseconds) / 1000)
     }
 }
+
+extension Setting where Root: SettingsConfiguration {
+    /// A whole number in `range` that may be absent (`nil`: not given). An empty value leaves it
+    /// unset; an unset value is not handed on.
+    public static func optionalInteger<Value: FixedWidthInteger & Sendable>(
+        _ name: String, flag: String?, value: String = "n",
+        _ keyPath: WritableKeyPath<Root, Value?> & Sendable, in range: ClosedRange<Int>,
+        default defaultText: String, help: String, appliesOn: SettingScope = .reload
+    ) -> Setting {
+        Setting(
+            name, flag: flag.map { .option($0, value: value) } ?? .none,
+            default: defaultText, help: help, appliesOn: appliesOn,
+            read: { root, text in
+                guard let number = try ConfigurationSource([name: text]).int(name, in: range) else { return }
+                root[keyPath: keyPath] = Value(number)
+            },
+            write: { $0[keyPath: keyPath].map { String($0) } }
+        )
+    }
+}

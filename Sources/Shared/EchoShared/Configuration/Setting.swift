@@ -81,4 +81,7 @@ public enum SettingScope: String, Sendable, Equatable {
     case reload
     /// Only when `echo` is restarted (the listening sockets and the supervisor's own settings stay).
     case restart
+    /// Set by `echo` for each worker it starts (``WorkerHandOff``); only a worker started by hand
+    /// chooses it.
+    case handOff
 }

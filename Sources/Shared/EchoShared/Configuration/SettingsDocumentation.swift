@@ -15,7 +15,11 @@ public enum SettingsDocumentation {
         ]
         for setting in settings {
             let flag = setting.flag.usage.map { "`\($0)`" } ?? ""
-            let applies = setting.appliesOn == .reload ? "on reload" : "on restart"
+            let applies = switch setting.appliesOn {
+            case .reload: "on reload"
+            case .restart: "on restart"
+            case .handOff: "set by `echo`"
+            }
             lines.append("| `\(setting.name)` | \(cell(flag)) | \(cell(setting.defaultText)) | \(applies) | \(cell(setting.help)) |")
         }
         return lines.joined(separator: "\n") + "\n"

@@ -70,4 +70,10 @@ public struct SupervisorConfiguration: SettingsConfiguration, Equatable {
     public static var allSettings: [any SettingDescription] {
         EchoConfiguration.settings + settings
     }
+
+    /// Every setting of the documentation's table: ``allSettings``, then what `echo` hands each
+    /// worker (``WorkerHandOff``).
+    public static var documentedSettings: [any SettingDescription] {
+        allSettings + WorkerHandOff.settings
+    }
 }
