@@ -63,24 +63,6 @@ public struct EchoConfiguration: SettingsConfiguration, Equatable {
 
     public init() {}
 
-    /// Reads the configuration from `values` (flags already merged over the environment), one
-    /// setting of ``settings`` after the other. Throws ``ConfigurationError`` naming the first bad value.
-    public init(values: [String: String]) throws {
-        for setting in Self.settings {
-            if let text = values[setting.name] { try setting.apply(text, to: &self) }
-        }
-    }
-
-    /// The settings as environment variables, for handing to a worker process: it reads them back
-    /// into an equal configuration.
-    public var environment: [String: String] {
-        var env: [String: String] = [:]
-        for setting in Self.settings {
-            if let text = setting.value(of: self) { env[setting.name] = text }
-        }
-        return env
-    }
-
     /// The Redis a worker talks to when none is configured.
     public var effectiveRedisURL: String { redisURL ?? "redis://127.0.0.1:6379" }
 }

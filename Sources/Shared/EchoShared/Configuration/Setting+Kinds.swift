@@ -1,8 +1,31 @@
 import Foundation
 
-/// A configuration built from settings: its plain `init()` holds every default.
+/// A configuration built from settings: its plain `init()` holds every default, ``settings``
+/// declares how each value is named, read and written.
 public protocol SettingsConfiguration: Sendable {
     init()
+    static var settings: [Setting<Self>] { get }
+}
+
+extension SettingsConfiguration {
+    /// Reads `values` (flags already merged over the environment), one setting of ``settings``
+    /// after the other, over the defaults. Throws ``ConfigurationError`` naming the first bad value.
+    public init(values: [String: String]) throws {
+        self.init()
+        for setting in Self.settings {
+            if let text = values[setting.name] { try setting.apply(text, to: &self) }
+        }
+    }
+
+    /// The settings as environment variables, for handing to a worker process: they read back
+    /// into an equal configuration.
+    public var environment: [String: String] {
+        var env: [String: String] = [:]
+        for setting in Self.settings {
+            if let text = setting.value(of: self) { env[setting.name] = text }
+        }
+        return env
+    }
 }
 
 /// The kinds of value settings take. Each constructor reads the default shown in the documentation

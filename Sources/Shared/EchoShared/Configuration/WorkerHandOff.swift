@@ -14,20 +14,6 @@ public struct WorkerHandOff: SettingsConfiguration, Equatable {
 
     public init() {}
 
-    public init(values: [String: String]) throws {
-        for setting in Self.settings {
-            if let text = values[setting.name] { try setting.apply(text, to: &self) }
-        }
-    }
-
-    public var environment: [String: String] {
-        var env: [String: String] = [:]
-        for setting in Self.settings {
-            if let text = setting.value(of: self) { env[setting.name] = text }
-        }
-        return env
-    }
-
     public static let settings: [Setting<WorkerHandOff>] = [
         .optionalInteger("ECHO_LISTEN_FD", flag: "listen-fd", value: "fd", \.listenFD, in: 0...Int(Int32.max), default: "(bind)", help: "Adopt this listening socket instead of binding HOST:PORT (`echo` passes 3).", appliesOn: .handOff),
         .optionalInteger("ECHO_CONTROL_FD", flag: "control-fd", value: "fd", \.controlFD, in: 0...Int(Int32.max), default: "(none)", help: "The supervisor's control channel (`echo` passes 4).", appliesOn: .handOff),

@@ -21,12 +21,6 @@ public struct SupervisorConfiguration: SettingsConfiguration, Equatable {
 
     public init() {}
 
-    public init(values: [String: String]) throws {
-        for setting in Self.settings {
-            if let text = values[setting.name] { try setting.apply(text, to: &self) }
-        }
-    }
-
     /// Every setting of the supervisor; all take effect on restart only (a reload rolls the
     /// workers, not the supervisor).
     public static let settings: [Setting<SupervisorConfiguration>] = [
