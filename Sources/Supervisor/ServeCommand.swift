@@ -7,47 +7,30 @@ import Logging
 struct ServeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Run the supervisor (the default): one listening socket per worker, workers restarted, drained and reloaded."
+        abstract: "Run the supervisor (the default): one listening socket per worker, workers restarted, drained and reloaded.",
+        discussion: SettingsDocumentation.helpText(SupervisorConfiguration.allSettings)
     )
 
+    /// Every setting's flag (``SupervisorConfiguration/allSettings``); `--help` lists them.
     @OptionGroup var options: EchoOptions
 
-    @Option(help: "Worker processes: a number or auto, one per core (ECHO_WORKERS, default auto).")
-    var workers: String?
-
-    @Option(help: "Seconds a graceful stop waits for workers to drain before killing them (ECHO_DRAIN_TIMEOUT, default 10).")
-    var drainTimeout: Double?
-
-    @Option(help: "Seconds over which a worker spreads its WebSocket closes (ECHO_DRAIN_WINDOW, default 2, at most half the drain timeout).")
-    var drainWindow: Double?
-
-    @Option(help: "Seconds without a heartbeat after which a worker counts as hung and is replaced (ECHO_HEARTBEAT_TIMEOUT, default 10).")
-    var heartbeatTimeout: Double?
-
-    @Option(help: "Seconds a new worker has to report ready (ECHO_START_TIMEOUT, default 30).")
-    var startTimeout: Double?
-
-    @Option(help: "The worker binary (ECHO_WORKER_BINARY, default: echo-worker next to echo). Looked up again at each start, so a new binary is picked up on reload.")
-    var workerBinary: String?
-
-    @Option(help: "redis-server to run when no REDIS_URL is set (ECHO_REDIS_SERVER, default redis-server).")
-    var redisServer: String?
-
-    @Option(help: "Environment file read at start and again on every reload (ECHO_ENV_FILE).")
-    var envFile: String?
-
-    @Option(help: "Directory for the state file and the embedded Redis socket (RUNTIME_DIRECTORY, default /tmp/echo-UID-PORT).")
-    var runtimeDir: String?
-
-    @Option(help: "Directory for the embedded Redis data (STATE_DIRECTORY, default ~/.local/state/echo).")
-    var dataDir: String?
+    func validate() throws {
+        _ = try options.flagValues(SupervisorConfiguration.allSettings)
+    }
 
     func run() throws {
         var environment = ProcessEnvironment.current
+        let flags: [String: String]
+        do {
+            flags = try options.flagValues(SupervisorConfiguration.allSettings)
+        } catch {
+            Self.fail("\(error)", code: 64)
+        }
         // A file named by the flag must exist; one named by ECHO_ENV_FILE (set by echo.service,
         // like its EnvironmentFile=-) is optional.
-        let envFile = self.envFile ?? environment["ECHO_ENV_FILE"].flatMap { $0.isEmpty ? nil : $0 }
-        if let envFile, self.envFile != nil || access(envFile, F_OK) == 0 {
+        let envFileFlag = flags["ECHO_ENV_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+        let envFile = envFileFlag ?? environment["ECHO_ENV_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+        if let envFile, envFileFlag != nil || access(envFile, F_OK) == 0 {
             do {
                 environment.merge(try EnvironmentFile.read(path: envFile)) { _, file in file }
             } catch {
@@ -65,7 +48,8 @@ struct ServeCommand: ParsableCommand {
 
         let settings: SupervisorSettings
         do {
-            settings = try resolveSettings(environment: environment, configuration: configuration, envFile: envFile)
+            let given = try SupervisorConfiguration(values: environment.merging(flags) { _, flag in flag })
+            settings = try resolveSettings(given, environment: environment, configuration: configuration, envFile: envFile)
         } catch {
             logger.critical("\(error)")
             Self.fail("\(error)", code: 78)
@@ -91,41 +75,29 @@ struct ServeCommand: ParsableCommand {
         }
     }
 
-    private func resolveSettings(environment: [String: String], configuration: EchoConfiguration, envFile: String?) throws -> SupervisorSettings {
-        let source = ConfigurationSource(environment: environment, flags: [
-            "ECHO_WORKERS": workers, "ECHO_DRAIN_TIMEOUT": drainTimeout, "ECHO_DRAIN_WINDOW": drainWindow,
-            "ECHO_HEARTBEAT_TIMEOUT": heartbeatTimeout, "ECHO_START_TIMEOUT": startTimeout,
-            "ECHO_WORKER_BINARY": workerBinary, "ECHO_REDIS_SERVER": redisServer,
-            "RUNTIME_DIRECTORY": runtimeDir, "STATE_DIRECTORY": dataDir,
-        ])
-        func value(_ key: String) -> String? { source.string(key) }
-
-        let countText = value("ECHO_WORKERS") ?? "auto"
-        guard let count = WorkerCount(countText) else {
-            throw ConfigurationError(key: "ECHO_WORKERS", value: countText, expected: "auto or a number in 1...\(WorkerCount.maximum)")
-        }
-        let drainTimeout = try source.seconds("ECHO_DRAIN_TIMEOUT", in: 0...3600) ?? .seconds(10)
-        var drainWindow = try source.seconds("ECHO_DRAIN_WINDOW", in: 0...3600) ?? .seconds(2)
-        drainWindow = min(drainWindow, drainTimeout / 2)
-
-        let workerBinary = value("ECHO_WORKER_BINARY") ?? Self.siblingBinary("echo-worker")
+    /// The supervisor's settings resolved against this host: cores, the binary's directory, `$HOME`.
+    private func resolveSettings(
+        _ given: SupervisorConfiguration, environment: [String: String], configuration: EchoConfiguration, envFile: String?
+    ) throws -> SupervisorSettings {
+        let workerBinary = given.workerBinary ?? Self.siblingBinary("echo-worker")
         guard access(workerBinary, X_OK) == 0 else {
             throw StartupError(message: "the worker binary \(workerBinary) is missing or not executable (build it with swift build, or set --worker-binary)")
         }
-        let runtime = value("RUNTIME_DIRECTORY").map { String($0.split(separator: ":").first ?? "") }
+        // systemd may list several directories, colon-separated: the first is Echo's.
+        let runtime = given.runtimeDirectory.map { String($0.split(separator: ":").first ?? "") }
             ?? "/tmp/echo-\(getuid())-\(configuration.port)"
         let home = environment["HOME"] ?? "/tmp"
-        let state = value("STATE_DIRECTORY").map { String($0.split(separator: ":").first ?? "") }
+        let state = given.stateDirectory.map { String($0.split(separator: ":").first ?? "") }
             ?? (environment["XDG_STATE_HOME"].map { $0 + "/echo" } ?? home + "/.local/state/echo")
 
         return SupervisorSettings(
-            workers: count.resolved(cores: Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))),
-            drainTimeout: drainTimeout,
-            drainWindow: drainWindow,
-            heartbeatTimeout: try source.seconds("ECHO_HEARTBEAT_TIMEOUT", in: 2...3600) ?? .seconds(10),
-            startTimeout: try source.seconds("ECHO_START_TIMEOUT", in: 1...3600) ?? .seconds(30),
+            workers: given.workers.resolved(cores: Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))),
+            drainTimeout: given.drainTimeout,
+            drainWindow: min(given.drainWindow, given.drainTimeout / 2),
+            heartbeatTimeout: given.heartbeatTimeout,
+            startTimeout: given.startTimeout,
             workerBinary: workerBinary,
-            redisServer: value("ECHO_REDIS_SERVER") ?? "redis-server",
+            redisServer: given.redisServer,
             envFile: envFile,
             runtimeDirectory: runtime,
             stateDirectory: state

@@ -37,17 +37,16 @@ extension Supervisor {
     }
 
     /// The configuration as it would be read at start now: flags over the environment file over
-    /// the process environment. The sockets stay: a new HOST or PORT needs a restart.
+    /// the process environment. The sockets stay: settings that apply on restart (HOST, PORT,
+    /// ECHO_BACKLOG) keep their running values.
     func loadConfiguration() throws -> EchoConfiguration {
         var values = startEnvironment
         if let path = settings.envFile, access(path, F_OK) == 0 {
             values.merge(try EnvironmentFile.read(path: path)) { _, file in file }
         }
-        var next = try options.configuration(environment: values)
-        if next.host != configuration.host || next.port != configuration.port {
-            logger.warning("HOST and PORT changes take effect at the next restart, not on reload")
-            next.host = configuration.host
-            next.port = configuration.port
+        var (next, ignored) = try options.configuration(environment: values).keepingRestartSettings(of: configuration)
+        if !ignored.isEmpty {
+            logger.warning("changed settings take effect at the next restart, not on reload", metadata: ["settings": "\(ignored.joined(separator: ","))"])
         }
         if next.redisURL == nil, let redis { next.redisURL = redis.url }
         return next

@@ -279,7 +279,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
                 // then says recovered:false, so a resuming client knows it may have a gap.
                 let messages = all.suffix(HistoryBudget.keptCount(sizes: all.map(\.frame.readableBytes), budget: self.historyBudget))
                 let trimmed = messages.count < all.count
-                self.send(ServerFrames.session(sessionID: membership.sessionID, roomID: membership.roomID, username: membership.username), flush: false)
+                self.send(ServerFrames.session(sessionID: membership.sessionID, roomID: membership.roomID, username: membership.username, limits: ClientLimits(self.hub.configuration)), flush: false)
                 self.send(ServerFrames.history(messages.map(\.frame), recovered: trimmed ? false : recovered), flush: false)
                 let lastSeen = ResumePlan.lastSeen(history: messages.map(\.id), since: trimmed ? nil : request.since)
                 self.lastID = lastSeen

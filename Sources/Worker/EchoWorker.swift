@@ -13,13 +13,19 @@ import ServiceLifecycle
 struct EchoWorker: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "echo-worker",
-        abstract: "Serves Echo chat rooms over WebSocket, fanning out through Redis."
+        abstract: "Serves Echo chat rooms over WebSocket, fanning out through Redis.",
+        discussion: SettingsDocumentation.helpText(Self.settings)
     )
 
+    /// The configuration and what `echo` hands each worker besides it.
+    static var settings: [any SettingDescription] { EchoConfiguration.settings + WorkerHandOff.settings }
+
+    /// Every setting's flag (``settings``); `--help` lists them.
     @OptionGroup var options: EchoOptions
-    @Option(help: "Adopt this listening socket instead of binding (ECHO_LISTEN_FD).") var listenFD: Int32?
-    @Option(help: "Supervisor control channel (ECHO_CONTROL_FD).") var controlFD: Int32?
-    @Option(help: "Worker slot number, for logs and metrics (ECHO_WORKER_SLOT).") var slot: Int?
+
+    func validate() throws {
+        _ = try options.flagValues(Self.settings)
+    }
 
     /// Exit status for a configuration that can never work: the supervisor stops restarting.
     static let configurationErrorStatus: Int32 = 78
@@ -27,8 +33,10 @@ struct EchoWorker: AsyncParsableCommand {
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         let configuration: EchoConfiguration
+        let handOff: WorkerHandOff
         do {
             configuration = try options.configuration(environment: environment)
+            handOff = try WorkerHandOff(values: environment.merging(options.flagValues(Self.settings)) { _, flag in flag })
         } catch {
             FileHandle.standardError.write(Data("echo-worker: \(error)\n".utf8))
             throw ExitCode(Self.configurationErrorStatus)
@@ -37,18 +45,15 @@ struct EchoWorker: AsyncParsableCommand {
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
 
-        let slot = self.slot ?? environment["ECHO_WORKER_SLOT"].flatMap(Int.init) ?? 0
         var logger = Logger(label: "echo.worker")
-        logger[metadataKey: "worker"] = "\(slot)"
-        let heartbeatMs = environment["ECHO_HEARTBEAT_MS"].flatMap(Int64.init) ?? 1000
-        let drainMs = environment["ECHO_DRAIN_WINDOW_MS"].flatMap(Int64.init) ?? 1000
+        logger[metadataKey: "worker"] = "\(handOff.slot)"
         let settings = WorkerService.Settings(
             configuration: configuration,
-            listenFD: listenFD ?? environment["ECHO_LISTEN_FD"].flatMap(Int32.init),
-            controlFD: controlFD ?? environment["ECHO_CONTROL_FD"].flatMap(Int32.init),
-            slot: slot,
-            heartbeat: .milliseconds(max(heartbeatMs, 50)),
-            drainWindow: .milliseconds(max(drainMs, 0))
+            listenFD: handOff.listenFD,
+            controlFD: handOff.controlFD,
+            slot: handOff.slot,
+            heartbeat: .milliseconds(Int64(handOff.heartbeatMilliseconds)),
+            drainWindow: .milliseconds(Int64(handOff.drainWindowMilliseconds))
         )
         let service = WorkerService(settings: settings, registry: registry, logger: logger)
         let group = ServiceGroup(configuration: .init(

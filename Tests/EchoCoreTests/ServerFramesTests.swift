@@ -1,10 +1,19 @@
 @testable import EchoCore
+import EchoShared
 import NIOCore
 import NIOHTTP1
 import NIOWebSocket
 import Testing
 
 @Suite struct ServerFramesTests {
+    @Test func sessionFrameCarriesTheLimitsTheServerEnforces() throws {
+        var configuration = EchoConfiguration()
+        configuration.maxMessageLength = 123
+        configuration.rateLimitPerMinute = 0
+        let frame = ServerFrames.session(sessionID: "s1", roomID: "r\"1", username: "Ann", limits: ClientLimits(configuration))
+        #expect(String(buffer: frame) == #"{"type":"session","sessionId":"s1","roomId":"r\"1","username":"Ann","limits":{"messageLength":123,"imageBytes":3145728,"ratePerMinute":0,"rateBurst":20}}"#)
+    }
+
     @Test func chatFrameSplicesTheStoredBody() {
         var request = ChatRequest(roomID: "r", text: "hi \"you\" <b>", image: nil, replyTo: nil, clientID: "c1")
         let body = ServerFrames.chatBody(sender: "Ann", sessionID: "s1", request: request, timestamp: 5)

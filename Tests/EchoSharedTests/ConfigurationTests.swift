@@ -25,10 +25,8 @@ import Testing
 }
 
 @Suite struct ConfigurationSourceTests {
-    @Test func flagsBeatEnvironmentAndEmptyMeansUnset() throws {
-        let flag: Double? = 2.5
-        let none: String? = nil
-        let source = ConfigurationSource(environment: ["A": "1", "B": "", "C": "7"], flags: ["A": flag, "C": none])
+    @Test func emptyMeansUnset() throws {
+        let source = ConfigurationSource(["A": "2.5", "B": "", "C": "7"])
         #expect(try source.seconds("A", in: 0...10) == .milliseconds(2500))
         #expect(source.string("B") == nil)
         #expect(try source.int("C", in: 0...10) == 7)

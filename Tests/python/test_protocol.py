@@ -560,3 +560,17 @@ def test_every_key_echo_writes_expires(start_worker, redis_server):
     assert {f"room:{r}:info", f"room:{r}:members", f"room:{r}:usernames", f"stream:{r}", f"cid:{r}:ttl-1"} <= set(keys)
     for key in keys:
         assert int(redis_server.cli("TTL", key)) > 0, f"{key} would live forever"
+
+
+def test_session_frame_tells_the_client_the_configured_limits(start_worker):
+    w = start_worker(ECHO_MAX_MESSAGE_LENGTH="321", ECHO_MAX_IMAGE_BYTES="65536", ECHO_RATE_LIMIT="90", ECHO_RATE_BURST="7")
+    c = Client(w.ws_url)
+    try:
+        c.send("join", roomId=room(), username="alice", action="create")
+        session = c.recv_until(lambda f: f.get("type") in ("session", "error"))
+        assert session["limits"] == {"messageLength": 321, "imageBytes": 65536, "ratePerMinute": 90, "rateBurst": 7}, session
+        # The numbers are the ones enforced: one character more is refused.
+        c.chat(session["roomId"], "x" * 322)
+        assert c.next_error()["code"] == "MESSAGE_TOO_LONG"
+    finally:
+        c.ws.close()

@@ -2,13 +2,21 @@ import NIOCore
 
 /// The JSON of every frame the server sends, in the shapes Echo Chat's client reads.
 public enum ServerFrames {
-    public static func session(sessionID: String, roomID: String, username: String) -> ByteBuffer {
-        var w = JSONWriter(capacity: 128)
+    /// `limits` tells the client what the server enforces; Echo Chat's client ignores the field.
+    public static func session(sessionID: String, roomID: String, username: String, limits: ClientLimits) -> ByteBuffer {
+        var w = JSONWriter(capacity: 256)
         w.beginObject()
         w.key("type"); w.string("session")
         w.key("sessionId"); w.string(sessionID)
         w.key("roomId"); w.string(roomID)
         w.key("username"); w.string(username)
+        w.key("limits")
+        w.beginObject()
+        w.key("messageLength"); w.int(limits.messageLength)
+        w.key("imageBytes"); w.int(limits.imageBytes)
+        w.key("ratePerMinute"); w.int(limits.ratePerMinute)
+        w.key("rateBurst"); w.int(limits.rateBurst)
+        w.endObject()
         w.endObject()
         return w.buffer
     }

@@ -1,21 +1,12 @@
 import Foundation
 
-/// Raw configuration values, flags already laid over the environment, read as typed settings.
-/// The one mechanism behind ``EchoConfiguration`` and the supervisor's own settings: an empty value
-/// counts as unset, and a bad one throws a ``ConfigurationError`` that names its key.
+/// Raw configuration values read as typed values: the number and list rules behind every
+/// ``Setting``. An empty value counts as unset, and a bad one throws a ``ConfigurationError`` that
+/// names its key.
 public struct ConfigurationSource: Sendable {
     public var values: [String: String]
 
     public init(_ values: [String: String]) {
-        self.values = values
-    }
-
-    /// `values` with each non-nil flag written over its key.
-    public init(environment: [String: String], flags: [String: CustomStringConvertible?]) {
-        var values = environment
-        for (key, flag) in flags {
-            if let flag { values[key] = flag.description }
-        }
         self.values = values
     }
 

@@ -3,10 +3,11 @@ import Foundation
 /// Everything a worker (and the supervisor) can be configured with, with every default in one place.
 ///
 /// Values come from three layers: a command-line flag beats an environment variable, which beats the
-/// default below. The supervisor resolves the configuration once and hands it to each worker as
-/// environment variables (``environment``), so a worker started by hand and one started by `echo`
-/// read the same names.
-public struct EchoConfiguration: Sendable, Equatable {
+/// default below. Each setting's names, range and help are declared once, in ``settings``
+/// (EchoConfiguration+Settings.swift). The supervisor resolves the configuration once and hands it
+/// to each worker as environment variables (``environment``), so a worker started by hand and one
+/// started by `echo` read the same names.
+public struct EchoConfiguration: SettingsConfiguration, Equatable {
     public enum LogFormat: String, Sendable, Equatable { case text, json }
 
     public var host = "0.0.0.0"
@@ -61,136 +62,6 @@ public struct EchoConfiguration: Sendable, Equatable {
     public var adminListen = "127.0.0.1:9090"
 
     public init() {}
-
-    /// The environment variable each setting is read from (and handed to workers as).
-    public enum Key: String, CaseIterable, Sendable {
-        case host = "HOST"
-        case port = "PORT"
-        case redisURL = "REDIS_URL"
-        case rateLimit = "ECHO_RATE_LIMIT"
-        case rateLimitBurst = "ECHO_RATE_BURST"
-        case historyLimit = "ECHO_HISTORY_LIMIT"
-        case streamMaxLength = "ECHO_STREAM_MAXLEN"
-        case roomTTL = "ECHO_ROOM_TTL"
-        case presenceTTL = "ECHO_PRESENCE_TTL"
-        case maxFrameBytes = "ECHO_MAX_FRAME_BYTES"
-        case maxImageBytes = "ECHO_MAX_IMAGE_BYTES"
-        case maxMessageLength = "ECHO_MAX_MESSAGE_LENGTH"
-        case outboundLimit = "ECHO_OUTBOUND_LIMIT"
-        case pingInterval = "ECHO_PING_INTERVAL"
-        case redisTimeout = "ECHO_REDIS_TIMEOUT_MS"
-        case trustedProxies = "ECHO_TRUSTED_PROXIES"
-        case allowedOrigins = "ECHO_ALLOWED_ORIGINS"
-        case environment = "ECHO_ENV"
-        case logFormat = "ECHO_LOG_FORMAT"
-        case debug = "DEBUG"
-        case webRoot = "ECHO_WEB_ROOT"
-        case backlog = "ECHO_BACKLOG"
-        case headerTimeout = "ECHO_HEADER_TIMEOUT"
-        case joinTimeout = "ECHO_JOIN_TIMEOUT"
-        case maxConnectionsPerIP = "ECHO_MAX_CONNECTIONS_PER_IP"
-        case handshakesPerIP = "ECHO_HANDSHAKES_PER_IP"
-        case joinsPerIP = "ECHO_JOINS_PER_IP"
-        case inboundBytesPerSecond = "ECHO_INBOUND_BYTES_PER_SECOND"
-        case adminListen = "ECHO_ADMIN_LISTEN"
-    }
-
-    /// Reads the configuration from `values` (flags already merged over the environment).
-    /// Throws ``ConfigurationError`` naming the first bad value.
-    public init(values: [String: String]) throws {
-        let source = ConfigurationSource(values)
-        func int(_ key: Key, _ range: ClosedRange<Int>) throws -> Int? {
-            try source.int(key.rawValue, in: range)
-        }
-        func list(_ key: Key) -> [String]? { source.list(key.rawValue) }
-        if let host = source.string(Key.host.rawValue) { self.host = host }
-        if let v = try int(.port, 0...65535) { port = v }
-        if let url = source.string(Key.redisURL.rawValue) {
-            _ = try RedisEndpoint(url: url)
-            redisURL = url
-        }
-        if let v = try int(.rateLimit, 0...1_000_000_000) { rateLimitPerMinute = v }
-        if let v = try int(.rateLimitBurst, 1...1_000_000_000) { rateLimitBurst = v }
-        if let v = try int(.historyLimit, 1...10_000) { historyLimit = v }
-        if let v = try int(.streamMaxLength, 1...10_000_000) { streamMaxLength = v }
-        if let v = try int(.roomTTL, 10...31_536_000) { roomTTLSeconds = v }
-        if let v = try int(.presenceTTL, 3...86_400) { presenceTTLSeconds = v }
-        if let v = try int(.maxFrameBytes, 1024...(256 << 20)) { maxFrameBytes = v }
-        if let v = try int(.maxImageBytes, 0...(256 << 20)) { maxImageBytes = v }
-        if let v = try int(.maxMessageLength, 1...1_000_000) { maxMessageLength = v }
-        if let v = try int(.outboundLimit, 64 * 1024...(1 << 30)) { outboundLimitBytes = v }
-        if let v = try int(.pingInterval, 1...3600) { pingIntervalSeconds = v }
-        if let v = try int(.redisTimeout, 10...600_000) { redisTimeoutMilliseconds = v }
-        if let v = try int(.backlog, 1...65535) { backlog = Int32(v) }
-        if let v = try int(.headerTimeout, 0...3600) { headerTimeoutSeconds = v }
-        if let v = try int(.joinTimeout, 0...86_400) { joinTimeoutSeconds = v }
-        if let v = try int(.maxConnectionsPerIP, 0...10_000_000) { maxConnectionsPerIP = v }
-        if let v = try int(.handshakesPerIP, 0...10_000_000) { handshakesPerIPPerSecond = v }
-        if let v = try int(.joinsPerIP, 0...10_000_000) { joinsPerIPPerMinute = v }
-        if let v = try int(.inboundBytesPerSecond, 0...(1 << 40)) { inboundBytesPerSecond = v }
-        if let raw = values[Key.adminListen.rawValue] {
-            let trimmed = raw.trimmingCharacters(in: .whitespaces)
-            if trimmed.isEmpty || trimmed == "0" {
-                adminListen = ""
-            } else {
-                guard AdminAddress(trimmed) != nil else {
-                    throw ConfigurationError(key: Key.adminListen.rawValue, value: raw, expected: "host:port (or 0 to turn it off)")
-                }
-                adminListen = trimmed
-            }
-        }
-        if let v = list(.trustedProxies) {
-            for entry in v where IPAddressRange(entry) == nil {
-                throw ConfigurationError(key: Key.trustedProxies.rawValue, value: entry, expected: "an IP address or CIDR range")
-            }
-            trustedProxies = v
-        }
-        if let v = list(.allowedOrigins) { allowedOrigins = v }
-        if values[Key.environment.rawValue] == "production" { logFormat = .json }
-        if let raw = source.string(Key.logFormat.rawValue) {
-            guard let format = LogFormat(rawValue: raw) else {
-                throw ConfigurationError(key: Key.logFormat.rawValue, value: raw, expected: "text or json")
-            }
-            logFormat = format
-        }
-        if let raw = source.string(Key.debug.rawValue), raw != "0", raw != "false" { debug = true }
-        if let root = source.string(Key.webRoot.rawValue) { webRoot = root }
-    }
-
-    /// The settings as environment variables, for handing to a worker process.
-    public var environment: [String: String] {
-        var env: [String: String] = [
-            Key.host.rawValue: host,
-            Key.port.rawValue: String(port),
-            Key.rateLimit.rawValue: String(rateLimitPerMinute),
-            Key.rateLimitBurst.rawValue: String(rateLimitBurst),
-            Key.historyLimit.rawValue: String(historyLimit),
-            Key.streamMaxLength.rawValue: String(streamMaxLength),
-            Key.roomTTL.rawValue: String(roomTTLSeconds),
-            Key.presenceTTL.rawValue: String(presenceTTLSeconds),
-            Key.maxFrameBytes.rawValue: String(maxFrameBytes),
-            Key.maxImageBytes.rawValue: String(maxImageBytes),
-            Key.maxMessageLength.rawValue: String(maxMessageLength),
-            Key.outboundLimit.rawValue: String(outboundLimitBytes),
-            Key.pingInterval.rawValue: String(pingIntervalSeconds),
-            Key.redisTimeout.rawValue: String(redisTimeoutMilliseconds),
-            Key.trustedProxies.rawValue: trustedProxies.joined(separator: ","),
-            Key.allowedOrigins.rawValue: allowedOrigins.joined(separator: ","),
-            Key.logFormat.rawValue: logFormat.rawValue,
-            Key.debug.rawValue: debug ? "1" : "",
-            Key.backlog.rawValue: String(backlog),
-            Key.headerTimeout.rawValue: String(headerTimeoutSeconds),
-            Key.joinTimeout.rawValue: String(joinTimeoutSeconds),
-            Key.maxConnectionsPerIP.rawValue: String(maxConnectionsPerIP),
-            Key.handshakesPerIP.rawValue: String(handshakesPerIPPerSecond),
-            Key.joinsPerIP.rawValue: String(joinsPerIPPerMinute),
-            Key.inboundBytesPerSecond.rawValue: String(inboundBytesPerSecond),
-            Key.adminListen.rawValue: adminListen.isEmpty ? "0" : adminListen,
-        ]
-        if let redisURL { env[Key.redisURL.rawValue] = redisURL }
-        if let webRoot { env[Key.webRoot.rawValue] = webRoot }
-        return env
-    }
 
     /// The Redis a worker talks to when none is configured.
     public var effectiveRedisURL: String { redisURL ?? "redis://127.0.0.1:6379" }

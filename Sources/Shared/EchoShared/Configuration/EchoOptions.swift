@@ -1,53 +1,66 @@
 import ArgumentParser
 
-/// Command-line flags shared by `echo` and `echo-worker`. Each flag overrides the environment
-/// variable named in its help; ``EchoConfiguration`` holds the defaults.
+/// The settings' command-line flags, for `echo` and `echo-worker`. argument-parser wants a
+/// declaration per option; the flags are instead read from the setting tables
+/// (``EchoConfiguration/settings`` and the supervisor's), so a new setting gets its flag, its
+/// environment name and its `--help` line from one declaration. Each flag beats its environment
+/// variable, which beats the default.
 public struct EchoOptions: ParsableArguments, Sendable {
-    @Option(help: "Address to listen on (HOST, default 0.0.0.0).") public var host: String?
-    @Option(help: "Port to listen on (PORT, default 8080).") public var port: Int?
-    @Option(help: "redis://[user:pass@]host:port[/db] or unix:///path (REDIS_URL).") public var redisURL: String?
-    @Option(help: "Chat messages per minute per client IP, 0 = off (ECHO_RATE_LIMIT, default 60).") public var rateLimit: Int?
-    @Option(help: "Rate-limit burst size (ECHO_RATE_BURST, default 20).") public var rateBurst: Int?
-    @Option(help: "Messages sent on join (ECHO_HISTORY_LIMIT, default 50).") public var historyLimit: Int?
-    @Option(help: "Approximate cap of a room's history (ECHO_STREAM_MAXLEN, default 500).") public var streamMaxlen: Int?
-    @Option(help: "Seconds an empty, silent room lives (ECHO_ROOM_TTL, default 86400).") public var roomTTL: Int?
-    @Option(help: "Seconds a member stays without a refresh (ECHO_PRESENCE_TTL, default 60).") public var presenceTTL: Int?
-    @Option(help: "Largest WebSocket message in bytes (ECHO_MAX_FRAME_BYTES, default 5 MiB).") public var maxFrameBytes: Int?
-    @Option(help: "Bytes queued to one client before it is closed (ECHO_OUTBOUND_LIMIT, default 16 MiB).") public var outboundLimit: Int?
-    @Option(help: "Seconds between WebSocket pings (ECHO_PING_INTERVAL, default 30).") public var pingInterval: Int?
-    @Option(help: "Comma-separated proxies whose X-Forwarded-For is believed (ECHO_TRUSTED_PROXIES).") public var trustedProxies: String?
-    @Option(help: "Comma-separated allowed WebSocket origins (ECHO_ALLOWED_ORIGINS).") public var allowedOrigins: String?
-    @Option(help: "text or json (ECHO_LOG_FORMAT; ECHO_ENV=production means json).") public var logFormat: String?
-    @Option(help: "Folder of the web client (ECHO_WEB_ROOT).") public var webRoot: String?
-    @Flag(help: "Log at debug level (DEBUG).") public var debug = false
+    @Argument(parsing: .allUnrecognized, help: .hidden) public var arguments: [String] = []
 
     public init() {}
 
-    /// Flags laid over `environment`: the values ``EchoConfiguration/init(values:)`` reads.
-    public func merged(over environment: [String: String]) -> [String: String] {
-        typealias Key = EchoConfiguration.Key
-        var values = environment
-        func put(_ key: Key, _ value: CustomStringConvertible?) {
-            if let value { values[key.rawValue] = value.description }
+    /// The flags' values by environment name (`--debug` alone is `DEBUG=1`). Throws a
+    /// `ValidationError` for a flag that none of `settings` has, a missing value or a stray word.
+    /// With `ignoringUnknown`, an unknown `--flag` is skipped with its value: the supervisor
+    /// re-reads its workers' settings on reload from flags it already checked against both tables.
+    public func flagValues(_ settings: [any SettingDescription], ignoringUnknown: Bool = false) throws -> [String: String] {
+        var byFlag: [String: any SettingDescription] = [:]
+        for setting in settings {
+            if let name = setting.flag.longName { byFlag[name] = setting }
         }
-        put(.host, host)
-        put(.port, port)
-        put(.redisURL, redisURL)
-        put(.rateLimit, rateLimit)
-        put(.rateLimitBurst, rateBurst)
-        put(.historyLimit, historyLimit)
-        put(.streamMaxLength, streamMaxlen)
-        put(.roomTTL, roomTTL)
-        put(.presenceTTL, presenceTTL)
-        put(.maxFrameBytes, maxFrameBytes)
-        put(.outboundLimit, outboundLimit)
-        put(.pingInterval, pingInterval)
-        put(.trustedProxies, trustedProxies)
-        put(.allowedOrigins, allowedOrigins)
-        put(.logFormat, logFormat)
-        put(.webRoot, webRoot)
-        if debug { values[Key.debug.rawValue] = "1" }
+        var values: [String: String] = [:]
+        var index = arguments.startIndex
+        while index < arguments.endIndex {
+            let argument = arguments[index]
+            index += 1
+            guard argument.hasPrefix("--"), argument.count > 2 else {
+                throw ValidationError("Unexpected argument '\(argument)'")
+            }
+            var name = String(argument.dropFirst(2))
+            var inline: String? = nil
+            if let equals = name.firstIndex(of: "=") {
+                inline = String(name[name.index(after: equals)...])
+                name = String(name[..<equals])
+            }
+            guard let setting = byFlag[name] else {
+                guard ignoringUnknown else { throw ValidationError("Unknown option '--\(name)'") }
+                if inline == nil, index < arguments.endIndex, !arguments[index].hasPrefix("--") { index += 1 }
+                continue
+            }
+            switch setting.flag {
+            case .toggle:
+                guard inline == nil else { throw ValidationError("'--\(name)' takes no value") }
+                values[setting.name] = "1"
+            case .option:
+                if let inline {
+                    values[setting.name] = inline
+                } else {
+                    guard index < arguments.endIndex else { throw ValidationError("Missing value for '--\(name)'") }
+                    values[setting.name] = arguments[index]
+                    index += 1
+                }
+            case .none:
+                break
+            }
+        }
         return values
+    }
+
+    /// Flags laid over `environment`: the values ``EchoConfiguration/init(values:)`` reads.
+    /// Flags of other settings (the supervisor's) are skipped.
+    public func merged(over environment: [String: String]) throws -> [String: String] {
+        environment.merging(try flagValues(EchoConfiguration.settings, ignoringUnknown: true)) { _, flag in flag }
     }
 
     public func configuration(environment: [String: String]) throws -> EchoConfiguration {

@@ -1,17 +1,18 @@
+import EchoShared
 
 /// The environment a worker is started with: the supervisor's own, then the resolved
-/// configuration, then the control-channel variables.
+/// configuration, then the ``WorkerHandOff`` (descriptors, slot, heartbeat).
 public enum WorkerEnvironment {
     /// The descriptors a worker inherits: the slot's listening socket and the control channel.
     public static let listenFD: Int32 = 3
     public static let controlFD: Int32 = 4
 
-    /// Variables meant for the supervisor alone. systemd's would make a worker believe it was
-    /// socket-activated or should notify systemd itself (`NotifyAccess=main` would refuse it anyway).
-    public static let withheld: Set<String> = [
-        "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",
-        "MAINPID", "ECHO_WORKERS", "ECHO_ENV_FILE",
-    ]
+    /// Variables meant for the supervisor alone: its own settings, and systemd's, which would make a
+    /// worker believe it was socket-activated or should notify systemd itself (`NotifyAccess=main`
+    /// would refuse it anyway).
+    public static let withheld: Set<String> = Set(SupervisorConfiguration.settings.map(\.name)).union([
+        "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "MAINPID",
+    ])
 
     public static func build(
         inherited: [String: String],
@@ -19,12 +20,14 @@ public enum WorkerEnvironment {
         slot: Int,
         heartbeatMilliseconds: Int
     ) -> [String: String] {
+        var handOff = WorkerHandOff()
+        handOff.listenFD = listenFD
+        handOff.controlFD = controlFD
+        handOff.slot = slot
+        handOff.heartbeatMilliseconds = heartbeatMilliseconds
         var env = inherited.filter { !withheld.contains($0.key) }
         env.merge(configuration) { _, new in new }
-        env["ECHO_LISTEN_FD"] = String(listenFD)
-        env["ECHO_CONTROL_FD"] = String(controlFD)
-        env["ECHO_WORKER_SLOT"] = String(slot)
-        env["ECHO_HEARTBEAT_MS"] = String(heartbeatMilliseconds)
+        env.merge(handOff.environment) { _, new in new }
         return env
     }
 

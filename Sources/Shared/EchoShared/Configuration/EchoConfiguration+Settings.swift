@@ -1,0 +1,109 @@
+import Foundation
+
+extension EchoConfiguration {
+    /// Every setting of a worker, in the order they are read (`ECHO_ENV` before `ECHO_LOG_FORMAT`,
+    /// which overrides it). `echo` hands each one to its workers; `echo config-table` prints them
+    /// for the README.
+    public static let settings: [Setting<EchoConfiguration>] = [
+        .text("HOST", flag: "host", value: "address", \.host, help: "Address to listen on.", appliesOn: .restart),
+        .integer("PORT", flag: "port", value: "port", \.port, in: 0...65535, help: "Port to listen on.", appliesOn: .restart),
+        .optionalText(
+            "REDIS_URL", flag: "redis-url", value: "url", \.redisURL, default: "(embedded)",
+            help: "`redis://[user:pass@]host:port[/db]` or `unix:///path/redis.sock[?db=N]`; unset: `echo` runs its own redis-server, a lone `echo-worker` uses `redis://127.0.0.1:6379`.",
+            validate: { _ = try RedisEndpoint(url: $0) }
+        ),
+        .integer("ECHO_RATE_LIMIT", flag: "rate-limit", \.rateLimitPerMinute, in: 0...1_000_000_000, help: "Chat messages per minute per client IP (0 = off)."),
+        .integer("ECHO_RATE_BURST", flag: "rate-burst", \.rateLimitBurst, in: 1...1_000_000_000, help: "Chat messages a client IP may send at once after a quiet period (the rate limiter's bucket size)."),
+        .integer("ECHO_HISTORY_LIMIT", flag: "history-limit", \.historyLimit, in: 1...10_000, help: "Messages sent on join."),
+        .integer("ECHO_STREAM_MAXLEN", flag: "stream-maxlen", \.streamMaxLength, in: 1...10_000_000, help: "Approximate cap of a room's history (`XADD MAXLEN ~`)."),
+        .integer("ECHO_ROOM_TTL", flag: "room-ttl", value: "seconds", \.roomTTLSeconds, in: 10...31_536_000, help: "Seconds an empty, silent room lives before all its keys expire."),
+        .integer("ECHO_PRESENCE_TTL", flag: "presence-ttl", value: "seconds", \.presenceTTLSeconds, in: 3...86_400, help: "Seconds a member lives without a refresh (a crashed worker's members disappear after it)."),
+        .integer("ECHO_MAX_FRAME_BYTES", flag: "max-frame-bytes", value: "bytes", \.maxFrameBytes, in: 1024...(256 << 20), help: "Largest WebSocket message a client may send."),
+        .integer("ECHO_MAX_IMAGE_BYTES", flag: "max-image-bytes", value: "bytes", \.maxImageBytes, in: 0...(256 << 20), help: "Largest image, in bytes after base64 decoding (told to clients in the `session` frame)."),
+        .integer("ECHO_MAX_MESSAGE_LENGTH", flag: "max-message-length", value: "characters", \.maxMessageLength, in: 1...1_000_000, help: "Longest chat text (told to clients in the `session` frame)."),
+        .integer("ECHO_OUTBOUND_LIMIT", flag: "outbound-limit", value: "bytes", \.outboundLimitBytes, in: (64 * 1024)...(1 << 30), help: "Bytes queued for one client before it is closed as a slow consumer (1008)."),
+        .integer("ECHO_PING_INTERVAL", flag: "ping-interval", value: "seconds", \.pingIntervalSeconds, in: 1...3600, help: "Seconds between WebSocket pings."),
+        .integer("ECHO_REDIS_TIMEOUT_MS", flag: "redis-timeout-ms", value: "ms", \.redisTimeoutMilliseconds, in: 10...600_000, help: "A Redis command unanswered this long drops the connection (it reconnects)."),
+        .list(
+            "ECHO_TRUSTED_PROXIES", flag: "trusted-proxies", \.trustedProxies, default: "(none)",
+            help: "Comma-separated addresses or CIDR ranges whose `X-Forwarded-For` is believed.",
+            validate: { entry in
+                guard IPAddressRange(entry) != nil else {
+                    throw ConfigurationError(key: "ECHO_TRUSTED_PROXIES", value: entry, expected: "an IP address or CIDR range")
+                }
+            }
+        ),
+        .list(
+            "ECHO_ALLOWED_ORIGINS", flag: "allowed-origins", \.allowedOrigins, default: "(own host)",
+            help: "Comma-separated origins allowed to open a WebSocket besides the request's own host (`*`: any); others get 403."
+        ),
+        Setting(
+            "ECHO_ENV", flag: .none, default: "(none)", help: "`production` means `ECHO_LOG_FORMAT=json` unless that is set.",
+            read: { configuration, text in if text == "production" { configuration.logFormat = .json } },
+            write: { _ in nil }
+        ),
+        Setting(
+            "ECHO_LOG_FORMAT", flag: .option("log-format", value: "text|json"), default: LogFormat.text.rawValue,
+            help: "`json` writes JSON lines (for journald).",
+            read: { configuration, text in
+                guard !text.isEmpty else { return }
+                guard let format = LogFormat(rawValue: text) else {
+                    throw ConfigurationError(key: "ECHO_LOG_FORMAT", value: text, expected: "text or json")
+                }
+                configuration.logFormat = format
+            },
+            write: { $0.logFormat.rawValue }
+        ),
+        Setting(
+            "DEBUG", flag: .toggle("debug"), default: "(off)", help: "Any value but `0` or `false` logs at debug level.",
+            read: { configuration, text in if !text.isEmpty, text != "0", text != "false" { configuration.debug = true } },
+            // Written even when off, so that a DEBUG in the supervisor's own environment does not
+            // reach a worker the configuration says should not debug.
+            write: { $0.debug ? "1" : "" }
+        ),
+        .optionalText(
+            "ECHO_WEB_ROOT", flag: "web-root", value: "path", \.webRoot, default: "(next to the binary)",
+            help: "Folder of the web client; unset: looked for next to the binary and in the working directory."
+        ),
+        .integer("ECHO_BACKLOG", flag: "backlog", \.backlog, in: 1...65535, help: "Listen backlog of each worker's socket.", appliesOn: .restart),
+        .integer("ECHO_HEADER_TIMEOUT", flag: "header-timeout", value: "seconds", \.headerTimeoutSeconds, in: 0...3600, help: "Seconds a connection may take to complete an HTTP request head (and may idle between keep-alive requests); 0 = off."),
+        .integer("ECHO_JOIN_TIMEOUT", flag: "join-timeout", value: "seconds", \.joinTimeoutSeconds, in: 0...86_400, help: "Seconds a WebSocket may stay open without joining a room (closed 1008 after); 0 = off."),
+        .integer("ECHO_MAX_CONNECTIONS_PER_IP", flag: "max-connections-per-ip", \.maxConnectionsPerIP, in: 0...10_000_000, help: "Open connections per client IP, all workers and hosts together (429 beyond); 0 = off."),
+        .integer("ECHO_HANDSHAKES_PER_IP", flag: "handshakes-per-ip", \.handshakesPerIPPerSecond, in: 0...10_000_000, help: "WebSocket handshakes per client IP per second, all workers and hosts together (429 beyond); 0 = off."),
+        .integer("ECHO_JOINS_PER_IP", flag: "joins-per-ip", \.joinsPerIPPerMinute, in: 0...10_000_000, help: "Join attempts per client IP per minute, all workers and hosts together (`RATE_LIMITED` beyond); 0 = off."),
+        .integer("ECHO_INBOUND_BYTES_PER_SECOND", flag: "inbound-bytes-per-second", value: "bytes", \.inboundBytesPerSecond, in: 0...(1 << 40), help: "Bytes a connection may send per second (burst: one maximum frame); past it the server stops reading from it until the budget refills; 0 = off."),
+        Setting(
+            "ECHO_ADMIN_LISTEN", flag: .option("admin-listen", value: "host:port"), default: EchoConfiguration().adminListen,
+            help: "Where `/metrics` and the detailed `/health` are served; `0` = nowhere (the public `/health` says only ok or not).",
+            read: { configuration, text in
+                let trimmed = text.trimmingCharacters(in: .whitespaces)
+                if trimmed.isEmpty || trimmed == "0" {
+                    configuration.adminListen = ""
+                } else {
+                    guard AdminAddress(trimmed) != nil else {
+                        throw ConfigurationError(key: "ECHO_ADMIN_LISTEN", value: text, expected: "host:port (or 0 to turn it off)")
+                    }
+                    configuration.adminListen = trimmed
+                }
+            },
+            write: { $0.adminListen.isEmpty ? "0" : $0.adminListen }
+        ),
+    ]
+}
+
+extension EchoConfiguration {
+    /// This configuration, read again for a reload, with every setting that applies only on restart
+    /// (``SettingScope/restart``) kept as `running` has it; `ignored` names those that differed.
+    public func keepingRestartSettings(of running: EchoConfiguration) -> (configuration: EchoConfiguration, ignored: [String]) {
+        var next = self
+        var ignored: [String] = []
+        for setting in Self.settings where setting.appliesOn == .restart {
+            let current = setting.value(of: running)
+            guard setting.value(of: self) != current, let current else { continue }
+            ignored.append(setting.name)
+            // The running value was read from this same text, so it reads back.
+            try? setting.apply(current, to: &next)
+        }
+        return (next, ignored)
+    }
+}
