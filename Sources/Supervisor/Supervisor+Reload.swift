@@ -60,7 +60,7 @@ extension Supervisor {
             case .stopAccepting(let slot):
                 if let pid = slots[slot].worker, let worker = workers[pid] {
                     worker.state = .stoppingAccept
-                    worker.channel.send(.stopAccepting)
+                    worker.link.send(.stopAccepting)
                     logger.info("reload: old worker stops accepting", metadata: ["slot": "\(slot)", "pid": "\(pid)"])
                 } else {
                     advanceReload(now: now) { $0.oldExited(slot: slot, now: now) }
@@ -79,7 +79,7 @@ extension Supervisor {
                 slots[slot].worker = slots[slot].replacement
                 slots[slot].replacement = nil
                 slots[slot].restartAt = nil
-                if let old { drain(pid: old, closeCode: 1012, now: now) }
+                if let old { drain(pid: old, closeCode: .serviceRestart, now: now) }
             case .finished:
                 configuration = run.configuration
                 reload = nil

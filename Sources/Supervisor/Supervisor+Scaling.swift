@@ -45,10 +45,10 @@ extension Supervisor {
         logger.notice("SIGTTOU: removing a worker", metadata: ["slot": "\(slot.index)", "workers": "\(slots.count)"])
         for pid in [slot.worker, slot.replacement].compactMap({ $0 }) + slot.retained {
             if workers[pid]?.becameReady == true {
-                drain(pid: pid, closeCode: 1001, now: now)
+                drain(pid: pid, closeCode: .goingAway, now: now)
             } else {
-                // Not serving anybody yet: closing its channel makes it exit at once.
-                workers[pid]?.channel.close()
+                // Not serving anybody yet: closing its link makes it exit at once.
+                workers[pid]?.link.close()
             }
         }
         if !slot.socket.isShared { slot.socket.close() }

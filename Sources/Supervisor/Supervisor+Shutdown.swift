@@ -1,3 +1,4 @@
+import EchoShared
 import EchoSupervision
 import Glibc
 import Logging
@@ -5,7 +6,7 @@ import Logging
 extension Supervisor {
     /// Graceful stop: workers stop accepting and close their WebSockets with `closeCode` spread
     /// over the drain window; stragglers are killed at the drain timeout; Redis goes last.
-    func beginStop(closeCode: UInt16, exitCode code: Int32, now: ContinuousClock.Instant) {
+    func beginStop(closeCode: CloseCode, exitCode code: Int32, now: ContinuousClock.Instant) {
         if case .stopping = phase { return }
         if case .stoppingRedis = phase { return }
         exitCode = code
@@ -21,14 +22,14 @@ extension Supervisor {
             if worker.becameReady {
                 drain(pid: worker.pid, closeCode: closeCode, now: now)
             } else {
-                // Never accepted anything: closing its channel makes it exit at once.
-                worker.channel.close()
+                // Never accepted anything: closing its link makes it exit at once.
+                worker.link.close()
             }
         }
         logger.info("stopping", metadata: ["workers": "\(workers.count)", "drain_timeout": "\(settings.drainTimeout)"])
     }
 
-    /// Fast stop (SIGINT, a second SIGTERM): every worker's channel is closed, which makes it exit
+    /// Fast stop (SIGINT, a second SIGTERM): every worker link is closed, which makes it exit
     /// at once; whatever is left after a second is killed; Redis gets a second too.
     func beginFastStop(now: ContinuousClock.Instant) {
         if fastStop { return }
@@ -41,7 +42,7 @@ extension Supervisor {
         cancelPendingWork()
         closeSlotSockets()
         for worker in workers.values {
-            worker.channel.close()
+            worker.link.close()
             kill(worker.pid, SIGTERM)
         }
     }

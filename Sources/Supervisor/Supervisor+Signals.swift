@@ -13,7 +13,7 @@ extension Supervisor {
                 beginFastStop(now: now)
             } else {
                 logger.notice("SIGTERM: draining")
-                beginStop(closeCode: 1001, exitCode: 0, now: now)
+                beginStop(closeCode: .goingAway, exitCode: 0, now: now)
             }
         case SIGINT, SIGQUIT:
             logger.notice("\(signal == SIGINT ? "SIGINT" : "SIGQUIT"): fast stop")

@@ -94,7 +94,7 @@ extension Supervisor {
             redis.restartAt = now + delay
         case .giveUp(let reason, _):
             logger.critical("giving up on the embedded redis-server: \(reason)")
-            beginStop(closeCode: 1011, exitCode: 1, now: now)
+            beginStop(closeCode: .internalError, exitCode: 1, now: now)
         }
     }
 

@@ -45,7 +45,7 @@ extension Supervisor {
             .sorted { ($0.slot, $0.pid) < ($1.slot, $1.pid) }
         let host = HostStats(supervisorPID: getpid(), workerRestarts: restartsTotal, workers: stats, slots: slotStates(now: .now))
         for worker in workers.values where worker.becameReady && worker.state != .draining {
-            worker.channel.send(.host(host))
+            worker.link.send(.host(host))
         }
     }
 

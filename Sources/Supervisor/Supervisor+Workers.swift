@@ -16,7 +16,7 @@ extension Supervisor {
             heartbeatMilliseconds: settings.heartbeatInterval.milliseconds
         )
         do {
-            let (channel, childEnd) = try ControlChannel.makePair()
+            let (link, childEnd) = try WorkerLink.makePair()
             defer { close(childEnd) }
             let pid = try ProcessSpawner.spawn(
                 path: settings.workerBinary,
@@ -24,7 +24,7 @@ extension Supervisor {
                 environment: WorkerEnvironment.entries(environment),
                 descriptors: [(slots[index].socket.fd, WorkerEnvironment.listenFD), (childEnd, WorkerEnvironment.controlFD)]
             )
-            let worker = WorkerProcess(pid: pid, slot: index, channel: channel, spawnedAt: now)
+            let worker = WorkerProcess(pid: pid, slot: index, link: link, spawnedAt: now)
             workers[pid] = worker
             if asReplacement {
                 slots[index].replacement = pid
@@ -40,14 +40,14 @@ extension Supervisor {
     }
 
     func readControl(of worker: WorkerProcess) {
-        let (messages, closed) = worker.channel.receive { line in
+        let (messages, closed) = worker.link.receive { line in
             logger.warning("unreadable control message", metadata: ["pid": "\(worker.pid)", "line": "\(line)"])
         }
         let now = ContinuousClock.now
         for message in messages { handle(message: message, from: worker, now: now) }
         if closed {
             // The worker is exiting or gone; waitpid tells the rest.
-            worker.channel.close()
+            worker.link.close()
         }
     }
 
@@ -105,11 +105,11 @@ extension Supervisor {
         guard slots[worker.slot].worker == worker.pid else { return }
         if case .stopping = phase {
             // A stop began while it started: it never accepted anything, let it go at once.
-            worker.channel.close()
+            worker.link.close()
             return
         }
         // Old workers kept by a failed reload can go now that the slot serves again.
-        for pid in slots[worker.slot].retained { drain(pid: pid, closeCode: 1012, now: now) }
+        for pid in slots[worker.slot].retained { drain(pid: pid, closeCode: .serviceRestart, now: now) }
         slots[worker.slot].retained.removeAll()
         declareReadyIfAllSlotsAre(now: now)
     }
@@ -132,11 +132,11 @@ extension Supervisor {
 
     /// Tells `pid` to close its WebSockets with `closeCode` and exit; it is killed if still there
     /// after the drain timeout.
-    func drain(pid: Int32, closeCode: UInt16, now: ContinuousClock.Instant) {
+    func drain(pid: Int32, closeCode: CloseCode, now: ContinuousClock.Instant) {
         guard let worker = workers[pid], worker.state != .draining else { return }
         worker.state = .draining
         worker.drainDeadline = now + settings.drainTimeout
-        worker.channel.send(.drain(closeCode: closeCode, windowMilliseconds: settings.drainWindow.milliseconds))
+        worker.link.send(.drain(closeCode: closeCode, windowMilliseconds: settings.drainWindow.milliseconds))
         logger.info("draining worker", metadata: ["slot": "\(worker.slot)", "pid": "\(pid)", "close_code": "\(closeCode)"])
     }
 
@@ -147,7 +147,7 @@ extension Supervisor {
             return
         }
         guard let worker = workers.removeValue(forKey: pid) else { return }
-        worker.channel.close()
+        worker.link.close()
         let exit = ProcessExit(waitStatus: status)
         let index = worker.slot
         let metadata: Logger.Metadata = ["slot": "\(index)", "pid": "\(pid)", "status": "\(exit)"]
@@ -221,7 +221,7 @@ extension Supervisor {
     func giveUp(reason: String, exitCode code: Int32, now: ContinuousClock.Instant) {
         logger.critical("giving up: \(reason)")
         Systemd.notify("STATUS=Failed: \(reason)")
-        beginStop(closeCode: 1012, exitCode: code, now: now)
+        beginStop(closeCode: .serviceRestart, exitCode: code, now: now)
     }
 
     /// Spawns the slot's worker; a failed spawn (binary missing, out of processes) counts as a

@@ -50,7 +50,7 @@ final class Supervisor {
     var exitCode: Int32 = 0
     var fastStop = false
     var socketsClosed = false
-    var shutdownCloseCode: UInt16 = 1001
+    var shutdownCloseCode: CloseCode = .goingAway
     let migrateRequestsOff: Bool
 
     var watchdogInterval: Duration?
@@ -117,10 +117,10 @@ final class Supervisor {
     private func pollOnce() {
         var descriptors = [pollfd(fd: signals.fd, events: Int16(POLLIN), revents: 0)]
         var owners: [WorkerProcess] = []
-        for worker in workers.values where worker.channel.isOpen {
+        for worker in workers.values where worker.link.isOpen {
             var events = Int16(POLLIN)
-            if worker.channel.wantsWrite { events |= Int16(POLLOUT) }
-            descriptors.append(pollfd(fd: worker.channel.fd, events: events, revents: 0))
+            if worker.link.wantsWrite { events |= Int16(POLLOUT) }
+            descriptors.append(pollfd(fd: worker.link.fd, events: events, revents: 0))
             owners.append(worker)
         }
         let redisOutput = redis?.output.flatMap { $0.isOpen ? $0.fd : nil }
@@ -138,7 +138,7 @@ final class Supervisor {
         for (index, worker) in owners.enumerated() {
             let revents = descriptors[index + 1].revents
             guard revents != 0, workers[worker.pid] != nil else { continue }
-            if revents & Int16(POLLOUT) != 0 { worker.channel.flush() }
+            if revents & Int16(POLLOUT) != 0 { worker.link.flush() }
             if revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 { readControl(of: worker) }
         }
     }

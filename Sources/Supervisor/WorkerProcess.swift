@@ -18,7 +18,7 @@ final class WorkerProcess {
 
     let pid: Int32
     let slot: Int
-    let channel: ControlChannel
+    let link: WorkerLink
     let spawnedAt: ContinuousClock.Instant
     var state: State = .starting
     var readyAt: ContinuousClock.Instant?
@@ -27,10 +27,10 @@ final class WorkerProcess {
     var drainDeadline: ContinuousClock.Instant?
     var killedAfterDrain = false
 
-    init(pid: Int32, slot: Int, channel: ControlChannel, spawnedAt: ContinuousClock.Instant) {
+    init(pid: Int32, slot: Int, link: WorkerLink, spawnedAt: ContinuousClock.Instant) {
         self.pid = pid
         self.slot = slot
-        self.channel = channel
+        self.link = link
         self.spawnedAt = spawnedAt
         self.watch = HeartbeatWatch(startedAt: spawnedAt)
     }
