@@ -30,7 +30,7 @@ extension SupervisorStateMachine {
         emit(.updateStatus(force: true))
     }
 
-    /// Its workers drain with 1001 (clients reconnect to the other slots) and its socket closes;
+    /// Its workers drain with ``CloseCode/goingAway`` (clients reconnect to the other slots) and its socket closes;
     /// without `net.ipv4.tcp_migrate_req=1` the kernel resets the connections still queued on it.
     mutating func scaleDown() {
         guard isAcceptingCommands else {

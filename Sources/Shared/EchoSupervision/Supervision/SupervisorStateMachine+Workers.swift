@@ -100,7 +100,7 @@ extension SupervisorStateMachine {
         let uptime = now - worker.spawnedAt
         emit(.log(
             .error, worker.becameReady ? "worker died" : "worker died before it was ready", worker: id,
-            metadata: metadata.merging(["uptime_ms": "\(uptime / .milliseconds(1))"]) { $1 }
+            metadata: metadata.merging(["uptime_ms": "\(uptime.wholeMilliseconds)"]) { $1 }
         ))
         restart(slot: index, after: slots[index].restarts.workerDied(exit, uptime: uptime, becameReady: worker.becameReady))
     }
@@ -122,7 +122,7 @@ extension SupervisorStateMachine {
                 emit(.schedule(.restart(slot: index), at: now + delay))
                 emit(.log(
                     .warning, "slot backing off",
-                    metadata: ["slot": "\(index)", "delay_ms": "\(delay / .milliseconds(1))", "restarts": "\(slots[index].restarts.restarts)"]
+                    metadata: ["slot": "\(index)", "delay_ms": "\(delay.wholeMilliseconds)", "restarts": "\(slots[index].restarts.restarts)"]
                 ))
                 emit(.updateStatus(force: false))
                 emit(.broadcastHostStats)
@@ -161,7 +161,7 @@ extension SupervisorStateMachine {
         if slots[index].worker == id || slots[index].replacement == id {
             slots[index].restarts.workerBecameReady()
         }
-        emit(.log(.info, "worker ready", worker: id, metadata: ["startup_ms": "\((now - worker.spawnedAt) / .milliseconds(1))"]))
+        emit(.log(.info, "worker ready", worker: id, metadata: ["startup_ms": "\((now - worker.spawnedAt).wholeMilliseconds)"]))
         // Before READY=1, so a client that hears the service is up already gets the host figures.
         emit(.broadcastHostStats)
         if slots[index].replacement == id, reload != nil {
@@ -218,7 +218,7 @@ extension SupervisorStateMachine {
         workers[id]?.phase = .draining
         emit(.cancel(.heartbeat(id)))
         emit(.schedule(.drainDeadline(id), at: now + settings.drainTimeout))
-        let window = Int(settings.drainWindow / .milliseconds(1))
+        let window = settings.drainWindow.wholeMilliseconds
         emit(.send(id, .drain(closeCode: closeCode, windowMilliseconds: window)))
         emit(.log(.info, "draining worker", worker: id, metadata: ["close_code": "\(closeCode)"]))
     }

@@ -304,7 +304,7 @@ public struct SupervisorStateMachine: Sendable {
             var retry: Int?
             if let due = slot.restartAt, slot.worker == nil {
                 state = .backoff
-                retry = max(0, Int((due - now) / .milliseconds(1)))
+                retry = max(0, (due - now).wholeMilliseconds)
             } else if slot.worker.flatMap({ workers[$0] })?.phase == .ready {
                 state = .ready
             } else {
@@ -315,5 +315,13 @@ public struct SupervisorStateMachine: Sendable {
                 lastExit: slot.restarts.lastExit.map { "\($0)" }
             )
         }
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds, for log lines and `retryInMs`.
+    var wholeMilliseconds: Int {
+        let (seconds, attoseconds) = components
+        return Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000)
     }
 }
