@@ -71,10 +71,12 @@ final class WorkerService: Service {
         // was not up yet and get UNAVAILABLE.
         _ = try? await Self.waitForRedis(hub: hub, on: loop, timeout: .seconds(5)).get()
 
+        let tracker = ConnectionTracker(eventLoop: loop)
         let server: Channel
         do {
             server = try await ChatServer.start(
-                group: group, state: state, configuration: configuration, inheritedSocket: settings.listenFD)
+                group: group, state: state, configuration: configuration, inheritedSocket: settings.listenFD,
+                tracker: tracker)
         } catch {
             // Port taken, socket unusable: stop what started, then fail with a clear message.
             logger.critical("cannot listen", metadata: ["error": "\(error)", "port": "\(configuration.port)"])
@@ -134,9 +136,13 @@ final class WorkerService: Service {
         }
 
         logger.info("draining", metadata: ["closeCode": "\(code)", "windowMs": "\(drainWindow.nanoseconds / 1_000_000)"])
+        // WebSockets close with the code over the window; HTTP requests already accepted are
+        // answered first (an exit would reset them), bounded like the WebSockets' own grace.
         try? await loop.flatSubmit {
             server.close().flatMapError { _ in loop.makeSucceededVoidFuture() }.flatMap {
                 hub.drain(code: WebSocketErrorCode(code), window: drainWindow)
+                    .and(tracker.quiesce(within: drainWindow + .seconds(2)))
+                    .map { _ in }
             }
         }.get()
         control?.send(.drained)
