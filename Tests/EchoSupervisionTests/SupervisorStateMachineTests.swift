@@ -405,6 +405,21 @@ private func exits(_ actions: [SupervisorStateMachine.Action]) -> [Int32] {
         #expect(exits(h.advance(.seconds(1), fire: .stopDeadline)) == [0])
     }
 
+    /// A worker killed at the stop deadline may be reaped only after Redis began stopping: its
+    /// exit is the end of a stop, never a reason to start another worker.
+    @Test func aStragglerReapedAfterTheDeadlineIsNotRestarted() {
+        var h = Harness(slots: 1, embeddedRedis: true)
+        h.serve()
+        let worker = h.worker(of: 0)
+        h.feed(.stop)
+        #expect(kills(h.advance(.seconds(10), fire: .stopDeadline)).map(\.1) == [SIGKILL])
+        #expect(h.advance(.seconds(1), fire: .stopDeadline).contains(.signalRedis(SIGTERM)))
+        let reaped = h.feed(.workerExited(worker, .signaled(SIGKILL)))
+        #expect(spawned(reaped).isEmpty)
+        #expect(h.machine.restartsTotal == 0)
+        #expect(exits(h.feed(.redisExited(.exited(0), output: ""))) == [0])
+    }
+
     @Test func reloadAndScalingAreIgnoredWhileStopping() {
         var h = Harness(slots: 2)
         h.serve()

@@ -66,9 +66,11 @@ extension SupervisorStateMachine {
         guard let worker = forget(id) else { return }
         let index = worker.slot
         let metadata: Logger.Metadata = ["status": "\(exit)"]
-        if case .stopping = phase {
+        guard isAcceptingCommands else {
+            // Stopping (a straggler killed at the deadline may be reaped even after Redis began
+            // stopping): an exit ends a worker, it never starts one.
             emit(.log(.info, "worker exited", worker: id, metadata: metadata))
-            if workers.isEmpty { stopRedis() }
+            if case .stopping = phase, workers.isEmpty { stopRedis() }
             return
         }
         guard index < slots.count else {
@@ -169,7 +171,7 @@ extension SupervisorStateMachine {
             return
         }
         guard slots[index].worker == id else { return }
-        if case .stopping = phase {
+        if !isAcceptingCommands {
             // A stop began while it started: it never accepted anything, let it go at once.
             workers[id]?.phase = .draining
             emit(.closeLink(id))
