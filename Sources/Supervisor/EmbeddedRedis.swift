@@ -11,9 +11,6 @@ final class EmbeddedRedis {
     let socketPath: String
     let dataDirectory: String
     private(set) var pid: Int32?
-    private(set) var startedAt: ContinuousClock.Instant?
-    var restartAt: ContinuousClock.Instant?
-    var restarts = SlotRestartTracker()
     /// Its standard output and error: logged line by line, the last lines kept for error messages.
     private(set) var output: ChildOutput?
     private let logger: Logger
@@ -72,7 +69,6 @@ final class EmbeddedRedis {
         )
         self.output = output
         self.pid = pid
-        startedAt = .now
         logger.info("started redis-server", metadata: ["pid": "\(pid)", "socket": "\(socketPath)", "dir": "\(dataDirectory)"])
     }
 
@@ -142,7 +138,6 @@ final class EmbeddedRedis {
         if let pid { kill(pid, sig) }
     }
 
-    var isRunning: Bool { pid != nil }
 }
 
 /// The process environment as a dictionary.

@@ -2,29 +2,23 @@ import Glibc
 import Logging
 
 extension Supervisor {
+    /// Signals, as the machine's events.
     func handle(signal: Int32) {
-        let now = ContinuousClock.now
         switch signal {
         case SIGCHLD:
-            for (pid, status) in ProcessSpawner.reap() { childExited(pid: pid, status: status, now: now) }
+            for (pid, status) in ProcessSpawner.reap() { childExited(pid: pid, status: status) }
         case SIGTERM:
-            if case .stopping = phase, !fastStop {
-                logger.notice("second SIGTERM: fast stop")
-                beginFastStop(now: now)
-            } else {
-                logger.notice("SIGTERM: draining")
-                beginStop(closeCode: 1001, exitCode: 0, now: now)
-            }
+            feed(.stop)
         case SIGINT, SIGQUIT:
             logger.notice("\(signal == SIGINT ? "SIGINT" : "SIGQUIT"): fast stop")
-            beginFastStop(now: now)
+            feed(.fastStop)
         case SIGHUP:
             logger.notice("SIGHUP: rolling reload")
-            beginReload(now: now)
+            feed(.reloadRequested)
         case SIGTTIN:
-            addWorkerSlot(now: now)
+            feed(.scaleUp)
         case SIGTTOU:
-            removeWorkerSlot(now: now)
+            feed(.scaleDown)
         default:
             // SIGPIPE: writes use MSG_NOSIGNAL; a stray one is harmless.
             break

@@ -18,8 +18,8 @@ extension Supervisor {
             let sibling = count > 1 && ListeningSocket.hasReusePort(adopted.fd)
                 ? try? ListeningSocket.open(besides: adopted.fd, backlog: configuration.backlog) : nil
             if count == 1 || sibling != nil {
-                slots.append(Slot(index: 0, socket: adopted, policy: RestartPolicy()))
-                if let sibling { slots.append(Slot(index: 1, socket: sibling, policy: RestartPolicy())) }
+                sockets.append(adopted)
+                if let sibling { sockets.append(sibling) }
             } else {
                 let shared = ListeningSocket(fd: adopted.fd, isShared: true)
                 sharedActivatedSocket = adopted.fd
@@ -28,16 +28,14 @@ extension Supervisor {
                         "cannot add SO_REUSEPORT sockets beside the one systemd passed (no ReusePort=yes, or another owner): every worker accepts on that one socket; NIO debug builds assert on this, release builds are fine"
                     )
                 }
-                for index in 0..<count {
-                    slots.append(Slot(index: index, socket: shared, policy: RestartPolicy()))
-                }
+                for _ in 0..<count { sockets.append(shared) }
                 return
             }
         }
-        while slots.count < count { try addSlotSocket() }
+        while sockets.count < count { try addSlotSocket() }
         logger.info(
             "listening",
-            metadata: ["host": "\(configuration.host)", "port": "\(slots[0].socket.port)", "slots": "\(slots.count)", "backlog": "\(configuration.backlog)"]
+            metadata: ["host": "\(configuration.host)", "port": "\(sockets[0].port)", "slots": "\(sockets.count)", "backlog": "\(configuration.backlog)"]
         )
     }
 
@@ -46,12 +44,12 @@ extension Supervisor {
         let socket: ListeningSocket
         if let shared = sharedActivatedSocket {
             socket = ListeningSocket(fd: shared, isShared: true)
-        } else if let first = slots.first {
-            socket = try ListeningSocket.open(besides: first.socket.fd, backlog: configuration.backlog)
+        } else if let first = sockets.first {
+            socket = try ListeningSocket.open(besides: first.fd, backlog: configuration.backlog)
         } else {
             socket = try ListeningSocket.open(host: configuration.host, port: configuration.port, backlog: configuration.backlog)
         }
-        slots.append(Slot(index: slots.count, socket: socket, policy: RestartPolicy()))
+        sockets.append(socket)
     }
 
     /// With no `REDIS_URL`, starts the embedded redis-server and points the workers at it.
@@ -75,39 +73,6 @@ extension Supervisor {
             throw error
         }
         configuration.redisURL = redis.url
-    }
-
-    /// A redis-server that died is started again (with back-off); workers reconnect by themselves.
-    func redisExited(status: Int32, now: ContinuousClock.Instant) {
-        guard let redis else { return }
-        if case .stoppingRedis = phase { return }
-        if case .stopping = phase { return }
-        let exit = ProcessExit(waitStatus: status)
-        let uptime = redis.startedAt.map { now - $0 } ?? .zero
-        redis.output?.drain()
-        logger.error(
-            "the embedded redis-server died",
-            metadata: ["status": "\(exit)", "uptime": "\(uptime)", "last_output": "\(redis.output?.lastLines.joined(separator: " | ") ?? "")"]
-        )
-        switch redis.restarts.workerDied(exit, uptime: uptime, becameReady: true) {
-        case .restart(let delay):
-            redis.restartAt = now + delay
-        case .giveUp(let reason, _):
-            logger.critical("giving up on the embedded redis-server: \(reason)")
-            beginStop(closeCode: 1011, exitCode: 1, now: now)
-        }
-    }
-
-    func restartRedisIfDue(now: ContinuousClock.Instant) {
-        guard let redis, let due = redis.restartAt, now >= due else { return }
-        redis.restartAt = nil
-        guard phase == .starting || phase == .serving else { return }
-        do {
-            try redis.start()
-        } catch {
-            logger.error("cannot restart redis-server: \(error)")
-            redis.restartAt = now + .seconds(1)
-        }
     }
 }
 

@@ -3,34 +3,25 @@ import EchoSupervision
 import Glibc
 import Logging
 
-/// The `echo` process: owns the slot sockets, starts, watches and replaces workers, and speaks for
-/// the whole host to systemd.
+/// The `echo` process: owns the slot sockets, the worker processes and the embedded Redis, and
+/// speaks for the whole host to systemd.
 ///
-/// Everything runs on one thread in one `poll` loop (signals through `signalfd`, control channels,
-/// timers), like nginx's master process or gunicorn's arbiter. That keeps the state in one place
-/// with no locks, makes every decision sequential, and makes the watchdog honest: `WATCHDOG=1` is
-/// sent from this loop, so if the loop is stuck, systemd hears nothing. Swift concurrency would add
-/// nothing here; the parts with real decisions (restart back-off, rolling reload, hang detection)
-/// are pure types in `Shared/Supervision`, tested without I/O.
+/// It decides nothing: every decision (restarts and back-off, the rolling reload, scaling, hang
+/// detection, stopping) is ``SupervisorStateMachine``'s. This class turns what happens (signals
+/// from a `signalfd`, child exits, control-channel lines, timers) into the machine's events and
+/// carries out the actions it returns (`Supervisor+Actions.swift`).
+///
+/// Everything runs on one thread in one `poll` loop, like nginx's master process or gunicorn's
+/// arbiter. That keeps the state in one place with no locks, makes every decision sequential, and
+/// makes the watchdog honest: `WATCHDOG=1` is sent from this loop, so if the loop is stuck,
+/// systemd hears nothing.
 final class Supervisor {
-    enum Phase: Equatable {
-        case starting
-        case serving
-        /// Graceful or fast stop: waiting for workers to end; stragglers are killed at `deadline`.
-        case stopping(deadline: ContinuousClock.Instant, killed: Bool)
-        /// Workers are gone; the embedded Redis (if any) is stopping.
-        case stoppingRedis(deadline: ContinuousClock.Instant, killed: Bool)
-    }
-
-    struct ReloadRun {
-        var machine: RollingReloadStateMachine
-        var configuration: EchoConfiguration
-    }
-
     let logger: Logger
-    var settings: SupervisorSettings
+    let settings: SupervisorSettings
     /// The configuration workers are started with.
     var configuration: EchoConfiguration
+    /// The configuration a reload loaded, until the reload adopts it.
+    var nextConfiguration: EchoConfiguration?
     /// Flags given on the command line: laid over the environment again on every reload.
     let options: EchoOptions
     let startEnvironment: [String: String]
@@ -39,18 +30,19 @@ final class Supervisor {
     /// Socket activation without `ReusePort=`: the one passed socket serves every slot.
     var sharedActivatedSocket: Int32?
 
-    var phase: Phase = .starting
-    var slots: [Slot] = []
-    var workers: [Int32: WorkerProcess] = [:]
-    var reload: ReloadRun?
-    var reloadRequested = false
-    var reloadFailure: String?
-    var reloadsFinished = 0
-    var restartsTotal = 0
-    var exitCode: Int32 = 0
-    var fastStop = false
+    var machine: SupervisorStateMachine
+    /// One listening socket per slot, in slot order (the machine's slots and these grow and
+    /// shrink together, at the end).
+    var sockets: [ListeningSocket] = []
     var socketsClosed = false
-    var shutdownCloseCode: UInt16 = 1001
+    var processes: [WorkerID: WorkerProcess] = [:]
+    var workerByPID: [Int32: WorkerID] = [:]
+    var timers: [SupervisorStateMachine.Timer: ContinuousClock.Instant] = [:]
+    /// Events raised while carrying out actions (a failed spawn, a loaded configuration): fed
+    /// after the current batch, in order.
+    var queuedEvents: [SupervisorStateMachine.Event] = []
+    var feeding = false
+    var exitCode: Int32?
     let migrateRequestsOff: Bool
 
     var watchdogInterval: Duration?
@@ -69,6 +61,13 @@ final class Supervisor {
         self.logger = logger
         self.signals = try SignalReceiver()
         self.migrateRequestsOff = Self.readMigrateRequests() == "0"
+        var machineSettings = SupervisorStateMachine.Settings()
+        machineSettings.heartbeatTimeout = settings.heartbeatTimeout
+        machineSettings.startTimeout = settings.startTimeout
+        machineSettings.killGrace = settings.killGrace
+        machineSettings.drainTimeout = settings.drainTimeout
+        machineSettings.drainWindow = settings.drainWindow
+        self.machine = SupervisorStateMachine(settings: machineSettings)
     }
 
     /// Starts everything and runs until stopped; returns the process exit code.
@@ -86,46 +85,52 @@ final class Supervisor {
             redis?.signal(SIGTERM)
             throw error
         }
-        let now = ContinuousClock.now
-        for index in slots.indices { spawnWorker(slot: index, now: now) }
         if let interval = Systemd.watchdogInterval() {
             watchdogInterval = interval / 2
             logger.info("systemd watchdog on", metadata: ["interval": "\(interval)"])
         }
-        writeStateFile()
-        updateStatus(force: true)
-        while !isFinished {
+        feed(.start(slots: sockets.count, embeddedRedis: redis != nil))
+        while exitCode == nil {
             pollOnce()
             tick(now: .now)
         }
         removeStateFile()
-        if !socketsClosed {
-            for slot in slots where !slot.socket.isShared { slot.socket.close() }
-        }
+        closeSockets()
         if let shared = sharedActivatedSocket { close(shared) }
-        logger.info("echo stopped", metadata: ["exit_code": "\(exitCode)"])
-        return exitCode
+        return exitCode ?? 1
     }
 
-    private var isFinished: Bool {
-        if case .stoppingRedis = phase, redis?.isRunning != true { return true }
-        return false
+    /// The one way into the machine: feeds `event`, then carries out the actions, then feeds the
+    /// events those actions raised.
+    func feed(_ event: SupervisorStateMachine.Event) {
+        queuedEvents.append(event)
+        guard !feeding else { return }
+        feeding = true
+        defer { feeding = false }
+        while !queuedEvents.isEmpty {
+            let next = queuedEvents.removeFirst()
+            for action in machine.feed(next, at: .now) { perform(action) }
+        }
     }
 
-    /// Waits up to 100 ms for a signal or control-channel traffic. The short bound is the timer
-    /// resolution: restarts, deadlines and watchdog pings are checked every pass.
+    /// Waits for a signal or control-channel traffic, at most until the next timer and never more
+    /// than 100 ms (the watchdog and the host figures are checked every pass).
     private func pollOnce() {
         var descriptors = [pollfd(fd: signals.fd, events: Int16(POLLIN), revents: 0)]
         var owners: [WorkerProcess] = []
-        for worker in workers.values where worker.channel.isOpen {
+        for process in processes.values where process.link.isOpen {
             var events = Int16(POLLIN)
-            if worker.channel.wantsWrite { events |= Int16(POLLOUT) }
-            descriptors.append(pollfd(fd: worker.channel.fd, events: events, revents: 0))
-            owners.append(worker)
+            if process.link.wantsWrite { events |= Int16(POLLOUT) }
+            descriptors.append(pollfd(fd: process.link.fd, events: events, revents: 0))
+            owners.append(process)
         }
         let redisOutput = redis?.output.flatMap { $0.isOpen ? $0.fd : nil }
         if let redisOutput { descriptors.append(pollfd(fd: redisOutput, events: Int16(POLLIN), revents: 0)) }
-        let ready = poll(&descriptors, nfds_t(descriptors.count), 100)
+        var timeout = 100
+        if let next = timers.values.min() {
+            timeout = max(0, min(timeout, (next - .now).milliseconds + 1))
+        }
+        let ready = poll(&descriptors, nfds_t(descriptors.count), Int32(timeout))
         guard ready > 0 else { return }
         if descriptors[0].revents != 0 {
             for signal in signals.drain() { handle(signal: signal) }
@@ -135,25 +140,21 @@ final class Supervisor {
             // Its end closed (the child is gone): stop polling a descriptor that is always readable.
             output.close()
         }
-        for (index, worker) in owners.enumerated() {
+        for (index, process) in owners.enumerated() {
             let revents = descriptors[index + 1].revents
-            guard revents != 0, workers[worker.pid] != nil else { continue }
-            if revents & Int16(POLLOUT) != 0 { worker.channel.flush() }
-            if revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 { readControl(of: worker) }
+            guard revents != 0, processes[process.id] === process else { continue }
+            if revents & Int16(POLLOUT) != 0 { process.link.flush() }
+            if revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 { readControl(of: process) }
         }
     }
 
-    /// Timers, once per loop pass.
+    /// Due timers go to the machine; the watchdog and the host figures are the loop's own.
     private func tick(now: ContinuousClock.Instant) {
-        restartDueSlots(now: now)
-        checkWorkerDeadlines(now: now)
-        if var run = reload {
-            let actions = run.machine.tick(now: now)
-            reload = run
-            perform(reloadActions: actions, now: now)
+        let due = timers.filter { $0.value <= now }.sorted { $0.value < $1.value }
+        for (timer, _) in due where timers[timer].map({ $0 <= now }) == true {
+            timers[timer] = nil
+            feed(.timerFired(timer))
         }
-        progressShutdown(now: now)
-        restartRedisIfDue(now: now)
         if now >= nextHostTick {
             nextHostTick = now + settings.heartbeatInterval
             broadcastHostStats()
@@ -163,6 +164,12 @@ final class Supervisor {
             nextWatchdog = now + interval
             Systemd.notify("WATCHDOG=1")
         }
+    }
+
+    func closeSockets() {
+        guard !socketsClosed else { return }
+        socketsClosed = true
+        for socket in sockets where !socket.isShared { socket.close() }
     }
 
     private static func readMigrateRequests() -> String? {

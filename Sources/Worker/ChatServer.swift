@@ -14,7 +14,7 @@ import Glibc
 enum ChatServer {
     static func start(
         group: EventLoopGroup, state: WorkerState, configuration: EchoConfiguration,
-        inheritedSocket: Int32?
+        inheritedSocket: Int32?, tracker: ConnectionTracker
     ) async throws -> Channel {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: configuration.backlog)
@@ -32,7 +32,8 @@ enum ChatServer {
                 value: .init(low: configuration.outboundLimitBytes / 2, high: configuration.outboundLimitBytes)
             )
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                tracker.opened(channel)
+                return channel.eventLoop.makeCompletedFuture {
                     try configure(channel: channel, state: state, listener: .chat)
                 }
             }

@@ -71,10 +71,12 @@ final class WorkerService: Service {
         // was not up yet and get UNAVAILABLE.
         _ = try? await Self.waitForRedis(hub: hub, on: loop, timeout: .seconds(5)).get()
 
+        let tracker = ConnectionTracker(eventLoop: loop)
         let server: Channel
         do {
             server = try await ChatServer.start(
-                group: group, state: state, configuration: configuration, inheritedSocket: settings.listenFD)
+                group: group, state: state, configuration: configuration, inheritedSocket: settings.listenFD,
+                tracker: tracker)
         } catch {
             // Port taken, socket unusable: stop what started, then fail with a clear message.
             logger.critical("cannot listen", metadata: ["error": "\(error)", "port": "\(configuration.port)"])
@@ -93,16 +95,16 @@ final class WorkerService: Service {
         }
         let drain = DrainRequest(eventLoop: loop)
 
-        var control: ControlChannel? = nil
+        var control: SupervisorLink? = nil
         if let fd = settings.controlFD {
-            let channel = ControlChannel(logger: logger)
-            try await channel.start(fd: fd, group: group) { message in
+            let link = SupervisorLink(logger: logger)
+            try await link.start(fd: fd, group: group) { message in
                 loop.execute {
                     switch message {
                     case .stopAccepting:
-                        server.close().whenComplete { _ in channel.send(.stoppedAccepting) }
+                        server.close().whenComplete { _ in link.send(.stoppedAccepting) }
                     case .drain(let code, let window):
-                        drain.request(code: WebSocketErrorCode(codeNumber: Int(code)), window: .milliseconds(Int64(window)))
+                        drain.request(code: code, window: .milliseconds(Int64(window)))
                     case .host(let stats):
                         state.host = stats
                     case .ready, .heartbeat, .stoppedAccepting, .drained:
@@ -110,15 +112,15 @@ final class WorkerService: Service {
                     }
                 }
             }
-            channel.send(.ready(pid: getpid()))
+            link.send(.ready(pid: getpid()))
             let heartbeat = settings.heartbeat
             loop.execute {
                 _ = loop.scheduleRepeatedTask(initialDelay: heartbeat, delay: heartbeat) { _ in
                     state.publishMetrics()
-                    channel.send(.heartbeat(state.stats()))
+                    link.send(.heartbeat(state.stats()))
                 }
             }
-            control = channel
+            control = link
         }
         logger.info("worker ready", metadata: [
             "address": "\(server.localAddress.map { "\($0)" } ?? "?")", "redis": "\(endpoint)",
@@ -134,9 +136,13 @@ final class WorkerService: Service {
         }
 
         logger.info("draining", metadata: ["closeCode": "\(code)", "windowMs": "\(drainWindow.nanoseconds / 1_000_000)"])
+        // WebSockets close with the code over the window; HTTP requests already accepted are
+        // answered first (an exit would reset them), bounded like the WebSockets' own grace.
         try? await loop.flatSubmit {
             server.close().flatMapError { _ in loop.makeSucceededVoidFuture() }.flatMap {
-                hub.drain(code: code, window: drainWindow)
+                hub.drain(code: WebSocketErrorCode(code), window: drainWindow)
+                    .and(tracker.quiesce(within: drainWindow + .seconds(2)))
+                    .map { _ in }
             }
         }.get()
         control?.send(.drained)
@@ -180,7 +186,7 @@ extension WorkerService {
 // @unchecked: `done` is touched only on `eventLoop`.
 final class DrainRequest: @unchecked Sendable {
     private let eventLoop: EventLoop
-    private let promise: EventLoopPromise<(WebSocketErrorCode, TimeAmount)>
+    private let promise: EventLoopPromise<(CloseCode, TimeAmount)>
     private var done = false
 
     init(eventLoop: EventLoop) {
@@ -188,9 +194,9 @@ final class DrainRequest: @unchecked Sendable {
         promise = eventLoop.makePromise()
     }
 
-    var requested: EventLoopFuture<(WebSocketErrorCode, TimeAmount)> { promise.futureResult }
+    var requested: EventLoopFuture<(CloseCode, TimeAmount)> { promise.futureResult }
 
-    func request(code: WebSocketErrorCode, window: TimeAmount) {
+    func request(code: CloseCode, window: TimeAmount) {
         eventLoop.execute {
             guard !self.done else { return }
             self.done = true

@@ -1,10 +1,11 @@
 @testable import EchoShared
+import Foundation
 import Testing
 
 @Suite struct ControlMessageTests {
     @Test(arguments: [
         ControlMessage.ready(pid: 7), .heartbeat(WorkerStats(slot: 1, connections: 3)), .stoppedAccepting, .drained,
-        .stopAccepting, .drain(closeCode: 1012, windowMilliseconds: 500),
+        .stopAccepting, .drain(closeCode: .serviceRestart, windowMilliseconds: 500),
         .host(HostStats(supervisorPID: 1, workerRestarts: 2, workers: [WorkerStats(slot: 0)])),
     ])
     func roundTripsAsOneLine(_ message: ControlMessage) throws {
@@ -23,5 +24,17 @@ import Testing
         #expect(try ControlMessage(line: line.dropLast()) == .host(host))
         let old = #"{"type":"host","stats":{"supervisorPID":7,"workerRestarts":0,"workers":[]}}"#
         #expect(try ControlMessage(line: Array(old.utf8)) == .host(HostStats(supervisorPID: 7, workerRestarts: 0, workers: [])))
+    }
+}
+
+@Suite struct ControlMessageWireTests {
+    /// The close code travels as a plain number: a worker and a supervisor of different builds
+    /// (a binary upgraded on disk, then reloaded) still understand each other.
+    @Test func drainCarriesTheCloseCodeAsANumber() throws {
+        let line = ControlMessage.drain(closeCode: .serviceRestart, windowMilliseconds: 500).encodedLine()
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(line.dropLast())) as? [String: Any])
+        #expect(object["closeCode"] as? Int == 1012)
+        let old = #"{"type":"drain","closeCode":1001,"windowMilliseconds":2000}"#
+        #expect(try ControlMessage(line: Array(old.utf8)) == .drain(closeCode: .goingAway, windowMilliseconds: 2000))
     }
 }

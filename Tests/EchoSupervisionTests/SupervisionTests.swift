@@ -161,19 +161,6 @@ private let t0 = ContinuousClock.now
     }
 }
 
-@Suite struct HeartbeatWatchTests {
-    @Test func silencePastTheTimeoutAbortsThenKills() {
-        var watch = HeartbeatWatch(startedAt: t0)
-        #expect(watch.check(now: t0 + .seconds(4), timeout: .seconds(5), killGrace: .seconds(2)) == nil)
-        watch.heard(at: t0 + .seconds(4))
-        #expect(watch.check(now: t0 + .seconds(8), timeout: .seconds(5), killGrace: .seconds(2)) == nil)
-        #expect(watch.check(now: t0 + .seconds(9), timeout: .seconds(5), killGrace: .seconds(2)) == .abort)
-        #expect(watch.check(now: t0 + .seconds(10), timeout: .seconds(5), killGrace: .seconds(2)) == nil)
-        #expect(watch.check(now: t0 + .seconds(11), timeout: .seconds(5), killGrace: .seconds(2)) == .kill)
-        #expect(watch.check(now: t0 + .seconds(20), timeout: .seconds(5), killGrace: .seconds(2)) == nil)
-    }
-}
-
 @Suite struct RollingReloadStateMachineTests {
     typealias Machine = RollingReloadStateMachine
 

@@ -520,6 +520,31 @@ def test_sigterm_closes_every_websocket_with_1001_and_exits_0(start_echo):
     assert drain_seconds < 6
 
 
+def test_a_drain_answers_the_http_request_in_flight(start_worker):
+    """A worker that drains (SIGTERM alone, `drain` under echo: a reload, a scale-down, a stop)
+    answers the HTTP requests it already accepted before it exits. With no WebSocket to close its
+    drain used to end at once, and the exit reset such a connection: the 'broken' connect of the
+    SIGTTIN/SIGTTOU churn."""
+    worker = start_worker()
+    s = socket.create_connection(("127.0.0.1", worker.port), timeout=10)
+    try:
+        # The request head is in: the request is in flight until its body ends.
+        s.sendall(b"POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nab")
+        time.sleep(0.3)
+        worker.proc.send_signal(signal.SIGTERM)
+        # Past the moment a worker without WebSockets used to exit (about 0.5 s).
+        time.sleep(1.5)
+        s.sendall(b"cd")
+        reply = s.recv(64)
+        answered = time.monotonic()
+    finally:
+        s.close()
+    assert reply.startswith(b"HTTP/1.1 "), reply
+    # Answered, the connection closes and the worker exits without waiting out its grace.
+    assert worker.proc.wait(timeout=10) == 0
+    assert time.monotonic() - answered < 1.5
+
+
 def test_sigint_is_a_fast_stop(start_echo):
     echo = start_echo(workers=2)
     workers = wait_for(lambda: len(w := workers_of(echo)) == 2 and w, what="two workers")

@@ -20,7 +20,7 @@ public enum ControlMessage: Sendable, Equatable {
     /// that replaces this one (a rolling reload never has two processes accepting on one socket).
     case stopAccepting
     /// Stop accepting, close every WebSocket with `closeCode` spread over `windowMilliseconds`, exit.
-    case drain(closeCode: UInt16, windowMilliseconds: Int)
+    case drain(closeCode: CloseCode, windowMilliseconds: Int)
     /// The whole host's figures, so any worker can answer `/metrics` and `/health` for all.
     case host(HostStats)
 }
@@ -101,7 +101,7 @@ extension ControlMessage: Codable {
         case .stopAccepting: self = .stopAccepting
         case .drain:
             self = .drain(
-                closeCode: try c.decode(UInt16.self, forKey: .closeCode),
+                closeCode: try c.decode(CloseCode.self, forKey: .closeCode),
                 windowMilliseconds: try c.decode(Int.self, forKey: .windowMilliseconds)
             )
         case .host: self = .host(try c.decode(HostStats.self, forKey: .stats))

@@ -3,11 +3,11 @@
 ///
 /// Per slot: the old worker is told to stop accepting; once it has closed its copy of the slot's
 /// socket, the replacement is started on that socket; once the replacement is ready, the old worker
-/// is drained (close code 1012) and the next slot begins. So two processes never accept on one
+/// is drained (``CloseCode/serviceRestart``) and the next slot begins. So two processes never accept on one
 /// socket at once (NIO debug builds assert on that), and the socket, held by the supervisor
 /// throughout, queues the connections that arrive in between: none is refused.
 ///
-/// The machine does no I/O; the supervisor feeds it events and carries out the returned actions.
+/// The machine does no I/O; ``SupervisorStateMachine`` alone feeds it and turns its actions into its own.
 public struct RollingReloadStateMachine: Sendable, Equatable {
     public enum Action: Sendable, Equatable {
         /// Send the slot's old worker `.stopAccepting`.
@@ -16,7 +16,7 @@ public struct RollingReloadStateMachine: Sendable, Equatable {
         case killOld(slot: Int)
         /// Start the new worker on the slot's socket.
         case spawnReplacement(slot: Int)
-        /// Send the slot's old worker `.drain(closeCode: 1012, ...)`.
+        /// Drain the slot's old worker with ``CloseCode/serviceRestart``.
         case drainOld(slot: Int)
         /// Every slot runs a new worker.
         case finished
@@ -48,6 +48,15 @@ public struct RollingReloadStateMachine: Sendable, Equatable {
     public var currentSlot: Int? {
         switch state {
         case .waitingForStop(let slot, _, _), .waitingForReady(let slot, _): return slot
+        case .notStarted, .finished, .failed: return nil
+        }
+    }
+
+    /// When ``tick(now:)`` has something to do: the current step's timeout.
+    public var deadline: ContinuousClock.Instant? {
+        switch state {
+        case .waitingForStop(_, let deadline, let killed): return killed ? nil : deadline
+        case .waitingForReady(_, let deadline): return deadline
         case .notStarted, .finished, .failed: return nil
         }
     }

@@ -10,11 +10,6 @@ public enum Systemd {
         sd_notify(0, state) > 0
     }
 
-    /// Whether `NOTIFY_SOCKET` is set, i.e. whether ``notify(_:)`` reaches anybody.
-    public static var isNotifying: Bool {
-        getenv("NOTIFY_SOCKET") != nil
-    }
-
     /// The watchdog interval systemd asked for, or `nil` when the watchdog is off.
     public static func watchdogInterval() -> Duration? {
         var usec: UInt64 = 0

@@ -1,9 +1,9 @@
 import EchoShared
 import Glibc
 
-/// The supervisor's end of one worker's control channel: a non-blocking `AF_UNIX` stream socket
+/// The supervisor's link to one worker: its end of the worker's control channel: a non-blocking `AF_UNIX` stream socket
 /// carrying ``ControlMessage`` lines, driven by the supervisor's poll loop.
-final class ControlChannel {
+final class WorkerLink {
     /// A worker that stops reading (hung, stopped) must not make the supervisor's memory grow:
     /// past this, periodic host figures are dropped for that worker (commands are still queued).
     static let outboundSoftLimit = 256 * 1024
@@ -21,7 +21,7 @@ final class ControlChannel {
 
     /// Creates a connected pair: the supervisor's end (non-blocking, close-on-exec, at a high
     /// number) and the worker's end, which the spawner puts on fd 4 of the child.
-    static func makePair() throws -> (ControlChannel, childEnd: Int32) {
+    static func makePair() throws -> (WorkerLink, childEnd: Int32) {
         var fds: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0 else {
             throw SystemError(call: "socketpair", errno: errno)
@@ -38,7 +38,7 @@ final class ControlChannel {
             moved.append(high)
         }
         _ = fcntl(moved[0], F_SETFL, fcntl(moved[0], F_GETFL) | O_NONBLOCK)
-        return (ControlChannel(fd: moved[0]), moved[1])
+        return (WorkerLink(fd: moved[0]), moved[1])
     }
 
     func send(_ message: ControlMessage) {
