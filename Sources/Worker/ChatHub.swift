@@ -224,7 +224,7 @@ final class ChatHub: @unchecked Sendable {
 
     /// Closes every WebSocket with `code`, spread evenly over `window` so clients do not all
     /// reconnect at the same instant; completes when all are closed (or a grace period passed).
-    func drain(code: WebSocketErrorCode, window: TimeAmount) -> EventLoopFuture<Void> {
+    func drain(code: CloseCode, window: TimeAmount) -> EventLoopFuture<Void> {
         draining = true
         let all = Array(connections.values)
         guard !all.isEmpty else { return eventLoop.makeSucceededVoidFuture() }

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOWebSocket
 
 #if canImport(Glibc)
 import Glibc
@@ -94,6 +95,32 @@ enum ChatServer {
         static let errors = "echo.http.errors"
         static let http = "echo.http"
     }
+
+    /// A WebSocket's handlers, in order: the frame decoder (frames up to `ECHO_MAX_FRAME_BYTES`),
+    /// the mask and reserved-bit check (before the aggregator, which drops both from the messages
+    /// it joins), NIO's aggregator (a fragmented message reaches the chat handler whole, held to
+    /// the same limit), and the chat handler. Each one's errors become a close code in
+    /// ``ChatConnectionHandler/closeCode(for:)``.
+    static func addWebSocketHandlers(
+        to pipeline: ChannelPipeline.SynchronousOperations, after previous: ChannelHandler?, hub: ChatHub, clientIP: String
+    ) throws {
+        let maxBytes = hub.configuration.maxFrameBytes
+        let handlers: [ChannelHandler] = [
+            ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: maxBytes)),
+            ClientFrameCheckHandler(),
+            // Browsers send whole frames; the fragment count only bounds the aggregator's list.
+            NIOWebSocketFrameAggregator(minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: maxFragments, maxAccumulatedFrameSize: maxBytes),
+            ChatConnectionHandler(hub: hub, clientIP: clientIP),
+        ]
+        var last = previous
+        for handler in handlers {
+            try pipeline.addHandler(handler, position: last.map { .after($0) } ?? .last)
+            last = handler
+        }
+    }
+
+    /// The most fragments one message may arrive in (1009 past it).
+    static let maxFragments = 4096
 
     /// A new connection speaks HTTP; ``HTTPHandler`` turns it into a WebSocket (see
     /// ``WebSocketHandshake``) by replacing these handlers with a frame decoder and the chat handler.

@@ -192,8 +192,8 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    /// Answers 101 and turns this connection into a WebSocket: the frame decoder and the chat
-    /// handler go in right after the HTTP decoder, then every HTTP handler goes. The HTTP decoder
+    /// Answers 101 and turns this connection into a WebSocket: the WebSocket handlers
+    /// (``ChatServer/addWebSocketHandlers(to:after:hub:clientIP:)``) go in right after the HTTP decoder, then every HTTP handler goes. The HTTP decoder
     /// goes last and hands any bytes the client sent after its handshake to the frame decoder.
     private func upgrade(context: ChannelHandlerContext, head: HTTPRequestHead, headers: HTTPHeaders, clientIP: String) {
         let hub = state.hub
@@ -202,9 +202,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         let pipeline = context.pipeline.syncOperations
         do {
             let httpDecoder = try pipeline.context(name: ChatServer.Names.decoder).handler
-            let frameDecoder = ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: hub.configuration.maxFrameBytes))
-            try pipeline.addHandler(frameDecoder, position: .after(httpDecoder))
-            try pipeline.addHandler(ChatConnectionHandler(hub: hub, clientIP: clientIP), position: .after(frameDecoder))
+            try ChatServer.addWebSocketHandlers(to: pipeline, after: httpDecoder, hub: hub, clientIP: clientIP)
             // From here the hub releases the connection's count when it closes (ChatHub.detach).
             countedIP = nil
             for name in [ChatServer.Names.pipelining, ChatServer.Names.errors, ChatServer.Names.http, ChatServer.Names.encoder, ChatServer.Names.decoder] {

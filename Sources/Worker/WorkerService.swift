@@ -136,7 +136,7 @@ final class WorkerService: Service {
         logger.info("draining", metadata: ["closeCode": "\(code)", "windowMs": "\(drainWindow.nanoseconds / 1_000_000)"])
         try? await loop.flatSubmit {
             server.close().flatMapError { _ in loop.makeSucceededVoidFuture() }.flatMap {
-                hub.drain(code: code, window: drainWindow)
+                hub.drain(code: CloseCode(rawValue: UInt16(webSocketErrorCode: code)), window: drainWindow)
             }
         }.get()
         control?.send(.drained)
