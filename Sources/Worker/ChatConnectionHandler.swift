@@ -39,7 +39,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     init(hub: ChatHub, clientIP: String) {
         self.hub = hub
         self.clientIP = clientIP
-        machine = ChatConnectionStateMachine(configuration: .init(hub.configuration), now: .now)
+        machine = ChatConnectionStateMachine(configuration: hub.connectionConfiguration, now: .now)
     }
 
     var joinedSessionID: String? { machine.joinedMembership?.sessionID }
@@ -47,7 +47,6 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     /// The newest message this client has: after a Redis reconnect the hub replays the stream
     /// after it (ChatHub+Recovery.swift).
     var lastID: StreamID? { machine.lastID }
-    var hasJoined: Bool { machine.hasJoined }
 
     /// The hub's logger with this connection's address; built only when something is logged, so
     /// an idle connection carries no logger of its own.
@@ -292,10 +291,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     /// ``closeGrace`` the socket is reset, whatever is still queued.
     private func sendClose(code: CloseCode, reason: String) {
         guard let context else { return }
-        var payload = ByteBuffer()
-        payload.writeInteger(code.rawValue)
-        payload.writeString(reason)
-        context.writeAndFlush(wrapOutboundOut(WebSocketWire.frame(.close, payload: payload))).assumeIsolated().whenComplete { _ in
+        context.writeAndFlush(wrapOutboundOut(WebSocketWire.close(code: code.rawValue, reason: reason))).assumeIsolated().whenComplete { _ in
             context.close(promise: nil)
         }
         context.eventLoop.assumeIsolated().scheduleTask(in: Self.closeGrace) {

@@ -42,7 +42,8 @@ final class ChatHub: @unchecked Sendable {
     let subscriber: RedisSubscriber
     let configuration: EchoConfiguration
     let logger: Logger
-    let limits: InputLimits
+    /// What every connection's ``ChatConnectionStateMachine`` reads; one instance for all.
+    let connectionConfiguration: ChatConnectionStateMachine.Configuration
     let trustedProxies: [IPAddressRange]
     /// Per-IP limits and the Origin rule (docs/security.md).
     let admission: Admission
@@ -66,7 +67,7 @@ final class ChatHub: @unchecked Sendable {
         self.subscriber = subscriber
         self.configuration = configuration
         self.logger = logger
-        self.limits = InputLimits(configuration)
+        self.connectionConfiguration = ChatConnectionStateMachine.Configuration(configuration)
         self.trustedProxies = configuration.trustedProxies.compactMap(IPAddressRange.init)
         self.admission = Admission(eventLoop: eventLoop, store: AdmissionStore(redis: store.redis, instance: String(UInt64.random(in: 0...UInt64.max), radix: 36)), configuration: configuration, trustedProxies: trustedProxies, logger: logger)
         // Weak: the subscriber's connection outlives the hub when a worker fails to start.

@@ -299,8 +299,8 @@ import Testing
     }
 
     @Test func historyKeepsTheNewestMessagesThatFitHalfTheOutboundLimit() {
-        var configuration = Self.configuration
-        configuration.outboundLimitBytes = 80
+        let configuration = Machine.Configuration(
+            limits: InputLimits(), maxFrameBytes: 64 * 1024, inboundBytesPerSecond: 0, outboundLimitBytes: 80, joinTimeoutSeconds: 30, rateLimited: true)
         var machine = Machine(configuration: configuration, now: Self.t0)
         let (generation, membership, _) = startJoin(&machine)
         let all = (1...5).map { Self.stored(UInt64($0)) }  // 12 bytes and a comma each: 3 fit in 40
@@ -378,9 +378,8 @@ import Testing
     }
 
     @Test func anInboundFloodPausesReadingUntilTheBudgetRefills() {
-        var configuration = Self.configuration
-        configuration.inboundBytesPerSecond = 1000
-        configuration.maxFrameBytes = 1024
+        let configuration = Machine.Configuration(
+            limits: InputLimits(), maxFrameBytes: 1024, inboundBytesPerSecond: 1000, outboundLimitBytes: 1 << 20, joinTimeoutSeconds: 30, rateLimited: true)
         var machine = Machine(configuration: configuration, now: Self.t0)
         let payload = ByteBuffer(string: #"{"type":"ping"}"# + String(repeating: " ", count: 1509))  // 1524 bytes
         let actions = machine.frameReceived(.text, payload: payload, now: Self.t0)

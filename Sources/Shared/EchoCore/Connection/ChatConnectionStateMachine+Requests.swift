@@ -89,7 +89,7 @@ extension ChatConnectionStateMachine {
         let membership = Membership(roomID: request.roomID, sessionID: sessionID, username: request.username)
         let generation = modify { c -> Int in
             c.generation += 1
-            c.room = .joining(Joining(membership: membership, request: request, generation: c.generation))
+            c.room = .joining(Joining(membership: membership, since: request.since, generation: c.generation))
             return c.generation
         } ?? 0
         actions.append(.log(LogEntry(level: .debug, message: "join", metadata: ["room": request.roomID, "action": request.action.rawValue])))
@@ -109,7 +109,7 @@ extension ChatConnectionStateMachine {
             let messages = all.suffix(HistoryBudget.keptCount(sizes: all.map(\.frame.readableBytes), budget: historyBudget))
             let trimmed = messages.count < all.count
             let ids = messages.map(\.id)
-            let lastSeen = ResumePlan.lastSeen(history: ids, since: trimmed ? nil : pending.request.since)
+            let lastSeen = ResumePlan.lastSeen(history: ids, since: trimmed ? nil : pending.since)
             modify {
                 $0.room = .joined(Joined(membership: membership, lastID: lastSeen, duplicateFloor: ResumePlan.duplicateFloor(history: ids, recovered: recovered)))
                 $0.joinDeadline = .met
@@ -120,7 +120,7 @@ extension ChatConnectionStateMachine {
                 .write(WebSocketWire.text(ServerFrames.history(messages.map(\.frame), recovered: trimmed ? false : recovered)), flush: false),
                 // false from the hub: the room's live feed was interrupted during this join, so
                 // the buffer has a hole; the hub replays the stream after lastID instead.
-                .goLive(room: membership.roomID, buffered: pending.buffered.filter { ResumePlan.isNew($0.id, after: lastSeen) }),
+                .goLive(room: membership.roomID, buffered: Self.liveAfterHistory(pending.buffered, lastSeen: lastSeen)),
                 .flush,
             ]
         case .roomNotFound:
@@ -134,6 +134,11 @@ extension ChatConnectionStateMachine {
                 .log(LogEntry(level: .warning, message: "join failed", metadata: ["room": membership.roomID, "error": "\(error)"])),
             ] + send(error: ProtocolError(.unavailable, "Chat storage is unavailable; try again in a moment."))
         }
+    }
+
+    /// See ``ResumePlan/liveAfterHistory(_:lastSeen:)``.
+    static func liveAfterHistory(_ buffered: [LiveMessage], lastSeen: StreamID?) -> [LiveMessage] {
+        ResumePlan.liveAfterHistory(buffered.map { (id: $0.id, frame: $0.frame) }, lastSeen: lastSeen).map { LiveMessage(id: $0.id, frame: $0.frame) }
     }
 
     /// Leaves the room joined or being joined. Idle before the hub is told: removing a member

@@ -34,20 +34,21 @@ public struct ChatConnectionStateMachine {
 
     // MARK: Types
 
-    /// What the machine needs from ``EchoConfiguration``.
-    public struct Configuration: Sendable {
-        public var limits: InputLimits
+    /// What the machine needs from ``EchoConfiguration``. A class: one instance, made by the hub,
+    /// is shared by every connection of a worker (an idle connection must stay small).
+    public final class Configuration: Sendable {
+        public let limits: InputLimits
         /// `ECHO_MAX_FRAME_BYTES`: also the inbound budget's burst.
-        public var maxFrameBytes: Int
+        public let maxFrameBytes: Int
         /// `ECHO_INBOUND_BYTES_PER_SECOND` (0: off).
-        public var inboundBytesPerSecond: Int
+        public let inboundBytesPerSecond: Int
         /// `ECHO_OUTBOUND_LIMIT`: a history reply gets half of it.
-        public var outboundLimitBytes: Int
+        public let outboundLimitBytes: Int
         /// `ECHO_JOIN_TIMEOUT` (0: off).
-        public var joinTimeoutSeconds: Int
+        public let joinTimeoutSeconds: Int
         /// Whether chat goes through the Redis rate limiter (`ECHO_RATE_LIMIT` > 0): a failed chat
         /// then also counts as the limiter being unavailable.
-        public var rateLimited: Bool
+        public let rateLimited: Bool
 
         public init(
             limits: InputLimits, maxFrameBytes: Int, inboundBytesPerSecond: Int, outboundLimitBytes: Int,
@@ -61,7 +62,7 @@ public struct ChatConnectionStateMachine {
             self.rateLimited = rateLimited
         }
 
-        public init(_ configuration: EchoConfiguration) {
+        public convenience init(_ configuration: EchoConfiguration) {
             self.init(
                 limits: InputLimits(configuration), maxFrameBytes: configuration.maxFrameBytes,
                 inboundBytesPerSecond: configuration.inboundBytesPerSecond, outboundLimitBytes: configuration.outboundLimitBytes,
@@ -148,7 +149,8 @@ public struct ChatConnectionStateMachine {
 
     public struct Joining: Equatable {
         public let membership: Membership
-        public let request: JoinRequest
+        /// The position the client resumes after (the request's `since`).
+        public let since: StreamID?
         public let generation: Int
         /// Live messages received while the join is in flight, in arrival order.
         public internal(set) var buffered: [LiveMessage] = []
