@@ -14,7 +14,7 @@ import Glibc
 /// supervisor, and builds each connection's HTTP → WebSocket pipeline.
 enum ChatServer {
     static func start(
-        group: EventLoopGroup, state: WorkerState, configuration: EchoConfiguration,
+        group: EventLoopGroup, resources: WorkerResources, configuration: EchoConfiguration,
         inheritedSocket: Int32?
     ) async throws -> Channel {
         let bootstrap = ServerBootstrap(group: group)
@@ -34,10 +34,10 @@ enum ChatServer {
             )
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try configure(channel: channel, state: state, listener: .chat)
+                    try configure(channel: channel, resources: resources, listener: .chat)
                 }
             }
-        let logger = state.hub.logger
+        let logger = resources.hub.logger
         if let fd = inheritedSocket {
             // NIO listens with a backlog of 128 on an adopted socket; restore the configured one
             // at once, on the loop before the channel registers. (Restored after the bind future,
@@ -60,8 +60,8 @@ enum ChatServer {
 
     /// The admin listener (`/metrics`, the detailed `/health`): every worker binds the same
     /// address with SO_REUSEPORT, so whichever worker the kernel picks answers for the host.
-    static func startAdmin(group: EventLoopGroup, state: WorkerState, address: AdminAddress) async throws -> Channel {
-        let logger = state.hub.logger
+    static func startAdmin(group: EventLoopGroup, resources: WorkerResources, address: AdminAddress) async throws -> Channel {
+        let logger = resources.hub.logger
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(ChannelOptions.Types.SocketOption(level: .socket, name: NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: 1)
@@ -71,7 +71,7 @@ enum ChatServer {
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try configure(channel: channel, state: state, listener: .admin)
+                    try configure(channel: channel, resources: resources, listener: .admin)
                 }
             }
             .bind(host: address.host, port: address.port).get()
@@ -124,13 +124,13 @@ enum ChatServer {
 
     /// A new connection speaks HTTP; ``HTTPHandler`` turns it into a WebSocket (see
     /// ``WebSocketHandshake``) by replacing these handlers with a frame decoder and the chat handler.
-    private static func configure(channel: Channel, state: WorkerState, listener: HTTPHandler.Listener) throws {
+    private static func configure(channel: Channel, resources: WorkerResources, listener: HTTPHandler.Listener) throws {
         let sync = channel.pipeline.syncOperations
         try sync.addHandler(HTTPResponseEncoder(), name: Names.encoder)
         // Bytes a client sends right after its handshake are handed on when the decoder goes.
         try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)), name: Names.decoder)
         try sync.addHandler(HTTPServerPipelineHandler(), name: Names.pipelining)
         try sync.addHandler(HTTPServerProtocolErrorHandler(), name: Names.errors)
-        try sync.addHandler(HTTPHandler(state: state, listener: listener), name: Names.http)
+        try sync.addHandler(HTTPHandler(resources: resources, listener: listener), name: Names.http)
     }
 }

@@ -56,7 +56,7 @@ final class WorkerService: Service {
         } else {
             logger.warning("no web client folder found; serving the API only (set ECHO_WEB_ROOT)")
         }
-        let state = WorkerState(hub: hub, registry: registry, assets: assets, slot: settings.slot, pid: getpid())
+        let resources = WorkerResources(hub: hub, registry: registry, assets: assets, slot: settings.slot, pid: getpid())
 
         redis.start()
         subscriber.start()
@@ -74,7 +74,7 @@ final class WorkerService: Service {
         let server: Channel
         do {
             server = try await ChatServer.start(
-                group: group, state: state, configuration: configuration, inheritedSocket: settings.listenFD)
+                group: group, resources: resources, configuration: configuration, inheritedSocket: settings.listenFD)
         } catch {
             // Port taken, socket unusable: stop what started, then fail with a clear message.
             logger.critical("cannot listen", metadata: ["error": "\(error)", "port": "\(configuration.port)"])
@@ -86,7 +86,7 @@ final class WorkerService: Service {
         var admin: Channel? = nil
         if let address = AdminAddress(configuration.adminListen) {
             do {
-                admin = try await ChatServer.startAdmin(group: group, state: state, address: address)
+                admin = try await ChatServer.startAdmin(group: group, resources: resources, address: address)
             } catch {
                 logger.error("cannot listen for admin requests", metadata: ["error": "\(error)", "address": "\(configuration.adminListen)"])
             }
@@ -104,7 +104,7 @@ final class WorkerService: Service {
                     case .drain(let code, let window):
                         drain.request(code: WebSocketErrorCode(codeNumber: Int(code)), window: .milliseconds(Int64(window)))
                     case .host(let stats):
-                        state.host = stats
+                        resources.host = stats
                     case .ready, .heartbeat, .stoppedAccepting, .drained:
                         break
                     }
@@ -114,8 +114,8 @@ final class WorkerService: Service {
             let heartbeat = settings.heartbeat
             loop.execute {
                 _ = loop.scheduleRepeatedTask(initialDelay: heartbeat, delay: heartbeat) { _ in
-                    state.publishMetrics()
-                    channel.send(.heartbeat(state.stats()))
+                    resources.publishMetrics()
+                    channel.send(.heartbeat(resources.stats()))
                 }
             }
             control = channel
