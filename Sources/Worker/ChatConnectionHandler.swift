@@ -12,8 +12,9 @@ import Glibc
 /// NIO events, hub calls and room-store replies into the machine's events, and the machine's
 /// actions into writes, hub calls and room-store calls.
 ///
-/// It sits behind `NIOWebSocketFrameAggregator` (fragments arrive as one message) and
-/// ``ClientFrameCheckHandler`` (masking and reserved bits): see ``HTTPHandler``'s upgrade.
+/// It sits behind ``ClientFrameCheckHandler`` (masking and reserved bits) and, once a client
+/// fragments, `NIOWebSocketFrameAggregator` (a message arrives whole): see
+/// ``ChatServer/addWebSocketHandlers(to:after:hub:clientIP:)``.
 ///
 /// Kept here rather than in the machine: the channel's writability and queued bytes (NIO's
 /// figures, read where a frame is written), and ``flushScheduled`` (the hub's batch bookkeeping).

@@ -97,8 +97,8 @@ enum ChatServer {
     }
 
     /// A WebSocket's handlers, in order: the frame decoder (frames up to `ECHO_MAX_FRAME_BYTES`),
-    /// the mask and reserved-bit check (before the aggregator, which drops both from the messages
-    /// it joins), NIO's aggregator (a fragmented message reaches the chat handler whole, held to
+    /// the mask and reserved-bit check (which adds NIO's `NIOWebSocketFrameAggregator` after
+    /// itself for a connection that fragments: the message reaches the chat handler whole, held to
     /// the same limit), and the chat handler. Each one's errors become a close code in
     /// ``ChatConnectionHandler/closeCode(for:)``.
     static func addWebSocketHandlers(
@@ -107,9 +107,7 @@ enum ChatServer {
         let maxBytes = hub.configuration.maxFrameBytes
         let handlers: [ChannelHandler] = [
             ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: maxBytes)),
-            ClientFrameCheckHandler(),
-            // Browsers send whole frames; the fragment count only bounds the aggregator's list.
-            NIOWebSocketFrameAggregator(minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: maxFragments, maxAccumulatedFrameSize: maxBytes),
+            ClientFrameCheckHandler(maxMessageBytes: maxBytes, maxFragments: maxFragments),
             ChatConnectionHandler(hub: hub, clientIP: clientIP),
         ]
         var last = previous
@@ -119,7 +117,7 @@ enum ChatServer {
         }
     }
 
-    /// The most fragments one message may arrive in (1009 past it).
+    /// The most fragments one message may arrive in (1009 past it): it bounds the aggregator's list.
     static let maxFragments = 4096
 
     /// A new connection speaks HTTP; ``HTTPHandler`` turns it into a WebSocket (see

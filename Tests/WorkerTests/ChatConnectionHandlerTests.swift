@@ -110,6 +110,32 @@ import Testing
         #expect(reply.hasPrefix(#"{"type":"pong","ts":"#))
     }
 
+    @Test func theAggregatorIsAddedOnlyForAConnectionThatFragments() throws {
+        let (channel, _) = try Self.connection()
+        try channel.writeInbound(Self.text(#"{"type":"ping"}"#))
+        _ = try Self.written(channel)
+        #expect(throws: (any Error).self) { try channel.pipeline.syncOperations.handler(type: NIOWebSocketFrameAggregator.self) }
+        try channel.writeInbound(Self.text(#"{"type""#, fin: false))
+        _ = try channel.pipeline.syncOperations.handler(type: NIOWebSocketFrameAggregator.self)
+        try channel.writeInbound(Self.clientFrame(0x0, Array(#":"ping"}"#.utf8)))
+        try channel.writeInbound(Self.text(#"{"type":"ping"}"#))
+        let bytes = try Self.written(channel)
+        // Two pong messages of the same length.
+        #expect(bytes.count % 2 == 0)
+        let half = bytes.count / 2
+        #expect(Self.json(Array(bytes[..<half]))?.hasPrefix(#"{"type":"pong","ts":"#) == true)
+        #expect(Self.json(Array(bytes[half...]))?.hasPrefix(#"{"type":"pong","ts":"#) == true)
+    }
+
+    @Test func tooManyFragmentsCloseWith1009() throws {
+        let (channel, _) = try Self.connection()
+        try channel.writeInbound(Self.text("[", fin: false))
+        for _ in 0..<(ChatServer.maxFragments - 2) { try channel.writeInbound(Self.clientFrame(0x0, [], fin: false)) }
+        #expect(try Self.written(channel) == [])
+        try channel.writeInbound(Self.clientFrame(0x0, [], fin: false))
+        #expect(try Self.written(channel) == Self.closeFrame(.messageTooLarge))
+    }
+
     @Test func anOversizeFrameClosesWith1009() throws {
         let (channel, _) = try Self.connection(maxFrameBytes: 1024)
         try channel.writeInbound(Self.clientFrame(0x1, Array(repeating: UInt8(ascii: "x"), count: 1025)))
