@@ -165,25 +165,16 @@ extension ChatConnectionStateMachine {
     /// The hot path: a joined connection decides with a state check and an id comparison; nothing
     /// is allocated.
     public mutating func liveMessage(_ frame: ByteBuffer, id: StreamID?) -> LiveDecision {
-        guard case .open(var c) = state else { return .none }
+        guard case .open(let c) = state else { return .none }
         switch c.room {
         case .idle:
             return .none
-        case .joined(var joined):
+        case .joined(let joined):
             guard ResumePlan.isNew(id, after: joined.lastID) else { return .none }
-            if let id {
-                state = .modifying
-                joined.lastID = id
-                c.room = .joined(joined)
-                state = .open(c)
-            }
+            if let id { joined.lastID = id }
             return .write
-        case .joining(var pending):
-            state = .modifying
-            c.room = .idle
+        case .joining(let pending):
             pending.buffered.append(LiveMessage(id: id, frame: frame))
-            c.room = .joining(pending)
-            state = .open(c)
             return .none
         }
     }
@@ -193,7 +184,8 @@ extension ChatConnectionStateMachine {
     /// continues from the newest message in it. Returns the frame to write (the hub flushes).
     public mutating func resync(history: [StoredMessage]) -> ByteBuffer? {
         guard isOpen, let joined else { return nil }
-        modify { $0.room = .joined(Joined(membership: joined.membership, lastID: history.last?.id, duplicateFloor: history.first?.id)) }
+        joined.lastID = history.last?.id
+        joined.duplicateFloor = history.first?.id
         return WebSocketWire.text(ServerFrames.history(history.map(\.frame), recovered: false))
     }
 
