@@ -255,6 +255,17 @@ import Testing
         #expect(machine.channelClosed(now: Self.t0) == [.removeMember(room: room), .leave(membership, timestamp: Self.t0.wallMilliseconds)])
     }
 
+    @Test func aJoinAdmittedAfterTheCloseDoesNotRun() {
+        var machine = Machine(configuration: Self.configuration, now: Self.t0)
+        let join = JoinRequest(roomID: room, username: "ann", action: .join, since: nil)
+        #expect(request(#"{"type":"join","payload":{"roomId":"room1234","username":"ann","action":"join"}}"#, &machine)
+            == [.checkJoinAdmission(join, leaves: 0)])
+        #expect(machine.closeRequested(.goingAway) == [.sendClose(.goingAway, reason: "")])
+        // The join script would add the session to the room's presence and announce it.
+        #expect(machine.joinAdmitted(join, leaves: 0, refusal: nil, draining: false, sessionID: "s1", now: Self.t0) == [])
+        #expect(machine.channelClosed(now: Self.t0) == [])
+    }
+
     @Test func chatResultsBecomeReplies() {
         var (machine, _) = joinedMachine(history: [Self.stored(10)])
         #expect(machine.chatCompleted(room: room, clientID: "c1", .stored) == [])
@@ -415,7 +426,7 @@ import Testing
             == [.count(.protocolErrorClose), .sendClose(.protocolError, reason: "")])
     }
 
-    @Test func aClientCloseIsEchoedAndItsAnswerToOurCloseHangsUp() {
+    @Test func aClientCloseIsEchoedAndFramesAfterOurCloseAreIgnored() {
         var machine = Machine(configuration: Self.configuration, now: Self.t0)
         var payload = ByteBuffer()
         payload.writeInteger(UInt16(1000))
@@ -423,7 +434,7 @@ import Testing
         var ours = Machine(configuration: Self.configuration, now: Self.t0)
         #expect(ours.closeRequested(.serviceRestart) == [.sendClose(.serviceRestart, reason: "")])
         #expect(ours.frameReceived(.text, payload: ByteBuffer(string: #"{"type":"ping"}"#), now: Self.t0) == [])
-        #expect(ours.frameReceived(.connectionClose, payload: payload, now: Self.t0) == [.closeNow])
+        #expect(ours.frameReceived(.connectionClose, payload: payload, now: Self.t0) == [])
         var malformed = Machine(configuration: Self.configuration, now: Self.t0)
         #expect(malformed.frameReceived(.connectionClose, payload: ByteBuffer(bytes: [3]), now: Self.t0)
             == [.count(.protocolErrorClose), .sendClose(.protocolError, reason: "")])

@@ -7,15 +7,9 @@ extension ChatConnectionStateMachine {
     /// A whole message or control frame from the client, `payload` unmasked (fragments were put
     /// together by `NIOWebSocketFrameAggregator`; masking and reserved bits were checked before).
     public mutating func frameReceived(_ opcode: WebSocketOpcode, payload: ByteBuffer, now: Instant) -> [Action] {
-        switch state {
-        case .open:
-            break
-        case .closing:
-            // The peer answered our close frame: nothing more to wait for.
-            return opcode == .connectionClose ? [.closeNow] : []
-        case .closed, .modifying:
-            return []
-        }
+        // Once closing, every frame is ignored, the peer's answering close frame too: the socket
+        // closes when our close frame is written (or is reset after the grace period).
+        guard isOpen else { return [] }
         var actions: [Action] = []
         chargeInbound(payload.readableBytes, now: now, into: &actions)
         modify { $0.liveness = .active }
