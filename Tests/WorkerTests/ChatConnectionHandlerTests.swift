@@ -198,6 +198,23 @@ import Testing
         #expect(hub.connections.isEmpty)
     }
 
+    /// Redis is down (the hub's clients never connected): the subscribe fails at once, the join
+    /// gets UNAVAILABLE, its membership and subscription are released, and the connection is
+    /// idle and usable again.
+    @Test func aJoinWhileRedisIsDownGetsUnavailableAndReleasesTheRoom() throws {
+        let (channel, hub) = try Self.connection()
+        try channel.writeInbound(Self.text(#"{"type":"join","payload":{"roomId":"room1234","username":"ann","action":"join"}}"#))
+        channel.embeddedEventLoop.run()
+        #expect(Self.json(try Self.written(channel))
+            == #"{"type":"error","code":"UNAVAILABLE","message":"Chat storage is unavailable; try again in a moment."}"#)
+        #expect(hub.rooms.isEmpty)
+        #expect(hub.subscriber.channelCount == 0)
+        #expect(hub.counters.errors[.unavailable] == 1)
+        try channel.writeInbound(Self.text(#"{"type":"history"}"#))
+        #expect(Self.json(try Self.written(channel))
+            == #"{"type":"error","code":"NOT_JOINED","message":"Join a room before asking for its history."}"#)
+    }
+
     @Test func aChatBeforeJoiningGetsAnError() throws {
         let (channel, hub) = try Self.connection()
         try channel.writeInbound(Self.text(#"{"type":"chat","payload":{"message":"hi"}}"#))
