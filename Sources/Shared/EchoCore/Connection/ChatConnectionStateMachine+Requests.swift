@@ -27,7 +27,7 @@ extension ChatConnectionStateMachine {
             actions.append(.write(WebSocketWire.frame(.pong, payload: payload), flush: true))
         case .connectionClose:
             // Echo the client's close (or fail a malformed one), then hang up.
-            let code = CloseCode(rawValue: UInt16(webSocketErrorCode: ClientCloseFrame.answer(to: payload)))
+            let code = ClientCloseFrame.answer(to: payload)
             if code == .protocolError { actions.append(.count(.protocolErrorClose)) }
             actions += close(code)
         case .pong:

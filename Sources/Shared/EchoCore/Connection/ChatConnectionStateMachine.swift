@@ -1,7 +1,6 @@
 import EchoShared
 import Logging
 import NIOCore
-import NIOWebSocket
 
 /// One WebSocket client's chat session, without I/O: events in (a frame, a join's result, a live
 /// message, a ping tick, a close), actions out (write a frame, join through the hub and the room
