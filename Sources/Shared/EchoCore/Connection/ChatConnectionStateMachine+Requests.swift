@@ -6,6 +6,8 @@ import NIOWebSocket
 extension ChatConnectionStateMachine {
     /// A whole message or control frame from the client, `payload` unmasked (fragments were put
     /// together by `NIOWebSocketFrameAggregator`; masking and reserved bits were checked before).
+    /// A fragmented message is charged to the inbound budget, and counts as traffic for the ping
+    /// check, once it is whole: it is at most `ECHO_MAX_FRAME_BYTES`, one burst of the budget.
     public mutating func frameReceived(_ opcode: WebSocketOpcode, payload: ByteBuffer, now: Instant) -> [Action] {
         // Once closing, every frame is ignored, the peer's answering close frame too: the socket
         // closes when our close frame is written (or is reset after the grace period).
