@@ -131,6 +131,14 @@ let package = Package(
             ]
         ),
         .testTarget(name: "EchoSupervisionTests", dependencies: ["EchoSupervision"]),
+        // The worker's channel handlers on EmbeddedChannel, exact bytes in and out.
+        .testTarget(
+            name: "WorkerTests",
+            dependencies: [
+                "Worker",
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
         .testTarget(name: "EchoBenchKitTests", dependencies: ["EchoBenchKit"]),
         // Reads Package.swift and every source file: the import rules of docs/architecture.md.
         .testTarget(name: "ArchitectureTests"),

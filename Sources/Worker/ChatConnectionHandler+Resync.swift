@@ -7,9 +7,6 @@ extension ChatConnectionHandler {
     /// recent history with `recovered:false`. The member continues from the newest message in it.
     /// The hub flushes.
     func resync(history: [StoredMessage]) {
-        guard joinedSessionID != nil else { return }
-        send(ServerFrames.history(history.map(\.frame), recovered: false), flush: false)
-        lastID = history.last?.id
-        duplicateFloor = history.first?.id
+        if let frame = machine.resync(history: history) { write(frame, flush: false) }
     }
 }

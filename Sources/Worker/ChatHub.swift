@@ -42,7 +42,8 @@ final class ChatHub: @unchecked Sendable {
     let subscriber: RedisSubscriber
     let configuration: EchoConfiguration
     let logger: Logger
-    let limits: InputLimits
+    /// What every connection's ``ChatConnectionStateMachine`` reads; one instance for all.
+    let connectionConfiguration: ChatConnectionStateMachine.Configuration
     let trustedProxies: [IPAddressRange]
     /// Per-IP limits and the Origin rule (docs/security.md).
     let admission: Admission
@@ -66,7 +67,7 @@ final class ChatHub: @unchecked Sendable {
         self.subscriber = subscriber
         self.configuration = configuration
         self.logger = logger
-        self.limits = InputLimits(configuration)
+        self.connectionConfiguration = ChatConnectionStateMachine.Configuration(configuration)
         self.trustedProxies = configuration.trustedProxies.compactMap(IPAddressRange.init)
         self.admission = Admission(eventLoop: eventLoop, store: AdmissionStore(redis: store.redis, instance: String(UInt64.random(in: 0...UInt64.max), radix: 36)), configuration: configuration, trustedProxies: trustedProxies, logger: logger)
         // Weak: the subscriber's connection outlives the hub when a worker fails to start.
@@ -224,7 +225,7 @@ final class ChatHub: @unchecked Sendable {
 
     /// Closes every WebSocket with `code`, spread evenly over `window` so clients do not all
     /// reconnect at the same instant; completes when all are closed (or a grace period passed).
-    func drain(code: WebSocketErrorCode, window: TimeAmount) -> EventLoopFuture<Void> {
+    func drain(code: CloseCode, window: TimeAmount) -> EventLoopFuture<Void> {
         draining = true
         let all = Array(connections.values)
         guard !all.isEmpty else { return eventLoop.makeSucceededVoidFuture() }

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOWebSocket
 
 #if canImport(Glibc)
 import Glibc
@@ -13,7 +14,7 @@ import Glibc
 /// supervisor, and builds each connection's HTTP → WebSocket pipeline.
 enum ChatServer {
     static func start(
-        group: EventLoopGroup, state: WorkerState, configuration: EchoConfiguration,
+        group: EventLoopGroup, resources: WorkerResources, configuration: EchoConfiguration,
         inheritedSocket: Int32?, tracker: ConnectionTracker
     ) async throws -> Channel {
         let bootstrap = ServerBootstrap(group: group)
@@ -34,10 +35,10 @@ enum ChatServer {
             .childChannelInitializer { channel in
                 tracker.opened(channel)
                 return channel.eventLoop.makeCompletedFuture {
-                    try configure(channel: channel, state: state, listener: .chat)
+                    try configure(channel: channel, resources: resources, listener: .chat)
                 }
             }
-        let logger = state.hub.logger
+        let logger = resources.hub.logger
         if let fd = inheritedSocket {
             // NIO listens with a backlog of 128 on an adopted socket; restore the configured one
             // at once, on the loop before the channel registers. (Restored after the bind future,
@@ -60,8 +61,8 @@ enum ChatServer {
 
     /// The admin listener (`/metrics`, the detailed `/health`): every worker binds the same
     /// address with SO_REUSEPORT, so whichever worker the kernel picks answers for the host.
-    static func startAdmin(group: EventLoopGroup, state: WorkerState, address: AdminAddress) async throws -> Channel {
-        let logger = state.hub.logger
+    static func startAdmin(group: EventLoopGroup, resources: WorkerResources, address: AdminAddress) async throws -> Channel {
+        let logger = resources.hub.logger
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(ChannelOptions.Types.SocketOption(level: .socket, name: NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: 1)
@@ -71,7 +72,7 @@ enum ChatServer {
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try configure(channel: channel, state: state, listener: .admin)
+                    try configure(channel: channel, resources: resources, listener: .admin)
                 }
             }
             .bind(host: address.host, port: address.port).get()
@@ -96,15 +97,39 @@ enum ChatServer {
         static let http = "echo.http"
     }
 
+    /// A WebSocket's handlers, in order: the frame decoder (frames up to `ECHO_MAX_FRAME_BYTES`),
+    /// the mask and reserved-bit check (which adds NIO's `NIOWebSocketFrameAggregator` after
+    /// itself for a connection that fragments: the message reaches the chat handler whole, held to
+    /// the same limit), and the chat handler. Each one's errors become a close code in
+    /// ``ChatConnectionHandler/closeCode(for:)``.
+    static func addWebSocketHandlers(
+        to pipeline: ChannelPipeline.SynchronousOperations, after previous: ChannelHandler?, hub: ChatHub, clientIP: String
+    ) throws {
+        let maxBytes = hub.configuration.maxFrameBytes
+        let handlers: [ChannelHandler] = [
+            ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: maxBytes)),
+            ClientFrameCheckHandler(maxMessageBytes: maxBytes, maxFragments: maxFragments),
+            ChatConnectionHandler(hub: hub, clientIP: clientIP),
+        ]
+        var last = previous
+        for handler in handlers {
+            try pipeline.addHandler(handler, position: last.map { .after($0) } ?? .last)
+            last = handler
+        }
+    }
+
+    /// The most fragments one message may arrive in (1009 past it): it bounds the aggregator's list.
+    static let maxFragments = 4096
+
     /// A new connection speaks HTTP; ``HTTPHandler`` turns it into a WebSocket (see
     /// ``WebSocketHandshake``) by replacing these handlers with a frame decoder and the chat handler.
-    private static func configure(channel: Channel, state: WorkerState, listener: HTTPHandler.Listener) throws {
+    private static func configure(channel: Channel, resources: WorkerResources, listener: HTTPHandler.Listener) throws {
         let sync = channel.pipeline.syncOperations
         try sync.addHandler(HTTPResponseEncoder(), name: Names.encoder)
         // Bytes a client sends right after its handshake are handed on when the decoder goes.
         try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)), name: Names.decoder)
         try sync.addHandler(HTTPServerPipelineHandler(), name: Names.pipelining)
         try sync.addHandler(HTTPServerProtocolErrorHandler(), name: Names.errors)
-        try sync.addHandler(HTTPHandler(state: state, listener: listener), name: Names.http)
+        try sync.addHandler(HTTPHandler(resources: resources, listener: listener), name: Names.http)
     }
 }

@@ -27,7 +27,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         case admin
     }
 
-    private let state: WorkerState
+    private let resources: WorkerResources
     private let listener: Listener
     private var head: HTTPRequestHead?
     private var headerTimer: Scheduled<Void>?
@@ -38,8 +38,8 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// over to the hub when the connection becomes a WebSocket.
     private var countedIP: String?
 
-    init(state: WorkerState, listener: Listener = .chat) {
-        self.state = state
+    init(resources: WorkerResources, listener: Listener = .chat) {
+        self.resources = resources
         self.listener = listener
     }
 
@@ -52,7 +52,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         cancelHeaderTimer()
         if let ip = countedIP {
             countedIP = nil
-            state.hub.admission.release(ip: ip)
+            resources.hub.admission.release(ip: ip)
         }
         context.fireChannelInactive()
     }
@@ -78,7 +78,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// `Connection: close`; keep that promise (left alone, the socket stayed open for good).
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         if !(error is HTTPParserError) {
-            state.hub.logger.debug("http connection error", metadata: ["error": "\(error)"])
+            resources.hub.logger.debug("http connection error", metadata: ["error": "\(error)"])
         }
         context.close(promise: nil)
     }
@@ -86,7 +86,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     // MARK: Admission
 
     private func armHeaderTimer(context: ChannelHandlerContext) {
-        let seconds = state.hub.configuration.headerTimeoutSeconds
+        let seconds = resources.hub.configuration.headerTimeoutSeconds
         guard seconds > 0 else { return }
         headerTimer?.cancel()
         headerTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(Int64(seconds))) {
@@ -106,7 +106,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// then answers the request, or refuses it with 429.
     private func admit(context: ChannelHandlerContext, head: HTTPRequestHead) {
         guard listener == .chat else { return respond(context: context, head: head, clientIP: "") }
-        let admission = state.hub.admission
+        let admission = resources.hub.admission
         let peer = context.channel.remoteAddress?.ipAddress ?? "unknown"
         let clientIP = ClientAddress.resolve(peer: peer, forwardedFor: head.headers["x-forwarded-for"], trusted: admission.trustedProxies)
         let upgrade = WebSocketHandshake.isUpgrade(head)
@@ -144,11 +144,11 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         if listener == .admin {
             return respondAdmin(context: context, head: head, path: path, query: query)
         }
-        let admission = state.hub.admission
+        let admission = resources.hub.admission
         switch WebSocketHandshake.decide(
             head: head, isWebSocketPath: WebSocketPolicy.isWebSocketPath(head.uri),
             originAllowed: admission.origins.allows(origin: head.headers.first(name: "origin"), host: head.headers.first(name: "host")),
-            accepting: !state.hub.draining
+            accepting: !resources.hub.draining
         ) {
         case .notWebSocket:
             break
@@ -162,10 +162,10 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         switch path {
         case "/health":
             // Public: only whether this worker can chat. Who runs how many workers is for the admin listener.
-            let healthy = state.hub.redisConnected && !state.hub.draining
+            let healthy = resources.hub.redisConnected && !resources.hub.draining
             writeJSON(context: context, head: head, status: healthy ? .ok : .serviceUnavailable, object: ["status": healthy ? "ok" : "unavailable"])
         default:
-            if let assets = state.assets, let response = assets.response(method: head.method, uri: head.uri, headers: head.headers) {
+            if let assets = resources.assets, let response = assets.response(method: head.method, uri: head.uri, headers: head.headers) {
                 // The asset's headers carry the right Content-Length (also for HEAD; none on 304).
                 writeResponse(context: context, head: head, status: response.status, headers: response.headers, body: head.method == .HEAD ? nil : response.body)
             } else {
@@ -178,10 +178,10 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func respondAdmin(context: ChannelHandlerContext, head: HTTPRequestHead, path: String, query: String) {
         switch path {
         case "/health":
-            let healthy = state.hub.redisConnected && !state.hub.draining
+            let healthy = resources.hub.redisConnected && !resources.hub.draining
             writeJSON(context: context, head: head, status: healthy ? .ok : .serviceUnavailable, object: healthJSON(healthy: healthy))
         case "/metrics":
-            state.publishMetrics()
+            resources.publishMetrics()
             if query.split(separator: "&").contains("format=json") {
                 writeJSON(context: context, head: head, status: .ok, object: metricsJSON())
             } else {
@@ -192,19 +192,17 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    /// Answers 101 and turns this connection into a WebSocket: the frame decoder and the chat
-    /// handler go in right after the HTTP decoder, then every HTTP handler goes. The HTTP decoder
+    /// Answers 101 and turns this connection into a WebSocket: the WebSocket handlers
+    /// (``ChatServer/addWebSocketHandlers(to:after:hub:clientIP:)``) go in right after the HTTP decoder, then every HTTP handler goes. The HTTP decoder
     /// goes last and hands any bytes the client sent after its handshake to the frame decoder.
     private func upgrade(context: ChannelHandlerContext, head: HTTPRequestHead, headers: HTTPHeaders, clientIP: String) {
-        let hub = state.hub
+        let hub = resources.hub
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .switchingProtocols, headers: headers))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         let pipeline = context.pipeline.syncOperations
         do {
             let httpDecoder = try pipeline.context(name: ChatServer.Names.decoder).handler
-            let frameDecoder = ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: hub.configuration.maxFrameBytes))
-            try pipeline.addHandler(frameDecoder, position: .after(httpDecoder))
-            try pipeline.addHandler(ChatConnectionHandler(hub: hub, clientIP: clientIP), position: .after(frameDecoder))
+            try ChatServer.addWebSocketHandlers(to: pipeline, after: httpDecoder, hub: hub, clientIP: clientIP)
             // From here the hub releases the connection's count when it closes (ChatHub.detach).
             countedIP = nil
             for name in [ChatServer.Names.pipelining, ChatServer.Names.errors, ChatServer.Names.http, ChatServer.Names.encoder, ChatServer.Names.decoder] {
@@ -217,29 +215,29 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     /// The detailed health (admin listener only): this worker and the host's workers.
     private func healthJSON(healthy: Bool) -> [String: Any] {
-        let workers = state.hostWorkers()
+        let workers = resources.hostWorkers()
         return [
             "status": healthy ? "ok" : "unavailable",
-            "redis": state.hub.redisConnected ? "connected" : "disconnected",
-            "draining": state.hub.draining,
-            "worker": ["slot": state.slot, "pid": Int(state.pid)],
+            "redis": resources.hub.redisConnected ? "connected" : "disconnected",
+            "draining": resources.hub.draining,
+            "worker": ["slot": resources.slot, "pid": Int(resources.pid)],
             "workers": workers.count,
             "connections": workers.reduce(0) { $0 + $1.connections },
             // Slot states from the supervisor: a backing-off slot does not make this worker unhealthy.
-            "slots": (state.host?.slots ?? []).map(Self.slotJSON),
+            "slots": (resources.host?.slots ?? []).map(Self.slotJSON),
         ]
     }
 
     /// Prometheus text: this worker's registry, then whole-host figures from every worker's heartbeat.
     private func metricsText() -> String {
-        var text = state.registry.emitToString()
-        let workers = state.hostWorkers()
+        var text = resources.registry.emitToString()
+        let workers = resources.hostWorkers()
         func sum(_ f: (WorkerStats) -> Int) -> Int { workers.reduce(0) { $0 + f($1) } }
         text += "# TYPE echo_host_workers gauge\necho_host_workers \(workers.count)\n"
         text += "# TYPE echo_host_connections gauge\necho_host_connections \(sum(\.connections))\n"
         text += "# TYPE echo_host_messages_in_total counter\necho_host_messages_in_total \(sum(\.messagesIn))\n"
         text += "# TYPE echo_host_messages_out_total counter\necho_host_messages_out_total \(sum(\.messagesOut))\n"
-        text += "# TYPE echo_host_worker_restarts_total counter\necho_host_worker_restarts_total \(state.host?.workerRestarts ?? 0)\n"
+        text += "# TYPE echo_host_worker_restarts_total counter\necho_host_worker_restarts_total \(resources.host?.workerRestarts ?? 0)\n"
         text += "# TYPE echo_worker_connections gauge\n"
         for w in workers { text += "echo_worker_connections{slot=\"\(w.slot)\",pid=\"\(w.pid)\"} \(w.connections)\n" }
         text += "# TYPE echo_worker_rooms gauge\n"
@@ -247,7 +245,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         text += "# TYPE echo_worker_rss_bytes gauge\n"
         for w in workers { text += "echo_worker_rss_bytes{slot=\"\(w.slot)\",pid=\"\(w.pid)\"} \(w.rssBytes)\n" }
         // Slot states from the supervisor: a slot whose worker keeps dying backs off on its own.
-        let slots = state.host?.slots ?? []
+        let slots = resources.host?.slots ?? []
         text += "# TYPE echo_slot_backing_off gauge\n"
         for s in slots { text += "echo_slot_backing_off{slot=\"\(s.slot)\"} \(s.state == .backoff ? 1 : 0)\n" }
         text += "# TYPE echo_slot_restarts_total counter\n"
@@ -264,7 +262,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     /// Echo Chat's JSON shape (`rooms`, `connections`), for the whole host, with a per-worker breakdown.
     private func metricsJSON() -> [String: Any] {
-        let workers = state.hostWorkers()
+        let workers = resources.hostWorkers()
         func sum(_ f: (WorkerStats) -> Int) -> Int { workers.reduce(0) { $0 + f($1) } }
         return [
             // Rooms are counted per worker; a room with members on two workers counts twice here.
@@ -274,14 +272,14 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             "messagesOut": sum(\.messagesOut),
             "rateLimited": sum(\.rateLimited),
             "slowConsumerCloses": sum(\.slowConsumerCloses),
-            "workerRestarts": state.host?.workerRestarts ?? 0,
+            "workerRestarts": resources.host?.workerRestarts ?? 0,
             "workers": workers.map { w -> [String: Any] in
                 ["slot": w.slot, "pid": Int(w.pid), "connections": w.connections, "rooms": w.rooms,
                  "messagesIn": w.messagesIn, "messagesOut": w.messagesOut, "redisConnected": w.redisConnected,
                  "rssBytes": w.rssBytes]
             },
-            "redis": state.hub.redisConnected ? "connected" : "disconnected",
-            "slots": (state.host?.slots ?? []).map(Self.slotJSON),
+            "redis": resources.hub.redisConnected ? "connected" : "disconnected",
+            "slots": (resources.host?.slots ?? []).map(Self.slotJSON),
         ]
     }
 
@@ -306,7 +304,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private func writeResponse(context: ChannelHandlerContext, head: HTTPRequestHead, status: HTTPResponseStatus, headers: HTTPHeaders, body: ByteBuffer?, close: Bool = false) {
         var headers = headers
-        let keepAlive = head.isKeepAlive && !state.hub.draining && !close
+        let keepAlive = head.isKeepAlive && !resources.hub.draining && !close
         if !keepAlive { headers.replaceOrAdd(name: "Connection", value: "close") }
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
         if let body { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }

@@ -56,7 +56,7 @@ final class WorkerService: Service {
         } else {
             logger.warning("no web client folder found; serving the API only (set ECHO_WEB_ROOT)")
         }
-        let state = WorkerState(hub: hub, registry: registry, assets: assets, slot: settings.slot, pid: getpid())
+        let resources = WorkerResources(hub: hub, registry: registry, assets: assets, slot: settings.slot, pid: getpid())
 
         redis.start()
         subscriber.start()
@@ -75,7 +75,7 @@ final class WorkerService: Service {
         let server: Channel
         do {
             server = try await ChatServer.start(
-                group: group, state: state, configuration: configuration, inheritedSocket: settings.listenFD,
+                group: group, resources: resources, configuration: configuration, inheritedSocket: settings.listenFD,
                 tracker: tracker)
         } catch {
             // Port taken, socket unusable: stop what started, then fail with a clear message.
@@ -88,7 +88,7 @@ final class WorkerService: Service {
         var admin: Channel? = nil
         if let address = AdminAddress(configuration.adminListen) {
             do {
-                admin = try await ChatServer.startAdmin(group: group, state: state, address: address)
+                admin = try await ChatServer.startAdmin(group: group, resources: resources, address: address)
             } catch {
                 logger.error("cannot listen for admin requests", metadata: ["error": "\(error)", "address": "\(configuration.adminListen)"])
             }
@@ -106,7 +106,7 @@ final class WorkerService: Service {
                     case .drain(let code, let window):
                         drain.request(code: code, window: .milliseconds(Int64(window)))
                     case .host(let stats):
-                        state.host = stats
+                        resources.host = stats
                     case .ready, .heartbeat, .stoppedAccepting, .drained:
                         break
                     }
@@ -116,8 +116,8 @@ final class WorkerService: Service {
             let heartbeat = settings.heartbeat
             loop.execute {
                 _ = loop.scheduleRepeatedTask(initialDelay: heartbeat, delay: heartbeat) { _ in
-                    state.publishMetrics()
-                    link.send(.heartbeat(state.stats()))
+                    resources.publishMetrics()
+                    link.send(.heartbeat(resources.stats()))
                 }
             }
             control = link
@@ -140,7 +140,7 @@ final class WorkerService: Service {
         // answered first (an exit would reset them), bounded like the WebSockets' own grace.
         try? await loop.flatSubmit {
             server.close().flatMapError { _ in loop.makeSucceededVoidFuture() }.flatMap {
-                hub.drain(code: WebSocketErrorCode(code), window: drainWindow)
+                hub.drain(code: code, window: drainWindow)
                     .and(tracker.quiesce(within: drainWindow + .seconds(2)))
                     .map { _ in }
             }

@@ -1,4 +1,5 @@
 @testable import EchoCore
+import EchoShared
 import NIOCore
 import NIOHTTP1
 import NIOWebSocket
@@ -8,13 +9,13 @@ import Testing
     private func payload(_ bytes: [UInt8]) -> ByteBuffer { ByteBuffer(bytes: bytes) }
 
     @Test func anEmptyCloseIsANormalClosure() {
-        #expect(ClientCloseFrame.answer(to: payload([])) == .normalClosure)
+        #expect(ClientCloseFrame.answer(to: payload([])) == .normal)
     }
 
     @Test func aClientsOwnCodeIsEchoed() {
-        #expect(ClientCloseFrame.answer(to: payload([0x03, 0xE8])) == .normalClosure)
+        #expect(ClientCloseFrame.answer(to: payload([0x03, 0xE8])) == .normal)
         #expect(ClientCloseFrame.answer(to: payload([0x03, 0xE9] + Array("bye".utf8))) == .goingAway)
-        #expect(ClientCloseFrame.answer(to: payload([0x0F, 0xA0])) == WebSocketErrorCode(codeNumber: 4000))
+        #expect(ClientCloseFrame.answer(to: payload([0x0F, 0xA0])) == CloseCode(rawValue: 4000))
     }
 
     @Test func malformedClosesAreProtocolErrors() {
@@ -26,6 +27,6 @@ import Testing
     }
 
     @Test func aReasonThatIsNotUTF8Is1007() {
-        #expect(ClientCloseFrame.answer(to: payload([0x03, 0xE8, 0xFF, 0xFE])) == .dataInconsistentWithMessage)
+        #expect(ClientCloseFrame.answer(to: payload([0x03, 0xE8, 0xFF, 0xFE])) == .invalidPayload)
     }
 }

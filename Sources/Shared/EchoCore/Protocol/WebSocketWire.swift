@@ -51,10 +51,12 @@ public enum WebSocketWire {
         frame(.text, payload: json)
     }
 
-    /// A close frame carrying `code`.
-    public static func close(code: UInt16) -> ByteBuffer {
+    /// A close frame carrying `code` and `reason` (UTF-8, at most 123 bytes: a control frame's
+    /// payload is at most 125).
+    public static func close(code: UInt16, reason: String = "") -> ByteBuffer {
         var payload = ByteBuffer()
         payload.writeInteger(code)
+        payload.writeString(reason)
         return frame(.close, payload: payload)
     }
 

@@ -4,9 +4,9 @@ import NIOCore
 import Prometheus
 
 /// What the HTTP side of a worker reads: its hub, its metrics registry, the web client and the
-/// host's figures from the supervisor.
+/// host's figures from the supervisor. (Not a state machine's state: the worker's shared parts.)
 // @unchecked: mutable state (`host`) is touched on the worker's single event loop only.
-final class WorkerState: @unchecked Sendable {
+final class WorkerResources: @unchecked Sendable {
     let hub: ChatHub
     let registry: PrometheusCollectorRegistry
     let assets: StaticAssets?

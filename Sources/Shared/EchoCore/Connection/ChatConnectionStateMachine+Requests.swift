@@ -1,0 +1,285 @@
+import EchoShared
+import NIOCore
+import NIOWebSocket
+
+/// Frames and the requests they carry: join, chat, leave, history, ping (docs/protocol.md).
+extension ChatConnectionStateMachine {
+    /// A whole message or control frame from the client, `payload` unmasked (fragments were put
+    /// together by `NIOWebSocketFrameAggregator`; masking and reserved bits were checked before).
+    /// A fragmented message is charged to the inbound budget, and counts as traffic for the ping
+    /// check, once it is whole: it is at most `ECHO_MAX_FRAME_BYTES`, one burst of the budget.
+    public mutating func frameReceived(_ opcode: WebSocketOpcode, payload: ByteBuffer, now: Instant) -> [Action] {
+        // Once closing, every frame is ignored, the peer's answering close frame too: the socket
+        // closes when our close frame is written (or is reset after the grace period).
+        guard isOpen else { return [] }
+        var actions: [Action] = []
+        chargeInbound(payload.readableBytes, now: now, into: &actions)
+        modify { $0.liveness = .active }
+        switch opcode {
+        case .text:
+            guard payload.withUnsafeReadableBytes(UTF8Validation.isValid) else {
+                actions += close(.invalidPayload)
+                return actions
+            }
+            actions += text(payload, now: now)
+        case .binary:
+            actions.append(.count(.error(.binaryNotSupported)))
+            actions += close(.unacceptableData)
+        case .ping:
+            actions.append(.write(WebSocketWire.frame(.pong, payload: payload), flush: true))
+        case .connectionClose:
+            // Echo the client's close (or fail a malformed one), then hang up.
+            let code = ClientCloseFrame.answer(to: payload)
+            if code == .protocolError { actions.append(.count(.protocolErrorClose)) }
+            actions += close(code)
+        case .pong:
+            break
+        default:
+            // Reserved opcodes (3–7, 0xB–0xF): RFC 6455 §5.2 says fail the connection. A stray
+            // continuation never gets here (the aggregator fails it).
+            actions.append(.count(.protocolErrorClose))
+            actions += close(.protocolError)
+        }
+        return actions
+    }
+
+    private mutating func text(_ bytes: ByteBuffer, now: Instant) -> [Action] {
+        let request: ClientRequest
+        do {
+            request = try ClientRequest.parse(bytes, limits: configuration.limits)
+        } catch {
+            return send(error: error)
+        }
+        switch request {
+        case .join(let join):
+            // Join attempts per client IP, counted in Redis across workers (docs/security.md). A
+            // leave sent after this join and handled while the check runs cancels it, as it would
+            // cancel a join in flight.
+            return [.checkJoinAdmission(join, leaves: connection?.leaves ?? 0)]
+        case .chat(let chat):
+            return self.chat(chat, now: now)
+        case .leave:
+            modify { $0.leaves &+= 1 }
+            return leaveCurrentRoom(now: now)
+        case .history:
+            return history(now: now)
+        case .ping:
+            return send(ServerFrames.pong(timestamp: now.wallMilliseconds))
+        }
+    }
+
+    // MARK: Join
+
+    /// The per-IP join check answered (`refusal` nil: allowed). `leaves` is what
+    /// ``Action/checkJoinAdmission(_:leaves:)`` carried; `sessionID` is fresh for this join.
+    public mutating func joinAdmitted(
+        _ request: JoinRequest, leaves: UInt8, refusal: ProtocolError?, draining: Bool, sessionID: String, now: Instant
+    ) -> [Action] {
+        guard let connection, isOpen, connection.leaves == leaves else { return [] }
+        if let refusal { return send(error: refusal) }
+        if let refused = takeRequestToken(now: now) { return refused }
+        if draining {
+            return send(error: ProtocolError(.unavailable, "This server is restarting; reconnect and join again."))
+        }
+        var actions = leaveCurrentRoom(now: now)
+        let membership = Membership(roomID: request.roomID, sessionID: sessionID, username: request.username)
+        let generation = modify { c -> Int in
+            c.generation += 1
+            c.room = .joining(Joining(membership: membership, since: request.since, generation: c.generation))
+            return c.generation
+        } ?? 0
+        actions.append(.log(LogEntry(level: .debug, message: "join", metadata: ["room": request.roomID, "action": request.action.rawValue])))
+        actions.append(.join(request, membership, generation: generation))
+        return actions
+    }
+
+    /// The join of `generation` finished. A superseded join (a newer join, a leave, a close came
+    /// meanwhile) is dropped silently: its subscription was released when it was superseded.
+    public mutating func joinCompleted(generation: Int, _ result: JoinResult) -> [Action] {
+        guard let connection, case .joining(let pending) = connection.room, pending.generation == generation else { return [] }
+        let membership = pending.membership
+        switch result {
+        case .joined(let all, let recovered):
+            // The oldest messages that do not fit the history budget are left out; the reply then
+            // says recovered:false, so a resuming client knows it may have a gap.
+            let messages = all.suffix(HistoryBudget.keptCount(sizes: all.map(\.frame.readableBytes), budget: historyBudget))
+            let trimmed = messages.count < all.count
+            let ids = messages.map(\.id)
+            let lastSeen = ResumePlan.lastSeen(history: ids, since: trimmed ? nil : pending.since)
+            modify {
+                $0.room = .joined(Joined(membership: membership, lastID: lastSeen, duplicateFloor: ResumePlan.duplicateFloor(history: ids, recovered: recovered)))
+                $0.joinDeadline = .met
+            }
+            guard isOpen else { return [] }
+            return [
+                .write(WebSocketWire.text(ServerFrames.session(sessionID: membership.sessionID, roomID: membership.roomID, username: membership.username, limits: configuration.clientLimits)), flush: false),
+                .write(WebSocketWire.text(ServerFrames.history(messages.map(\.frame), recovered: trimmed ? false : recovered)), flush: false),
+                // false from the hub: the room's live feed was interrupted during this join, so
+                // the buffer has a hole; the hub replays the stream after lastID instead.
+                .goLive(room: membership.roomID, buffered: Self.liveAfterHistory(pending.buffered, lastSeen: lastSeen)),
+                .flush,
+            ]
+        case .roomNotFound:
+            modify { $0.room = .idle }
+            return [.removeMember(room: membership.roomID)]
+                + send(error: ProtocolError(.roomNotFound, "Room \(membership.roomID) does not exist. Check the code, or create a new room."))
+        case .failed(let error):
+            modify { $0.room = .idle }
+            return [
+                .removeMember(room: membership.roomID),
+                .log(LogEntry(level: .warning, message: "join failed", metadata: ["room": membership.roomID, "error": "\(error)"])),
+            ] + send(error: ProtocolError(.unavailable, "Chat storage is unavailable; try again in a moment."))
+        }
+    }
+
+    /// See ``ResumePlan/liveAfterHistory(_:lastSeen:)``.
+    static func liveAfterHistory(_ buffered: [LiveMessage], lastSeen: StreamID?) -> [LiveMessage] {
+        ResumePlan.liveAfterHistory(buffered.map { (id: $0.id, frame: $0.frame) }, lastSeen: lastSeen).map { LiveMessage(id: $0.id, frame: $0.frame) }
+    }
+
+    /// Leaves the room joined or being joined. Idle before the hub is told: removing a member
+    /// whose subscribe is still pending fails that subscribe at once, and its join must find
+    /// itself superseded (no error reply).
+    mutating func leaveCurrentRoom(now: Instant) -> [Action] {
+        let previous = modify { c -> Room in
+            defer { c.room = .idle }
+            return c.room
+        }
+        switch previous {
+        case nil, .idle?:
+            return []
+        case .joining(let pending)?:
+            return [.removeMember(room: pending.membership.roomID)]
+        case .joined(let joined)?:
+            return [.removeMember(room: joined.membership.roomID), .leave(joined.membership, timestamp: now.wallMilliseconds)]
+        }
+    }
+
+    // MARK: Live messages
+
+    /// A message from the room's channel (fan-out), or one the hub replays after a Redis fault.
+    /// The hot path: a joined connection decides with a state check and an id comparison; nothing
+    /// is allocated.
+    public mutating func liveMessage(_ frame: ByteBuffer, id: StreamID?) -> LiveDecision {
+        guard case .open(let c) = state else { return .none }
+        switch c.room {
+        case .idle:
+            return .none
+        case .joined(let joined):
+            guard ResumePlan.isNew(id, after: joined.lastID) else { return .none }
+            if let id { joined.lastID = id }
+            return .write
+        case .joining(let pending):
+            pending.buffered.append(LiveMessage(id: id, frame: frame))
+            return .none
+        }
+    }
+
+    /// The room's history no longer reaches back to this member's position (trimmed, or Redis
+    /// restarted without its data): it gets the room's recent history with `recovered:false` and
+    /// continues from the newest message in it. Returns the frame to write (the hub flushes).
+    public mutating func resync(history: [StoredMessage]) -> ByteBuffer? {
+        guard isOpen, let joined else { return nil }
+        joined.lastID = history.last?.id
+        joined.duplicateFloor = history.first?.id
+        return WebSocketWire.text(ServerFrames.history(history.map(\.frame), recovered: false))
+    }
+
+    // MARK: Chat
+
+    private mutating func chat(_ request: ChatRequest, now: Instant) -> [Action] {
+        guard let membership = joinedMembership else {
+            return send(error: ProtocolError(.notJoined, "Join a room before sending messages.", clientID: request.clientID))
+        }
+        if let room = request.roomID, room != membership.roomID {
+            return send(error: ProtocolError(.roomMismatch, "Room mismatch: this connection is in room \(membership.roomID).", clientID: request.clientID))
+        }
+        let body = ServerFrames.chatBody(sender: membership.username, sessionID: membership.sessionID, request: request, timestamp: now.wallMilliseconds)
+        return [.count(.messageIn), .storeChat(room: membership.roomID, body: body, clientID: request.clientID)]
+    }
+
+    /// The chat script answered. Once the connection is closing, nothing is written or counted.
+    public mutating func chatCompleted(room: String, clientID: String?, _ result: ChatResult) -> [Action] {
+        guard isOpen else { return [] }
+        switch result {
+        case .stored:
+            return []  // Everyone, this sender included, receives it through the room's channel.
+        case .duplicate(let stored):
+            // A copy this connection gets through the room anyway is not sent twice.
+            guard let stored, ResumePlan.confirmsDuplicate(stored.id, floor: duplicateFloor) else { return [] }
+            return send(stored.frame)
+        case .rateLimited(let retryAfter):
+            return [.count(.rateLimited)]
+                + send(error: ProtocolError(.rateLimited, "Too many messages; wait a moment.", retryAfterMilliseconds: retryAfter, clientID: clientID))
+        case .failed(let error):
+            // Unconfirmed, never half-done: the script stores and publishes atomically, so the
+            // message either reached everyone or no one. After a timeout Redis may still run it;
+            // a retry with the same clientId is never stored twice.
+            var actions: [Action] = configuration.rateLimited ? [.count(.rateLimiterUnavailable)] : []
+            actions.append(.log(LogEntry(level: .warning, message: "chat not confirmed", metadata: ["room": room, "error": "\(error)"])))
+            return actions + send(error: ProtocolError(
+                .unavailable, "Chat storage did not confirm the message. Retry with the same clientId; it will not be stored twice.", clientID: clientID))
+        }
+    }
+
+    // MARK: History
+
+    private mutating func history(now: Instant) -> [Action] {
+        if let refused = takeRequestToken(now: now) { return refused }
+        guard let membership = joinedMembership else {
+            return send(error: ProtocolError(.notJoined, "Join a room before asking for its history."))
+        }
+        return modify { c -> [Action] in
+            switch c.historyRead {
+            case .inFlight(let waiters):
+                c.historyRead = .inFlight(waiters: waiters &+ 1)  // at most the request bucket's 20
+                return []
+            case .none:
+                c.historyRead = .inFlight(waiters: 1)
+                return [.readHistory(room: membership.roomID)]
+            }
+        } ?? []
+    }
+
+    /// The history read answered: one reply per waiting request.
+    public mutating func historyCompleted(_ result: HistoryResult) -> [Action] {
+        let waiters = modify { c -> Int in
+            defer { c.historyRead = .none }
+            if case .inFlight(let waiters) = c.historyRead { return Int(waiters) }
+            return 0
+        } ?? 0
+        guard isOpen, waiters > 0 else { return [] }
+        switch result {
+        case .read(let all):
+            let messages = all.suffix(HistoryBudget.keptCount(sizes: all.map(\.frame.readableBytes), budget: historyBudget))
+            let frame = WebSocketWire.text(ServerFrames.history(messages.map(\.frame), recovered: messages.count < all.count ? false : nil))
+            // Each copy counts against the outbound limit: a client that asks again and again
+            // without reading is closed as a slow consumer once they pass it.
+            return Array(repeating: .write(frame, flush: false), count: waiters) + [.flush]
+        case .failed:
+            let error = ProtocolError(.unavailable, "History is unavailable; try again in a moment.")
+            return (0..<waiters).flatMap { _ in send(error: error) }
+        }
+    }
+
+    /// The most a history reply may hold: half the outbound limit, so the reply leaves the other
+    /// half for live messages while it drains (a client past the limit is closed as slow).
+    var historyBudget: Int { configuration.outboundLimitBytes / 2 }
+
+    // MARK: Replies
+
+    /// Takes a token from the per-connection request bucket, or returns the refusal to send.
+    private mutating func takeRequestToken(now: Instant) -> [Action]? {
+        let decision = modify { $0.requestBucket.take(nowMilliseconds: now.wallMilliseconds) }
+        guard case .refused(let retryAfter)? = decision else { return nil }
+        return send(error: ProtocolError(.rateLimited, "Too many joins or history requests; wait a moment.", retryAfterMilliseconds: retryAfter))
+    }
+
+    func send(_ json: ByteBuffer) -> [Action] {
+        [.write(WebSocketWire.text(json), flush: true)]
+    }
+
+    func send(error: ProtocolError) -> [Action] {
+        [.count(.error(error.code)), .write(WebSocketWire.text(ServerFrames.error(error)), flush: true)]
+    }
+}
