@@ -64,7 +64,6 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
-                .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/Shared/EchoCore"
@@ -111,8 +110,6 @@ let package = Package(
         .executableTarget(
             name: "Bench",
             dependencies: [
-                "EchoShared",
-                "EchoCore",
                 "EchoBenchKit",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
