@@ -99,8 +99,9 @@ public final class RedisClient: @unchecked Sendable {
         return connection.send(command)
     }
 
-    /// Runs `script` with EVALSHA, falling back to EVAL when Redis does not know it.
-    public func run(_ script: RedisScript, keys: [RESPArgument], arguments: [RESPArgument]) -> EventLoopFuture<RESPValue> {
+    /// Runs `script` with EVALSHA, falling back to EVAL when Redis does not know it. Callers use
+    /// the typed ``run(_:)`` (RedisClient+Scripts.swift).
+    func run(_ script: RedisScript, keys: [RESPArgument], arguments: [RESPArgument]) -> EventLoopFuture<RESPValue> {
         guard eventLoop.inEventLoop else {
             return eventLoop.flatSubmit { self.run(script, keys: keys, arguments: arguments) }
         }
