@@ -3,16 +3,6 @@ import Logging
 import NIOCore
 import NIOPosix
 
-/// A Lua script, run with EVALSHA once Redis knows it (EVAL the first time and after NOSCRIPT).
-public struct RedisScript: Sendable {
-    public let name: String
-    public let source: String
-    public init(name: String, source: String) {
-        self.name = name
-        self.source = source
-    }
-}
-
 /// A self-healing Redis connection: connects, logs in, and reconnects with back-off and jitter.
 /// While it is down, commands fail at once with ``RedisError/Kind-swift.enum/unavailable`` instead of
 /// queueing, so callers can tell their clients to retry.
@@ -46,7 +36,7 @@ public final class RedisClient: @unchecked Sendable {
     /// Runs after login on every new connection, before commands flow (resubscribe, for example).
     var prepare: ((RedisConnection) -> EventLoopFuture<Void>)?
     /// Told `true` when a connection is ready and `false` when it is lost.
-    public var onAvailabilityChange: ((Bool) -> Void)?
+    var onAvailabilityChange: ((Bool) -> Void)?
     var onPush: ((RESPValue) -> Void)?
     var onReadComplete: (() -> Void)?
 
@@ -266,16 +256,4 @@ public final class RedisClient: @unchecked Sendable {
             _ = connection.send(RESPCommand("PING"))
         }
     }
-}
-
-/// Reconnect delays: 100 ms doubling to 5 s, ±20 % jitter so workers do not reconnect in step.
-public enum ReconnectBackoff {
-    /// `jitter` in -1...1 scales the ±20 %.
-    public static func delay(attempt: Int, jitter: Double) -> TimeAmount {
-        let base = min(100.0 * pow2(min(attempt, 16)), 5000.0)
-        let ms = base * (1 + 0.2 * max(-1, min(1, jitter)))
-        return .milliseconds(Int64(ms.rounded()))
-    }
-
-    private static func pow2(_ n: Int) -> Double { Double(1 << n) }
 }

@@ -46,8 +46,7 @@ public final class RedisSubscriber: @unchecked Sendable {
         }
     }
 
-    public var eventLoop: EventLoop { client.eventLoop }
-    public var channelCount: Int { channels.count }
+    var eventLoop: EventLoop { client.eventLoop }
 
     /// Whether Redis confirmed `channel` on the current connection (messages published to it now
     /// arrive here).
