@@ -11,45 +11,9 @@ import NIOCore
 /// script writes the payload in Lua; it builds it from ``Lua`` (below), which follows the same
 /// marks as ``payload``, and the tag and field are passed in from ``Kind``.
 extension RoomEvent {
-    /// An event kind's marks on the wire. The raw value is its pub/sub tag byte.
-    public enum Kind: UInt8, Sendable, CaseIterable {
-        case chat = 0x43  // "C"
-        case system = 0x53  // "S"
-
-        /// The field of a stored kind's stream entry; nil for a kind the room does not keep.
-        public var streamField: String? {
-            switch self {
-            case .chat: return "d"
-            case .system: return nil
-            }
-        }
-
-        /// The tag as the one-character string a script argument carries.
-        public var tag: String { String(UnicodeScalar(rawValue)) }
-    }
-
-    public var kind: Kind {
-        switch self {
-        case .chat: return .chat
-        case .system: return .system
-        }
-    }
-
-    /// The event from its parts; nil when a stored kind has no position or an unstored one has,
-    /// or the body is not a JSON object (the renderer splices it: see `ServerFrames.write`). The
-    /// one place a decoded kind becomes a case.
-    init?(kind: Kind, position: Position?, body: ByteBuffer) {
-        guard Self.isObject(body) else { return nil }
-        switch (kind, position) {
-        case (.chat, let position?): self = .chat(position, body: body)
-        case (.system, nil): self = .system(body)
-        default: return nil
-        }
-    }
-
     /// Whether `json` is framed as an object: `{` ... `}`. Only the frame is checked (the body
     /// was written by Echo's own encoder); the renderer relies on it.
-    private static func isObject(_ json: ByteBuffer) -> Bool {
+    static func isObject(_ json: ByteBuffer) -> Bool {
         json.readableBytes >= 2 && json.readableBytesView.first == UInt8(ascii: "{")
             && json.readableBytesView.last == UInt8(ascii: "}")
     }
@@ -61,7 +25,7 @@ extension RoomEvent {
         var payload = ByteBuffer()
         payload.reserveCapacity(body.readableBytes + 32)
         payload.writeInteger(kind.rawValue)
-        if case .chat(let position, _) = self {
+        if let position {
             payload.writeImmutableBuffer(position.text)
             payload.writeInteger(UInt8(ascii: " "))
         }
@@ -93,9 +57,14 @@ extension RoomEvent {
         guard case .array(let parts) = streamEntry, parts.count == 2, let text = parts[0].buffer,
               let position = Position(text: text), case .array(let fields) = parts[1], fields.count >= 2,
               let field = fields[0].buffer, let body = fields[1].buffer,
-              let kind = Kind.allCases.first(where: { $0.streamField.map { field.readableBytesView.elementsEqual($0.utf8) } ?? false })
+              let kind = Self.storedKinds.first(where: { field.readableBytesView.elementsEqual($0.field.utf8) })?.kind
         else { return nil }
         self.init(kind: kind, position: position, body: body)
+    }
+
+    /// The kinds a room keeps, with their stream field (built once: decoding runs per entry).
+    private static let storedKinds: [(kind: Kind, field: String)] = Kind.allCases.compactMap { kind in
+        kind.streamField.map { (kind, $0) }
     }
 
     /// Decodes a stream read (XRANGE / XREVRANGE reply), skipping entries that do not decode.

@@ -7,8 +7,9 @@ import NIOCore
 /// out: the renderer (`ServerFrames.write(_:into:)`) splices them into the client's frame once per
 /// message, and the same frame goes to every member.
 ///
-/// To add a kind (typing, edit, delete, reaction): a case here, its marks in `RoomEvent+Wire.swift`,
-/// its frame in the renderer. docs/room-events.md lists the whole path.
+/// To add a kind (typing, edit, delete, reaction): a case here, with its ``Kind`` and the two
+/// switches below; its frame in the renderer; its request rule. docs/room-events.md lists the path.
+/// The wire format (`RoomEvent+Wire.swift`) is the same for every kind and needs no change.
 public enum RoomEvent: Sendable, Equatable {
     /// A chat message: its position in the room's stream, and its stored body (a JSON object
     /// without the id, which Redis assigns: `ServerFrames.chatBody`).
@@ -38,20 +39,59 @@ public enum RoomEvent: Sendable, Equatable {
         }
     }
 
-    /// The event's position in the room's stream; nil for a kind the room does not keep. A member
-    /// skips an event at or below the position it has (``ResumePlan/isNew(_:after:)``).
-    public var id: StreamID? {
+    /// The event's position in the room's stream; nil for a kind the room does not keep.
+    public var position: Position? {
         switch self {
-        case .chat(let position, _): return position.id
+        case .chat(let position, _): return position
         case .system: return nil
         }
     }
+
+    /// ``position``'s ID. A member skips an event at or below the position it has
+    /// (``ResumePlan/isNew(_:after:)``).
+    public var id: StreamID? { position?.id }
 
     /// The JSON bytes the event carries (for sizing the rendered frame).
     public var body: ByteBuffer {
         switch self {
         case .chat(_, let body): return body
         case .system(let json): return json
+        }
+    }
+
+    /// An event kind's marks on the wire. The raw value is its pub/sub tag byte.
+    public enum Kind: UInt8, Sendable, CaseIterable {
+        case chat = 0x43  // "C"
+        case system = 0x53  // "S"
+
+        /// The field of a stored kind's stream entry; nil for a kind the room does not keep.
+        public var streamField: String? {
+            switch self {
+            case .chat: return "d"
+            case .system: return nil
+            }
+        }
+
+        /// The tag as the one-character string a script argument carries.
+        public var tag: String { String(UnicodeScalar(rawValue)) }
+    }
+
+    public var kind: Kind {
+        switch self {
+        case .chat: return .chat
+        case .system: return .system
+        }
+    }
+
+    /// The event from its parts; nil when a stored kind has no position or an unstored one has,
+    /// or the body is not a JSON object (the renderer splices it: see `ServerFrames.write`). The
+    /// one place a decoded kind becomes a case.
+    init?(kind: Kind, position: Position?, body: ByteBuffer) {
+        guard Self.isObject(body) else { return nil }
+        switch (kind, position) {
+        case (.chat, let position?): self = .chat(position, body: body)
+        case (.system, nil): self = .system(body)
+        default: return nil
         }
     }
 }

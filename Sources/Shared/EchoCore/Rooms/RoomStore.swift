@@ -87,12 +87,15 @@ public struct RoomStore: Sendable {
         }
     }
 
-    /// Stores and publishes a chat message; `body` is ``ServerFrames/chatBody(sender:sessionID:request:timestamp:)``.
+    /// Stores and publishes an event the room keeps: a chat message by default, `body` being
+    /// ``ServerFrames/chatBody(sender:sessionID:request:timestamp:)``. Any stored kind goes
+    /// through here (one script, one rate limit, one dedupe by `clientId`).
     public func chat(
-        room: String, body: ByteBuffer, clientID: String?, clientIP: String
+        room: String, kind: RoomEvent.Kind = .chat, body: ByteBuffer, clientID: String?, clientIP: String
     ) -> EventLoopFuture<ChatOutcome> {
+        precondition(kind.streamField != nil, "\(kind) is not kept in the stream")
         let call = ChatScript(
-            room: room, body: body, clientID: clientID, clientIP: clientIP, streamMaxLength: configuration.streamMaxLength,
+            room: room, kind: kind, body: body, clientID: clientID, clientIP: clientIP, streamMaxLength: configuration.streamMaxLength,
             ratePerMinute: configuration.rateLimitPerMinute, burst: configuration.rateLimitBurst,
             roomTTLSeconds: configuration.roomTTLSeconds, dedupeSeconds: dedupeSeconds
         )
