@@ -60,12 +60,13 @@ public struct ChatScript: RedisScriptCall {
     /// `{'ok', id}` | `{'dup', id, entry?}` | `{'limited', retryAfterMs}`.
     public func decode(_ reply: RESPValue) throws -> Response {
         guard case .array(let parts) = reply, parts.count >= 2, let status = parts[0].string else { throw unexpected(reply) }
+        let id = parts[1].buffer.flatMap(RoomEvent.Position.init(text:))?.id
         switch status {
         case "ok":
-            guard let id = parts[1].streamID else { break }
+            guard let id else { break }
             return .stored(id)
         case "dup":
-            guard let id = parts[1].streamID else { break }
+            guard let id else { break }
             return .duplicate(id, parts.count > 2 ? RoomEvent(streamEntry: parts[2]) : nil)
         case "limited":
             guard let retryAfter = parts[1].int else { break }
