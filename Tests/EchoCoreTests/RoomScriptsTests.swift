@@ -31,12 +31,13 @@ import Testing
         #expect(try chat.decode(.array([Self.bulk("ok"), Self.bulk("5-1")])) == .stored(Self.id(5, 1)))
         #expect(try chat.decode(.array([Self.bulk("dup"), Self.bulk("5-1")])) == .duplicate(Self.id(5, 1), nil))
         let dup = try chat.decode(.array([Self.bulk("dup"), Self.bulk("5-1"), Self.entry("5-1", #"{"a":1}"#)]))
-        guard case .duplicate(let id, let event?) = dup else {
+        guard case .duplicate(let id, let stored?) = dup else {
             Issue.record("no stored copy: \(dup)")
             return
         }
         #expect(id == Self.id(5, 1))
-        #expect(String(buffer: ServerFrames.event(event)) == #"{"type":"chat","id":"5-1","messageId":"5-1","a":1}"#)
+        #expect(stored.id == Self.id(5, 1))
+        #expect(String(buffer: stored.frame) == #"{"type":"chat","id":"5-1","messageId":"5-1","a":1}"#)
         #expect(try chat.decode(.array([Self.bulk("limited"), .integer(1500)])) == .rateLimited(retryAfterMilliseconds: 1500))
         Self.expectRefused(chat, Self.garbage + [
             .array([Self.bulk("ok")]), .array([Self.bulk("ok"), Self.bulk("nope")]), .array([Self.bulk("dup")]),
@@ -55,7 +56,8 @@ import Testing
         #expect(try join.decode(.array([Self.bulk("notfound")])) == .roomNotFound)
         // No resume: newest first from Redis, oldest first out.
         let fresh = try join.decode(.array([Self.bulk("ok"), .integer(2), .integer(-1), .array([Self.entry("9-0"), Self.entry("8-0")])]))
-        #expect(fresh == .joined(usersCount: 2, events: try [Self.entry("8-0"), Self.entry("9-0")].map { try #require(RoomEvent(streamEntry: $0)) }, recovered: nil))
+        let expected = try [Self.entry("8-0"), Self.entry("9-0")].map { try #require(RoomEvent(streamEntry: $0).flatMap(StoredMessage.init)) }
+        #expect(fresh == .joined(usersCount: 2, messages: expected, recovered: nil))
         // Recovered: oldest first already.
         let resumed = try join.decode(.array([Self.bulk("ok"), .integer(1), .integer(1), .array([Self.entry("8-0"), Self.entry("9-0")])]))
         guard case .joined(_, let events, let recovered) = resumed else { throw RedisError(.protocolError, "") }

@@ -109,8 +109,9 @@ public enum RoomEvent: Sendable, Equatable {
 /// script writes the payload in Lua; it builds it from ``Lua`` (below), which follows the same
 /// marks as ``payload``, and the tag and field are passed in from ``Kind``.
 extension RoomEvent {
-    /// Whether `json` is framed as an object: `{` ... `}`. Only the frame is checked (the body
-    /// was written by Echo's own encoder); the renderer relies on it.
+    /// Whether `json` is framed as an object, `{` ... `}`: the renderer splices the body after its
+    /// opening brace, so anything else (written to Redis by something other than Echo) would make
+    /// a broken frame, or, empty, crash it. The JSON inside is Echo's own and is not parsed again.
     static func isObject(_ json: ByteBuffer) -> Bool {
         json.readableBytes >= 2 && json.readableBytesView.first == UInt8(ascii: "{")
             && json.readableBytesView.last == UInt8(ascii: "}")

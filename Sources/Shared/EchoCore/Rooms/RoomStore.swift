@@ -2,7 +2,7 @@ import EchoShared
 import NIOCore
 
 /// An event the room keeps, as read from its stream: its position and the frame clients receive.
-public struct StoredMessage: Sendable {
+public struct StoredMessage: Sendable, Equatable {
     public var id: StreamID
     public var frame: ByteBuffer
 
@@ -22,7 +22,7 @@ public struct StoredMessage: Sendable {
     }
 }
 
-public enum JoinOutcome: Sendable {
+public enum JoinOutcome: Sendable, Equatable {
     case roomNotFound
     /// `messages` oldest first; `recovered` is nil when the join asked for no resume.
     case joined(usersCount: Int, messages: [StoredMessage], recovered: Bool?)
@@ -31,14 +31,15 @@ public enum JoinOutcome: Sendable {
 /// One catch-up round's answer: `covered` is aligned with the request's positions, `entries` are
 /// after the oldest covered position (oldest first), `history` is the room's recent history
 /// (oldest first, read only when some position was not covered).
-public struct ResyncReply: Sendable {
+public struct ResyncReply: Sendable, Equatable {
     public var covered: [Bool]
     public var entries: [StoredMessage]
     public var history: [StoredMessage]
+    /// Fewer entries than a page: the round read up to the stream's end.
     public var isLastPage: Bool
 }
 
-public enum ChatOutcome: Sendable {
+public enum ChatOutcome: Sendable, Equatable {
     /// Stored and published; everyone (the sender too) receives it through pub/sub.
     case stored(StreamID)
     /// A retry of a message stored before: `message` is the stored one, when still in history.
@@ -77,14 +78,7 @@ public struct RoomStore: Sendable {
             since: request.since, historyLimit: configuration.historyLimit,
             presenceTTLMilliseconds: configuration.presenceTTLSeconds * 1000, roomTTLSeconds: configuration.roomTTLSeconds
         )
-        return redis.run(call).map { response in
-            switch response {
-            case .roomNotFound:
-                return .roomNotFound
-            case .joined(let usersCount, let events, let recovered):
-                return .joined(usersCount: usersCount, messages: StoredMessage.messages(events), recovered: recovered)
-            }
-        }
+        return redis.run(call)
     }
 
     /// Stores and publishes an event the room keeps: a chat message by default, `body` being
@@ -99,13 +93,7 @@ public struct RoomStore: Sendable {
             ratePerMinute: configuration.rateLimitPerMinute, burst: configuration.rateLimitBurst,
             roomTTLSeconds: configuration.roomTTLSeconds, dedupeSeconds: dedupeSeconds
         )
-        return redis.run(call).map { response in
-            switch response {
-            case .stored(let id): return .stored(id)
-            case .duplicate(let id, let event): return .duplicate(id, event.flatMap(StoredMessage.init))
-            case .rateLimited(let retryAfter): return .rateLimited(retryAfterMilliseconds: retryAfter)
-            }
-        }
+        return redis.run(call)
     }
 
     /// Removes a member; everyone left gets a leave event. Returns the members left.
@@ -144,12 +132,6 @@ public struct RoomStore: Sendable {
 
     /// One catch-up round for `room` (see ``RoomRecovery``).
     public func resync(room: String, request: ResyncRequest, pageSize: Int = RoomRecovery.pageSize) -> EventLoopFuture<ResyncReply> {
-        let call = ResyncScript(room: room, request: request, pageSize: pageSize, historyLimit: configuration.historyLimit)
-        return redis.run(call).map { response in
-            ResyncReply(
-                covered: response.covered, entries: StoredMessage.messages(response.entries),
-                history: StoredMessage.messages(response.history), isLastPage: response.isLastPage
-            )
-        }
+        redis.run(ResyncScript(room: room, request: request, pageSize: pageSize, historyLimit: configuration.historyLimit))
     }
 }

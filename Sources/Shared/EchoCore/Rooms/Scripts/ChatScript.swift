@@ -6,12 +6,7 @@ import NIOCore
 ///
 /// The kind's stream field and tag are arguments, so another stored kind runs the same script.
 public struct ChatScript: RedisScriptCall {
-    public enum Response: Sendable, Equatable {
-        case stored(StreamID)
-        /// The stored copy, when it is still in the stream.
-        case duplicate(StreamID, RoomEvent?)
-        case rateLimited(retryAfterMilliseconds: Int)
-    }
+    public typealias Response = ChatOutcome
 
     public var room: String
     public var kind: RoomEvent.Kind = .chat
@@ -58,7 +53,7 @@ public struct ChatScript: RedisScriptCall {
         """)
 
     /// `{'ok', id}` | `{'dup', id, entry?}` | `{'limited', retryAfterMs}`.
-    public func decode(_ reply: RESPValue) throws -> Response {
+    public func decode(_ reply: RESPValue) throws -> ChatOutcome {
         guard case .array(let parts) = reply, parts.count >= 2, let status = parts[0].string else { throw unexpected(reply) }
         let id = parts[1].buffer.flatMap(RoomEvent.Position.init(text:))?.id
         switch status {
@@ -67,7 +62,7 @@ public struct ChatScript: RedisScriptCall {
             return .stored(id)
         case "dup":
             guard let id else { break }
-            return .duplicate(id, parts.count > 2 ? RoomEvent(streamEntry: parts[2]) : nil)
+            return .duplicate(id, parts.count > 2 ? RoomEvent(streamEntry: parts[2]).flatMap(StoredMessage.init) : nil)
         case "limited":
             guard let retryAfter = parts[1].int else { break }
             return .rateLimited(retryAfterMilliseconds: retryAfter)

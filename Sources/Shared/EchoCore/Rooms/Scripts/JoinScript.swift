@@ -4,12 +4,9 @@ import NIOCore
 /// the new member needs, all in one round trip (so no message falls between the history and the
 /// live feed the member already listens to).
 public struct JoinScript: RedisScriptCall {
-    public enum Response: Sendable, Equatable {
-        case roomNotFound
-        /// `events` oldest first; `recovered` is nil when the join asked for no resume, else
-        /// whether the history reaches back to `since` (then `events` are all those after it).
-        case joined(usersCount: Int, events: [RoomEvent], recovered: Bool?)
-    }
+    /// `recovered`, when the join resumes (`since`), says whether the history reaches back to
+    /// `since`; then the messages are all those after it.
+    public typealias Response = JoinOutcome
 
     public var room: String
     public var action: JoinRequest.Action
@@ -74,14 +71,14 @@ public struct JoinScript: RedisScriptCall {
 
     /// `{'notfound'}` | `{'ok', usersCount, recovered (-1 no since, 0, 1), entries}`; the entries
     /// are oldest first when recovered == 1, newest first otherwise.
-    public func decode(_ reply: RESPValue) throws -> Response {
+    public func decode(_ reply: RESPValue) throws -> JoinOutcome {
         guard case .array(let parts) = reply, let status = parts.first?.string else { throw unexpected(reply) }
         if status == "notfound", parts.count == 1 { return .roomNotFound }
         guard status == "ok", parts.count == 4, let count = parts[1].int, let flag = parts[2].int,
               (-1...1).contains(flag), case .array = parts[3] else { throw unexpected(reply) }
-        var events = RoomEvent.events(fromStream: parts[3])
+        var messages = StoredMessage.messages(RoomEvent.events(fromStream: parts[3]))
         let recovered: Bool? = flag < 0 ? nil : flag == 1
-        if recovered != true { events.reverse() }
-        return .joined(usersCount: count, events: events, recovered: recovered)
+        if recovered != true { messages.reverse() }
+        return .joined(usersCount: count, messages: messages, recovered: recovered)
     }
 }

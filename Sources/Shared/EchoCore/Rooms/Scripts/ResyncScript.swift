@@ -4,16 +4,7 @@
 /// never trimmed. The entries start after the oldest covered position; the recent history is read
 /// only when some position is not covered (for the `recovered:false` frame).
 public struct ResyncScript: RedisScriptCall {
-    public struct Response: Sendable, Equatable {
-        /// Aligned with the request's positions.
-        public var covered: [Bool]
-        /// After the oldest covered position, oldest first.
-        public var entries: [RoomEvent]
-        /// The room's recent history, oldest first (empty unless some position was not covered).
-        public var history: [RoomEvent]
-        /// Fewer entries than a page: the round read up to the stream's end.
-        public var isLastPage: Bool
-    }
+    public typealias Response = ResyncReply
 
     public var room: String
     public var request: ResyncRequest
@@ -58,7 +49,7 @@ public struct ResyncScript: RedisScriptCall {
         """)
 
     /// `{covered flags (1/0, one per position), entries oldest first, history newest first}`.
-    public func decode(_ reply: RESPValue) throws -> Response {
+    public func decode(_ reply: RESPValue) throws -> ResyncReply {
         guard case .array(let parts) = reply, parts.count == 3, case .array(let flags) = parts[0],
               flags.count == request.positions.count, case .array(let rawEntries) = parts[1], case .array = parts[2]
         else { throw unexpected(reply) }
@@ -68,9 +59,9 @@ public struct ResyncScript: RedisScriptCall {
             guard case .integer(let value) = flag, value == 0 || value == 1 else { throw unexpected(reply) }
             covered.append(value == 1)
         }
-        return Response(
-            covered: covered, entries: RoomEvent.events(fromStream: parts[1]),
-            history: RoomEvent.events(fromStream: parts[2]).reversed(),
+        return ResyncReply(
+            covered: covered, entries: StoredMessage.messages(RoomEvent.events(fromStream: parts[1])),
+            history: StoredMessage.messages(RoomEvent.events(fromStream: parts[2]).reversed()),
             // Counted on the raw reply: an entry that does not decode still took its place in the page.
             isLastPage: rawEntries.count < pageSize
         )
