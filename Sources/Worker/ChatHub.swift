@@ -161,7 +161,7 @@ final class ChatHub: @unchecked Sendable {
             return
         }
         // Rendered once, straight into the frame every member gets (the JSON is spliced, not re-encoded).
-        let frame = WebSocketWire.frame(.text, capacity: event.body.readableBytes + 64) {
+        let frame = WebSocketWire.frame(.text, capacity: payload.readableBytes + 64) {
             ServerFrames.write(event, into: &$0)
         }
         deliverOrHold(frame, id: event.id, to: local)

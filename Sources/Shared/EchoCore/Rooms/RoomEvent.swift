@@ -113,8 +113,8 @@ extension RoomEvent {
     /// opening brace, so anything else (written to Redis by something other than Echo) would make
     /// a broken frame, or, empty, crash it. The JSON inside is Echo's own and is not parsed again.
     static func isObject(_ json: ByteBuffer) -> Bool {
-        json.readableBytes >= 2 && json.readableBytesView.first == UInt8(ascii: "{")
-            && json.readableBytesView.last == UInt8(ascii: "}")
+        json.readableBytes >= 2 && json.getInteger(at: json.readerIndex, as: UInt8.self) == UInt8(ascii: "{")
+            && json.getInteger(at: json.writerIndex - 1, as: UInt8.self) == UInt8(ascii: "}")
     }
 
     // MARK: Pub/sub payload
