@@ -62,6 +62,28 @@ import Testing
         #expect(RoomEvent(payload: ByteBuffer(string: text)) == nil)
     }
 
+    /// Random payloads from the format's own alphabet: whatever decodes renders to a JSON object.
+    @Test func randomPayloadsDecodeOrAreRefusedAndRenderWhole() {
+        let alphabet = Array("CSX {}-019\"x".utf8)
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        var decoded = 0
+        for _ in 0..<20_000 {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            var bytes: [UInt8] = []
+            var bits = state
+            for _ in 0..<Int(state >> 60) {
+                bytes.append(alphabet[Int(bits % UInt64(alphabet.count))])
+                bits /= UInt64(alphabet.count)
+            }
+            guard let event = RoomEvent(payload: ByteBuffer(bytes: bytes)) else { continue }
+            decoded += 1
+            let frame = ServerFrames.event(event)
+            #expect(frame.readableBytesView.first == UInt8(ascii: "{") && frame.readableBytesView.last == UInt8(ascii: "}"))
+            #expect(RoomEvent(payload: event.payload) == event)
+        }
+        #expect(decoded > 0)
+    }
+
     @Test func payloadDecoderSlicesWithoutCopying() throws {
         let payload = try Self.chat().payload
         guard case .chat(let position, let body)? = RoomEvent(payload: payload) else {
