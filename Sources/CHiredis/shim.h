@@ -7,7 +7,4 @@
 static inline const char *echo_redisReaderGetError(redisReader *r) {
     return r->errstr;
 }
-static inline int echo_redisReaderHasError(redisReader *r) {
-    return r->err != 0;
-}
 #endif

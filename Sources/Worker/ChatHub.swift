@@ -157,24 +157,15 @@ final class ChatHub: @unchecked Sendable {
     private func received(channel: ByteBuffer, payload: ByteBuffer) {
         let channelName = String(buffer: channel)
         guard let room = RoomKeys.room(ofChannel: channelName), let local = rooms[room] else { return }
-        var payload = payload
-        guard let kind = payload.readInteger(as: UInt8.self) else { return }
-        switch kind {
-        case UInt8(ascii: "C"):
-            // C<id> <body>: the body is the stored JSON; the frame is spliced, not re-encoded.
-            guard let space = payload.readableBytesView.firstIndex(of: UInt8(ascii: " ")),
-                  let idBytes = payload.readSlice(length: space - payload.readerIndex),
-                  let id = idBytes.withUnsafeReadableBytes({ StreamID(utf8: $0) }) else { return }
-            payload.moveReaderIndex(forwardBy: 1)
-            let frame = WebSocketWire.frame(.text, capacity: payload.readableBytes + 64) {
-                ServerFrames.writeChat(id: idBytes, body: payload, into: &$0)
-            }
-            deliverOrHold(frame, id: id, to: local)
-        case UInt8(ascii: "S"):
-            deliverOrHold(WebSocketWire.text(payload), id: nil, to: local)
-        default:
+        guard let event = RoomEvent(payload: payload) else {
             logger.debug("unknown pub/sub payload", metadata: ["room": "\(room)"])
+            return
         }
+        // Rendered once, straight into the frame every member gets (the JSON is spliced, not re-encoded).
+        let frame = WebSocketWire.frame(.text, capacity: payload.readableBytes + 64) {
+            ServerFrames.write(event, into: &$0)
+        }
+        deliverOrHold(frame, id: event.id, to: local)
     }
 
     private func deliverOrHold(_ frame: ByteBuffer, id: StreamID?, to room: LocalRoom) {

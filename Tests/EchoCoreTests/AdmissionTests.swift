@@ -41,12 +41,6 @@ struct AdmissionLimitsTests {
         #expect(bucket.take(nowMilliseconds: 1000) == .refused(retryAfterMilliseconds: 9000))
         #expect(bucket.take(nowMilliseconds: 10_000) == .allowed)
     }
-
-    @Test func keysNameTheIP() {
-        #expect(AdmissionKeys.connections("10.0.0.1") == "ipconn:10.0.0.1")
-        #expect(AdmissionKeys.handshakes("::1") == "hs:::1")
-        #expect(AdmissionKeys.joins("10.0.0.1") == "jn:10.0.0.1")
-    }
 }
 
 @Suite("Per-IP limit key")

@@ -3,19 +3,25 @@ import NIOCore
 import Testing
 
 @Suite struct RESPCodecTests {
+    func encode(_ command: RESPCommand) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        RESPCodec.encode(command, into: &buffer)
+        return buffer
+    }
+
     @Test func encodesCommandsAsRESPArrays() {
-        let bytes = RESPCodec.encode(RESPCommand("SET", "key", .integer(42)))
+        let bytes = encode(RESPCommand("SET", "key", .integer(42)))
         #expect(String(buffer: bytes) == "*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$2\r\n42\r\n")
     }
 
     @Test func encodesBinaryArgumentsExactly() {
         let payload = ByteBuffer(bytes: [0x00, 0xFF, 0x0D, 0x0A])
-        let bytes = RESPCodec.encode(RESPCommand("PUBLISH", "c", .bytes(payload)))
+        let bytes = encode(RESPCommand("PUBLISH", "c", .bytes(payload)))
         #expect(Array(bytes.readableBytesView) == Array("*3\r\n$7\r\nPUBLISH\r\n$1\r\nc\r\n$4\r\n".utf8) + [0x00, 0xFF, 0x0D, 0x0A] + Array("\r\n".utf8))
     }
 
     @Test func encodesEmptyArgument() {
-        let bytes = RESPCodec.encode(RESPCommand("GET", ""))
+        let bytes = encode(RESPCommand("GET", ""))
         #expect(String(buffer: bytes) == "*2\r\n$3\r\nGET\r\n$0\r\n\r\n")
     }
 

@@ -14,11 +14,11 @@ import Testing
         #expect(String(buffer: frame) == #"{"type":"session","sessionId":"s1","roomId":"r\"1","username":"Ann","limits":{"messageLength":123,"imageBytes":3145728,"ratePerMinute":0,"rateBurst":20}}"#)
     }
 
-    @Test func chatFrameSplicesTheStoredBody() {
+    @Test func chatFrameSplicesTheStoredBody() throws {
         var request = ChatRequest(roomID: "r", text: "hi \"you\" <b>", image: nil, replyTo: nil, clientID: "c1")
         let body = ServerFrames.chatBody(sender: "Ann", sessionID: "s1", request: request, timestamp: 5)
         #expect(String(buffer: body) == #"{"sender":"Ann","sessionId":"s1","text":"hi \"you\" \u003cb\u003e","image":null,"replyTo":null,"timestamp":5,"clientId":"c1"}"#)
-        let frame = ServerFrames.chat(id: ByteBuffer(string: "9-1"), body: body)
+        let frame = ServerFrames.event(.chat(try #require(RoomEvent.Position(text: ByteBuffer(string: "9-1"))), body: body))
         #expect(String(buffer: frame) == #"{"type":"chat","id":"9-1","messageId":"9-1","sender":"Ann","sessionId":"s1","text":"hi \"you\" \u003cb\u003e","image":null,"replyTo":null,"timestamp":5,"clientId":"c1"}"#)
         request.clientID = nil
         request.replyTo = ReplyReference(messageID: "1-0", sender: "Bo", sessionID: nil, preview: "p", isImage: false)
@@ -49,11 +49,12 @@ import Testing
 
 @Suite struct FanOutFrameTests {
     @Test(arguments: [10, 200, 70_000])
-    func inPlaceFrameEqualsTheCopiedOne(_ textLength: Int) {
+    func inPlaceFrameEqualsTheCopiedOne(_ textLength: Int) throws {
         let request = ChatRequest(roomID: "r", text: String(repeating: "x", count: textLength), image: nil, replyTo: nil, clientID: nil)
         let body = ServerFrames.chatBody(sender: "Ann", sessionID: "s", request: request, timestamp: 1)
-        let copied = WebSocketWire.text(ServerFrames.chat(id: ByteBuffer(string: "5-1"), body: body))
-        let inPlace = WebSocketWire.frame(.text, capacity: 16) { ServerFrames.writeChat(id: ByteBuffer(string: "5-1"), body: body, into: &$0) }
+        let event = RoomEvent.chat(try #require(RoomEvent.Position(text: ByteBuffer(string: "5-1"))), body: body)
+        let copied = WebSocketWire.text(ServerFrames.event(event))
+        let inPlace = WebSocketWire.frame(.text, capacity: 16) { ServerFrames.write(event, into: &$0) }
         #expect(Array(inPlace.readableBytesView) == Array(copied.readableBytesView))
     }
 }

@@ -256,6 +256,51 @@ def test_resume_too_old_says_recovered_false(worker, redis_server):
     assert [m["id"] for m in history["messages"]] == ids[-2:]
 
 
+def test_room_events_in_redis_keep_their_wire_format(worker, redis_server):
+    """The pub/sub payloads and stream entries every version of the worker reads (a rolling reload
+    runs two versions on one Redis; a deployment keeps its streams): pinned as bytes."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "chaos"))
+    from resp import Redis
+
+    r = room()
+    with Redis(redis_server.port) as sub:
+        assert sub.call("SUBSCRIBE", f"room:{r}") == [b"subscribe", f"room:{r}".encode(), 1]
+        a, _ = joined(worker.ws_url, r, "alice", action="create")
+        kind, channel, join = sub._reply()
+        assert (kind, channel) == (b"message", f"room:{r}".encode())
+        assert join.startswith(b'S{"sender":"System","message":"join","username":"alice"') and join.endswith(b',"usersCount":1}')
+        a.chat(r, "hi", clientId="w1")
+        frame = a.next_chat()
+        _, _, chat = sub._reply()
+    body = json.dumps({k: v for k, v in frame.items() if k not in ("type", "id", "messageId")}, separators=(",", ":"))
+    assert chat == b"C" + frame["id"].encode() + b" " + body.encode()
+    with Redis(redis_server.port) as redis:
+        assert redis.call("XRANGE", f"stream:{r}", "-", "+") == [[frame["id"].encode(), [b"d", body.encode()]]]
+
+
+def test_malformed_room_events_in_redis_are_skipped_not_fatal(worker, redis_server):
+    """Whatever else writes to a room's channel or stream, the worker decodes what is Echo's and
+    skips the rest: it stays up and every member keeps receiving."""
+    r = room()
+    a, _ = joined(worker.ws_url, r, "alice", action="create")
+    a.chat(r, "before")
+    before = a.next_chat()
+    # An empty body once crashed the worker (the renderer stepped over a missing brace).
+    for payload in ["C5-1 ", "C", "C5-1", "Cx-1 {}", "S", "Sx", "Z{}", ""]:
+        redis_server.cli("PUBLISH", f"room:{r}", payload)
+    for field, value in [("d", ""), ("d", "x"), ("x", "{}")]:
+        redis_server.cli("XADD", f"stream:{r}", "*", field, value)
+    a.chat(r, "after")
+    assert a.next_chat()["text"] == "after"
+    assert worker.proc.poll() is None
+    b, history = joined(worker.ws_url, r, "bob")
+    assert [m["text"] for m in history["messages"]] == ["before", "after"]
+    assert history["messages"][0]["id"] == before["id"]
+    assert worker.proc.poll() is None
+
+
 def test_client_id_makes_a_send_idempotent(worker, redis_server):
     r = room()
     a, _ = joined(worker.ws_url, r, "alice", action="create")

@@ -90,19 +90,28 @@ public enum ServerFrames {
         return w.buffer
     }
 
-    /// The chat frame: `{"type":"chat","id":ID,"messageId":ID,` + the stored body after its `{`.
-    /// Built by splicing bytes, so a message from Redis is never parsed or re-encoded. `id` is the
-    /// ID's bytes as Redis sent them, already validated as a ``StreamID`` (digits and one dash), so
-    /// they need no escaping.
-    public static func chat(id: ByteBuffer, body: ByteBuffer) -> ByteBuffer {
+    /// The frame of a room event (``RoomEvent``), as clients receive it live and in history.
+    public static func event(_ event: RoomEvent) -> ByteBuffer {
         var frame = ByteBuffer()
-        frame.reserveCapacity(body.readableBytes + 64)
-        writeChat(id: id, body: body, into: &frame)
+        frame.reserveCapacity(event.body.readableBytes + 64)
+        write(event, into: &frame)
         return frame
     }
 
-    /// ``chat(id:body:)`` written into `buffer` (a WebSocket frame being built, for fan-out).
-    public static func writeChat(id: ByteBuffer, body: ByteBuffer, into frame: inout ByteBuffer) {
+    /// ``event(_:)`` written into `frame` (a WebSocket frame being built, for fan-out). Built by
+    /// splicing bytes: an event from Redis is never parsed or re-encoded.
+    public static func write(_ event: RoomEvent, into frame: inout ByteBuffer) {
+        switch event {
+        case .chat(let position, let body):
+            writeChat(id: position.text, body: body, into: &frame)
+        case .system(let json):
+            frame.writeImmutableBuffer(json)
+        }
+    }
+
+    /// `{"type":"chat","id":ID,"messageId":ID,` + the stored body after its `{`. `id` is the ID's
+    /// bytes as Redis sent them, already validated as a ``StreamID``, so they need no escaping.
+    private static func writeChat(id: ByteBuffer, body: ByteBuffer, into frame: inout ByteBuffer) {
         frame.writeStaticString("{\"type\":\"chat\",\"id\":\"")
         frame.writeImmutableBuffer(id)
         frame.writeStaticString("\",\"messageId\":\"")

@@ -42,12 +42,6 @@ public enum RESPCodec {
             }
         }
     }
-
-    public static func encode(_ command: RESPCommand) -> ByteBuffer {
-        var buffer = ByteBuffer()
-        encode(command, into: &buffer)
-        return buffer
-    }
 }
 
 /// An incremental RESP reader: feed bytes as they arrive, take whole replies out.

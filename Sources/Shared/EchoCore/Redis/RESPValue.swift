@@ -64,11 +64,6 @@ public struct RESPCommand: Sendable {
     public var arguments: [RESPArgument]
     public init(_ arguments: [RESPArgument]) { self.arguments = arguments }
     public init(_ arguments: RESPArgument...) { self.arguments = arguments }
-    /// The command's name, for logs and errors.
-    public var name: String {
-        if case .string(let s) = arguments.first { return s }
-        return "?"
-    }
 }
 
 /// An error reply or a broken connection, with what Redis said.

@@ -3,16 +3,6 @@ import Logging
 import NIOCore
 import NIOPosix
 
-/// A Lua script, run with EVALSHA once Redis knows it (EVAL the first time and after NOSCRIPT).
-public struct RedisScript: Sendable {
-    public let name: String
-    public let source: String
-    public init(name: String, source: String) {
-        self.name = name
-        self.source = source
-    }
-}
-
 /// A self-healing Redis connection: connects, logs in, and reconnects with back-off and jitter.
 /// While it is down, commands fail at once with ``RedisError/Kind-swift.enum/unavailable`` instead of
 /// queueing, so callers can tell their clients to retry.
@@ -46,7 +36,7 @@ public final class RedisClient: @unchecked Sendable {
     /// Runs after login on every new connection, before commands flow (resubscribe, for example).
     var prepare: ((RedisConnection) -> EventLoopFuture<Void>)?
     /// Told `true` when a connection is ready and `false` when it is lost.
-    public var onAvailabilityChange: ((Bool) -> Void)?
+    var onAvailabilityChange: ((Bool) -> Void)?
     var onPush: ((RESPValue) -> Void)?
     var onReadComplete: (() -> Void)?
 
@@ -99,31 +89,40 @@ public final class RedisClient: @unchecked Sendable {
         return connection.send(command)
     }
 
-    /// Runs `script` with EVALSHA, falling back to EVAL when Redis does not know it.
-    public func run(_ script: RedisScript, keys: [RESPArgument], arguments: [RESPArgument]) -> EventLoopFuture<RESPValue> {
+    /// Runs a typed script call (``RedisScriptCall``) with EVALSHA, falling back to EVAL when
+    /// Redis does not know the script; the reply is the call's own decoding of what Redis sent.
+    public func run<Call: RedisScriptCall>(_ call: Call) -> EventLoopFuture<Call.Response> {
         guard eventLoop.inEventLoop else {
-            return eventLoop.flatSubmit { self.run(script, keys: keys, arguments: arguments) }
+            return eventLoop.flatSubmit { self.run(call) }
         }
-        let tail: [RESPArgument] = [.integer(keys.count)] + keys + arguments
-        @Sendable func eval() -> EventLoopFuture<RESPValue> {
-            send(RESPCommand(["EVAL", .string(script.source)] + tail))
+        let script = Call.script
+        let keys = call.keys
+        let arguments = call.arguments
+        @Sendable func command(_ verb: String, _ scriptOrHash: String) -> RESPCommand {
+            var words: [RESPArgument] = [.string(verb), .string(scriptOrHash), .integer(keys.count)]
+            words.reserveCapacity(3 + keys.count + arguments.count)
+            for key in keys { words.append(.string(key)) }
+            words.append(contentsOf: arguments)
+            return RESPCommand(words)
         }
-        guard let sha = scriptHashes[script.name] else {
+        let reply: EventLoopFuture<RESPValue>
+        if let sha = scriptHashes[script.name] {
+            reply = send(command("EVALSHA", sha)).flatMapError { error in
+                // Redis restarted or SCRIPT FLUSH: its cache is empty. EVAL runs the script and
+                // caches it again under the same hash, so the next call's EVALSHA works.
+                guard let redisError = error as? RedisError, redisError.isNoScript else {
+                    return self.eventLoop.makeFailedFuture(error)
+                }
+                return self.send(command("EVAL", script.source))
+            }
+        } else {
             // Unknown yet: EVAL runs it and caches it in Redis; learn the hash in the background.
-            let load = send(RESPCommand("SCRIPT", "LOAD", .string(script.source)))
-            load.whenSuccess { value in
+            send(RESPCommand("SCRIPT", "LOAD", .string(script.source))).whenSuccess { value in
                 if let sha = value.string { self.scriptHashes[script.name] = sha }
             }
-            return eval()
+            reply = send(command("EVAL", script.source))
         }
-        return send(RESPCommand(["EVALSHA", .string(sha)] + tail)).flatMapError { error in
-            // Redis restarted or SCRIPT FLUSH: its cache is empty. EVAL runs the script and caches
-            // it again under the same hash, so the next call's EVALSHA works.
-            guard let redisError = error as? RedisError, redisError.isNoScript else {
-                return self.eventLoop.makeFailedFuture(error)
-            }
-            return eval()
-        }
+        return reply.flatMapThrowing { try call.decode($0) }
     }
 
     private func connect() {
@@ -265,16 +264,4 @@ public final class RedisClient: @unchecked Sendable {
             _ = connection.send(RESPCommand("PING"))
         }
     }
-}
-
-/// Reconnect delays: 100 ms doubling to 5 s, ±20 % jitter so workers do not reconnect in step.
-public enum ReconnectBackoff {
-    /// `jitter` in -1...1 scales the ±20 %.
-    public static func delay(attempt: Int, jitter: Double) -> TimeAmount {
-        let base = min(100.0 * pow2(min(attempt, 16)), 5000.0)
-        let ms = base * (1 + 0.2 * max(-1, min(1, jitter)))
-        return .milliseconds(Int64(ms.rounded()))
-    }
-
-    private static func pow2(_ n: Int) -> Double { Double(1 << n) }
 }

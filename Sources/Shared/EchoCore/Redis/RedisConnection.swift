@@ -5,13 +5,13 @@ import NIOCore
 ///
 /// In subscriber mode, pushed messages (`message`) go to ``onPush`` instead of a waiting command.
 // @unchecked: every property is read and written on `channel.eventLoop` only (asserted on entry).
-public final class RedisConnection: @unchecked Sendable {
+final class RedisConnection: @unchecked Sendable {
     struct Pending {
         var promise: EventLoopPromise<RESPValue>
         var sentAt: NIODeadline
     }
 
-    public let channel: Channel
+    let channel: Channel
     let isSubscriber: Bool
     private var pending = CircularBuffer<Pending>(initialCapacity: 64)
     private var flushScheduled = false
@@ -28,11 +28,11 @@ public final class RedisConnection: @unchecked Sendable {
         self.isSubscriber = isSubscriber
     }
 
-    public var eventLoop: EventLoop { channel.eventLoop }
-    public var pendingCount: Int { pending.count }
+    var eventLoop: EventLoop { channel.eventLoop }
+    var pendingCount: Int { pending.count }
 
     /// Sends `command`; the future holds its reply (an error reply fails it with ``RedisError``).
-    public func send(_ command: RESPCommand) -> EventLoopFuture<RESPValue> {
+    func send(_ command: RESPCommand) -> EventLoopFuture<RESPValue> {
         eventLoop.assertInEventLoop()
         guard !failed else {
             return eventLoop.makeFailedFuture(RedisError(.unavailable, "connection closed"))
@@ -103,7 +103,7 @@ public final class RedisConnection: @unchecked Sendable {
         pending.first.map { now - max($0.sentAt, lastRead) }
     }
 
-    public func close() {
+    func close() {
         fail(RedisError(.unavailable, "connection closed"))
         channel.close(promise: nil)
     }

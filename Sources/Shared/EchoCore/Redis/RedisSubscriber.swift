@@ -46,7 +46,10 @@ public final class RedisSubscriber: @unchecked Sendable {
         }
     }
 
-    public var eventLoop: EventLoop { client.eventLoop }
+    var eventLoop: EventLoop { client.eventLoop }
+
+    /// Channels held (subscribed or on their way), whatever the connection's state: a room whose
+    /// last member left or whose join failed must not stay here.
     public var channelCount: Int { channels.count }
 
     /// Whether Redis confirmed `channel` on the current connection (messages published to it now

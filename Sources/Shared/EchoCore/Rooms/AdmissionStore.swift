@@ -1,16 +1,6 @@
 import EchoShared
 import NIOCore
 
-/// Key names of the admission limits (every one expires: docs/security.md).
-public enum AdmissionKeys {
-    /// Hash: worker instance → `<open connections>:<expiry ms>`.
-    public static func connections(_ ip: String) -> String { "ipconn:\(ip)" }
-    /// Token bucket of WebSocket handshakes.
-    public static func handshakes(_ ip: String) -> String { "hs:\(ip)" }
-    /// Token bucket of join attempts.
-    public static func joins(_ ip: String) -> String { "jn:\(ip)" }
-}
-
 /// The per-IP limits of one configuration, as the scripts take them. A nil or 0 limit is off.
 public struct AdmissionLimits: Sendable, Equatable {
     public struct Bucket: Sendable, Equatable {
@@ -60,7 +50,7 @@ public struct AdmissionStore: Sendable {
         self.instance = instance
     }
 
-    public static let scripts = [AdmissionScripts.admit, AdmissionScripts.hold]
+    public static let scripts = [AdmitScript.script, HoldScript.script]
 
     /// Checks (and on success records) one more connection of `ip`, holding `count` on this worker
     /// in all, against `maxConnections`; and takes a token from `bucket`. Either may be nil.
@@ -68,30 +58,11 @@ public struct AdmissionStore: Sendable {
         ip: String, connections: (count: Int, max: Int, ttlMilliseconds: Int)?,
         bucket: (key: String, limits: AdmissionLimits.Bucket)?
     ) -> EventLoopFuture<AdmissionOutcome> {
-        let keys: [RESPArgument] = [
-            .string(connections == nil ? "" : AdmissionKeys.connections(ip)), .string(bucket?.key ?? ""),
-        ]
-        let args: [RESPArgument] = [
-            .string(instance), .integer(connections?.count ?? 0), .integer(connections?.max ?? 0),
-            .integer(connections?.ttlMilliseconds ?? 0), .integer(bucket?.limits.capacity ?? 0),
-            .integer(bucket?.limits.ratePerMinute ?? 0),
-        ]
-        return redis.run(AdmissionScripts.admit, keys: keys, arguments: args).flatMapThrowing { reply in
-            guard let parts = reply.array, let status = parts.first?.string else {
-                throw RedisError(.protocolError, "unexpected admit reply")
-            }
-            switch status {
-            case "ok": return .admitted
-            case "connections": return .tooManyConnections(others: parts.count > 1 ? parts[1].int ?? 0 : 0)
-            case "limited": return .rateLimited(retryAfterMilliseconds: parts.count > 1 ? parts[1].int ?? 1000 : 1000)
-            default: throw RedisError(.protocolError, "unexpected admit reply")
-            }
-        }
+        redis.run(AdmitScript(ip: ip, instance: instance, connections: connections, bucket: bucket))
     }
 
     /// Writes this worker's count of `ip`'s open connections (0 removes it).
     public func hold(ip: String, count: Int, ttlMilliseconds: Int) -> EventLoopFuture<Void> {
-        redis.run(AdmissionScripts.hold, keys: [.string(AdmissionKeys.connections(ip))],
-                  arguments: [.string(instance), .integer(count), .integer(ttlMilliseconds)]).map { _ in }
+        redis.run(HoldScript(ip: ip, instance: instance, count: count, ttlMilliseconds: ttlMilliseconds))
     }
 }

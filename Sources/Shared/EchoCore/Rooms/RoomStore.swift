@@ -1,13 +1,28 @@
 import EchoShared
 import NIOCore
 
-/// A chat message as read from a stream: its position and the frame clients receive.
-public struct StoredMessage: Sendable {
+/// An event the room keeps, as read from its stream: its position and the frame clients receive.
+public struct StoredMessage: Sendable, Equatable {
     public var id: StreamID
     public var frame: ByteBuffer
+
+    public init(id: StreamID, frame: ByteBuffer) {
+        self.id = id
+        self.frame = frame
+    }
+
+    /// The event rendered (nil for a kind the room does not keep: it has no position).
+    public init?(_ event: RoomEvent) {
+        guard let id = event.id else { return nil }
+        self.init(id: id, frame: ServerFrames.event(event))
+    }
+
+    static func messages(_ events: some Sequence<RoomEvent>) -> [StoredMessage] {
+        events.compactMap(StoredMessage.init)
+    }
 }
 
-public enum JoinOutcome: Sendable {
+public enum JoinOutcome: Sendable, Equatable {
     case roomNotFound
     /// `messages` oldest first; `recovered` is nil when the join asked for no resume.
     case joined(usersCount: Int, messages: [StoredMessage], recovered: Bool?)
@@ -16,14 +31,15 @@ public enum JoinOutcome: Sendable {
 /// One catch-up round's answer: `covered` is aligned with the request's positions, `entries` are
 /// after the oldest covered position (oldest first), `history` is the room's recent history
 /// (oldest first, read only when some position was not covered).
-public struct ResyncReply: Sendable {
+public struct ResyncReply: Sendable, Equatable {
     public var covered: [Bool]
     public var entries: [StoredMessage]
     public var history: [StoredMessage]
+    /// Fewer entries than a page: the round read up to the stream's end.
     public var isLastPage: Bool
 }
 
-public enum ChatOutcome: Sendable {
+public enum ChatOutcome: Sendable, Equatable {
     /// Stored and published; everyone (the sender too) receives it through pub/sub.
     case stored(StreamID)
     /// A retry of a message stored before: `message` is the stored one, when still in history.
@@ -44,115 +60,63 @@ public struct RoomStore: Sendable {
     }
 
     /// Every script the store runs, for the client to load on each connection.
-    public static let scripts = [RoomScripts.chat, RoomScripts.join, RoomScripts.leave, RoomScripts.refresh, RoomScripts.resync]
+    public static let scripts = [
+        ChatScript.script, JoinScript.script, LeaveScript.script, PresenceRefreshScript.script, ResyncScript.script,
+    ]
 
     public func join(_ request: JoinRequest, sessionID: String, timestamp: Int) -> EventLoopFuture<JoinOutcome> {
-        let room = request.roomID
-        let event = ServerFrames.systemEventPrefix(event: "join", username: request.username, sessionID: sessionID, timestamp: timestamp)
         var session = JSONWriter(capacity: 96)
         session.beginObject()
-        session.key("roomId"); session.string(room)
+        session.key("roomId"); session.string(request.roomID)
         session.key("username"); session.string(request.username)
         session.key("joinedAt"); session.int(timestamp)
         session.endObject()
-        let keys: [RESPArgument] = [
-            .string(RoomKeys.info(room)), .string(RoomKeys.members(room)), .string(RoomKeys.usernames(room)),
-            .string(RoomKeys.session(sessionID)), .string(RoomKeys.stream(room)), .string(RoomKeys.channel(room)),
-            .string(RoomKeys.activeRooms),
-        ]
-        let args: [RESPArgument] = [
-            .string(request.action.rawValue), .string(sessionID), .string(request.username),
-            .integer(configuration.presenceTTLSeconds * 1000), .integer(configuration.roomTTLSeconds),
-            .bytes(session.buffer), .bytes(event), .integer(configuration.historyLimit),
-            .string(request.since?.description ?? ""), .string(room),
-        ]
-        return redis.run(RoomScripts.join, keys: keys, arguments: args).flatMapThrowing { reply in
-            guard let parts = reply.array, let status = parts.first?.string else {
-                throw RedisError(.protocolError, "unexpected join reply")
-            }
-            if status == "notfound" { return .roomNotFound }
-            guard parts.count == 4, let count = parts[1].int, let recoveredFlag = parts[2].int else {
-                throw RedisError(.protocolError, "unexpected join reply")
-            }
-            var messages = Self.messages(from: parts[3])
-            let recovered: Bool? = recoveredFlag < 0 ? nil : recoveredFlag == 1
-            if recovered != true { messages.reverse() }
-            return .joined(usersCount: count, messages: messages, recovered: recovered)
-        }
+        let call = JoinScript(
+            room: request.roomID, action: request.action, sessionID: sessionID, username: request.username,
+            session: session.buffer,
+            eventPrefix: ServerFrames.systemEventPrefix(event: "join", username: request.username, sessionID: sessionID, timestamp: timestamp),
+            since: request.since, historyLimit: configuration.historyLimit,
+            presenceTTLMilliseconds: configuration.presenceTTLSeconds * 1000, roomTTLSeconds: configuration.roomTTLSeconds
+        )
+        return redis.run(call)
     }
 
+    /// Stores and publishes an event the room keeps: a chat message by default, `body` being
+    /// ``ServerFrames/chatBody(sender:sessionID:request:timestamp:)``. Any stored kind goes
+    /// through here (one script, one rate limit, one dedupe by `clientId`).
     public func chat(
-        room: String, body: ByteBuffer, clientID: String?, clientIP: String
+        room: String, kind: RoomEvent.Kind = .chat, body: ByteBuffer, clientID: String?, clientIP: String
     ) -> EventLoopFuture<ChatOutcome> {
-        let keys: [RESPArgument] = [
-            .string(RoomKeys.stream(room)), .string(RoomKeys.channel(room)), .string(RoomKeys.rateLimit(clientIP)),
-            .string(clientID.map { RoomKeys.clientID(room: room, clientID: $0) } ?? ""), .string(RoomKeys.info(room)),
-        ]
-        let args: [RESPArgument] = [
-            .bytes(body), .integer(configuration.streamMaxLength), .integer(configuration.rateLimitPerMinute),
-            .integer(configuration.rateLimitBurst), .integer(configuration.roomTTLSeconds), .integer(dedupeSeconds),
-        ]
-        return redis.run(RoomScripts.chat, keys: keys, arguments: args).flatMapThrowing { reply in
-            guard let parts = reply.array, let status = parts.first?.string, parts.count >= 2 else {
-                throw RedisError(.protocolError, "unexpected chat reply")
-            }
-            switch status {
-            case "ok":
-                guard let (id, _) = Self.streamID(parts[1]) else { break }
-                return .stored(id)
-            case "dup":
-                guard let (id, idBytes) = Self.streamID(parts[1]) else { break }
-                let stored = parts.count > 2 ? parts[2].buffer.map { StoredMessage(id: id, frame: ServerFrames.chat(id: idBytes, body: $0)) } : nil
-                return .duplicate(id, stored)
-            case "limited":
-                return .rateLimited(retryAfterMilliseconds: parts[1].int ?? 1000)
-            default:
-                break
-            }
-            throw RedisError(.protocolError, "unexpected chat reply")
-        }
+        precondition(kind.streamField != nil, "\(kind) is not kept in the stream")
+        let call = ChatScript(
+            room: room, kind: kind, body: body, clientID: clientID, clientIP: clientIP, streamMaxLength: configuration.streamMaxLength,
+            ratePerMinute: configuration.rateLimitPerMinute, burst: configuration.rateLimitBurst,
+            roomTTLSeconds: configuration.roomTTLSeconds, dedupeSeconds: dedupeSeconds
+        )
+        return redis.run(call)
     }
 
     /// Removes a member; everyone left gets a leave event. Returns the members left.
     public func leave(room: String, sessionID: String, username: String, timestamp: Int) -> EventLoopFuture<Int> {
-        let event = ServerFrames.systemEventPrefix(event: "leave", username: username, sessionID: sessionID, timestamp: timestamp)
-        let keys: [RESPArgument] = [
-            .string(RoomKeys.members(room)), .string(RoomKeys.usernames(room)), .string(RoomKeys.session(sessionID)),
-            .string(RoomKeys.channel(room)), .string(RoomKeys.info(room)),
-        ]
-        return redis.run(RoomScripts.leave, keys: keys, arguments: [.string(sessionID), .bytes(event), .integer(configuration.roomTTLSeconds)])
-            .map { $0.int ?? 0 }
+        redis.run(LeaveScript(
+            room: room, sessionID: sessionID,
+            eventPrefix: ServerFrames.systemEventPrefix(event: "leave", username: username, sessionID: sessionID, timestamp: timestamp),
+            roomTTLSeconds: configuration.roomTTLSeconds
+        ))
     }
 
     /// The last `historyLimit` messages, oldest first.
     public func history(room: String) -> EventLoopFuture<[StoredMessage]> {
         redis.send(RESPCommand("XREVRANGE", .string(RoomKeys.stream(room)), "+", "-", "COUNT", .integer(configuration.historyLimit)))
-            .map { Array(Self.messages(from: $0).reversed()) }
-    }
-
-    /// Messages after `id` (all of them when `id` is nil), oldest first, at most `limit`.
-    public func messages(room: String, after id: StreamID?, limit: Int = 1000) -> EventLoopFuture<[StoredMessage]> {
-        // "(" makes the range exclusive: strictly after `id`.
-        let start = id.map { "(" + $0.description } ?? "-"
-        return redis.send(RESPCommand("XRANGE", .string(RoomKeys.stream(room)), .string(start), "+", "COUNT", .integer(limit)))
-            .map { Self.messages(from: $0) }
+            .map { StoredMessage.messages(RoomEvent.events(fromStream: $0).reversed()) }
     }
 
     /// Moves this worker's members' presence expiry forward, re-adding any that Redis lost.
-    public func refreshPresence(room: String, members: [(sessionID: String, username: String)]) -> EventLoopFuture<RESPValue> {
-        let keys: [RESPArgument] = [
-            .string(RoomKeys.members(room)), .string(RoomKeys.usernames(room)), .string(RoomKeys.info(room)),
-            .string(RoomKeys.activeRooms),
-        ]
-        var args: [RESPArgument] = [
-            .integer(configuration.presenceTTLSeconds * 1000), .integer(configuration.roomTTLSeconds), .string(room),
-        ]
-        args.reserveCapacity(3 + members.count * 2)
-        for member in members {
-            args.append(.string(member.sessionID))
-            args.append(.string(member.username))
-        }
-        return redis.run(RoomScripts.refresh, keys: keys, arguments: args)
+    public func refreshPresence(room: String, members: [(sessionID: String, username: String)]) -> EventLoopFuture<Void> {
+        redis.run(PresenceRefreshScript(
+            room: room, members: members, presenceTTLMilliseconds: configuration.presenceTTLSeconds * 1000,
+            roomTTLSeconds: configuration.roomTTLSeconds
+        ))
     }
 
     /// Redis's data epoch (``RoomKeys/dataEpoch``): the stored one, or `candidate` when there was
@@ -168,37 +132,6 @@ public struct RoomStore: Sendable {
 
     /// One catch-up round for `room` (see ``RoomRecovery``).
     public func resync(room: String, request: ResyncRequest, pageSize: Int = RoomRecovery.pageSize) -> EventLoopFuture<ResyncReply> {
-        let args: [RESPArgument] = [.integer(pageSize), .integer(configuration.historyLimit)]
-            + request.positions.map { .string($0?.description ?? "") }
-        return redis.run(RoomScripts.resync, keys: [.string(RoomKeys.stream(room))], arguments: args).flatMapThrowing { reply in
-            guard let parts = reply.array, parts.count == 3, let flags = parts[0].array,
-                  flags.count == request.positions.count else {
-                throw RedisError(.protocolError, "unexpected resync reply")
-            }
-            let entries = Self.messages(from: parts[1])
-            return ResyncReply(
-                covered: flags.map { $0.int == 1 }, entries: entries,
-                history: Array(Self.messages(from: parts[2]).reversed()), isLastPage: entries.count < pageSize
-            )
-        }
-    }
-
-    /// Stream entries (`[[id, [field, value, ...]], ...]`) as chat frames.
-    static func messages(from reply: RESPValue) -> [StoredMessage] {
-        guard let entries = reply.array else { return [] }
-        var result: [StoredMessage] = []
-        result.reserveCapacity(entries.count)
-        for entry in entries {
-            guard let parts = entry.array, parts.count == 2, let (id, idBytes) = streamID(parts[0]),
-                  let fields = parts[1].array, fields.count >= 2, let body = fields[1].buffer else { continue }
-            result.append(StoredMessage(id: id, frame: ServerFrames.chat(id: idBytes, body: body)))
-        }
-        return result
-    }
-
-    /// A stream entry ID in a reply: parsed, and its bytes kept to splice into the chat frame.
-    static func streamID(_ value: RESPValue) -> (StreamID, ByteBuffer)? {
-        guard let bytes = value.buffer, let id = bytes.withUnsafeReadableBytes({ StreamID(utf8: $0) }) else { return nil }
-        return (id, bytes)
+        redis.run(ResyncScript(room: room, request: request, pageSize: pageSize, historyLimit: configuration.historyLimit))
     }
 }

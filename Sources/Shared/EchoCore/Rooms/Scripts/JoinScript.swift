@@ -1,0 +1,84 @@
+import NIOCore
+
+/// Joins (or creates) a room: presence, session, the join event for everyone, and the history
+/// the new member needs, all in one round trip (so no message falls between the history and the
+/// live feed the member already listens to).
+public struct JoinScript: RedisScriptCall {
+    /// `recovered`, when the join resumes (`since`), says whether the history reaches back to
+    /// `since`; then the messages are all those after it.
+    public typealias Response = JoinOutcome
+
+    public var room: String
+    public var action: JoinRequest.Action
+    public var sessionID: String
+    public var username: String
+    /// The session key's JSON.
+    public var session: ByteBuffer
+    /// The join event up to its `usersCount` value (``ServerFrames/systemEventPrefix(event:username:sessionID:timestamp:)``):
+    /// the script appends the count, exact at the moment of the change.
+    public var eventPrefix: ByteBuffer
+    public var since: StreamID?
+    public var historyLimit: Int
+    public var presenceTTLMilliseconds: Int
+    public var roomTTLSeconds: Int
+
+    public var keys: [String] {
+        [RoomKeys.info(room), RoomKeys.members(room), RoomKeys.usernames(room), RoomKeys.session(sessionID),
+         RoomKeys.stream(room), RoomKeys.channel(room), RoomKeys.activeRooms]
+    }
+
+    public var arguments: [RESPArgument] {
+        [.string(action.rawValue), .string(sessionID), .string(username), .integer(presenceTTLMilliseconds),
+         .integer(roomTTLSeconds), .bytes(session), .bytes(eventPrefix), .integer(historyLimit),
+         .string(since?.description ?? ""), .string(room)]
+    }
+
+    public static let script = RedisScript(name: "join", source: """
+        if ARGV[1] == 'join' and redis.call('EXISTS', KEYS[1]) == 0 then return {'notfound'} end
+        \(LuaSnippets.now)
+        local ttl = tonumber(ARGV[5])
+        redis.call('SET', KEYS[1], '1', 'EX', ttl)
+        local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
+        if #expired > 0 then
+          redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+          for _, sid in ipairs(expired) do redis.call('HDEL', KEYS[3], sid) end
+        end
+        redis.call('ZADD', KEYS[2], now + tonumber(ARGV[4]), ARGV[2])
+        redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
+        redis.call('EXPIRE', KEYS[2], ttl)
+        redis.call('EXPIRE', KEYS[3], ttl)
+        redis.call('SET', KEYS[4], ARGV[6], 'EX', ttl)
+        redis.call('ZADD', KEYS[7], now, ARGV[10])
+        redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', now - ttl * 1000)
+        redis.call('EXPIRE', KEYS[7], ttl)
+        local count = redis.call('ZCARD', KEYS[2])
+        redis.call('PUBLISH', KEYS[6], \(RoomEvent.Lua.unstoredPayload(tag: RoomEvent.Lua.tag(.system), body: "ARGV[7] .. count .. '}'")))
+        local recovered = -1
+        local entries = nil
+        if ARGV[9] ~= '' then
+          if #redis.call('XREVRANGE', KEYS[5], ARGV[9], '-', 'COUNT', 1) > 0 then
+            recovered = 1
+            entries = redis.call('XRANGE', KEYS[5], '(' .. ARGV[9], '+')
+          else
+            recovered = 0
+          end
+        end
+        if not entries then
+          entries = redis.call('XREVRANGE', KEYS[5], '+', '-', 'COUNT', ARGV[8])
+        end
+        return {'ok', count, recovered, entries}
+        """)
+
+    /// `{'notfound'}` | `{'ok', usersCount, recovered (-1 no since, 0, 1), entries}`; the entries
+    /// are oldest first when recovered == 1, newest first otherwise.
+    public func decode(_ reply: RESPValue) throws -> JoinOutcome {
+        guard case .array(let parts) = reply, let status = parts.first?.string else { throw unexpected(reply) }
+        if status == "notfound", parts.count == 1 { return .roomNotFound }
+        guard status == "ok", parts.count == 4, let count = parts[1].int, let flag = parts[2].int,
+              (-1...1).contains(flag), case .array = parts[3] else { throw unexpected(reply) }
+        var messages = StoredMessage.messages(RoomEvent.events(fromStream: parts[3]))
+        let recovered: Bool? = flag < 0 ? nil : flag == 1
+        if recovered != true { messages.reverse() }
+        return .joined(usersCount: count, messages: messages, recovered: recovered)
+    }
+}

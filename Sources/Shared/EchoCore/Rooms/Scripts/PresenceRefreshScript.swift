@@ -1,0 +1,48 @@
+/// Keeps this worker's members alive: their expiry scores move forward and the room's keys keep
+/// living while anyone is in it. Members are (re)added, not only refreshed: after a Redis restart
+/// that lost data (or a stall long enough for another worker to expire them) they are still here,
+/// so presence, `usersCount` and the room's info key (a `join` needs it) come back without anyone
+/// rejoining. A member who left is not in the worker's list any more.
+public struct PresenceRefreshScript: RedisScriptCall {
+    public typealias Response = Void
+
+    public var room: String
+    public var members: [(sessionID: String, username: String)]
+    public var presenceTTLMilliseconds: Int
+    public var roomTTLSeconds: Int
+
+    public var keys: [String] {
+        [RoomKeys.members(room), RoomKeys.usernames(room), RoomKeys.info(room), RoomKeys.activeRooms]
+    }
+
+    /// The TTLs and the room id, then session id and username pairs.
+    public var arguments: [RESPArgument] {
+        var arguments: [RESPArgument] = [.integer(presenceTTLMilliseconds), .integer(roomTTLSeconds), .string(room)]
+        arguments.reserveCapacity(3 + members.count * 2)
+        for member in members {
+            arguments.append(.string(member.sessionID))
+            arguments.append(.string(member.username))
+        }
+        return arguments
+    }
+
+    public static let script = RedisScript(name: "refresh", source: """
+        \(LuaSnippets.now)
+        local expiry = now + tonumber(ARGV[1])
+        local ttl = tonumber(ARGV[2])
+        for i = 4, #ARGV, 2 do
+          redis.call('ZADD', KEYS[1], expiry, ARGV[i])
+          redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+        end
+        redis.call('EXPIRE', KEYS[1], ttl)
+        redis.call('EXPIRE', KEYS[2], ttl)
+        redis.call('SET', KEYS[3], '1', 'EX', ttl)
+        redis.call('ZADD', KEYS[4], now, ARGV[3])
+        redis.call('EXPIRE', KEYS[4], ttl)
+        return 1
+        """)
+
+    public func decode(_ reply: RESPValue) throws {
+        guard reply == .integer(1) else { throw unexpected(reply) }
+    }
+}

@@ -1,0 +1,112 @@
+@testable import EchoCore
+import NIOCore
+import Testing
+
+@Suite struct RoomEventTests {
+    static func chat(_ id: String = "1700000000000-3", body: String = #"{"sender":"Ann","text":"hi"}"#) throws -> RoomEvent {
+        .chat(try #require(RoomEvent.Position(text: ByteBuffer(string: id))), body: ByteBuffer(string: body))
+    }
+
+    static let system = RoomEvent.system(ByteBuffer(string: #"{"sender":"System","message":"join","usersCount":2}"#))
+
+    /// Every kind: adding a case to ``RoomEvent`` without adding it here fails `kindsAreAllTested`.
+    static func everyKind() throws -> [RoomEvent] { [try chat(), system] }
+
+    @Test func kindsAreAllTested() throws {
+        #expect(Set(try Self.everyKind().map(\.kind)) == Set(RoomEvent.Kind.allCases))
+    }
+
+    @Test func payloadRoundTripsForEveryKind() throws {
+        for event in try Self.everyKind() {
+            #expect(RoomEvent(payload: event.payload) == event)
+        }
+    }
+
+    /// The bytes Echo's scripts publish today (and workers of the previous version read).
+    @Test func payloadBytesArePinned() throws {
+        #expect(String(buffer: try Self.chat("5-1", body: "{}").payload) == "C5-1 {}")
+        #expect(String(buffer: Self.system.payload) == #"S{"sender":"System","message":"join","usersCount":2}"#)
+    }
+
+    @Test func streamEntryRoundTripsForEveryStoredKind() throws {
+        for event in try Self.everyKind() {
+            guard let field = event.kind.streamField, case .chat(let position, let body) = event else {
+                #expect(event.id == nil)
+                continue
+            }
+            // As XRANGE returns it: [id, [field, value]].
+            let entry = RESPValue.array([.bulkString(position.text), .array([.bulkString(ByteBuffer(string: field)), .bulkString(body)])])
+            #expect(RoomEvent(streamEntry: entry) == event)
+        }
+    }
+
+    @Test func streamReadSkipsWhatDoesNotDecode() throws {
+        let good = RESPValue.array([.bulkString(ByteBuffer(string: "2-0")), .array([.bulkString(ByteBuffer(string: "d")), .bulkString(ByteBuffer(string: "{}"))])])
+        let reply = RESPValue.array([
+            good,
+            .array([.bulkString(ByteBuffer(string: "3-0")), .array([.bulkString(ByteBuffer(string: "x")), .bulkString(ByteBuffer(string: "{}"))])]),
+            .array([.bulkString(ByteBuffer(string: "nope")), .array([.bulkString(ByteBuffer(string: "d")), .bulkString(ByteBuffer(string: "{}"))])]),
+            .array([.bulkString(ByteBuffer(string: "4-0"))]),
+            .integer(7), .null,
+        ])
+        #expect(RoomEvent.events(fromStream: reply).map(\.id) == [StreamID(milliseconds: 2, sequence: 0)])
+        #expect(RoomEvent.events(fromStream: .null).isEmpty)
+        #expect(RoomEvent.events(fromStream: .error("ERR")).isEmpty)
+    }
+
+    @Test(arguments: [
+        "", "C", "C ", "C5-1", "C5-1 ", "C5-1 x", "C5-1 {", "Cx-1 {}", "C5-1-2 {}", "C {}", "C5-1{}",
+        "S", "Sx", "S{", "X{}", "c5-1 {}", "\u{0}",
+    ])
+    func payloadDecoderRefusesGarbage(_ text: String) {
+        #expect(RoomEvent(payload: ByteBuffer(string: text)) == nil)
+    }
+
+    /// Random payloads from the format's own alphabet: whatever decodes renders to a JSON object.
+    @Test func randomPayloadsDecodeOrAreRefusedAndRenderWhole() {
+        let alphabet = Array("CSX {}-019\"x".utf8)
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        var decoded = 0
+        for _ in 0..<20_000 {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            var bytes: [UInt8] = []
+            var bits = state
+            for _ in 0..<Int(state >> 60) {
+                bytes.append(alphabet[Int(bits % UInt64(alphabet.count))])
+                bits /= UInt64(alphabet.count)
+            }
+            guard let event = RoomEvent(payload: ByteBuffer(bytes: bytes)) else { continue }
+            decoded += 1
+            let frame = ServerFrames.event(event)
+            #expect(frame.readableBytesView.first == UInt8(ascii: "{") && frame.readableBytesView.last == UInt8(ascii: "}"))
+            #expect(RoomEvent(payload: event.payload) == event)
+        }
+        #expect(decoded > 0)
+    }
+
+    @Test func payloadDecoderSlicesWithoutCopying() throws {
+        let payload = try Self.chat().payload
+        guard case .chat(let position, let body)? = RoomEvent(payload: payload) else {
+            Issue.record("not decoded")
+            return
+        }
+        // Slices of the received buffer: the fan-out path copies the body once, into the frame.
+        func start(_ buffer: ByteBuffer) -> UnsafeRawPointer? { buffer.withUnsafeReadableBytes { $0.baseAddress } }
+        let base = try #require(start(payload))
+        #expect(start(position.text) == base + 1)
+        #expect(start(body) == base + 1 + position.text.readableBytes + 1)
+        #expect(position.id == StreamID(milliseconds: 1_700_000_000_000, sequence: 3))
+    }
+
+    /// What an Echo Chat client receives for each kind, byte for byte.
+    @Test func renderedFramesArePinned() throws {
+        #expect(String(buffer: ServerFrames.event(try Self.chat("9-1"))) == #"{"type":"chat","id":"9-1","messageId":"9-1","sender":"Ann","text":"hi"}"#)
+        #expect(String(buffer: ServerFrames.event(try Self.chat("9-1", body: "{}"))) == #"{"type":"chat","id":"9-1","messageId":"9-1"}"#)
+        #expect(String(buffer: ServerFrames.event(Self.system)) == #"{"sender":"System","message":"join","usersCount":2}"#)
+    }
+
+    @Test func storedMessagesAreTheKeptKindsOnly() throws {
+        let messages = StoredMessage.messages([try Self.chat("9-1"), Self.system])
+        #expect(messages.map(\.id) == [StreamID(milliseconds: 9, sequence: 1)])
+    }
+}

@@ -1,0 +1,138 @@
+@testable import EchoCore
+import NIOCore
+import Testing
+
+/// Each typed script's reply decoding, on the replies its Lua returns and on replies it must
+/// refuse (short, wrong type, an error): a refusal is a thrown ``RedisError``, never a crash.
+@Suite struct RoomScriptsTests {
+    static func bulk(_ text: String) -> RESPValue { .bulkString(ByteBuffer(string: text)) }
+    static func entry(_ id: String, _ body: String = "{}") -> RESPValue { .array([bulk(id), .array([bulk("d"), bulk(body)])]) }
+    static func id(_ ms: UInt64, _ seq: UInt64 = 0) -> StreamID { StreamID(milliseconds: ms, sequence: seq) }
+
+    static func expectRefused<Call: RedisScriptCall>(_ call: Call, _ replies: [RESPValue]) {
+        for reply in replies {
+            #expect(throws: RedisError.self, "\(reply)") { try call.decode(reply) }
+        }
+    }
+
+    static let garbage: [RESPValue] = [.null, .error("ERR boom"), .integer(1), .simpleString("OK"), .array([]), bulk("ok")]
+
+    let chat = ChatScript(room: "r", body: ByteBuffer(string: "{}"), clientID: "c1", clientIP: "1.2.3.4", streamMaxLength: 10, ratePerMinute: 0, burst: 0, roomTTLSeconds: 60, dedupeSeconds: 300)
+
+    @Test func chatKeysAndArguments() {
+        #expect(chat.keys == ["stream:r", "room:r", "rl:1.2.3.4", "cid:r:c1", "room:r:info"])
+        var anonymous = chat
+        anonymous.clientID = nil
+        #expect(anonymous.keys[3] == "")
+        #expect(chat.arguments.count == 8)
+    }
+
+    @Test func chatReplies() throws {
+        #expect(try chat.decode(.array([Self.bulk("ok"), Self.bulk("5-1")])) == .stored(Self.id(5, 1)))
+        #expect(try chat.decode(.array([Self.bulk("dup"), Self.bulk("5-1")])) == .duplicate(Self.id(5, 1), nil))
+        let dup = try chat.decode(.array([Self.bulk("dup"), Self.bulk("5-1"), Self.entry("5-1", #"{"a":1}"#)]))
+        guard case .duplicate(let id, let stored?) = dup else {
+            Issue.record("no stored copy: \(dup)")
+            return
+        }
+        #expect(id == Self.id(5, 1))
+        #expect(stored.id == Self.id(5, 1))
+        #expect(String(buffer: stored.frame) == #"{"type":"chat","id":"5-1","messageId":"5-1","a":1}"#)
+        #expect(try chat.decode(.array([Self.bulk("limited"), .integer(1500)])) == .rateLimited(retryAfterMilliseconds: 1500))
+        Self.expectRefused(chat, Self.garbage + [
+            .array([Self.bulk("ok")]), .array([Self.bulk("ok"), Self.bulk("nope")]), .array([Self.bulk("dup")]),
+            .array([Self.bulk("limited")]), .array([Self.bulk("limited"), .null]), .array([Self.bulk("what"), Self.bulk("1-1")]),
+        ])
+    }
+
+    let join = JoinScript(room: "r", action: .join, sessionID: "s", username: "Ann", session: ByteBuffer(string: "{}"), eventPrefix: ByteBuffer(string: "{"), since: nil, historyLimit: 50, presenceTTLMilliseconds: 1000, roomTTLSeconds: 60)
+
+    @Test func joinKeysAndArguments() {
+        #expect(join.keys == ["room:r:info", "room:r:members", "room:r:usernames", "session:s", "stream:r", "room:r", "active_rooms"])
+        #expect(join.arguments.count == 10)
+    }
+
+    @Test func joinReplies() throws {
+        #expect(try join.decode(.array([Self.bulk("notfound")])) == .roomNotFound)
+        // No resume: newest first from Redis, oldest first out.
+        let fresh = try join.decode(.array([Self.bulk("ok"), .integer(2), .integer(-1), .array([Self.entry("9-0"), Self.entry("8-0")])]))
+        let expected = try [Self.entry("8-0"), Self.entry("9-0")].map { try #require(RoomEvent(streamEntry: $0).flatMap(StoredMessage.init)) }
+        #expect(fresh == .joined(usersCount: 2, messages: expected, recovered: nil))
+        // Recovered: oldest first already.
+        let resumed = try join.decode(.array([Self.bulk("ok"), .integer(1), .integer(1), .array([Self.entry("8-0"), Self.entry("9-0")])]))
+        guard case .joined(_, let events, let recovered) = resumed else { throw RedisError(.protocolError, "") }
+        #expect(events.map(\.id) == [Self.id(8), Self.id(9)])
+        #expect(recovered == true)
+        let lost = try join.decode(.array([Self.bulk("ok"), .integer(1), .integer(0), .array([Self.entry("9-0"), Self.entry("8-0")])]))
+        guard case .joined(_, let lostEvents, false) = lost else { throw RedisError(.protocolError, "\(lost)") }
+        #expect(lostEvents.map(\.id) == [Self.id(8), Self.id(9)])
+        Self.expectRefused(join, Self.garbage + [
+            .array([Self.bulk("ok"), .integer(2), .integer(-1)]),
+            .array([Self.bulk("ok"), .null, .integer(-1), .array([])]),
+            .array([Self.bulk("ok"), .integer(2), .integer(7), .array([])]),
+            .array([Self.bulk("ok"), .integer(2), .integer(-1), .null]),
+            .array([Self.bulk("notfound"), .integer(1)]),
+        ])
+    }
+
+    @Test func leaveReplies() throws {
+        let leave = LeaveScript(room: "r", sessionID: "s", eventPrefix: ByteBuffer(string: "{"), roomTTLSeconds: 60)
+        #expect(leave.keys == ["room:r:members", "room:r:usernames", "session:s", "room:r", "room:r:info"])
+        #expect(try leave.decode(.integer(3)) == 3)
+        Self.expectRefused(leave, [.null, .error("ERR"), Self.bulk("3"), .array([.integer(3)])])
+    }
+
+    @Test func refreshArgumentsAndReplies() throws {
+        let refresh = PresenceRefreshScript(room: "r", members: [("s1", "Ann"), ("s2", "Bo")], presenceTTLMilliseconds: 30_000, roomTTLSeconds: 60)
+        #expect(refresh.keys == ["room:r:members", "room:r:usernames", "room:r:info", "active_rooms"])
+        #expect(refresh.arguments.count == 7)
+        try refresh.decode(.integer(1))
+        Self.expectRefused(refresh, [.null, .error("ERR"), .integer(0), Self.bulk("1")])
+    }
+
+    @Test func resyncReplies() throws {
+        let request = ResyncRequest(positions: [nil, Self.id(5)])
+        let resync = ResyncScript(room: "r", request: request, pageSize: 2, historyLimit: 50)
+        #expect(resync.keys == ["stream:r"])
+        #expect(resync.arguments.count == 4)
+        let reply = try resync.decode(.array([.array([.integer(0), .integer(1)]), .array([Self.entry("6-0"), Self.entry("7-0")]), .array([Self.entry("7-0"), Self.entry("6-0")])]))
+        #expect(reply.covered == [false, true])
+        #expect(reply.entries.map(\.id) == [Self.id(6), Self.id(7)])
+        #expect(reply.history.map(\.id) == [Self.id(6), Self.id(7)])
+        #expect(!reply.isLastPage)
+        let last = try resync.decode(.array([.array([.integer(1), .integer(1)]), .array([Self.entry("6-0")]), .array([])]))
+        #expect(last.isLastPage && last.history.isEmpty)
+        Self.expectRefused(resync, Self.garbage + [
+            .array([.array([.integer(1)]), .array([]), .array([])]),  // one flag for two positions
+            .array([.array([.integer(1), .integer(2)]), .array([]), .array([])]),
+            .array([.array([.integer(1), .integer(1)]), .array([])]),
+            .array([.array([.integer(1), .integer(1)]), .null, .array([])]),
+        ])
+    }
+
+    @Test func admitReplies() throws {
+        let admit = AdmitScript(ip: "1.2.3.4", instance: "w1", connections: (1, 10, 60_000), bucket: ("hs:1.2.3.4", .init(capacity: 20, ratePerMinute: 1200)))
+        #expect(admit.keys == ["ipconn:1.2.3.4", "hs:1.2.3.4"])
+        #expect(AdmitScript(ip: "1.2.3.4", instance: "w1", connections: nil, bucket: nil).keys == ["", ""])
+        #expect(try admit.decode(.array([Self.bulk("ok")])) == .admitted)
+        #expect(try admit.decode(.array([Self.bulk("connections"), .integer(4)])) == .tooManyConnections(others: 4))
+        #expect(try admit.decode(.array([Self.bulk("limited"), .integer(50)])) == .rateLimited(retryAfterMilliseconds: 50))
+        Self.expectRefused(admit, Self.garbage + [
+            .array([Self.bulk("connections")]), .array([Self.bulk("limited")]), .array([Self.bulk("limited"), .null]),
+            .array([Self.bulk("ok"), .integer(1)]),
+        ])
+    }
+
+    @Test func holdReplies() throws {
+        let hold = HoldScript(ip: "1.2.3.4", instance: "w1", count: 0, ttlMilliseconds: 60_000)
+        #expect(hold.keys == ["ipconn:1.2.3.4"])
+        try hold.decode(.integer(0))
+        try hold.decode(.integer(1))
+        Self.expectRefused(hold, [.null, .error("ERR"), .integer(2), Self.bulk("1")])
+    }
+
+    @Test func everyScriptIsLoadedOnConnect() {
+        let names = Set((RoomStore.scripts + AdmissionStore.scripts).map(\.name))
+        #expect(names == ["chat", "join", "leave", "refresh", "resync", "admit", "hold"])
+    }
+}
