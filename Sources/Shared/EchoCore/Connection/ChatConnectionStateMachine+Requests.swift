@@ -195,7 +195,7 @@ extension ChatConnectionStateMachine {
             return send(error: ProtocolError(.roomMismatch, "Room mismatch: this connection is in room \(membership.roomID).", clientID: request.clientID))
         }
         let body = ServerFrames.chatBody(sender: membership.username, sessionID: membership.sessionID, request: request, timestamp: now.wallMilliseconds)
-        return [.count(.messageIn), .storeChat(room: membership.roomID, body: body, clientID: request.clientID)]
+        return [.count(.messageIn), .storeEvent(room: membership.roomID, kind: .chat, body: body, clientID: request.clientID)]
     }
 
     /// The chat script answered. Once the connection is closing, nothing is written or counted.

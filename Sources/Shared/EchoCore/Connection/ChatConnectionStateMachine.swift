@@ -273,8 +273,9 @@ public struct ChatConnectionStateMachine {
         case removeMember(room: String)
         /// Record the leave in the room store (presence, the system event).
         case leave(Membership, timestamp: Int)
-        /// Run the chat script; feed ``chatCompleted(room:clientID:_:)``.
-        case storeChat(room: String, body: ByteBuffer, clientID: String?)
+        /// Store and publish a kept room event (the chat script); feed ``chatCompleted(room:clientID:_:)``.
+        /// The kind travels with it, so a new kept kind needs no new action.
+        case storeEvent(room: String, kind: RoomEvent.Kind, body: ByteBuffer, clientID: String?)
         /// Read the room's history; feed ``historyCompleted(_:)``.
         case readHistory(room: String)
         case count(Metric)

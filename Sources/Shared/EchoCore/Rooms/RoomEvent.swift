@@ -7,8 +7,8 @@ import NIOCore
 /// out: the renderer (`ServerFrames.write(_:into:)`) splices them into the client's frame once per
 /// message, and the same frame goes to every member.
 ///
-/// To add a kind (typing, edit, delete, reaction): a case here, with its ``Kind`` and the four
-/// switches below; its frame in the renderer; its request rule. docs/room-events.md lists the path.
+/// To add a kind (typing, edit, delete, reaction): a case here, with its ``Kind`` and the
+/// switches below; its frame in the renderer; its request rule. docs/architecture.md lists the files.
 /// The wire format (below) is the same for every kind and needs no change.
 public enum RoomEvent: Sendable, Equatable {
     /// A chat message: its position in the room's stream, and its stored body (a JSON object

@@ -8,7 +8,7 @@
 /// the room's hash tag (`{<id>}`). ``tag(_:)`` is where that decision lives; today it returns the
 /// bare id, which keeps the single-Redis names. Keys a room script touches that are not room keys
 /// (``session(_:)``, ``rateLimit(_:)``, ``activeRooms``) would need the room's tag too, or a script
-/// of their own, before Cluster: see docs/room-events.md.
+/// of their own, before Cluster: see docs/architecture.md.
 public enum RoomKeys {
     // MARK: Room keys (all built from ``tag(_:)``)
 
