@@ -110,6 +110,7 @@ let package = Package(
         .executableTarget(
             name: "Bench",
             dependencies: [
+                "EchoShared",
                 "EchoBenchKit",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -1,3 +1,4 @@
+import EchoShared
 import Foundation
 import NIOConcurrencyHelpers
 
@@ -8,11 +9,11 @@ import Glibc
 /// A process `echo-bench suite` started (redis-server, echo, a generator), with its output in
 /// files. ``SuiteProcessRegistry`` stops every one still running when the suite ends.
 ///
-/// Started with `posix_spawn` rather than `Foundation.Process`: the suite spawns from Swift's
-/// executor threads, which block signals, and a blocked or ignored signal survives `exec` — a
-/// redis-server started that way never saw its SIGTERM. Here the child gets default dispositions,
-/// an empty mask, and a process group of its own (a terminal's Ctrl-C reaches the suite alone,
-/// which then stops everything in order).
+/// Started with ``ProcessSpawner`` (the supervisor's `posix_spawn`) rather than `Foundation.Process`:
+/// the suite spawns from Swift's executor threads, which block signals, and a blocked or ignored
+/// signal survives `exec` — a redis-server started that way never saw its SIGTERM. The child gets
+/// default dispositions, an empty mask, and a process group of its own (a terminal's Ctrl-C
+/// reaches the suite alone, which then stops everything in order).
 final class SuiteProcess: Sendable {
     let name: String
     let pid: Int
@@ -28,36 +29,15 @@ final class SuiteProcess: Sendable {
         let errorsFD = try errors.map(Self.createFile) ?? outputFD
         defer { if errorsFD != outputFD { close(errorsFD) } }
 
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, outputFD, 1)
-        posix_spawn_file_actions_adddup2(&actions, errorsFD, 2)
-
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var defaults = sigset_t()
-        sigfillset(&defaults)
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        var mask = sigset_t()
-        sigemptyset(&mask)
-        posix_spawnattr_setsigmask(&attributes, &mask)
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP))
-
         let merged = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        let envp = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
+        do {
+            pid = Int(try ProcessSpawner.spawn(
+                path: executable, arguments: arguments, environment: merged.map { "\($0.key)=\($0.value)" },
+                descriptors: [(outputFD, 1), (errorsFD, 2)]
+            ))
+        } catch {
+            throw BenchFailure(description: "cannot start \(executable): \(error)")
         }
-        var child: pid_t = 0
-        let result = posix_spawn(&child, executable, &actions, &attributes, argv, envp)
-        guard result == 0 else { throw BenchFailure(description: "cannot start \(executable): \(String(cString: strerror(result)))") }
-        pid = Int(child)
         SuiteProcessRegistry.shared.add(self)
     }
 

@@ -1,3 +1,4 @@
+import EchoShared
 import Glibc
 import Logging
 

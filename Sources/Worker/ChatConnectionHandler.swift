@@ -34,6 +34,9 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     /// that crosses the limit). Reading `channel.isWritable` per delivery touched the channel's
     /// separate atomic, which showed as 9 % of a worker's samples in S2 (docs/benchmarks.md).
     private var writable = true
+    /// Whether the check handler and NIO's aggregator sit in front of this one (the connection has
+    /// sent a fragmented message; see ``ClientFrameCheckHandler``).
+    private var aggregating = false
     /// Set by the hub while this connection waits for the end-of-batch flush.
     var flushScheduled = false
 
@@ -114,10 +117,40 @@ final class ChatConnectionHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
+        if !aggregating {
+            guard ClientFrameCheckHandler.isAcceptable(frame) else {
+                errorCaught(context: context, error: ClientFrameCheckHandler.Violation())
+                return
+            }
+            if ClientFrameCheckHandler.startsFragments(frame) {
+                startAggregating(context: context, first: data)
+                return
+            }
+        }
         var payload = frame.data
         // Whole frames arrive masked; messages the aggregator put together arrive unmasked.
         if let key = frame.maskKey { WebSocketWire.unmask(&payload, key: (key[0], key[1], key[2], key[3])) }
         run(machine.frameReceived(frame.opcode, payload: payload, now: .now))
+    }
+
+    /// The first fragment of a connection: from now on every frame passes the check handler, then
+    /// NIO's aggregator, both put in front of this handler; this one gets whole messages (and the
+    /// control frames the aggregator passes on), already checked. The fragment that started it
+    /// (checked above) goes straight to the aggregator.
+    private func startAggregating(context: ChannelHandlerContext, first: NIOAny) {
+        aggregating = true
+        let check = ClientFrameCheckHandler()
+        let aggregator = NIOWebSocketFrameAggregator(
+            minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: ChatServer.maxFragments,
+            maxAccumulatedFrameSize: hub.configuration.maxFrameBytes)
+        do {
+            let pipeline = context.pipeline.syncOperations
+            try pipeline.addHandler(check, position: .before(self))
+            try pipeline.addHandler(aggregator, position: .after(check))
+            try pipeline.context(handler: check).fireChannelRead(first)
+        } catch {
+            errorCaught(context: context, error: error)
+        }
     }
 
     // MARK: Calls from the hub

@@ -97,18 +97,17 @@ enum ChatServer {
         static let http = "echo.http"
     }
 
-    /// A WebSocket's handlers, in order: the frame decoder (frames up to `ECHO_MAX_FRAME_BYTES`),
-    /// the mask and reserved-bit check (which adds NIO's `NIOWebSocketFrameAggregator` after
-    /// itself for a connection that fragments: the message reaches the chat handler whole, held to
-    /// the same limit), and the chat handler. Each one's errors become a close code in
-    /// ``ChatConnectionHandler/closeCode(for:)``.
+    /// A WebSocket's handlers, in order: the frame decoder (frames up to `ECHO_MAX_FRAME_BYTES`)
+    /// and the chat handler, which checks masking and reserved bits itself. For a connection that
+    /// fragments, the chat handler puts ``ClientFrameCheckHandler`` and NIO's
+    /// `NIOWebSocketFrameAggregator` in front of itself, so the message reaches it whole, held to
+    /// the same limit. Each one's errors become a close code in ``ChatConnectionHandler/closeCode(for:)``.
     static func addWebSocketHandlers(
         to pipeline: ChannelPipeline.SynchronousOperations, after previous: ChannelHandler?, hub: ChatHub, clientIP: String
     ) throws {
         let maxBytes = hub.configuration.maxFrameBytes
         let handlers: [ChannelHandler] = [
             ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: maxBytes)),
-            ClientFrameCheckHandler(maxMessageBytes: maxBytes, maxFragments: maxFragments),
             ChatConnectionHandler(hub: hub, clientIP: clientIP),
         ]
         var last = previous

@@ -1,50 +1,39 @@
 import NIOCore
 import NIOWebSocket
 
-/// Checks each client frame before the chat handler sees it, and puts NIO's
-/// `NIOWebSocketFrameAggregator` in the pipeline the first time a message arrives in fragments.
+/// The RFC 6455 checks every client frame must pass, and the handler that applies them once a
+/// connection fragments.
 ///
-/// RFC 6455 §5.1-5.2: a client masks every frame, and no extension that gives the reserved bits a
-/// meaning was negotiated. NIO's decoder accepts both, so this handler checks them on every frame;
-/// it must sit before the aggregator, since a message the aggregator puts together carries neither
-/// the mask nor the bits of its fragments. A frame that fails is dropped and reported as
-/// ``Violation``; the chat handler closes the connection with 1002.
+/// §5.1-5.2: a client masks every frame, and no extension that gives the reserved bits a meaning
+/// was negotiated. NIO's decoder accepts both. A message NIO's `NIOWebSocketFrameAggregator` puts
+/// together carries neither the mask nor the bits of its fragments, so the check must come before
+/// the aggregator.
 ///
-/// Browsers send whole frames: the aggregator (and its channel handler context, a few hundred
-/// bytes) is only added for a connection that fragments, so an idle socket does not carry it.
+/// Browsers send whole frames, and an idle socket should carry as few handler contexts as possible
+/// (each costs a few hundred bytes; S3 in docs/benchmarks.md). So ``ChatConnectionHandler`` checks
+/// whole frames itself with ``isAcceptable(_:)``, and only when a message first arrives in fragments
+/// does it put this handler and the aggregator in front of itself (``startsFragments(_:)``). A frame
+/// that fails is dropped and reported as ``Violation``; the chat handler closes with 1002.
 final class ClientFrameCheckHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = WebSocketFrame
     typealias InboundOut = WebSocketFrame
 
     struct Violation: Error {}
 
-    /// The aggregator's limits (``ChatServer/addWebSocketHandlers(to:after:hub:clientIP:)``).
-    private let maxMessageBytes: Int
-    private let maxFragments: Int
-    private var aggregating = false
+    /// Masked, and no reserved bit set.
+    static func isAcceptable(_ frame: WebSocketFrame) -> Bool {
+        frame.maskKey != nil && !frame.rsv1 && !frame.rsv2 && !frame.rsv3
+    }
 
-    init(maxMessageBytes: Int, maxFragments: Int) {
-        self.maxMessageBytes = maxMessageBytes
-        self.maxFragments = maxFragments
+    /// A first fragment, or a continuation with no start (the aggregator then fails it with 1002).
+    static func startsFragments(_ frame: WebSocketFrame) -> Bool {
+        frame.opcode == .continuation || (!frame.fin && (frame.opcode == .text || frame.opcode == .binary))
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = unwrapInboundIn(data)
-        guard frame.maskKey != nil, !frame.rsv1, !frame.rsv2, !frame.rsv3 else {
+        guard Self.isAcceptable(unwrapInboundIn(data)) else {
             context.fireErrorCaught(Violation())
             return
-        }
-        // A first fragment, or a continuation with no start (the aggregator fails that one).
-        if !aggregating, frame.opcode == .continuation || (!frame.fin && (frame.opcode == .text || frame.opcode == .binary)) {
-            aggregating = true
-            let aggregator = NIOWebSocketFrameAggregator(
-                minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: maxFragments, maxAccumulatedFrameSize: maxMessageBytes)
-            do {
-                try context.pipeline.syncOperations.addHandler(aggregator, position: .after(self))
-            } catch {
-                context.fireErrorCaught(error)
-                return
-            }
         }
         context.fireChannelRead(data)
     }

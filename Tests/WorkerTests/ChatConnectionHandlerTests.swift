@@ -115,8 +115,10 @@ import Testing
         try channel.writeInbound(Self.text(#"{"type":"ping"}"#))
         _ = try Self.written(channel)
         #expect(throws: (any Error).self) { try channel.pipeline.syncOperations.handler(type: NIOWebSocketFrameAggregator.self) }
+        #expect(throws: (any Error).self) { try channel.pipeline.syncOperations.handler(type: ClientFrameCheckHandler.self) }
         try channel.writeInbound(Self.text(#"{"type""#, fin: false))
         _ = try channel.pipeline.syncOperations.handler(type: NIOWebSocketFrameAggregator.self)
+        _ = try channel.pipeline.syncOperations.handler(type: ClientFrameCheckHandler.self)
         try channel.writeInbound(Self.clientFrame(0x0, Array(#":"ping"}"#.utf8)))
         try channel.writeInbound(Self.text(#"{"type":"ping"}"#))
         let bytes = try Self.written(channel)
@@ -161,6 +163,18 @@ import Testing
         try channel.writeInbound(Self.text(#"{"type":"#, fin: false))
         try channel.writeInbound(Self.text(#"{"type":"ping"}"#))
         #expect(try Self.written(channel) == Self.closeFrame(.protocolError))
+    }
+
+    /// Once a connection fragments, the check runs in its own handler before the aggregator.
+    @Test func anUnmaskedOrReservedBitContinuationClosesWith1002AndCounts() throws {
+        for frame in [Self.clientFrame(0x0, Array(#":"ping"}"#.utf8), masked: false),
+                      Self.clientFrame(0x0, Array(#":"ping"}"#.utf8), rsv1: true)] {
+            let (channel, hub) = try Self.connection()
+            try channel.writeInbound(Self.text(#"{"type""#, fin: false))
+            try channel.writeInbound(frame)
+            #expect(try Self.written(channel) == [0x88, 0x02, 0x03, 0xEA])
+            #expect(hub.counters.protocolErrorCloses == 1)
+        }
     }
 
     @Test func unmaskedOrReservedBitFramesCloseWith1002AndCount() throws {

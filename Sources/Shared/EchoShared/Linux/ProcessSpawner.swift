@@ -1,16 +1,16 @@
-import EchoShared
 import Glibc
 
-/// Starts child processes with `posix_spawn`. The supervisor is multithreaded (the Swift runtime),
-/// so `fork` without `exec` is out, and `Foundation.Process` would pass on descriptors we do not
-/// control.
-enum ProcessSpawner {
+/// Starts child processes with `posix_spawn`, for the supervisor (workers, the embedded Redis) and
+/// for `echo-bench suite` (Redis, echo, generators). Both are multithreaded (the Swift runtime), so
+/// `fork` without `exec` is out, and `Foundation.Process` would pass on descriptors we do not
+/// control and the blocked signal mask of the thread that spawns.
+public enum ProcessSpawner {
     /// Starts `path` with exactly standard input from `/dev/null`, this process's standard output
     /// and error, and each `(source, target)` of `descriptors` duplicated onto `target`; every
     /// other descriptor is closed in the child. Signal dispositions are reset to their defaults and
     /// the signal mask is cleared: ignored or blocked signals survive `exec`, and the supervisor
     /// blocks the ones it reads through `signalfd`.
-    static func spawn(
+    public static func spawn(
         path: String, arguments: [String], environment: [String], descriptors: [(source: Int32, target: Int32)]
     ) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
@@ -54,7 +54,7 @@ enum ProcessSpawner {
     }
 
     /// Collects every child that has ended, without blocking.
-    static func reap() -> [(pid: pid_t, status: Int32)] {
+    public static func reap() -> [(pid: pid_t, status: Int32)] {
         var ended: [(pid_t, Int32)] = []
         while true {
             var status: Int32 = 0
