@@ -38,6 +38,12 @@ let package = Package(
         ),
         // Linux process calls Swift's Glibc module does not declare (prctl, signalfd, closefrom).
         .systemLibrary(name: "CLinux"),
+        // Debian's OpenSSL 3 (libssl-dev), linked by the module map: security updates reach Echo
+        // without a rebuild.
+        .systemLibrary(
+            name: "COpenSSL",
+            providers: [.apt(["libssl-dev"])]
+        ),
 
         // The libraries under Sources/Shared, named for who uses them (docs/architecture.md):
         // EchoShared  — both binaries: configuration, logging, the control protocol, Linux calls.
@@ -45,6 +51,7 @@ let package = Package(
         //               frames, the room store, the Redis client, static assets.
         // EchoSupervision — the supervisor's pure logic: restart policy, reload and slot machines, sd_notify.
         // EchoBenchKit — only echo-bench links it; no server binary does (ImportRulesTests).
+        // EchoTLS     — OpenSSL behind one wrapper: contexts, connections, certificate checks.
         .target(
             name: "EchoShared",
             dependencies: [
@@ -53,6 +60,11 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/Shared/EchoShared"
+        ),
+        .target(
+            name: "EchoTLS",
+            dependencies: ["COpenSSL"],
+            path: "Sources/Shared/EchoTLS"
         ),
         .target(
             name: "EchoCore",
@@ -121,6 +133,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "EchoSharedTests", dependencies: ["EchoShared"]),
+        .testTarget(name: "EchoTLSTests", dependencies: ["EchoTLS"]),
         .testTarget(
             name: "EchoCoreTests",
             dependencies: [

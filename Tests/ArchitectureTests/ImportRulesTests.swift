@@ -13,12 +13,13 @@ struct ImportRulesTests {
     /// Glibc/Darwin and the package dependencies listed).
     static let allowed: [String: Set<String>] = [
         "Sources/Shared/EchoShared": ["Logging", "ArgumentParser"],
-        "Sources/Shared/EchoCore": ["EchoShared", "NIOCore", "NIOPosix", "NIOHTTP1", "NIOWebSocket", "Logging"],
+        "Sources/Shared/EchoTLS": [],
+        "Sources/Shared/EchoCore": ["EchoShared", "EchoTLS", "NIOCore", "NIOPosix", "NIOHTTP1", "NIOWebSocket", "Logging"],
         "Sources/Shared/EchoSupervision": ["EchoShared", "Logging"],
         "Sources/Shared/EchoBenchKit": ["EchoCore"],
         "Sources/Worker": ["EchoShared", "EchoCore", "NIOCore", "NIOPosix", "NIOHTTP1", "NIOWebSocket",
                            "Logging", "Metrics", "Prometheus", "ArgumentParser", "ServiceLifecycle"],
-        "Sources/Supervisor": ["EchoShared", "EchoSupervision", "Logging", "ArgumentParser"],
+        "Sources/Supervisor": ["EchoShared", "EchoSupervision", "EchoTLS", "Logging", "ArgumentParser"],
         "Sources/Bench": ["EchoShared", "EchoCore", "EchoBenchKit", "Histogram", "NIOCore", "NIOPosix",
                           "NIOConcurrencyHelpers", "ArgumentParser", "Logging"],
     ]
@@ -29,6 +30,7 @@ struct ImportRulesTests {
         "CSystemd": "Sources/Shared/EchoSupervision/Systemd/Systemd.swift",
         "CZlib": "Sources/Shared/EchoCore/Static/Gzip.swift",
         "CLinux": "Sources/Shared/EchoShared/Linux/LinuxCalls.swift",
+        "COpenSSL": "Sources/Shared/EchoTLS/OpenSSL.swift",
     ]
 
     static let system: Set<String> = ["Foundation", "Glibc", "Darwin", "Dispatch", "Synchronization"]

@@ -55,6 +55,13 @@ struct SettingTests {
         configuration.joinsPerIPPerMinute = 0
         configuration.inboundBytesPerSecond = 0
         configuration.adminListen = "[::1]:9191"
+        configuration.tlsCertificatePath = "/etc/echo/chain.pem"
+        configuration.tlsKeyPath = "/run/credentials/echo.service/tls.key"
+        configuration.tlsClientCAPath = "/etc/echo/clients.pem"
+        configuration.httpRedirectPort = 80
+        configuration.acmeWebroot = "/var/www/acme"
+        configuration.redisCAPath = "/etc/echo/redis-ca.pem"
+        configuration.redisTLSServerName = "redis.internal"
         #expect(try EchoConfiguration(values: configuration.environment) == configuration)
         // Each field above differs from its default, so a setting missing from the table would fail.
         for setting in EchoConfiguration.settings where setting.name != "ECHO_ENV" {

@@ -88,6 +88,35 @@ extension EchoConfiguration {
             },
             write: { $0.adminListen.isEmpty ? "0" : $0.adminListen }
         ),
+        .optionalText(
+            "ECHO_TLS_CERT", flag: "tls-cert", value: "path", \.tlsCertificatePath, default: "(plain HTTP)",
+            help: "PEM certificate chain, leaf first. With `ECHO_TLS_KEY`, the port serves only https and wss; a reload reads it again."
+        ),
+        .optionalText(
+            "ECHO_TLS_KEY", flag: "tls-key", value: "path", \.tlsKeyPath, default: "(none)",
+            help: "PEM private key of `ECHO_TLS_CERT` (under systemd: `%d/tls.key` from `LoadCredential=`)."
+        ),
+        .optionalText(
+            "ECHO_TLS_CA", flag: "tls-ca", value: "path", \.tlsClientCAPath, default: "(off)",
+            help: "PEM CA bundle; when set, every client must present a certificate it signed."
+        ),
+        .optionalInteger(
+            "ECHO_HTTP_REDIRECT_PORT", flag: "http-redirect-port", value: "port", \.httpRedirectPort, in: 1...65535,
+            default: "(off)", help: "With TLS on: a plain HTTP port that answers with a 308 to https and serves ACME challenges.",
+            appliesOn: .restart
+        ),
+        .optionalText(
+            "ECHO_ACME_WEBROOT", flag: "acme-webroot", value: "path", \.acmeWebroot, default: "(off)",
+            help: "Folder served at `/.well-known/acme-challenge/` on the redirect port (certbot `--webroot -w`)."
+        ),
+        .optionalText(
+            "ECHO_REDIS_CA", flag: "redis-ca", value: "path", \.redisCAPath, default: "(system CAs)",
+            help: "PEM CA bundle a `rediss://` server's certificate must chain to."
+        ),
+        .optionalText(
+            "ECHO_REDIS_TLS_SERVER_NAME", flag: "redis-tls-server-name", value: "name", \.redisTLSServerName, default: "(the URL's host)",
+            help: "Host name a `rediss://` server's certificate must carry."
+        ),
     ]
 }
 

@@ -61,10 +61,29 @@ public struct EchoConfiguration: SettingsConfiguration, Equatable {
     /// Where `/metrics` and the detailed `/health` are served (`host:port`); empty turns it off.
     public var adminListen = "127.0.0.1:9090"
 
+    // TLS (docs/operations.md, "TLS"). With a certificate and key the port serves only https/wss.
+    /// PEM certificate chain (leaf first); `nil` serves plain HTTP.
+    public var tlsCertificatePath: String? = nil
+    /// PEM private key of the certificate.
+    public var tlsKeyPath: String? = nil
+    /// PEM CA bundle: when set, clients must present a certificate it signed.
+    public var tlsClientCAPath: String? = nil
+    /// A second port that answers plain HTTP with a 308 to https (and ACME challenges).
+    public var httpRedirectPort: Int? = nil
+    /// Folder served at `/.well-known/acme-challenge/` on the redirect port (certbot's webroot).
+    public var acmeWebroot: String? = nil
+    /// PEM CA bundle that a `rediss://` server's certificate must chain to; `nil`: the system's.
+    public var redisCAPath: String? = nil
+    /// Name a `rediss://` server's certificate must carry; `nil`: the URL's host.
+    public var redisTLSServerName: String? = nil
+
     public init() {}
 
     /// The Redis a worker talks to when none is configured.
     public var effectiveRedisURL: String { redisURL ?? "redis://127.0.0.1:6379" }
+
+    /// Whether the listening port speaks TLS.
+    public var servesTLS: Bool { tlsCertificatePath != nil }
 }
 
 /// `host:port` of the admin listener; IPv6 hosts in brackets (`[::1]:9090`).
