@@ -30,6 +30,8 @@ public final class RedisClient: @unchecked Sendable {
     /// How many times the connection was lost and made again.
     public private(set) var reconnects = 0
     private var everConnected = false
+    /// Why the last connection or attempt failed, while there is no connection (for `/health`).
+    public private(set) var lastError: String?
 
     /// Scripts loaded on every new connection (SCRIPT LOAD), before commands flow.
     public var scripts: [RedisScript] = []
@@ -219,6 +221,7 @@ public final class RedisClient: @unchecked Sendable {
             logger.info("redis connected", metadata: ["redis": "\(endpoint)", "subscriber": "\(isSubscriber)"])
         }
         everConnected = true
+        lastError = nil
         attempt = 0
         lastActivity = .now()
         state = .connected(connection)
@@ -241,6 +244,7 @@ public final class RedisClient: @unchecked Sendable {
                 logger.warning("redis connect failed", metadata: ["redis": "\(endpoint)", "error": "\(error)", "attempt": "\(attempt)"])
             }
         }
+        lastError = (error as? RedisError)?.message ?? "\(error)"
         let delay = ReconnectBackoff.delay(attempt: attempt, jitter: Double.random(in: -1...1))
         attempt += 1
         state = .waiting(eventLoop.scheduleTask(in: delay) { self.connect() })
