@@ -154,3 +154,17 @@ def test_health_says_why_a_plain_redis_is_down(start_worker):
     w = start_worker(redis_url=f"redis://127.0.0.1:{free_port()}", wait=False)
     why = redis_down_because(w)
     assert "refused" in why.lower(), why
+
+
+def test_an_ip_address_in_the_url_is_checked_against_the_certificates_addresses(redis_tls_server, start_worker):
+    # The certificate carries IP:127.0.0.1 (and DNS:localhost): the address itself must verify.
+    w = start_worker(redis_url=f"rediss://127.0.0.1:{redis_tls_server.port}", ECHO_REDIS_CA=str(redis_tls_server.ca.cert))
+    assert admin_health(w)[1]["redis"] == "connected"
+    assert len(worker_connections(redis_tls_server)) == 2
+
+
+def test_an_unreadable_ca_file_is_a_configuration_error(redis_tls_server, start_worker, tmp_path):
+    missing = tmp_path / "no-such-ca.pem"
+    w = start_worker(redis_url=redis_tls_server.url, wait=False, ECHO_REDIS_CA=str(missing))
+    assert w.proc.wait(10) == 78
+    assert f"reading the CA file {missing}" in w.logs()
