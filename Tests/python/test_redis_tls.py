@@ -87,6 +87,26 @@ def test_two_workers_chat_over_a_tls_only_redis(redis_tls_server, start_worker):
     c.close()
 
 
+def test_a_worker_reconnects_over_tls_after_redis_restarts(redis_tls_server, start_worker):
+    w = start_worker(redis_url=redis_tls_server.url, ECHO_REDIS_CA=str(redis_tls_server.ca.cert))
+    r = room()
+    a, _ = joined(w.ws_url, r, "alice", action="create")
+    redis_tls_server.stop()
+    wait_for(lambda: http_get(w.base + "/health")[0] == 503, what="/health 503 while Redis is down")
+    # First the lost connection ("connection closed"), then the next attempt's reason.
+    wait_for(lambda: "refused" in (admin_health(w)[1].get("redisError") or "").lower(), what="/health: refused")
+    redis_tls_server.start()
+    wait_for(lambda: http_get(w.base + "/health")[0] == 200, timeout=15, what="/health 200 after Redis is back")
+    assert len(worker_connections(redis_tls_server)) == 2
+    assert "redisError" not in admin_health(w)[1]
+    # Redis came back empty: the room is gone, so alice's chat is refused or answered, never lost silently.
+    b, _ = joined(w.ws_url, r, "bob", action="create")
+    b.chat(r, "after the restart")
+    assert b.next_chat()["text"] == "after the restart"
+    a.close()
+    b.close()
+
+
 def test_the_supervisor_hands_the_redis_tls_settings_to_its_workers(redis_tls_server, start_echo):
     echo = start_echo(workers=2, redis_url=redis_tls_server.url, ECHO_REDIS_CA=str(redis_tls_server.ca.cert))
     wait_for(lambda: len(worker_connections(redis_tls_server)) == 4, what="two workers' Redis connections")
