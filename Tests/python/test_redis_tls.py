@@ -189,3 +189,12 @@ def test_an_unreadable_ca_file_is_a_configuration_error(redis_tls_server, start_
     w = start_worker(redis_url=redis_tls_server.url, wait=False, ECHO_REDIS_CA=str(missing))
     assert w.proc.wait(10) == 78
     assert f"reading the CA file {missing}" in w.logs()
+
+
+def test_echo_stops_when_its_workers_cannot_read_the_redis_ca(redis_tls_server, start_echo, tmp_path):
+    missing = tmp_path / "no-such-ca.pem"
+    echo = start_echo(workers=2, redis_url=redis_tls_server.url, wait=False, ECHO_REDIS_CA=str(missing))
+    assert echo.proc.wait(15) == 78
+    logs = echo.logs()
+    assert f"reading the CA file {missing}" in logs, logs
+    assert logs.count("started worker") <= 2, "a worker that exited 78 was restarted"
