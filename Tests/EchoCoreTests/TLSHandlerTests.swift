@@ -49,12 +49,17 @@ final class TLSChannelPair {
     }
 }
 
-/// What reaches the handler behind a TLSHandler: plaintext and the handshake event.
+/// What reaches the handler behind a TLSHandler: plaintext, the handshake event and errors.
 final class PlaintextRecorder: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     var text = ""
     var chunks = 0
     var handshakes: [TLSHandshakeCompleted] = []
+    var errors: [any Error] = []
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        errors.append(error)
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         text += String(buffer: unwrapInboundIn(data))
@@ -215,6 +220,9 @@ struct TLSHandlerTests {
         #expect(!pair.client.isActive)
         #expect(!pair.server.isActive)
         #expect(pair.clientRecorder.handshakes.isEmpty)
+        // A client's user (RedisClient) is told why; a server's is not (its connection just ends).
+        #expect(pair.clientRecorder.errors.map { "\($0)" }.contains { $0.contains("hostname mismatch") })
+        #expect(pair.serverRecorder.errors.isEmpty)
     }
 
     @Test("writes pending when the channel goes inactive fail")

@@ -312,6 +312,8 @@ public final class TLSHandler: ChannelDuplexHandler {
                 context.close(promise: nil)
             }
         }
+        // A client's user (RedisClient) reports why the connection failed, e.g. in /health.
+        if case .client = role { context.fireErrorCaught(error) }
     }
 
     /// How long a failed connection's input is drained before it is closed regardless.
