@@ -1,4 +1,5 @@
 @testable import EchoCore
+import EchoShared
 import EchoTLS
 import NIOCore
 import NIOEmbedded
@@ -55,5 +56,24 @@ import Testing
         #expect(throws: RedisError(.unavailable, "TLS handshake failed: connection closed")) {
             try handler.secured.wait()
         }
+    }
+}
+
+@Suite struct RedisReasonTests {
+    let endpoint = RedisEndpoint(address: .tcp(host: "redis.local", port: 6380))
+
+    @Test func systemErrorsReadAsTheSystemSaysThem() {
+        let refused = IOError(errnoCode: 111, reason: "connection reset (error set)")
+        #expect(RedisClient.systemMessage(refused) == "Connection refused")
+        #expect(RedisClient.reason(for: refused, endpoint: endpoint) == "Connection refused")
+    }
+
+    @Test func redisErrorsGiveTheirMessage() {
+        #expect(RedisClient.reason(for: RedisError(.reply, "WRONGPASS invalid"), endpoint: endpoint) == "WRONGPASS invalid")
+    }
+
+    @Test func connectTimeoutsNameTheAddress() {
+        let error = ChannelError.connectTimeout(.milliseconds(2000))
+        #expect(RedisClient.reason(for: error, endpoint: endpoint) == "cannot connect to redis.local:6380: no answer within 2000 ms")
     }
 }

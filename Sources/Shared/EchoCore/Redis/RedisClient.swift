@@ -251,19 +251,20 @@ public final class RedisClient: @unchecked Sendable {
     }
 
     private func lost(_ error: Error, connection: RedisConnection? = nil) {
+        let reason = Self.reason(for: error, endpoint: endpoint)
         switch state {
         case .shutDown, .waiting:
             return
         case .connected(let current):
             guard connection == nil || connection === current else { return }
-            logger.warning("redis connection lost", metadata: ["redis": "\(endpoint)", "error": "\(error)"])
+            logger.warning("redis connection lost", metadata: ["redis": "\(endpoint)", "error": "\(reason)"])
             onAvailabilityChange?(false)
         case .connecting, .idle:
             if attempt == 0 || attempt % 10 == 0 {
-                logger.warning("redis connect failed", metadata: ["redis": "\(endpoint)", "error": "\(error)", "attempt": "\(attempt)"])
+                logger.warning("redis connect failed", metadata: ["redis": "\(endpoint)", "error": "\(reason)", "attempt": "\(attempt)"])
             }
         }
-        lastError = (error as? RedisError)?.message ?? "\(error)"
+        lastError = reason
         let delay = ReconnectBackoff.delay(attempt: attempt, jitter: Double.random(in: -1...1))
         attempt += 1
         state = .waiting(eventLoop.scheduleTask(in: delay) { self.connect() })
