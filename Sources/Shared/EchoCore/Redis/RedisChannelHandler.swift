@@ -12,6 +12,7 @@ final class RedisChannelHandler: ChannelInboundHandler {
     /// Set on the event loop right after connecting; nothing can arrive before a command is sent.
     weak var connection: RedisConnection?
     /// Completes when the TLS handshake ended (at once without TLS); fails with why it did not.
+    /// Set in `handlerAdded`, which runs in the channel initializer, before the connect completes.
     private(set) var secured: EventLoopFuture<Void>!
     private var handshake: EventLoopPromise<Void>?
 
