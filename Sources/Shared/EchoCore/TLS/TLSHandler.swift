@@ -224,7 +224,7 @@ public final class TLSHandler: ChannelDuplexHandler {
                     done = try gathered.withUnsafeReadableBytes { try connection.write($0) }
                 }
             } catch {
-                promises.forEach { $0.fail(error) }
+                // Every write is still in `pending`: fail() fails each promise once.
                 return fail(context: context, error: error)
             }
             // OpenSSL wants to read first (not seen with renegotiation off): the rest waits for
