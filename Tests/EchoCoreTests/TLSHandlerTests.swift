@@ -12,12 +12,20 @@ final class TLSChannelPair {
     let client = EmbeddedChannel()
     let serverRecorder = PlaintextRecorder()
     let clientRecorder = PlaintextRecorder()
+    /// Errors that reached the end of the client's pipeline (a failing client passes them on).
+    var clientErrors: [any Error] = []
 
-    init(certificate: String, key: String, serverName: String = "localhost", caFile: String? = nil) throws {
-        let serverContext = try TLSServerContext(certificateChain: certificate, privateKey: key)
+    let clientHandler: TLSHandler
+
+    init(
+        certificate: String, key: String, serverName: String = "localhost", caFile: String? = nil,
+        serverContext: TLSServerContext? = nil, session: TLSSession? = nil
+    ) throws {
+        let serverContext = try serverContext ?? TLSServerContext(certificateChain: certificate, privateKey: key)
         let clientContext = try TLSClientContext(caFile: caFile ?? certificate, applicationProtocols: ["http/1.1"])
+        clientHandler = TLSHandler.client(context: clientContext, serverName: serverName, session: session)
         try server.pipeline.syncOperations.addHandlers([TLSHandler.server(context: serverContext), serverRecorder])
-        try client.pipeline.syncOperations.addHandlers([TLSHandler.client(context: clientContext, serverName: serverName), clientRecorder])
+        try client.pipeline.syncOperations.addHandlers([clientHandler, clientRecorder])
         let address = try SocketAddress(ipAddress: "127.0.0.1", port: 4433)
         try server.connect(to: address).wait()
         try client.connect(to: address).wait()
@@ -38,10 +46,19 @@ final class TLSChannelPair {
             while let bytes = try server.readOutbound(as: ByteBuffer.self) {
                 writes += 1
                 moved = true
-                if client.isActive { try client.writeInbound(bytes) }
+                if client.isActive { try deliverToClient(bytes) }
             }
         }
         return writes
+    }
+
+    /// Hands `bytes` to the client, keeping an error its pipeline passed on.
+    func deliverToClient(_ bytes: ByteBuffer) throws {
+        do {
+            try client.writeInbound(bytes)
+        } catch let error as TLSError {
+            clientErrors.append(error)
+        }
     }
 
     func send(_ text: String, from channel: EmbeddedChannel) -> EventLoopFuture<Void> {
@@ -49,17 +66,12 @@ final class TLSChannelPair {
     }
 }
 
-/// What reaches the handler behind a TLSHandler: plaintext, the handshake event and errors.
+/// What reaches the handler behind a TLSHandler: plaintext and the handshake event.
 final class PlaintextRecorder: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     var text = ""
     var chunks = 0
     var handshakes: [TLSHandshakeCompleted] = []
-    var errors: [any Error] = []
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        errors.append(error)
-    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         text += String(buffer: unwrapInboundIn(data))
@@ -207,8 +219,10 @@ struct TLSHandlerTests {
         try pair.server.writeInbound(garbage)
         #expect(!pair.server.isActive)
         let alert = try #require(try pair.server.readOutbound(as: ByteBuffer.self))
-        try pair.client.writeInbound(alert)
+        try pair.deliverToClient(alert)
         #expect(!pair.client.isActive)
+        // The client passes its failure on: the alert the server sent.
+        #expect(pair.clientErrors.map { "\($0)" }.joined().contains("alert"))
     }
 
     @Test("a certificate for another host name: the client closes during the handshake")
@@ -220,9 +234,26 @@ struct TLSHandlerTests {
         #expect(!pair.client.isActive)
         #expect(!pair.server.isActive)
         #expect(pair.clientRecorder.handshakes.isEmpty)
-        // A client's user (RedisClient) is told why; a server's is not (its connection just ends).
-        #expect(pair.clientRecorder.errors.map { "\($0)" }.contains { $0.contains("hostname mismatch") })
-        #expect(pair.serverRecorder.errors.isEmpty)
+        let error = try #require(pair.clientErrors.first as? TLSError)
+        #expect(error.description.contains("hostname mismatch"))
+    }
+
+    @Test("a client handler resumes with the session of an earlier connection")
+    func resumption() throws {
+        let files = try HandlerTestCertificate()
+        defer { files.remove() }
+        let server = try TLSServerContext(certificateChain: files.certificate, privateKey: files.key)
+        let first = try TLSChannelPair(certificate: files.certificate, key: files.key, serverContext: server)
+        try first.pump()
+        // The TLS 1.3 ticket comes after the handshake; the client reads it with the first data.
+        let reply = first.send("hello", from: first.server)
+        try first.pump()
+        try reply.wait()
+        let session = try #require(first.clientHandler.session)
+        let second = try TLSChannelPair(certificate: files.certificate, key: files.key, serverContext: server, session: session)
+        try second.pump()
+        #expect(second.clientRecorder.handshakes.first?.sessionReused == true)
+        #expect(second.serverRecorder.handshakes.first?.sessionReused == true)
     }
 
     @Test("writes pending when the channel goes inactive fail")

@@ -11,7 +11,8 @@ import NIOCore
 /// - Each read is decrypted at once and every plaintext chunk is passed on.
 /// - `close` sends close_notify, then closes; a close_notify from the peer is answered and closes.
 /// - A handshake or record error (a bad certificate, plain HTTP on the TLS port, garbage) closes
-///   this channel only, after the alert OpenSSL queued is flushed; it is logged at debug.
+///   this channel only, after the alert OpenSSL queued is flushed; it is logged at debug, and a
+///   client passes it down the pipeline first (so Redis can report why).
 ///
 /// Idle connections hold no buffers here: pending writes and ciphertext are released as soon as
 /// they are sent, and OpenSSL's record buffers are released by `SSL_MODE_RELEASE_BUFFERS`.
@@ -25,7 +26,7 @@ public final class TLSHandler: ChannelDuplexHandler {
 
     enum Role {
         case server(TLSServerContext)
-        case client(TLSClientContext, serverName: String)
+        case client(TLSClientContext, serverName: String, session: TLSSession?)
     }
 
     enum State: Equatable {
@@ -66,10 +67,17 @@ public final class TLSHandler: ChannelDuplexHandler {
         TLSHandler(role: .server(context), logger: logger)
     }
 
-    /// The client end: sends `serverName` as SNI and checks the server's certificate names it.
-    public static func client(context: TLSClientContext, serverName: String, logger: Logger = Logger(label: "echo.tls")) -> TLSHandler {
-        TLSHandler(role: .client(context, serverName: serverName), logger: logger)
+    /// The client end: sends `serverName` as SNI and checks the server's certificate names it;
+    /// offers `session` (from an earlier connection's ``session``) to resume.
+    public static func client(
+        context: TLSClientContext, serverName: String, session: TLSSession? = nil, logger: Logger = Logger(label: "echo.tls")
+    ) -> TLSHandler {
+        TLSHandler(role: .client(context, serverName: serverName, session: session), logger: logger)
     }
+
+    /// The session to resume with on a later connection (TLS 1.3: known once the server's
+    /// ticket has been read, which comes with or after its first data).
+    public var session: TLSSession? { connection?.session }
 
     /// Whether the handshake has ended and data flows (for tests and diagnostics).
     public var isActive: Bool { state == .active }
@@ -80,7 +88,8 @@ public final class TLSHandler: ChannelDuplexHandler {
         do {
             switch role {
             case .server(let tls): connection = try TLSConnection(server: tls)
-            case .client(let tls, let serverName): connection = try TLSConnection(client: tls, serverName: serverName)
+            case .client(let tls, let serverName, let session):
+                connection = try TLSConnection(client: tls, serverName: serverName, session: session)
             }
             state = .handshaking
         } catch {
@@ -147,7 +156,8 @@ public final class TLSHandler: ChannelDuplexHandler {
     /// flush or close while a chunk is passed on, so the state is checked before each read.
     private func readPlaintext(context: ChannelHandlerContext, connection: TLSConnection) {
         var size = min(max(connection.unreadCiphertextCount, Self.minChunk), Self.maxChunk)
-        while state == .active {
+        // No buffer is allocated once nothing is left to read (the usual end of a read).
+        reading: while state == .active, connection.hasBufferedInput {
             var buffer = context.channel.allocator.buffer(capacity: size)
             var result = TLSReadResult.needsInput
             do {
@@ -165,13 +175,13 @@ public final class TLSHandler: ChannelDuplexHandler {
                 if count >= size { size = Self.maxChunk }
                 context.fireChannelRead(wrapInboundOut(buffer))
             case .bytes, .needsInput:
-                // Post-handshake messages (a TLS 1.3 key update) may need an answer.
-                sendCiphertext(context: context, promises: [])
-                return
+                break reading
             case .closed:
                 return closeWithNotify(context: context, promise: nil)
             }
         }
+        // Post-handshake messages (a TLS 1.3 key update) may need an answer.
+        if state == .active { sendCiphertext(context: context, promises: []) }
     }
 
     // MARK: Outbound
@@ -214,7 +224,7 @@ public final class TLSHandler: ChannelDuplexHandler {
                     done = try gathered.withUnsafeReadableBytes { try connection.write($0) }
                 }
             } catch {
-                promises.forEach { $0.fail(error) }
+                // Every write is still in `pending`: fail() fails each promise once.
                 return fail(context: context, error: error)
             }
             // OpenSSL wants to read first (not seen with renegotiation off): the rest waits for
@@ -283,13 +293,15 @@ public final class TLSHandler: ChannelDuplexHandler {
 
     // MARK: Errors
 
-    /// A TLS failure: the alert OpenSSL queued goes out (plain HTTP on a server gets a plain-text
-    /// 400 instead, as nginx and Go answer it), then this channel closes.
+    /// A TLS failure: the alert OpenSSL queued goes out, then this channel closes.
     ///
-    /// The close is a lingering one: the output is shut (the peer reads the answer, then the end
-    /// of the stream) and whatever the peer still sends is dropped until it closes too or
-    /// ``lingerTime`` passes. Closing at once while its bytes sit unread would answer them with
-    /// a reset, which can destroy the 400 before the client reads it.
+    /// A server answers plain HTTP with a plain-text 400 instead (as nginx and Go do), and its
+    /// close lingers: the output is shut (the peer reads the answer, then the end of the stream)
+    /// and whatever the peer still sends is dropped until it closes too or ``lingerTime`` passes.
+    /// Closing at once while the peer's bytes sit unread would answer them with a reset, which
+    /// can destroy the 400 before the client reads it.
+    ///
+    /// A client passes the error on before closing, so its user can say why (Redis: in `/health`).
     private func fail(context: ChannelHandlerContext, error: any Error) {
         guard state != .closing, state != .closed else { return }
         logger.debug("TLS failure, closing the connection", metadata: [
@@ -305,6 +317,10 @@ public final class TLSHandler: ChannelDuplexHandler {
             sendCiphertext(context: context, promises: [])
         }
         connection = nil
+        guard case .server = role else {
+            context.fireErrorCaught(error)
+            return context.close(promise: nil)
+        }
         let lingerTime = Self.lingerTime
         context.close(mode: .output).assumeIsolated().whenComplete { result in
             guard case .success = result, context.channel.isActive else { return context.close(promise: nil) }
@@ -312,8 +328,6 @@ public final class TLSHandler: ChannelDuplexHandler {
                 context.close(promise: nil)
             }
         }
-        // A client's user (RedisClient) reports why the connection failed, e.g. in /health.
-        if case .client = role { context.fireErrorCaught(error) }
     }
 
     /// How long a failed connection's input is drained before it is closed regardless.
