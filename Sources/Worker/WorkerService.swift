@@ -44,6 +44,10 @@ final class WorkerService: Service {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let loop = group.next()
         let endpoint = try RedisEndpoint(url: configuration.effectiveRedisURL)
+        if !endpoint.usesTLS, configuration.redisCAPath != nil || configuration.redisTLSServerName != nil {
+            // Whoever set them expects TLS: say plainly that this Redis traffic is not encrypted.
+            logger.warning("ECHO_REDIS_CA and ECHO_REDIS_TLS_SERVER_NAME apply to rediss:// only; this Redis connection is not encrypted", metadata: ["redis": "\(endpoint)"])
+        }
         let timeout = TimeAmount.milliseconds(Int64(configuration.redisTimeoutMilliseconds))
         let redis = RedisClient(endpoint: endpoint, tls: settings.redisTLS, eventLoop: loop, timeout: timeout, logger: logger)
         redis.scripts = RoomStore.scripts + AdmissionStore.scripts

@@ -201,3 +201,8 @@ def test_echo_stops_when_its_workers_cannot_read_the_redis_ca(redis_tls_server, 
     logs = echo.logs()
     assert f"reading the CA file {missing}" in logs, logs
     assert logs.count("started worker") <= 2, "a worker that exited 78 was restarted"
+
+
+def test_tls_settings_with_a_plain_redis_url_are_flagged(redis_server, start_worker, tmp_path):
+    w = start_worker(redis_url=redis_server.url, ECHO_REDIS_CA=str(tmp_path / "ca.pem"))
+    assert "apply to rediss:// only; this Redis connection is not encrypted" in w.logs()
