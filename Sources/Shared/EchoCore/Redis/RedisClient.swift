@@ -4,8 +4,9 @@ import NIOCore
 import NIOPosix
 
 /// A self-healing Redis connection: connects (over TLS for `rediss://`), logs in, and reconnects
-/// with back-off and jitter. While it is down, commands fail at once with ``RedisError/Kind-swift.enum/unavailable`` instead of
-/// queueing, so callers can tell their clients to retry.
+/// with back-off and jitter. While it is down, commands fail at once with
+/// ``RedisError/Kind-swift.enum/unavailable`` instead of queueing, so callers can tell their
+/// clients to retry.
 // @unchecked: all mutable state lives on `eventLoop` (every entry point hops there or asserts it).
 public final class RedisClient: @unchecked Sendable {
     public let endpoint: RedisEndpoint
