@@ -115,6 +115,7 @@ let package = Package(
             dependencies: [
                 "EchoShared",
                 "EchoSupervision",
+                "EchoTLS",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

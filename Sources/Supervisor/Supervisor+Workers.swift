@@ -23,6 +23,9 @@ extension Supervisor {
         )
         processes[id] = WorkerProcess(id: id, pid: pid, slot: index, link: link)
         workerByPID[pid] = id
+        // Queued before the worker reads its first line: it resumes its peers' tickets as soon as
+        // it accepts.
+        if configuration.servesTLS { link.send(ticketKeys.message) }
         logger.info("started worker", metadata: ["slot": "\(index)", "pid": "\(pid)", "binary": "\(settings.workerBinary)"])
     }
 
@@ -53,7 +56,7 @@ extension Supervisor {
             feed(.stoppedAccepting(process.id))
         case .drained:
             feed(.drained(process.id))
-        case .stopAccepting, .drain, .host:
+        case .stopAccepting, .drain, .host, .ticketKeys:
             logger.warning("a worker sent a supervisor's message", metadata: ["pid": "\(process.pid)"])
         }
     }

@@ -49,6 +49,9 @@ final class Supervisor {
     var nextWatchdog: ContinuousClock.Instant = .now
     var nextHostTick: ContinuousClock.Instant = .now
     var lastStatus = ""
+    /// The host's TLS session-ticket keys: in memory only, handed to each worker as it starts and
+    /// to all on every rotation (Supervisor+TLS.swift).
+    var ticketKeys: TicketKeyRotation
 
     init(
         settings: SupervisorSettings, configuration: EchoConfiguration, options: EchoOptions,
@@ -68,6 +71,7 @@ final class Supervisor {
         machineSettings.drainTimeout = settings.drainTimeout
         machineSettings.drainWindow = settings.drainWindow
         self.machine = SupervisorStateMachine(settings: machineSettings)
+        self.ticketKeys = TicketKeyRotation(firstKey: TicketKeyRotation.randomKey(), now: .now, interval: settings.ticketKeyRotation)
     }
 
     /// Starts everything and runs until stopped; returns the process exit code.
@@ -160,6 +164,7 @@ final class Supervisor {
             broadcastHostStats()
             updateStatus()
         }
+        rotateTicketKeysIfDue(now: now)
         if let interval = watchdogInterval, now >= nextWatchdog {
             nextWatchdog = now + interval
             Systemd.notify("WATCHDOG=1")

@@ -93,6 +93,16 @@ final class WorkerService: Service {
                 logger.error("cannot listen for admin requests", metadata: ["error": "\(error)", "address": "\(configuration.adminListen)"])
             }
         }
+        // Plain HTTP sent on to https (and ACME challenges). Like the admin listener, a worker that
+        // cannot bind it still serves chat.
+        var redirect: Channel? = nil
+        if let port = configuration.httpRedirectPort {
+            do {
+                redirect = try await RedirectServer.start(group: group, configuration: configuration, port: port, logger: logger)
+            } catch {
+                logger.error("cannot listen for plain HTTP to redirect", metadata: ["error": "\(error)", "port": "\(port)"])
+            }
+        }
         let drain = DrainRequest(eventLoop: loop)
 
         var control: SupervisorLink? = nil
@@ -107,6 +117,8 @@ final class WorkerService: Service {
                         drain.request(code: code, window: .milliseconds(Int64(window)))
                     case .host(let stats):
                         resources.host = stats
+                    case .ticketKeys:
+                        break
                     case .ready, .heartbeat, .stoppedAccepting, .drained:
                         break
                     }
@@ -125,6 +137,7 @@ final class WorkerService: Service {
         logger.info("worker ready", metadata: [
             "address": "\(server.localAddress.map { "\($0)" } ?? "?")", "redis": "\(endpoint)",
             "admin": "\(admin?.localAddress.map { "\($0)" } ?? "off")",
+            "redirect": "\(redirect?.localAddress.map { "\($0)" } ?? "off")",
             "supervised": "\(settings.controlFD != nil)",
         ])
 
@@ -147,6 +160,7 @@ final class WorkerService: Service {
         }.get()
         control?.send(.drained)
         try? await admin?.close()
+        try? await redirect?.close()
         await Self.stop(hub: hub, redis: redis, subscriber: subscriber, group: group)
         logger.info("worker stopped")
     }
