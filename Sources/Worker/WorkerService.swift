@@ -119,8 +119,9 @@ final class WorkerService: Service {
                         drain.request(code: code, window: .milliseconds(Int64(window)))
                     case .host(let stats):
                         resources.host = stats
-                    case .ticketKeys:
-                        break
+                    case .ticketKeys(let keys):
+                        // The supervisor's keys, the same in every worker: a ticket resumes on any of them.
+                        resources.tls?.setTicketKeys(keys)
                     case .ready, .heartbeat, .stoppedAccepting, .drained:
                         break
                     }
