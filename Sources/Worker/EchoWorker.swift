@@ -1,4 +1,5 @@
 import ArgumentParser
+import EchoCore
 import EchoShared
 import Foundation
 import Logging
@@ -34,9 +35,12 @@ struct EchoWorker: AsyncParsableCommand {
         let environment = ProcessInfo.processInfo.environment
         let configuration: EchoConfiguration
         let handOff: WorkerHandOff
+        let redisTLS: RedisTLS?
         do {
             configuration = try options.configuration(environment: environment)
             handOff = try WorkerHandOff(values: environment.merging(options.flagValues(Self.settings)) { _, flag in flag })
+            // An unreadable ECHO_REDIS_CA can never work: a configuration error, not a retry.
+            redisTLS = try RedisTLS.settings(for: RedisEndpoint(url: configuration.effectiveRedisURL), configuration: configuration)
         } catch {
             FileHandle.standardError.write(Data("echo-worker: \(error)\n".utf8))
             throw ExitCode(Self.configurationErrorStatus)
@@ -53,7 +57,8 @@ struct EchoWorker: AsyncParsableCommand {
             controlFD: handOff.controlFD,
             slot: handOff.slot,
             heartbeat: .milliseconds(Int64(handOff.heartbeatMilliseconds)),
-            drainWindow: .milliseconds(Int64(handOff.drainWindowMilliseconds))
+            drainWindow: .milliseconds(Int64(handOff.drainWindowMilliseconds)),
+            redisTLS: redisTLS
         )
         let service = WorkerService(settings: settings, registry: registry, logger: logger)
         let group = ServiceGroup(configuration: .init(

@@ -216,7 +216,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// The detailed health (admin listener only): this worker and the host's workers.
     private func healthJSON(healthy: Bool) -> [String: Any] {
         let workers = resources.hostWorkers()
-        return [
+        var health: [String: Any] = [
             "status": healthy ? "ok" : "unavailable",
             "redis": resources.hub.redisConnected ? "connected" : "disconnected",
             "draining": resources.hub.draining,
@@ -226,6 +226,13 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             // Slot states from the supervisor: a backing-off slot does not make this worker unhealthy.
             "slots": (resources.host?.slots ?? []).map(Self.slotJSON),
         ]
+        // Why Redis is down (refused, timed out, a certificate that does not verify), so an
+        // operator need not dig through the log.
+        let clients = [resources.hub.store.redis, resources.hub.subscriber.client]
+        if let why = clients.lazy.filter({ !$0.isConnected }).compactMap(\.lastError).first {
+            health["redisError"] = why
+        }
+        return health
     }
 
     /// Prometheus text: this worker's registry, then whole-host figures from every worker's heartbeat.

@@ -20,6 +20,8 @@ final class WorkerService: Service {
         var slot: Int
         var heartbeat: TimeAmount
         var drainWindow: TimeAmount
+        /// How a `rediss://` Redis is verified (`nil`: plain Redis).
+        var redisTLS: RedisTLS?
     }
 
     private let settings: Settings
@@ -43,9 +45,9 @@ final class WorkerService: Service {
         let loop = group.next()
         let endpoint = try RedisEndpoint(url: configuration.effectiveRedisURL)
         let timeout = TimeAmount.milliseconds(Int64(configuration.redisTimeoutMilliseconds))
-        let redis = RedisClient(endpoint: endpoint, eventLoop: loop, timeout: timeout, logger: logger)
+        let redis = RedisClient(endpoint: endpoint, tls: settings.redisTLS, eventLoop: loop, timeout: timeout, logger: logger)
         redis.scripts = RoomStore.scripts + AdmissionStore.scripts
-        let subscriber = RedisSubscriber(endpoint: endpoint, eventLoop: loop, timeout: timeout, logger: logger)
+        let subscriber = RedisSubscriber(endpoint: endpoint, tls: settings.redisTLS, eventLoop: loop, timeout: timeout, logger: logger)
         let hub = ChatHub(eventLoop: loop, store: RoomStore(redis: redis, configuration: configuration), subscriber: subscriber, configuration: configuration, logger: logger)
 
         var assets: StaticAssets? = nil

@@ -151,6 +151,47 @@ def redis_server():
     server.stop()
 
 
+class TLSRedisServer(RedisServer):
+    """A redis-server that speaks only TLS (`--port 0`), with a certificate for localhost and
+    127.0.0.1 from a throwaway CA (`ca`); clients are not asked for certificates."""
+
+    def __init__(self, ca, leaf):
+        super().__init__()
+        self.ca = ca
+        self.leaf = leaf
+
+    @property
+    def url(self):
+        return f"rediss://localhost:{self.port}"
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", "0", "--tls-port", str(self.port), "--bind", "127.0.0.1",
+             "--tls-cert-file", str(self.leaf.cert), "--tls-key-file", str(self.leaf.key),
+             "--tls-ca-cert-file", str(self.ca.cert), "--tls-auth-clients", "no",
+             "--save", "", "--appendonly", "no", "--dir", self.dir],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: self.cli("PING") == "PONG", what="redis-server (TLS)")
+        return self
+
+    def cli(self, *args) -> str:
+        out = subprocess.run(["redis-cli", "--tls", "--cacert", str(self.ca.cert), "--sni", "localhost",
+                              "-h", "localhost", "-p", str(self.port), *map(str, args)],
+                             capture_output=True, text=True, timeout=5)
+        return out.stdout.strip()
+
+
+@pytest.fixture
+def redis_tls_server(tmp_path):
+    """A TLS-only redis-server: `.url` (rediss://localhost:P), `.ca.cert` (the CA to trust), `.cli(...)`."""
+    from tlsca import TestCA
+    ca = TestCA(tmp_path / "redis-ca", name="Echo Redis Test CA")
+    server = TLSRedisServer(ca, ca.issue("localhost", serial=0x2001, prefix="redis")).start()
+    yield server
+    server.stop()
+    shutil.rmtree(server.dir, ignore_errors=True)
+
+
 # Every test client connects from 127.0.0.1; the per-IP defences are off unless a test sets them.
 PER_IP_LIMITS_OFF = {"ECHO_MAX_CONNECTIONS_PER_IP": "0", "ECHO_HANDSHAKES_PER_IP": "0", "ECHO_JOINS_PER_IP": "0"}
 

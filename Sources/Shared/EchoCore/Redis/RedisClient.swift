@@ -3,12 +3,14 @@ import Logging
 import NIOCore
 import NIOPosix
 
-/// A self-healing Redis connection: connects, logs in, and reconnects with back-off and jitter.
-/// While it is down, commands fail at once with ``RedisError/Kind-swift.enum/unavailable`` instead of
+/// A self-healing Redis connection: connects (over TLS for `rediss://`), logs in, and reconnects
+/// with back-off and jitter. While it is down, commands fail at once with ``RedisError/Kind-swift.enum/unavailable`` instead of
 /// queueing, so callers can tell their clients to retry.
 // @unchecked: all mutable state lives on `eventLoop` (every entry point hops there or asserts it).
 public final class RedisClient: @unchecked Sendable {
     public let endpoint: RedisEndpoint
+    /// How a `rediss://` Redis is verified; `nil` for plain `redis://` and unix sockets.
+    public let tls: RedisTLS?
     public let eventLoop: EventLoop
     let isSubscriber: Bool
     let timeout: TimeAmount
@@ -30,6 +32,8 @@ public final class RedisClient: @unchecked Sendable {
     /// How many times the connection was lost and made again.
     public private(set) var reconnects = 0
     private var everConnected = false
+    /// Why the last connection or attempt failed, while there is no connection (for `/health`).
+    public private(set) var lastError: String?
 
     /// Scripts loaded on every new connection (SCRIPT LOAD), before commands flow.
     public var scripts: [RedisScript] = []
@@ -40,8 +44,13 @@ public final class RedisClient: @unchecked Sendable {
     var onPush: ((RESPValue) -> Void)?
     var onReadComplete: (() -> Void)?
 
-    public init(endpoint: RedisEndpoint, eventLoop: EventLoop, timeout: TimeAmount, logger: Logger, isSubscriber: Bool = false) {
+    public init(
+        endpoint: RedisEndpoint, tls: RedisTLS? = nil, eventLoop: EventLoop, timeout: TimeAmount, logger: Logger,
+        isSubscriber: Bool = false
+    ) {
+        precondition(endpoint.usesTLS == (tls != nil), "a rediss:// endpoint needs its TLS settings, a plain one none")
         self.endpoint = endpoint
+        self.tls = tls
         self.eventLoop = eventLoop
         self.timeout = timeout
         self.logger = logger
@@ -127,12 +136,18 @@ public final class RedisClient: @unchecked Sendable {
 
     private func connect() {
         state = .connecting
+        let tls = self.tls
+        let logger = self.logger
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(timeout)
             .channelOption(.socketOption(.so_keepalive), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(RedisChannelHandler())
+                    let pipeline = channel.pipeline.syncOperations
+                    if let tls {
+                        try pipeline.addHandler(TLSHandler.client(context: tls.context, serverName: tls.serverName, logger: logger))
+                    }
+                    try pipeline.addHandler(RedisChannelHandler(expectsTLS: tls != nil))
                 }
             }
         let connected: EventLoopFuture<Channel>
@@ -145,21 +160,26 @@ public final class RedisClient: @unchecked Sendable {
         connected.flatMap { channel -> EventLoopFuture<RedisConnection> in
             // A Redis that accepts but never answers (paused, hung, a black-holed link) would keep
             // this attempt waiting forever: the health check only watches a connected state.
-            let handshake = self.eventLoop.scheduleTask(in: self.timeout) {
+            let deadline = self.eventLoop.scheduleTask(in: self.timeout) {
                 channel.close(promise: nil)
             }
             let connection = RedisConnection(channel: channel, isSubscriber: self.isSubscriber)
+            let secured: EventLoopFuture<Void>
             do {
                 let handler = try channel.pipeline.syncOperations.handler(type: RedisChannelHandler.self)
                 handler.connection = connection
+                secured = handler.secured
             } catch {
-                handshake.cancel()
+                deadline.cancel()
                 channel.close(promise: nil)
                 return self.eventLoop.makeFailedFuture(error)
             }
             connection.onPush = { self.onPush?($0) }
             connection.onReadComplete = { self.onReadComplete?() }
-            return self.login(connection).flatMap {
+            // The password goes out only once Redis's certificate and name verified.
+            return secured.flatMap {
+                self.login(connection)
+            }.flatMap {
                 self.loadScripts(connection)
             }.flatMap {
                 self.prepare?(connection) ?? self.eventLoop.makeSucceededVoidFuture()
@@ -167,7 +187,7 @@ public final class RedisClient: @unchecked Sendable {
                 connection.close()
                 throw error
             }.always { _ in
-                handshake.cancel()
+                deadline.cancel()
             }
         }.whenComplete { result in
             switch result {
@@ -219,6 +239,7 @@ public final class RedisClient: @unchecked Sendable {
             logger.info("redis connected", metadata: ["redis": "\(endpoint)", "subscriber": "\(isSubscriber)"])
         }
         everConnected = true
+        lastError = nil
         attempt = 0
         lastActivity = .now()
         state = .connected(connection)
@@ -241,6 +262,7 @@ public final class RedisClient: @unchecked Sendable {
                 logger.warning("redis connect failed", metadata: ["redis": "\(endpoint)", "error": "\(error)", "attempt": "\(attempt)"])
             }
         }
+        lastError = (error as? RedisError)?.message ?? "\(error)"
         let delay = ReconnectBackoff.delay(attempt: attempt, jitter: Double.random(in: -1...1))
         attempt += 1
         state = .waiting(eventLoop.scheduleTask(in: delay) { self.connect() })

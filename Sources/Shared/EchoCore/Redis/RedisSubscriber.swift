@@ -30,8 +30,8 @@ public final class RedisSubscriber: @unchecked Sendable {
     /// channels are not delivered here (they must be read back from the streams).
     public var onLost: (() -> Void)?
 
-    public init(endpoint: RedisEndpoint, eventLoop: EventLoop, timeout: TimeAmount, logger: Logger) {
-        client = RedisClient(endpoint: endpoint, eventLoop: eventLoop, timeout: timeout, logger: logger, isSubscriber: true)
+    public init(endpoint: RedisEndpoint, tls: RedisTLS? = nil, eventLoop: EventLoop, timeout: TimeAmount, logger: Logger) {
+        client = RedisClient(endpoint: endpoint, tls: tls, eventLoop: eventLoop, timeout: timeout, logger: logger, isSubscriber: true)
         // Weak: a reconnect may still be in flight when the subscriber is released.
         client.onPush = { [weak self] value in
             guard let self, let parts = value.array, parts.count == 3, let channel = parts[1].buffer, let payload = parts[2].buffer else { return }

@@ -1,5 +1,5 @@
-/// Where Redis is and how to log in, parsed from `redis://[user:pass@]host:port[/db]` or
-/// `unix:///path/to/redis.sock[?db=N]`.
+/// Where Redis is and how to log in, parsed from `redis://[user:pass@]host:port[/db]`,
+/// `rediss://…` (the same over TLS) or `unix:///path/to/redis.sock[?db=N]`.
 public struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
     public enum Address: Sendable, Equatable {
         case tcp(host: String, port: Int)
@@ -10,12 +10,22 @@ public struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
     public var username: String?
     public var password: String?
     public var database: Int
+    /// `rediss://`: the connection speaks TLS, and Redis must prove who it is (TCP only).
+    public var usesTLS: Bool
 
-    public init(address: Address, username: String? = nil, password: String? = nil, database: Int = 0) {
+    public init(address: Address, username: String? = nil, password: String? = nil, database: Int = 0, usesTLS: Bool = false) {
         self.address = address
         self.username = username
         self.password = password
         self.database = database
+        self.usesTLS = usesTLS
+    }
+
+    /// The host name a TLS connection checks Redis's certificate against unless told another:
+    /// the URL's host (a unix socket has none).
+    public var host: String? {
+        guard case .tcp(let host, _) = address else { return nil }
+        return host
     }
 
     public init(url: String) throws {
@@ -40,8 +50,9 @@ public struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
             self.init(address: .unix(path: String(rest)), database: database)
             return
         }
-        guard url.hasPrefix("redis://") else { throw bad("redis://host:port[/db] or unix:///path") }
-        var rest = Substring(url.dropFirst("redis://".count))
+        let usesTLS = url.hasPrefix("rediss://")
+        guard usesTLS || url.hasPrefix("redis://") else { throw bad("redis://host:port[/db], rediss://host:port[/db] or unix:///path") }
+        var rest = Substring(url.dropFirst(usesTLS ? "rediss://".count : "redis://".count))
         var username: String? = nil
         var password: String? = nil
         if let at = rest.lastIndex(of: "@") {
@@ -85,7 +96,7 @@ public struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
             host = String(host[..<colon])
         }
         if host.isEmpty { host = "127.0.0.1" }
-        self.init(address: .tcp(host: host, port: port), username: username, password: password, database: database)
+        self.init(address: .tcp(host: host, port: port), username: username, password: password, database: database, usesTLS: usesTLS)
     }
 
     /// The endpoint without its password, for logs.
@@ -94,7 +105,7 @@ public struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
         switch address {
         case .tcp(let host, let port):
             let h = host.contains(":") ? "[\(host)]" : host
-            return "redis://\(auth)\(h):\(port)/\(database)"
+            return "\(usesTLS ? "rediss" : "redis")://\(auth)\(h):\(port)/\(database)"
         case .unix(let path):
             return "unix://\(path)" + (database == 0 ? "" : "?db=\(database)")
         }
