@@ -70,6 +70,7 @@ let package = Package(
             name: "EchoCore",
             dependencies: [
                 "EchoShared",
+                "EchoTLS",
                 "CHiredis",
                 "CZlib",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -138,6 +139,7 @@ let package = Package(
             name: "EchoCoreTests",
             dependencies: [
                 "EchoCore",
+                "EchoTLS",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
