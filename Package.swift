@@ -100,6 +100,7 @@ let package = Package(
             dependencies: [
                 "EchoShared",
                 "EchoCore",
+                "EchoTLS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -90,6 +90,7 @@ enum ChatServer {
 
     /// Handler names, for removing the HTTP side when a connection becomes a WebSocket.
     enum Names {
+        static let tls = "echo.tls"
         static let encoder = "echo.http.encoder"
         static let decoder = "echo.http.decoder"
         static let pipelining = "echo.http.pipelining"
@@ -120,10 +121,15 @@ enum ChatServer {
     /// The most fragments one message may arrive in (1009 past it): it bounds the aggregator's list.
     static let maxFragments = 4096
 
-    /// A new connection speaks HTTP; ``HTTPHandler`` turns it into a WebSocket (see
+    /// A new connection speaks HTTP (behind ``TLSHandler`` when the port serves TLS); ``HTTPHandler`` turns it into a WebSocket (see
     /// ``WebSocketHandshake``) by replacing these handlers with a frame decoder and the chat handler.
     private static func configure(channel: Channel, resources: WorkerResources, listener: HTTPHandler.Listener) throws {
         let sync = channel.pipeline.syncOperations
+        // TLS first, so everything behind it reads and writes plaintext; the admin listener
+        // stays plain (it listens on loopback by default).
+        if listener == .chat, let tls = resources.tls {
+            try sync.addHandler(TLSHandler.server(context: tls, logger: resources.hub.logger), name: Names.tls)
+        }
         try sync.addHandler(HTTPResponseEncoder(), name: Names.encoder)
         // Bytes a client sends right after its handshake are handed on when the decoder goes.
         try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)), name: Names.decoder)

@@ -306,6 +306,9 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         var headers = headers
         let keepAlive = head.isKeepAlive && !resources.hub.draining && !close
         if !keepAlive { headers.replaceOrAdd(name: "Connection", value: "close") }
+        // Two years, as Mozilla recommends: once a browser has seen the site over https it never
+        // tries plain http (where the redirect port would answer) again.
+        if listener == .chat, resources.tls != nil { headers.add(name: "Strict-Transport-Security", value: "max-age=63072000") }
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
         if let body { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
         context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in

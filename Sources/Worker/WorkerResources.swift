@@ -1,5 +1,6 @@
 import EchoCore
 import EchoShared
+import EchoTLS
 import NIOCore
 import Prometheus
 
@@ -12,16 +13,20 @@ final class WorkerResources: @unchecked Sendable {
     let assets: StaticAssets?
     let slot: Int
     let pid: Int32
+    /// The certificate and ticket keys of the chat port when it serves TLS: built once per
+    /// worker, shared by every connection; the control channel hands it new ticket keys.
+    let tls: TLSServerContext?
     var metrics = WorkerMetrics()
     /// The whole host, as last reported by the supervisor; nil when this worker runs alone.
     var host: HostStats?
 
-    init(hub: ChatHub, registry: PrometheusCollectorRegistry, assets: StaticAssets?, slot: Int, pid: Int32) {
+    init(hub: ChatHub, registry: PrometheusCollectorRegistry, assets: StaticAssets?, slot: Int, pid: Int32, tls: TLSServerContext? = nil) {
         self.hub = hub
         self.registry = registry
         self.assets = assets
         self.slot = slot
         self.pid = pid
+        self.tls = tls
     }
 
     func stats() -> WorkerStats {

@@ -1,5 +1,6 @@
 import EchoCore
 import EchoShared
+import EchoTLS
 import Foundation
 import Logging
 import NIOCore
@@ -35,6 +36,7 @@ final class WorkerService: Service {
         let configuration = settings.configuration
         let logger = self.logger
         if settings.controlFD != nil { try LinuxCalls.setParentDeathSignal() }
+        let tls = try Self.loadTLS(configuration, logger: logger)
 
         // One thread: workers scale by process, and a single loop keeps fan-out free of locks.
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -56,7 +58,7 @@ final class WorkerService: Service {
         } else {
             logger.warning("no web client folder found; serving the API only (set ECHO_WEB_ROOT)")
         }
-        let resources = WorkerResources(hub: hub, registry: registry, assets: assets, slot: settings.slot, pid: getpid())
+        let resources = WorkerResources(hub: hub, registry: registry, assets: assets, slot: settings.slot, pid: getpid(), tls: tls)
 
         redis.start()
         subscriber.start()
@@ -153,6 +155,26 @@ final class WorkerService: Service {
 }
 
 extension WorkerService {
+    /// The chat port's TLS context when `ECHO_TLS_CERT` is set, built before anything else starts:
+    /// a worker that cannot load its certificate serves nothing and exits with the reason (the
+    /// supervisor checked the files already, so this means they changed under it).
+    static func loadTLS(_ configuration: EchoConfiguration, logger: Logger) throws -> TLSServerContext? {
+        guard let certificate = configuration.tlsCertificatePath else { return nil }
+        // Without ECHO_TLS_KEY the key is looked for in the certificate's own PEM file.
+        let key = configuration.tlsKeyPath ?? certificate
+        do {
+            let context = try TLSServerContext(certificateChain: certificate, privateKey: key, clientCA: configuration.tlsClientCAPath)
+            logger.info("serving TLS", metadata: [
+                "subject": "\(context.certificate.subject)", "serial": "\(context.certificate.serial)",
+                "notAfter": "\(context.certificate.notAfter)", "clientCA": "\(configuration.tlsClientCAPath ?? "off")",
+            ])
+            return context
+        } catch {
+            logger.critical("cannot load the TLS certificate", metadata: ["error": "\(error)", "certificate": "\(certificate)", "key": "\(key)"])
+            throw error
+        }
+    }
+
     /// Stops the timers and both Redis connections on the loop, then the loop itself.
     static func stop(hub: ChatHub, redis: RedisClient, subscriber: RedisSubscriber, group: MultiThreadedEventLoopGroup) async {
         try? await hub.eventLoop.submit {

@@ -17,7 +17,7 @@ struct ImportRulesTests {
         "Sources/Shared/EchoCore": ["EchoShared", "EchoTLS", "NIOCore", "NIOPosix", "NIOHTTP1", "NIOWebSocket", "Logging"],
         "Sources/Shared/EchoSupervision": ["EchoShared", "Logging"],
         "Sources/Shared/EchoBenchKit": ["EchoCore"],
-        "Sources/Worker": ["EchoShared", "EchoCore", "NIOCore", "NIOPosix", "NIOHTTP1", "NIOWebSocket",
+        "Sources/Worker": ["EchoShared", "EchoCore", "EchoTLS", "NIOCore", "NIOPosix", "NIOHTTP1", "NIOWebSocket",
                            "Logging", "Metrics", "Prometheus", "ArgumentParser", "ServiceLifecycle"],
         "Sources/Supervisor": ["EchoShared", "EchoSupervision", "EchoTLS", "Logging", "ArgumentParser"],
         "Sources/Bench": ["EchoShared", "EchoCore", "EchoTLS", "EchoBenchKit", "Histogram", "NIOCore", "NIOPosix",

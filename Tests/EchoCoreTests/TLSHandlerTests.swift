@@ -165,12 +165,15 @@ struct TLSHandlerTests {
         #expect(throws: ChannelError.ioOnClosedChannel) { try pair.send("late", from: pair.client).wait() }
     }
 
-    @Test("a plain HTTP request on the TLS side closes that channel, and nothing reaches the app")
+    @Test("a plain HTTP request on the TLS side gets a plain 400, the channel closes, nothing reaches the app")
     func plainHTTP() throws {
         let files = try HandlerTestCertificate()
         defer { files.remove() }
         let pair = try TLSChannelPair(certificate: files.certificate, key: files.key)
         try pair.server.writeInbound(ByteBuffer(string: "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"))
+        let answer = try #require(try pair.server.readOutbound(as: ByteBuffer.self))
+        #expect(String(buffer: answer).hasPrefix("HTTP/1.1 400 Bad Request\r\n"))
+        #expect(String(buffer: answer).hasSuffix("\r\n\r\nThis port speaks https only.\r\n"))
         #expect(!pair.server.isActive)
         #expect(pair.serverRecorder.text.isEmpty)
         #expect(pair.serverRecorder.handshakes.isEmpty)

@@ -6,6 +6,9 @@ import Foundation
 public struct TLSError: Error, CustomStringConvertible, Sendable {
     public var operation: String
     public var reasons: [String]
+    /// The peer spoke plain HTTP (or a proxy CONNECT) where a TLS record was expected: a
+    /// server may answer it in plain text.
+    public var isPlainHTTP = false
 
     public init(_ operation: String, reasons: [String]) {
         self.operation = operation
@@ -15,14 +18,20 @@ public struct TLSError: Error, CustomStringConvertible, Sendable {
     /// The error for `operation`, taking every reason off this thread's error queue.
     static func drained(_ operation: String) -> TLSError {
         var reasons: [String] = []
+        var plainHTTP = false
         while true {
             let code = ERR_get_error()
             if code == 0 { break }
+            if ERR_GET_LIB(code) == ERR_LIB_SSL, [SSL_R_HTTP_REQUEST, SSL_R_HTTPS_PROXY_REQUEST].contains(ERR_GET_REASON(code)) {
+                plainHTTP = true
+            }
             var text = [CChar](repeating: 0, count: 256)
             ERR_error_string_n(code, &text, text.count)
             reasons.append(String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
         }
-        return TLSError(operation, reasons: reasons)
+        var error = TLSError(operation, reasons: reasons)
+        error.isPlainHTTP = plainHTTP
+        return error
     }
 
     public var description: String {

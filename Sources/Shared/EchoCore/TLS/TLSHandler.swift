@@ -48,6 +48,8 @@ public final class TLSHandler: ChannelDuplexHandler {
     /// Writes not yet encrypted, oldest first; the first `flushedCount` of them were flushed.
     private var pending: [(buffer: ByteBuffer, promise: EventLoopPromise<Void>?)] = []
     private var flushedCount = 0
+    /// Closes a failed connection whose peer keeps it open (see ``fail(context:error:)``).
+    private var lingerTimer: Scheduled<Void>?
 
     /// OpenSSL hands out at most one record (16 KiB) of plaintext per read.
     static let maxChunk = 16 * 1024
@@ -97,6 +99,8 @@ public final class TLSHandler: ChannelDuplexHandler {
         state = .closed
         // The SSL and its buffers go now, not when the last reference to the channel does.
         connection = nil
+        lingerTimer?.cancel()
+        lingerTimer = nil
         failPending(ChannelError.ioOnClosedChannel)
         context.fireChannelInactive()
     }
@@ -264,17 +268,44 @@ public final class TLSHandler: ChannelDuplexHandler {
 
     // MARK: Errors
 
-    /// A TLS failure: the alert OpenSSL queued goes out, then this channel closes.
+    /// A TLS failure: the alert OpenSSL queued goes out (plain HTTP on a server gets a plain-text
+    /// 400 instead, as nginx and Go answer it), then this channel closes.
+    ///
+    /// The close is a lingering one: the output is shut (the peer reads the answer, then the end
+    /// of the stream) and whatever the peer still sends is dropped until it closes too or
+    /// ``lingerTime`` passes. Closing at once while its bytes sit unread would answer them with
+    /// a reset, which can destroy the 400 before the client reads it.
     private func fail(context: ChannelHandlerContext, error: any Error) {
         guard state != .closing, state != .closed else { return }
         logger.debug("TLS failure, closing the connection", metadata: [
             "error": "\(error)", "peer": "\(context.channel.remoteAddress.map { "\($0)" } ?? "?")",
         ])
+        let handshaking = state == .handshaking
         state = .closing
         failPending(error)
-        sendCiphertext(context: context, promises: [])
-        context.close(promise: nil)
+        if case .server = role, handshaking, (error as? TLSError)?.isPlainHTTP == true {
+            _ = connection?.drainCiphertext { _ in }
+            context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(string: Self.plainHTTPAnswer)), promise: nil)
+        } else {
+            sendCiphertext(context: context, promises: [])
+        }
+        connection = nil
+        let lingerTime = Self.lingerTime
+        context.close(mode: .output).assumeIsolated().whenComplete { result in
+            guard case .success = result, context.channel.isActive else { return context.close(promise: nil) }
+            self.lingerTimer = context.eventLoop.assumeIsolated().scheduleTask(in: lingerTime) {
+                context.close(promise: nil)
+            }
+        }
     }
+
+    /// How long a failed connection's input is drained before it is closed regardless.
+    static let lingerTime = TimeAmount.seconds(2)
+
+    static let plainHTTPAnswer = [
+        "HTTP/1.1 400 Bad Request", "Content-Type: text/plain; charset=utf-8", "Connection: close",
+        "Content-Length: 30", "", "This port speaks https only.\r\n",
+    ].joined(separator: "\r\n")
 
     private func failPending(_ error: any Error) {
         let writes = pending
