@@ -11,6 +11,8 @@
 """
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import shutil
 import socket
@@ -23,7 +25,8 @@ from pathlib import Path
 import pytest
 
 from conftest import BIN_DIR, PER_IP_LIMITS_OFF, EchoProcess, free_port, wait_for
-from tlsca import TestCA
+from systemd_host import SystemdHost, SystemdHostError
+from tlsca import Leaf, TestCA
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -176,9 +179,10 @@ class TLSConnectLoop:
     """Threads that handshake, ask /health and disconnect in a tight loop, recording each attempt's
     start, outcome ('ok', 'refused', 'broken') and the serial presented."""
 
-    def __init__(self, port: int, context: ssl.SSLContext, threads: int = 4):
+    def __init__(self, port: int, context: ssl.SSLContext, threads: int = 4, start_in=None):
         self.port = port
         self.context = context
+        self.start_in = start_in
         self.results: list[tuple[float, str, str | None]] = []
         self.lock = threading.Lock()
         self.stop_flag = threading.Event()
@@ -203,14 +207,21 @@ class TLSConnectLoop:
                 self.results.append((started, outcome, serial))
 
     def __enter__(self):
-        for t in self.threads:
-            t.start()
+        # Threads started inside `start_in` (a namespace's network) stay there.
+        with self.start_in() if self.start_in else contextlib.nullcontext():
+            for t in self.threads:
+                t.start()
         return self
 
     def __exit__(self, *exc):
         self.stop_flag.set()
         for t in self.threads:
             t.join(10)
+
+    def summary(self, after: float):
+        outcomes = [o for _, o, _ in self.results]
+        serials_after = {s for t, o, s in self.results if t > after and o == "ok"}
+        return outcomes, serials_after
 
 
 def handshake_on(raw: socket.socket, context: ssl.SSLContext):
@@ -353,3 +364,92 @@ def test_the_redirect_port_sends_plain_http_to_https_and_serves_acme_challenges(
     # Every worker listens on it (SO_REUSEPORT), like the admin port.
     out = subprocess.run(["ss", "-Htlnp", f"( sport = :{redirect_port} )"], capture_output=True, text=True).stdout
     assert len(set(re.findall(r"pid=(\d+)", out))) == 2, out
+
+
+# --- under systemd: LoadCredential= and a renewal's reload -----------------------------------------
+
+def reissue(ca: TestCA, leaf: Leaf, serial: int) -> Leaf:
+    """A renewal with `certbot --reuse-key`: a new certificate (new serial) for the same key."""
+    folder = ca.folder
+    csr, cert, chain = folder / f"re-{serial:x}.csr", folder / f"re-{serial:x}.crt", folder / f"re-{serial:x}-chain.pem"
+    subprocess.run(["openssl", "req", "-new", "-key", str(leaf.key), "-out", str(csr), "-subj", "/CN=localhost"],
+                   check=True, capture_output=True)
+    subprocess.run(["openssl", "x509", "-req", "-in", str(csr), "-CA", str(ca.cert), "-CAkey", str(ca.key),
+                    "-set_serial", str(serial), "-days", "2", "-sha256",
+                    "-extfile", str(folder / f"leaf-{leaf.serial:x}.ext"), "-out", str(cert)],
+                   check=True, capture_output=True)
+    chain.write_bytes(cert.read_bytes() + ca.cert.read_bytes())
+    return Leaf(cert=cert, key=leaf.key, chain=chain, serial=serial)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="booting systemd needs root")
+def test_under_systemd_a_renewal_reloads_with_nothing_refused_and_a_half_done_one_is_refused(ca):
+    """The shipped unit and echo.env under a real systemd, with ECHO_TLS_CERT/ECHO_TLS_KEY added,
+    and certbot's deploy hook played by hand: new files, then `systemctl reload echo`.
+
+    The key is a plain file here (mode 0644, in a throwaway namespace), not `LoadCredential=`: in
+    this test systemd (PID 1 of private namespaces, not of the machine) the credentials directory
+    reaches the service as an empty root-only folder, even for a static user without
+    `PrivateUsers=`, so a credential cannot be read at all. `%d/tls.key` is covered by
+    test_a_key_from_the_credentials_directory_reaches_the_workers_as_an_absolute_path."""
+    try:
+        host = SystemdHost("tls-live")
+    except SystemdHostError as e:
+        pytest.skip(str(e))
+    leaf = ca.issue(serial=0x3001)
+    tls = host.stage / "etc/echo/tls"
+    tls.mkdir(parents=True)
+    shutil.copyfile(leaf.chain, tls / "fullchain.pem")
+    shutil.copyfile(leaf.key, tls / "privkey.pem")
+    env = host.stage / "etc/echo/echo.env"
+    env.write_text(env.read_text() + "ECHO_TLS_CERT=/etc/echo/tls/fullchain.pem\nECHO_TLS_KEY=/etc/echo/tls/privkey.pem\n")
+    try:
+        host.boot()
+    except SystemdHostError as e:
+        host.shutdown()
+        if "unshare failed" in str(e):
+            pytest.skip(f"cannot create namespaces here: {e}")
+        raise
+    context = ca.context()
+
+    def serial():
+        with host.inside_network():
+            return handshake(8080, context).serial
+
+    with host:
+        host.run(["sysctl", "-q", "-w", "net.ipv4.tcp_migrate_req=1"])
+        started = host.systemctl("start", "echo", check=False)
+        assert started.returncode == 0, host.journal("echo")[-3000:]
+        assert serial() == "3001"
+
+        # certbot --reuse-key, then its deploy hook: the new chain in place, systemctl reload echo.
+        host.write_file("/etc/echo/tls/fullchain.pem", reissue(ca, leaf, 0x3002).chain.read_text(), 0o644)
+        with TLSConnectLoop(8080, context, threads=3, start_in=host.inside_network) as loop:
+            time.sleep(0.5)
+            started = time.monotonic()
+            host.systemctl("reload", "echo")
+            finished = time.monotonic()
+            time.sleep(0.5)
+        outcomes, after = loop.summary(finished)
+        print(f"systemctl reload with a renewed certificate: {finished - started:.2f}s, {len(outcomes)} handshakes, "
+              f"refused {outcomes.count('refused')}, broken {outcomes.count('broken')}")
+        assert outcomes.count("refused") == 0 and outcomes.count("broken") == 0
+        assert after == {"3002"}, after
+
+        # A renewal with a new key, reloaded before the key was copied: refused, the journal says
+        # why, and the old certificate keeps serving.
+        fresh = ca.issue(serial=0x3003)
+        host.write_file("/etc/echo/tls/fullchain.pem", fresh.chain.read_text(), 0o644)
+        cursor = host.journal_cursor()
+        refused = host.systemctl("reload", "echo", check=False)
+        assert refused.returncode != 0
+        journal = host.journal("echo", since_cursor=cursor)
+        assert "does not match" in journal and "reload failed" in journal, journal[-3000:]
+        assert host.show("echo", "ActiveState")["ActiveState"] == "active"
+        assert "does not match" in host.show("echo", "StatusText")["StatusText"]
+        assert serial() == "3002"
+
+        # The key in place: the next reload serves the new certificate.
+        host.write_file("/etc/echo/tls/privkey.pem", fresh.key.read_text(), 0o644)
+        host.systemctl("reload", "echo")
+        assert serial() == "3003"
