@@ -383,15 +383,11 @@ def reissue(ca: TestCA, leaf: Leaf, serial: int) -> Leaf:
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="booting systemd needs root")
-def test_under_systemd_a_renewal_reloads_with_nothing_refused_and_a_half_done_one_is_refused(ca):
-    """The shipped unit and echo.env under a real systemd, with ECHO_TLS_CERT/ECHO_TLS_KEY added,
-    and certbot's deploy hook played by hand: new files, then `systemctl reload echo`.
-
-    The key is a plain file here (mode 0644, in a throwaway namespace), not `LoadCredential=`: in
-    this test systemd (PID 1 of private namespaces, not of the machine) the credentials directory
-    reaches the service as an empty root-only folder, even for a static user without
-    `PrivateUsers=`, so a credential cannot be read at all. `%d/tls.key` is covered by
-    test_a_key_from_the_credentials_directory_reaches_the_workers_as_an_absolute_path."""
+def test_under_systemd_the_key_is_a_credential_and_a_renewal_reloads_with_nothing_refused(ca):
+    """The shipped unit and echo.env under a real systemd, plus docs/operations.md's TLS setup:
+    `LoadCredential=tls.key:/etc/echo/tls/privkey.pem` (the key 0600 root: the dynamic user could
+    not open it) and `ECHO_TLS_KEY=%d/tls.key`; certbot's deploy hook played by hand (the new chain
+    in place, then `systemctl reload echo`)."""
     try:
         host = SystemdHost("tls-live")
     except SystemdHostError as e:
@@ -401,8 +397,10 @@ def test_under_systemd_a_renewal_reloads_with_nothing_refused_and_a_half_done_on
     tls.mkdir(parents=True)
     shutil.copyfile(leaf.chain, tls / "fullchain.pem")
     shutil.copyfile(leaf.key, tls / "privkey.pem")
+    (tls / "privkey.pem").chmod(0o600)
     env = host.stage / "etc/echo/echo.env"
-    env.write_text(env.read_text() + "ECHO_TLS_CERT=/etc/echo/tls/fullchain.pem\nECHO_TLS_KEY=/etc/echo/tls/privkey.pem\n")
+    env.write_text(env.read_text() + "ECHO_TLS_CERT=/etc/echo/tls/fullchain.pem\nECHO_TLS_KEY=%d/tls.key\n")
+    host.add_drop_in("echo.service", "tls.conf", "[Service]\nLoadCredential=tls.key:/etc/echo/tls/privkey.pem\n")
     try:
         host.boot()
     except SystemdHostError as e:
@@ -421,6 +419,10 @@ def test_under_systemd_a_renewal_reloads_with_nothing_refused_and_a_half_done_on
         started = host.systemctl("start", "echo", check=False)
         assert started.returncode == 0, host.journal("echo")[-3000:]
         assert serial() == "3001"
+        # The workers were handed the credential's absolute path, not "%d/...".
+        worker = next(p for p in host.children(host.main_pid()) if host.command_name(p).startswith("echo-worker"))
+        environ = host.run(["cat", f"/proc/{worker}/environ"]).stdout.split("\0")
+        assert "ECHO_TLS_KEY=/run/credentials/echo.service/tls.key" in environ
 
         # certbot --reuse-key, then its deploy hook: the new chain in place, systemctl reload echo.
         host.write_file("/etc/echo/tls/fullchain.pem", reissue(ca, leaf, 0x3002).chain.read_text(), 0o644)
@@ -436,10 +438,11 @@ def test_under_systemd_a_renewal_reloads_with_nothing_refused_and_a_half_done_on
         assert outcomes.count("refused") == 0 and outcomes.count("broken") == 0
         assert after == {"3002"}, after
 
-        # A renewal with a new key, reloaded before the key was copied: refused, the journal says
-        # why, and the old certificate keeps serving.
+        # A renewal that made a new key: the credential is the copy systemd made at start, so the
+        # reload is refused, the journal and STATUS= say why, and the old certificate keeps serving.
         fresh = ca.issue(serial=0x3003)
         host.write_file("/etc/echo/tls/fullchain.pem", fresh.chain.read_text(), 0o644)
+        host.write_file("/etc/echo/tls/privkey.pem", fresh.key.read_text(), 0o600)
         cursor = host.journal_cursor()
         refused = host.systemctl("reload", "echo", check=False)
         assert refused.returncode != 0
@@ -449,7 +452,6 @@ def test_under_systemd_a_renewal_reloads_with_nothing_refused_and_a_half_done_on
         assert "does not match" in host.show("echo", "StatusText")["StatusText"]
         assert serial() == "3002"
 
-        # The key in place: the next reload serves the new certificate.
-        host.write_file("/etc/echo/tls/privkey.pem", fresh.key.read_text(), 0o644)
-        host.systemctl("reload", "echo")
+        # A restart copies the credential again.
+        host.systemctl("restart", "echo")
         assert serial() == "3003"
