@@ -96,3 +96,15 @@ private let t0 = ContinuousClock.now
         #expect(a != b)
     }
 }
+
+@Suite struct RedirectHandOffTests {
+    /// A slot with a redirect socket tells its worker where it is; one without says nothing, and
+    /// the worker binds the port itself (a worker started by hand).
+    @Test func theRedirectDescriptorIsHandedOnlyWithASocket() throws {
+        let with = WorkerEnvironment.build(inherited: [:], configuration: [:], slot: 0, heartbeatMilliseconds: 1000, redirect: true)
+        let without = WorkerEnvironment.build(inherited: ["ECHO_REDIRECT_FD": "9"], configuration: [:], slot: 0, heartbeatMilliseconds: 1000)
+        #expect(with["ECHO_REDIRECT_FD"] == "5")
+        #expect(try WorkerHandOff(values: with).redirectFD == WorkerEnvironment.redirectFD)
+        #expect(without["ECHO_REDIRECT_FD"] == nil)
+    }
+}
