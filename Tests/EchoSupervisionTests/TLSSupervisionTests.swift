@@ -18,8 +18,10 @@ private let t0 = ContinuousClock.now
         #expect(try TLSFiles.resolve(configuration(), credentialsDirectory: nil) == nil)
     }
 
-    @Test func certificateAndKeyGoTogether() {
-        #expect(throws: TLSSettingsError.self) { try TLSFiles.resolve(configuration(cert: "/c.pem"), credentialsDirectory: nil) }
+    /// One PEM may hold both (the worker reads it that way too); a key alone serves nothing.
+    @Test func aCertificateWithoutAKeyFileHoldsItsKey() throws {
+        let files = try TLSFiles.resolve(configuration(cert: "%d/both.pem"), credentialsDirectory: "/run/c")
+        #expect(files == TLSFiles(certificateChain: "/run/c/both.pem", privateKey: "/run/c/both.pem"))
         #expect(throws: TLSSettingsError.self) { try TLSFiles.resolve(configuration(key: "/k.pem"), credentialsDirectory: nil) }
     }
 

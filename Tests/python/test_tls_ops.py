@@ -142,7 +142,8 @@ def test_a_key_that_does_not_match_stops_echo_with_78_before_any_worker(redis_se
 def test_tls_settings_that_cannot_work_stop_echo_with_78(redis_server, ca, tmp_path, case):
     leaf = ca.issue(serial=0x2003)
     env, reason = {
-        "cert-only": ({"ECHO_TLS_CERT": str(leaf.chain)}, "without ECHO_TLS_KEY"),
+        # No ECHO_TLS_KEY: the key is looked for in the certificate's file, and is not there.
+        "cert-only": ({"ECHO_TLS_CERT": str(leaf.chain)}, f"reading the private key {leaf.chain}"),
         "key-only": ({"ECHO_TLS_KEY": str(leaf.key)}, "without ECHO_TLS_CERT"),
         "redirect-without-tls": ({"ECHO_HTTP_REDIRECT_PORT": str(free_port())}, "ECHO_HTTP_REDIRECT_PORT"),
         "missing-file": ({"ECHO_TLS_CERT": str(tmp_path / "nope.pem"), "ECHO_TLS_KEY": str(leaf.key)}, "nope.pem"),
@@ -154,6 +155,15 @@ def test_tls_settings_that_cannot_work_stop_echo_with_78(redis_server, ca, tmp_p
         assert reason in echo.logs(), echo.logs()
     finally:
         echo.stop()
+
+
+def test_one_pem_with_chain_and_key_serves_without_echo_tls_key(start_echo, ca, tmp_path):
+    leaf = ca.issue(serial=0x2005)
+    both = tmp_path / "both.pem"
+    both.write_bytes(leaf.chain.read_bytes() + leaf.key.read_bytes())
+    echo = start_echo(workers=1, wait=False, ECHO_TLS_CERT=str(both))
+    wait_tls_healthy(echo, ca.context())
+    assert handshake(echo.port, ca.context()).serial == "2005"
 
 
 def test_a_key_from_the_credentials_directory_reaches_the_workers_as_an_absolute_path(start_echo, ca, tmp_path):
