@@ -307,6 +307,18 @@ def test_a_ticket_from_one_worker_resumes_on_another(tls_echo, ca):
     assert other.reused, "the other worker did not resume the first worker's ticket"
 
 
+def test_a_ticket_from_before_a_reload_resumes_on_the_new_workers(tls_echo, ca):
+    """The keys are the supervisor's, not the workers': a rolling reload replaces every worker and
+    costs no client a full handshake."""
+    echo = tls_echo(workers=2)
+    context = ca.context()
+    first = handshake(echo.port, context, find_worker=True)
+    assert reload(echo.runtime).returncode == 0
+    after = [handshake(echo.port, context, session=first.session, find_worker=True) for _ in range(6)]
+    assert first.worker not in {h.worker for h in after}
+    assert all(h.reused for h in after), [(h.worker, h.reused) for h in after]
+
+
 def test_the_previous_ticket_key_still_resumes_after_one_rotation_not_after_two(tls_echo, ca):
     echo = tls_echo(workers=2, ECHO_TLS_TICKET_ROTATION="3")
     context = ca.context()
