@@ -130,7 +130,7 @@ struct TLSHandlerTests {
         #expect(pair.serverRecorder.text == "first second")
     }
 
-    @Test("writes flushed together leave as one socket write, every promise kept")
+    @Test("writes flushed together leave as one socket write and one record, every promise kept")
     func coalescedFlush() throws {
         let files = try HandlerTestCertificate()
         defer { files.remove() }
@@ -138,14 +138,25 @@ struct TLSHandlerTests {
         try pair.pump()
         let writes = (0..<10).map { pair.server.write(ByteBuffer(string: "frame \($0);")) }
         pair.server.flush()
-        var socketWrites = 0
+        var socketWrites = 0, ciphertext = 0
         while let bytes = try pair.server.readOutbound(as: ByteBuffer.self) {
             socketWrites += 1
+            ciphertext += bytes.readableBytes
             try pair.client.writeInbound(bytes)
         }
         #expect(socketWrites == 1)
+        // 80 bytes of plaintext; one TLS 1.3 record adds 22 bytes, ten would add 220.
+        #expect(ciphertext == 80 + 22)
         for write in writes { try write.wait() }
         #expect(pair.clientRecorder.text == (0..<10).map { "frame \($0);" }.joined())
+
+        // Past 16 KiB a new record starts; order and content survive.
+        let large = (0..<40).map { _ in String(repeating: "x", count: 1000) }
+        let bigWrites = large.map { pair.server.write(ByteBuffer(string: $0)) }
+        pair.server.flush()
+        try pair.pump()
+        for write in bigWrites { try write.wait() }
+        #expect(pair.clientRecorder.text.hasSuffix(large.joined()))
     }
 
     @Test("close sends close_notify; the peer answers it and closes too")

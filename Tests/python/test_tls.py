@@ -31,14 +31,18 @@ def ca(tmp_path):
     return TestCA(tmp_path / "ca")
 
 
-@pytest.fixture
-def tls_echo(start_echo, ca):
+def start_tls_echo(start_echo, ca: TestCA, **env):
     """`echo` with two workers serving only TLS on its port."""
     leaf = ca.issue("localhost", serial=0x7A11)
-    echo = start_echo(workers=2, wait=False, ECHO_TLS_CERT=str(leaf.chain), ECHO_TLS_KEY=str(leaf.key))
+    echo = start_echo(workers=2, wait=False, ECHO_TLS_CERT=str(leaf.chain), ECHO_TLS_KEY=str(leaf.key), **env)
     wait_for(lambda: https_get(echo.port, ca, "/health")[0] == 200, timeout=30, what="https /health")
     wait_for(lambda: len(workers_of(echo)) == 2, what="two workers")
     return echo
+
+
+@pytest.fixture
+def tls_echo(start_echo, ca):
+    return start_tls_echo(start_echo, ca)
 
 
 def https_get(port: int, ca: TestCA, path: str, timeout=5.0):
@@ -254,3 +258,17 @@ def test_a_thousand_hostile_clients_leave_nothing_behind(tls_echo, ca):
     assert all(g < 2048 for g in grown.values()), f"RSS grew by {grown} KB"
     assert https_get(tls_echo.port, ca, "/health")[0] == 200
     assert sorted(workers_of(tls_echo)) == sorted(workers), "a worker restarted"
+
+
+def test_a_stalled_handshake_is_closed_by_the_header_timeout(start_echo, ca):
+    echo = start_tls_echo(start_echo, ca, ECHO_HEADER_TIMEOUT="1")
+    hello = client_hello()
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", echo.port), timeout=10) as s:
+        s.sendall(hello[: len(hello) // 2])
+        try:
+            assert s.recv(4096) == b""
+        except ConnectionResetError:
+            pass
+    waited = time.monotonic() - started
+    assert 0.9 < waited < 5, f"closed after {waited:.1f}s"
