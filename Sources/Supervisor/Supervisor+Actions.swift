@@ -57,6 +57,7 @@ extension Supervisor {
             guard index == sockets.count - 1 else { return }
             let socket = sockets.removeLast()
             if !socket.isShared { socket.close() }
+            if redirectSockets.count > sockets.count { redirectSockets.removeLast().close() }
         case .closeSockets:
             closeSockets()
         case .startRedis:

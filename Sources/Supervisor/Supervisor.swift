@@ -34,6 +34,8 @@ final class Supervisor {
     /// One listening socket per slot, in slot order (the machine's slots and these grow and
     /// shrink together, at the end).
     var sockets: [ListeningSocket] = []
+    /// With `ECHO_HTTP_REDIRECT_PORT`: each slot's socket for it, in slot order like `sockets`.
+    var redirectSockets: [ListeningSocket] = []
     var socketsClosed = false
     var processes: [WorkerID: WorkerProcess] = [:]
     var workerByPID: [Int32: WorkerID] = [:]
@@ -84,6 +86,7 @@ final class Supervisor {
         try startRedisIfNeeded()
         do {
             try openSockets(count: settings.workers)
+            try fillRedirectSockets()
         } catch {
             // Do not leave the embedded redis-server behind when the port cannot be had.
             redis?.signal(SIGTERM)
@@ -175,6 +178,7 @@ final class Supervisor {
         guard !socketsClosed else { return }
         socketsClosed = true
         for socket in sockets where !socket.isShared { socket.close() }
+        for socket in redirectSockets { socket.close() }
     }
 
     private static func readMigrateRequests() -> String? {

@@ -8,20 +8,27 @@ import NIOPosix
 import Glibc
 #endif
 
-/// `ECHO_HTTP_REDIRECT_PORT`: every worker binds it with SO_REUSEPORT (like the admin listener),
-/// so whichever worker the kernel picks sends the client on to https.
+/// `ECHO_HTTP_REDIRECT_PORT`: under `echo`, each worker adopts its slot's socket for it (fd 5, held
+/// by the supervisor like the main one, so a reload loses nothing queued); started alone, a worker
+/// binds it with SO_REUSEPORT. Whichever worker the kernel picks sends the client on to https.
 enum RedirectServer {
     /// Longest a redirect-port client may take to send its request.
     static let requestTimeout = TimeAmount.seconds(10)
 
-    static func start(group: EventLoopGroup, configuration: EchoConfiguration, port: Int, logger: Logger) async throws -> Channel {
+    static func start(
+        group: EventLoopGroup, configuration: EchoConfiguration, port: Int, inheritedSocket: Int32?, logger: Logger
+    ) async throws -> Channel {
         let httpsPort = configuration.port
         let webroot = configuration.acmeWebroot
-        return try await ServerBootstrap(group: group)
+        let backlog = configuration.backlog
+        let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(ChannelOptions.Types.SocketOption(level: .socket, name: NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: 1)
             .serverChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                // NIO listens with a backlog of 128 on an adopted socket: restore the supervisor's
+                // (as ChatServer does), so requests queued during a reload fit.
+                if let fd = inheritedSocket { _ = listen(fd, backlog) }
+                return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(AcceptPauseHandler(pause: ChatServer.acceptBackoff, logger: logger))
                 }
             }
@@ -36,6 +43,7 @@ enum RedirectServer {
                     try sync.addHandler(RedirectHandler(httpsPort: httpsPort, acmeWebroot: webroot))
                 }
             }
-            .bind(host: configuration.host, port: port).get()
+        if let fd = inheritedSocket { return try await bootstrap.withBoundSocket(fd).get() }
+        return try await bootstrap.bind(host: configuration.host, port: port).get()
     }
 }

@@ -17,6 +17,7 @@ final class WorkerService: Service {
         var configuration: EchoConfiguration
         var listenFD: Int32?
         var controlFD: Int32?
+        var redirectFD: Int32?
         var slot: Int
         var heartbeat: TimeAmount
         var drainWindow: TimeAmount
@@ -99,13 +100,17 @@ final class WorkerService: Service {
         }
         // Plain HTTP sent on to https (and ACME challenges). Like the admin listener, a worker that
         // cannot bind it still serves chat.
-        var redirect: Channel? = nil
+        let redirect: Channel?
         if let port = configuration.httpRedirectPort {
             do {
-                redirect = try await RedirectServer.start(group: group, configuration: configuration, port: port, logger: logger)
+                redirect = try await RedirectServer.start(
+                    group: group, configuration: configuration, port: port, inheritedSocket: settings.redirectFD, logger: logger)
             } catch {
                 logger.error("cannot listen for plain HTTP to redirect", metadata: ["error": "\(error)", "port": "\(port)"])
+                redirect = nil
             }
+        } else {
+            redirect = nil
         }
         let drain = DrainRequest(eventLoop: loop)
 
@@ -116,7 +121,9 @@ final class WorkerService: Service {
                 loop.execute {
                     switch message {
                     case .stopAccepting:
-                        server.close().whenComplete { _ in link.send(.stoppedAccepting) }
+                        // Both sockets go to the slot's next worker: neither may still accept then.
+                        let closed = [server.close()] + (redirect.map { [$0.close()] } ?? [])
+                        EventLoopFuture.whenAllComplete(closed, on: loop).whenComplete { _ in link.send(.stoppedAccepting) }
                     case .drain(let code, let window):
                         drain.request(code: code, window: .milliseconds(Int64(window)))
                     case .host(let stats):

@@ -18,8 +18,10 @@ private let t0 = ContinuousClock.now
         #expect(try TLSFiles.resolve(configuration(), credentialsDirectory: nil) == nil)
     }
 
-    @Test func certificateAndKeyGoTogether() {
-        #expect(throws: TLSSettingsError.self) { try TLSFiles.resolve(configuration(cert: "/c.pem"), credentialsDirectory: nil) }
+    /// One PEM may hold both (the worker reads it that way too); a key alone serves nothing.
+    @Test func aCertificateWithoutAKeyFileHoldsItsKey() throws {
+        let files = try TLSFiles.resolve(configuration(cert: "%d/both.pem"), credentialsDirectory: "/run/c")
+        #expect(files == TLSFiles(certificateChain: "/run/c/both.pem", privateKey: "/run/c/both.pem"))
         #expect(throws: TLSSettingsError.self) { try TLSFiles.resolve(configuration(key: "/k.pem"), credentialsDirectory: nil) }
     }
 
@@ -94,5 +96,17 @@ private let t0 = ContinuousClock.now
         let b = TicketKeyRotation.randomKey()
         #expect(a.count == 80)
         #expect(a != b)
+    }
+}
+
+@Suite struct RedirectHandOffTests {
+    /// A slot with a redirect socket tells its worker where it is; one without says nothing, and
+    /// the worker binds the port itself (a worker started by hand).
+    @Test func theRedirectDescriptorIsHandedOnlyWithASocket() throws {
+        let with = WorkerEnvironment.build(inherited: [:], configuration: [:], slot: 0, heartbeatMilliseconds: 1000, redirect: true)
+        let without = WorkerEnvironment.build(inherited: ["ECHO_REDIRECT_FD": "9"], configuration: [:], slot: 0, heartbeatMilliseconds: 1000)
+        #expect(with["ECHO_REDIRECT_FD"] == "5")
+        #expect(try WorkerHandOff(values: with).redirectFD == WorkerEnvironment.redirectFD)
+        #expect(without["ECHO_REDIRECT_FD"] == nil)
     }
 }

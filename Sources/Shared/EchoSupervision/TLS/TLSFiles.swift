@@ -21,8 +21,10 @@ public struct TLSFiles: Sendable, Equatable {
     static let credentialPrefixes = ["%d/", "$CREDENTIALS_DIRECTORY/", "${CREDENTIALS_DIRECTORY}/"]
 
     /// The files of `configuration`, with credential references resolved; `nil` when TLS is off.
-    /// Throws when the settings cannot work together (a certificate without its key, a redirect
-    /// port with no https to redirect to, a credential reference outside systemd).
+    /// Without `ECHO_TLS_KEY` the key is read from the certificate's own file (one PEM holding
+    /// both, as HAProxy takes them; the worker reads it the same way). Throws when the settings
+    /// cannot work together (a key without a certificate, a redirect port with no https to
+    /// redirect to, a credential reference outside systemd).
     public static func resolve(_ configuration: EchoConfiguration, credentialsDirectory: String?) throws -> TLSFiles? {
         switch (configuration.tlsCertificatePath, configuration.tlsKeyPath) {
         case (nil, nil):
@@ -33,17 +35,16 @@ public struct TLSFiles: Sendable, Equatable {
                 throw TLSSettingsError("ECHO_TLS_CA asks clients for certificates, but ECHO_TLS_CERT and ECHO_TLS_KEY are not set")
             }
             return nil
-        case (_?, nil):
-            throw TLSSettingsError("ECHO_TLS_CERT is set without ECHO_TLS_KEY: both are needed to serve TLS")
         case (nil, _?):
             throw TLSSettingsError("ECHO_TLS_KEY is set without ECHO_TLS_CERT: both are needed to serve TLS")
-        case (let certificate?, let key?):
+        case (let certificate?, let key):
             if let port = configuration.httpRedirectPort, port == configuration.port {
                 throw TLSSettingsError("ECHO_HTTP_REDIRECT_PORT=\(port) is the TLS port itself")
             }
             return TLSFiles(
                 certificateChain: try path(certificate, setting: "ECHO_TLS_CERT", credentialsDirectory: credentialsDirectory),
-                privateKey: try path(key, setting: "ECHO_TLS_KEY", credentialsDirectory: credentialsDirectory)
+                privateKey: try key.map { try path($0, setting: "ECHO_TLS_KEY", credentialsDirectory: credentialsDirectory) }
+                    ?? path(certificate, setting: "ECHO_TLS_CERT", credentialsDirectory: credentialsDirectory)
             )
         }
     }
@@ -59,7 +60,8 @@ public struct TLSFiles: Sendable, Equatable {
         return (directory.hasSuffix("/") ? directory : directory + "/") + name
     }
 
-    /// `configuration` with these paths in place of the ones it named.
+    /// `configuration` with these paths in place of the ones it named (the key named always, so
+    /// workers read exactly what was checked).
     public func applied(to configuration: EchoConfiguration) -> EchoConfiguration {
         var resolved = configuration
         resolved.tlsCertificatePath = certificateChain

@@ -4,8 +4,9 @@ import EchoShared
 /// `ssl_session_ticket_key`, but generated here and held only in memory).
 ///
 /// The newest key encrypts new tickets; the previous one still decrypts, so a ticket issued just
-/// before a rotation resumes for one more interval. A ticket therefore lives between one and two
-/// intervals; older ones fall back to a full handshake. The keys never touch the disk: a restart
+/// before a rotation resumes for one more interval. A ticket's key therefore lasts between one and
+/// two intervals (the ticket's own lifetime, OpenSSL's session timeout, may end it sooner); after
+/// that the client makes a full handshake. The keys never touch the disk: a restart
 /// of the supervisor starts a fresh pair and costs each client one full handshake.
 public struct TicketKeyRotation: Sendable {
     /// How often a new key is made (issue 11: every 12 hours).
