@@ -72,6 +72,12 @@ final class RedisChannelHandler: ChannelInboundHandler {
         context.close(promise: nil)
     }
 
+    /// The attempt took too long: what waits fails saying so, not merely "connection closed".
+    func abandon(because why: String) {
+        failHandshake(why)
+        connection?.fail(RedisError(.timeout, why))
+    }
+
     private func failHandshake(_ why: String) {
         guard let handshake else { return }
         self.handshake = nil

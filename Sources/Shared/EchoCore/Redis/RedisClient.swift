@@ -158,26 +158,27 @@ public final class RedisClient: @unchecked Sendable {
             connected = bootstrap.connect(unixDomainSocketPath: path)
         }
         connected.flatMap { channel -> EventLoopFuture<RedisConnection> in
-            // A Redis that accepts but never answers (paused, hung, a black-holed link) would keep
-            // this attempt waiting forever: the health check only watches a connected state.
-            let deadline = self.eventLoop.scheduleTask(in: self.timeout) {
-                channel.close(promise: nil)
-            }
             let connection = RedisConnection(channel: channel, isSubscriber: self.isSubscriber)
-            let secured: EventLoopFuture<Void>
+            let handler: RedisChannelHandler
             do {
-                let handler = try channel.pipeline.syncOperations.handler(type: RedisChannelHandler.self)
-                handler.connection = connection
-                secured = handler.secured
+                handler = try channel.pipeline.syncOperations.handler(type: RedisChannelHandler.self)
             } catch {
-                deadline.cancel()
                 channel.close(promise: nil)
                 return self.eventLoop.makeFailedFuture(error)
+            }
+            handler.connection = connection
+            // A Redis that accepts but never answers (paused, hung, a black-holed link, a plain
+            // Redis behind rediss:// waiting for the rest of a "command") would keep this attempt
+            // waiting forever: the health check only watches a connected state.
+            let milliseconds = self.timeout.nanoseconds / 1_000_000
+            let deadline = self.eventLoop.assumeIsolated().scheduleTask(in: self.timeout) {
+                handler.abandon(because: "no answer within \(milliseconds) ms")
+                channel.close(promise: nil)
             }
             connection.onPush = { self.onPush?($0) }
             connection.onReadComplete = { self.onReadComplete?() }
             // The password goes out only once Redis's certificate and name verified.
-            return secured.flatMap {
+            return handler.secured.flatMap {
                 self.login(connection)
             }.flatMap {
                 self.loadScripts(connection)
