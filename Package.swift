@@ -117,6 +117,7 @@ let package = Package(
             dependencies: [
                 "EchoShared",
                 "EchoSupervision",
+                "EchoTLS",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -126,6 +127,7 @@ let package = Package(
             dependencies: [
                 "EchoShared",
                 "EchoBenchKit",
+                "EchoTLS",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -1,4 +1,5 @@
 import EchoBenchKit
+import EchoCore
 import NIOCore
 
 /// One benchmark client, the only handler in its pipeline: upgrades to WebSocket, joins its room,
@@ -43,6 +44,8 @@ final class BenchConnectionHandler: ChannelInboundHandler {
     private let maxFrameSize: Int
     private let upgradeKey: String
     private var state = State.upgrading
+    /// Over TLS: false until the handshake ends (a connection closed before that failed it).
+    private var tlsReady = false
     private var context: ChannelHandlerContext?
     /// The start of a frame (or of the upgrade response) whose rest has not arrived yet.
     private var partial: ByteBuffer?
@@ -81,13 +84,27 @@ final class BenchConnectionHandler: ChannelInboundHandler {
     }
 
     /// ``BenchConnector`` adds this handler before connecting, so the connection becomes active
-    /// after it is in place: the upgrade request goes out here, once.
+    /// after it is in place: the upgrade request goes out here, once (over TLS, once the handshake
+    /// has ended).
     func channelActive(context: ChannelHandlerContext) {
+        if !target.tls { sendUpgrade(context: context) }
+        context.fireChannelActive()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let handshake = event as? TLSHandshakeCompleted, state == .upgrading {
+            tlsReady = true
+            recorder.countHandshake(resumed: handshake.sessionReused)
+            sendUpgrade(context: context)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    private func sendUpgrade(context: ChannelHandlerContext) {
         let request = BenchWire.upgradeRequest(host: hostHeader, path: target.path, key: upgradeKey)
         var buffer = context.channel.allocator.buffer(capacity: request.count)
         buffer.writeBytes(request)
         context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
-        context.fireChannelActive()
     }
 
     private var hostHeader: String {
@@ -249,6 +266,9 @@ final class BenchConnectionHandler: ChannelInboundHandler {
             recorder.joined -= 1
             if recorder.phase != .done { recorder.dropped += 1 }
             if role.isSender { recorder.unregister(sender: self) }
+        case .upgrading where target.tls && !tlsReady:
+            // TLSHandler logs the reason (a certificate refused, a protocol error) at debug: DEBUG=1.
+            joined.fail(BenchJoinError(code: "TLS_HANDSHAKE_FAILED"))
         case .upgrading, .awaitingSession, .awaitingHistory:
             joined.fail(BenchJoinError(code: "CLOSED"))
         case .closed:

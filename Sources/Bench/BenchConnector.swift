@@ -7,13 +7,15 @@ import Glibc
 #endif
 
 /// Opens one benchmark connection: TCP connect (optionally from a chosen 127.0.0.x) with
-/// ``BenchConnectionHandler`` as the pipeline's only handler, which upgrades and joins.
+/// ``BenchConnectionHandler``, which upgrades and joins, behind a ``TLSHandler`` for `wss://`.
 struct BenchConnector: Sendable {
     var targets: [BenchTarget]
     var sourceAddresses: Int
     var connectTimeout: TimeAmount
     /// From connect to `history`; a connection that takes longer is closed and counted as failed.
     var joinTimeout: TimeAmount
+    /// The TLS client for `wss://` targets.
+    var tls: BenchTLS?
     /// Server frames can be whole histories (50 messages of up to 2000 characters).
     var maxFrameSize = 16 << 20
 
@@ -45,8 +47,10 @@ struct BenchConnector: Sendable {
         }
         let maxFrameSize = self.maxFrameSize
         let joinTimeout = self.joinTimeout
+        let tls = target.tls ? self.tls : nil
         return bootstrap.channelInitializer { channel in
             channel.eventLoop.makeCompletedFuture {
+                if let tls { try channel.pipeline.syncOperations.addHandler(tls.handler()) }
                 try channel.pipeline.syncOperations.addHandler(makeHandler(target, maxFrameSize, joined))
             }
         }

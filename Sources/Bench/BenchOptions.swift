@@ -40,6 +40,18 @@ struct BenchOptions: ParsableArguments {
     @Option(help: "Join action: create or join.")
     var joinAction = "create"
 
+    @Flag(help: "Speak TLS to every --url, as if it were wss://.")
+    var tls = false
+
+    @Option(help: "CA (or self-signed certificate) the server's chain must lead to; without it a wss:// server's certificate is not checked.")
+    var tlsCa: String?
+
+    @Option(help: "Server name sent as SNI (and checked against the certificate with --tls-ca).")
+    var tlsServerName = "localhost"
+
+    @Flag(help: "Resume TLS sessions: each connection offers the session an earlier connection got.")
+    var tlsResume = false
+
     @Flag(help: "Print the result as JSON on stdout instead of a table.")
     var json = false
 
@@ -64,20 +76,32 @@ struct BenchOptions: ParsableArguments {
         }
     }
 
-    var targets: [BenchTarget] { urls.compactMap { try? BenchTarget(parsing: $0) } }
+    var targets: [BenchTarget] {
+        urls.compactMap { try? BenchTarget(parsing: $0) }.map { target in
+            var target = target
+            if tls { target.tls = true }
+            return target
+        }
+    }
+
+    /// The TLS client of the run when a target is `wss://`.
+    func tlsSettings() throws -> BenchTLS? {
+        guard targets.contains(where: \.tls) else { return nil }
+        return try BenchTLS(caFile: tlsCa, serverName: tlsServerName, resume: tlsResume)
+    }
 
     /// A prefix no earlier run used: stale members or history of old rooms never leak into a run.
     var resolvedRoomPrefix: String {
         roomPrefix ?? "bench" + String(UInt32.random(in: 0...UInt32.max), radix: 36)
     }
 
-    func settings(plan: BenchPlan, send: BenchSendSettings, connectConcurrency: Int? = nil) -> BenchRun.Settings {
-        BenchRun.Settings(
+    func settings(plan: BenchPlan, send: BenchSendSettings, connectConcurrency: Int? = nil) throws -> BenchRun.Settings {
+        try BenchRun.Settings(
             targets: targets, plan: plan, send: send, sourceAddresses: sourceAddresses,
             connectConcurrency: connectConcurrency ?? self.connectConcurrency,
             connectTimeout: .milliseconds(Int64(connectTimeout * 1000)),
             joinTimeout: .milliseconds(Int64(joinTimeout * 1000)),
-            eventLoops: eventLoops, roomPrefix: resolvedRoomPrefix, joinAction: joinAction)
+            eventLoops: eventLoops, roomPrefix: resolvedRoomPrefix, joinAction: joinAction, tls: tlsSettings())
     }
 
     var sampler: ProcessSampler { ProcessSampler(serverPID: serverPid, redisPID: redisPid) }
@@ -91,6 +115,9 @@ struct BenchOptions: ParsableArguments {
             "connectConcurrency": String(connectConcurrency),
         ]
         if let serverPid { result["serverPid"] = String(serverPid) }
+        if targets.contains(where: \.tls) {
+            result["tls"] = "\(tlsCa == nil ? "unverified" : "verified against \(tlsCa!)"), SNI \(tlsServerName)\(tlsResume ? ", resuming sessions" : "")"
+        }
         return result
     }
 }

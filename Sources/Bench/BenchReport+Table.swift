@@ -20,6 +20,9 @@ extension BenchReport {
             rows.append(("send errors", Format.count(counts.errors)))
         }
         if let joinsPerSecond { rows.append(("joins/s", Format.rate(joinsPerSecond))) }
+        if let tlsHandshakes {
+            rows.append(("TLS handshakes", "\(Format.count(tlsHandshakes.full)) full, \(Format.count(tlsHandshakes.resumed)) resumed"))
+        }
         if let latency, latency.count > 0 {
             let what = mode == "joinstorm" ? "join latency ms" : "latency ms"
             rows.append((what, "p50 \(Format.millis(latency.p50))  p90 \(Format.millis(latency.p90))  p99 \(Format.millis(latency.p99))  p99.9 \(Format.millis(latency.p999))  max \(Format.millis(latency.max))"))

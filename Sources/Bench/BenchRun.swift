@@ -20,6 +20,8 @@ final class BenchRun: Sendable {
         var eventLoops: Int
         var roomPrefix: String
         var joinAction: String
+        /// Set when a target is `wss://`.
+        var tls: BenchTLS?
     }
 
     /// Outcome of the connect phase.
@@ -66,7 +68,7 @@ final class BenchRun: Sendable {
         let plan = settings.plan
         let connector = BenchConnector(
             targets: settings.targets, sourceAddresses: settings.sourceAddresses,
-            connectTimeout: settings.connectTimeout, joinTimeout: settings.joinTimeout)
+            connectTimeout: settings.connectTimeout, joinTimeout: settings.joinTimeout, tls: settings.tls)
         let state = NIOLockedValueBox(Connected())
         let started = BenchClock.nanoseconds()
         let slots = max(1, min(settings.connectConcurrency, plan.connections))

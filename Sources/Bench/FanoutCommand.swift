@@ -54,7 +54,7 @@ struct FanoutCommand: AsyncParsableCommand {
         let plan = BenchPlan(connections: connections, rooms: options.rooms ?? 1, senders: senders ?? connections)
         let pacing: BenchPacing = rate.map { .rate(messagesPerSecond: $0) } ?? .saturate(window: window)
         let send = BenchSendSettings(pacing: pacing, messageSize: messageSize)
-        let run = BenchRun(settings: options.settings(plan: plan, send: send), logger: logger)
+        let run = BenchRun(settings: try options.settings(plan: plan, send: send), logger: logger)
         let progress = ProgressLine(enabled: !options.quiet)
         let sampler = options.sampler
 
@@ -104,6 +104,7 @@ struct FanoutCommand: AsyncParsableCommand {
         await run.finish()
         progress.finish()
 
+        report.addTLSHandshakes(of: snapshots, overTLS: options.targets.contains(where: \.tls))
         for snapshot in snapshots {
             report.counts.add(snapshot.counts)
             report.connectionsDropped += snapshot.dropped

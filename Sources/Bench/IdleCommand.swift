@@ -28,7 +28,7 @@ struct IdleCommand: AsyncParsableCommand {
         EchoBench.bootstrapLogging()
         let logger = Logger(label: "echo.bench")
         let plan = BenchPlan(connections: options.connections ?? 1000, rooms: options.rooms ?? 100, senders: 0)
-        let run = BenchRun(settings: options.settings(plan: plan, send: BenchSendSettings(pacing: .saturate(window: 1), messageSize: 1)), logger: logger)
+        let run = BenchRun(settings: try options.settings(plan: plan, send: BenchSendSettings(pacing: .saturate(window: 1), messageSize: 1)), logger: logger)
         let progress = ProgressLine(enabled: !options.quiet)
         let sampler = options.sampler
         var parameters = options.parameters()
@@ -66,6 +66,7 @@ struct IdleCommand: AsyncParsableCommand {
 
         report.measuredSeconds = Double(end.wallNanoseconds - start.wallNanoseconds) / 1e9
         report.connectionsDropped = snapshots.reduce(0) { $0 + $1.dropped }
+        report.addTLSHandshakes(of: snapshots, overTLS: options.targets.contains(where: \.tls))
         for snapshot in snapshots {
             for (code, count) in snapshot.errorsByCode { report.errorsByCode[code, default: 0] += count }
         }

@@ -23,7 +23,7 @@ struct JoinStormCommand: AsyncParsableCommand {
         EchoBench.bootstrapLogging()
         let logger = Logger(label: "echo.bench")
         let plan = BenchPlan(connections: options.connections ?? 5000, rooms: options.rooms ?? 500, senders: 0)
-        let settings = options.settings(plan: plan, send: BenchSendSettings(pacing: .saturate(window: 1), messageSize: 1), connectConcurrency: concurrency)
+        let settings = try options.settings(plan: plan, send: BenchSendSettings(pacing: .saturate(window: 1), messageSize: 1), connectConcurrency: concurrency)
         let run = BenchRun(settings: settings, logger: logger)
         let progress = ProgressLine(enabled: !options.quiet)
         let sampler = options.sampler
@@ -47,6 +47,7 @@ struct JoinStormCommand: AsyncParsableCommand {
         report.connectionsFailed = connected.failed
         report.errorsByCode = connected.errorsByCode
         report.connectionsDropped = snapshots.reduce(0) { $0 + $1.dropped }
+        report.addTLSHandshakes(of: snapshots, overTLS: options.targets.contains(where: \.tls))
         for snapshot in snapshots {
             for (code, count) in snapshot.errorsByCode { report.errorsByCode[code, default: 0] += count }
         }

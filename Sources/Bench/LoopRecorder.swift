@@ -16,6 +16,8 @@ final class LoopRecorder {
     var errorsByCode: [String: Int] = [:]
     var joined = 0
     var dropped = 0
+    /// TLS handshakes that ended on this loop (`wss://` only).
+    var tlsHandshakes = BenchTLSHandshakes()
     /// Deliveries and sends since the last progress line (all phases).
     var intervalDelivered = 0
     var intervalSent = 0
@@ -47,6 +49,10 @@ final class LoopRecorder {
     func recordLatency(nanoseconds: UInt64) {
         let micros = Swift.min(Swift.max(1, nanoseconds / 1000), Self.highestLatency)
         _ = latency.record(micros)
+    }
+
+    func countHandshake(resumed: Bool) {
+        if resumed { tlsHandshakes.resumed += 1 } else { tlsHandshakes.full += 1 }
     }
 
     func countError(_ code: String) {
@@ -125,6 +131,7 @@ struct LoopSnapshot: Sendable {
     var errorsByCode: [String: Int]
     var joined: Int
     var dropped: Int
+    var tlsHandshakes: BenchTLSHandshakes
     var intervalDelivered: Int
     var intervalSent: Int
     var measureStart: UInt64
@@ -136,7 +143,7 @@ extension LoopRecorder {
     func snapshot(withHistogram: Bool, resetInterval: Bool) -> LoopSnapshot {
         let result = LoopSnapshot(
             counts: counts, latency: withHistogram ? latency : nil, errorsByCode: errorsByCode,
-            joined: joined, dropped: dropped, intervalDelivered: intervalDelivered, intervalSent: intervalSent,
+            joined: joined, dropped: dropped, tlsHandshakes: tlsHandshakes, intervalDelivered: intervalDelivered, intervalSent: intervalSent,
             measureStart: measureStart, measureEnd: measureEnd)
         if resetInterval {
             intervalDelivered = 0

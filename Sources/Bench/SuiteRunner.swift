@@ -28,6 +28,16 @@ final class SuiteRunner {
     private var echo: SuiteProcess?
     private var echoPort = 0
     private var echoStarts = 0
+    /// The running server serves TLS (with `certificate`).
+    private var echoTLS = false
+    private var certificate: Certificate?
+
+    /// The throwaway certificate of the TLS rows: self-signed, P-256 (what certbot issues by
+    /// default), for localhost and 127.0.0.1. The generators trust exactly it.
+    struct Certificate {
+        var chain: String
+        var key: String
+    }
 
     init(plan: BenchSuitePlan, paths: Paths, logger: Logger) {
         self.plan = plan
@@ -41,12 +51,12 @@ final class SuiteRunner {
         for stage in plan.stages {
             if stage.freshServerPerRun {
                 for run in 1...plan.runs {
-                    try await startEcho(workers: stage.workers)
+                    try await startEcho(workers: stage.workers, tls: stage.tls)
                     for id in stage.scenarioIDs { try await runScenario(id, run: run) }
                     stopEcho()
                 }
             } else {
-                try await startEcho(workers: stage.workers)
+                try await startEcho(workers: stage.workers, tls: stage.tls)
                 for id in stage.scenarioIDs {
                     for run in 1...plan.runs { try await runScenario(id, run: run) }
                 }
@@ -55,7 +65,10 @@ final class SuiteRunner {
         }
     }
 
-    private var url: String { "ws://127.0.0.1:\(echoPort)/ws" }
+    private var url: String { "\(echoTLS ? "wss" : "ws")://127.0.0.1:\(echoPort)/ws" }
+
+    /// What a generator needs to trust the running server.
+    private var tlsArguments: [String] { echoTLS ? ["--tls-ca", certificate?.chain ?? ""] : [] }
 
     private func runScenario(_ id: String, run: Int) async throws {
         guard let scenario = plan.scenario(id) else { return }
@@ -81,7 +94,7 @@ final class SuiteRunner {
         let log = "\(paths.logs)/\(name).log"
         let generator = try SuiteProcess(
             name: name, executable: paths.bench,
-            arguments: arguments + ["--url", url, "--server-pid", "\(echo.pid)", "--redis-pid", "\(redis.pid)", "--json"],
+            arguments: arguments + ["--url", url] + tlsArguments + ["--server-pid", "\(echo.pid)", "--redis-pid", "\(redis.pid)", "--json"],
             output: output, errors: log)
         logger.info("run", metadata: [
             "scenario": "\(scenario.id)", "run": "\(run)/\(plan.runs)", "pid": "\(generator.pid)",
@@ -119,7 +132,7 @@ final class SuiteRunner {
         var generators: [SuiteProcess] = []
         for index in 1...idle.generators {
             generators.append(try SuiteProcess(
-                name: "S3-\(run)-\(index)", executable: paths.bench, arguments: idle.arguments(url: url),
+                name: "S3-\(run)-\(index)", executable: paths.bench, arguments: idle.arguments(url: url, tlsCA: tlsArguments.last),
                 output: "\(paths.results)/idle-\(run)-\(index).json", errors: "\(paths.logs)/S3-\(run)-\(index).log"))
         }
         sampler.generatorPIDs = generators.map(\.pid)
@@ -172,29 +185,62 @@ final class SuiteRunner {
         throw BenchFailure(description: "redis-server did not start (see \(paths.logs)/redis.log)")
     }
 
-    private func startEcho(workers: Int) async throws {
+    private func startEcho(workers: Int, tls: Bool) async throws {
         echoStarts += 1
         echoPort = try SuiteLoopback.freePort()
-        let log = "\(paths.logs)/echo-\(echoStarts)-w\(workers).log"
+        echoTLS = tls
+        let log = "\(paths.logs)/echo-\(echoStarts)-w\(workers)\(tls ? "-tls" : "").log"
         // Every benchmark client connects from 127.0.0.1: the per-IP defences would refuse the load.
-        let environment = [
+        var environment = [
             "HOST": "127.0.0.1", "PORT": "\(echoPort)", "REDIS_URL": "redis://127.0.0.1:\(redisPort)", "ECHO_RATE_LIMIT": "0",
             "ECHO_MAX_CONNECTIONS_PER_IP": "0", "ECHO_HANDSHAKES_PER_IP": "0", "ECHO_JOINS_PER_IP": "0", "ECHO_ADMIN_LISTEN": "0",
             "ECHO_LOG_FORMAT": "text",
         ]
+        // A TLS port answers no plain HTTP: its health is asked on the admin listener instead.
+        var healthPort = echoPort
+        if tls {
+            let certificate = try await makeCertificate()
+            healthPort = try SuiteLoopback.freePort()
+            environment["ECHO_TLS_CERT"] = certificate.chain
+            environment["ECHO_TLS_KEY"] = certificate.key
+            environment["ECHO_ADMIN_LISTEN"] = "127.0.0.1:\(healthPort)"
+        }
         let echo = try SuiteProcess(
             name: "echo", executable: paths.echo, arguments: ["--workers", "\(workers)"], environment: environment, output: log)
         self.echo = echo
         for _ in 0..<150 {
-            if SuiteLoopback.httpStatus(port: echoPort, path: "/health") == 200, workerCount(of: echo) == workers {
+            if SuiteLoopback.httpStatus(port: healthPort, path: "/health") == 200, workerCount(of: echo) == workers {
                 try await SuiteInterrupt.sleep(seconds: 1)
-                logger.info("echo started", metadata: ["workers": "\(workers)", "port": "\(echoPort)", "pid": "\(echo.pid)"])
+                logger.info("echo started", metadata: ["workers": "\(workers)", "port": "\(echoPort)", "tls": "\(tls)", "pid": "\(echo.pid)"])
                 return
             }
             guard echo.isRunning else { break }
             try await SuiteInterrupt.sleep(seconds: 0.2)
         }
         throw BenchFailure(description: "echo --workers \(workers) did not become healthy (see \(log))")
+    }
+
+    /// Made once per suite with the openssl CLI, in the work directory.
+    private func makeCertificate() async throws -> Certificate {
+        if let certificate { return certificate }
+        guard let openssl = SuiteExecutable.find("openssl") else {
+            throw BenchFailure(description: "openssl not found (Debian: apt-get install -y openssl)")
+        }
+        let made = Certificate(chain: "\(paths.work)/tls-cert.pem", key: "\(paths.work)/tls-key.pem")
+        let log = "\(paths.logs)/openssl.log"
+        let process = try SuiteProcess(
+            name: "openssl", executable: openssl,
+            arguments: [
+                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
+                "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                "-keyout", made.key, "-out", made.chain,
+            ],
+            output: log)
+        guard try await process.waitForExit(limit: 30) == 0 else {
+            throw BenchFailure(description: "openssl could not make the suite's certificate (see \(log))")
+        }
+        certificate = made
+        return made
     }
 
     private func stopEcho() {

@@ -37,7 +37,7 @@ struct ServeCommand: ParsableCommand {
                 Self.fail("cannot read the environment file \(envFile): \(error)", code: 78)
             }
         }
-        let configuration: EchoConfiguration
+        var configuration: EchoConfiguration
         do {
             configuration = try options.configuration(environment: environment)
         } catch {
@@ -45,6 +45,15 @@ struct ServeCommand: ParsableCommand {
         }
         LoggingSetup.bootstrap(configuration)
         let logger = Logger(label: "echo.supervisor")
+        do {
+            // Before any worker starts: a certificate the workers could not load would make every
+            // one of them fail, and systemd retry in vain.
+            configuration = try Supervisor.checkTLS(
+                configuration, credentialsDirectory: environment["CREDENTIALS_DIRECTORY"], logger: logger, context: "start")
+        } catch {
+            logger.critical("TLS: \(error)")
+            Self.fail("TLS: \(error)", code: 78)
+        }
 
         let settings: SupervisorSettings
         do {
@@ -100,7 +109,8 @@ struct ServeCommand: ParsableCommand {
             redisServer: given.redisServer,
             envFile: envFile,
             runtimeDirectory: runtime,
-            stateDirectory: state
+            stateDirectory: state,
+            ticketKeyRotation: given.ticketKeyRotation
         )
     }
 

@@ -35,16 +35,13 @@ extension Supervisor {
             let state = SupervisorStateFile(pid: getpid(), reloadsFinished: finished, reloading: reloading, lastReload: lastReload)
             Filesystem.writeAtomically(stateFilePath, contents: state.contents)
         case .loadConfiguration:
-            do {
-                nextConfiguration = try loadConfiguration()
-                guard access(settings.workerBinary, X_OK) == 0 else {
-                    nextConfiguration = nil
-                    feed(.configurationRefused(reason: "\(settings.workerBinary) is missing or not executable"))
-                    return
-                }
+            switch prepareReload() {
+            case .success(let next):
+                nextConfiguration = next
                 feed(.configurationLoaded)
-            } catch {
-                feed(.configurationRefused(reason: "configuration: \(error)"))
+            case .failure(let refusal):
+                nextConfiguration = nil
+                feed(.configurationRefused(reason: refusal.reason))
             }
         case .adoptConfiguration:
             if let next = nextConfiguration { configuration = next }
@@ -60,6 +57,7 @@ extension Supervisor {
             guard index == sockets.count - 1 else { return }
             let socket = sockets.removeLast()
             if !socket.isShared { socket.close() }
+            if redirectSockets.count > sockets.count { redirectSockets.removeLast().close() }
         case .closeSockets:
             closeSockets()
         case .startRedis:
@@ -79,6 +77,32 @@ extension Supervisor {
         case .exit(let code):
             exitCode = code
         }
+    }
+
+    /// What a reload would start workers with, or why it cannot: the configuration read again, its
+    /// certificate and key checked (a renewal gone wrong stops here, and the old workers keep
+    /// serving what they loaded), the worker binary still there.
+    func prepareReload() -> Result<EchoConfiguration, ReloadRefusal> {
+        let loaded: EchoConfiguration
+        do {
+            loaded = try loadConfiguration()
+        } catch {
+            return .failure(ReloadRefusal(reason: "configuration: \(error)"))
+        }
+        let next: EchoConfiguration
+        do {
+            next = try Self.checkTLS(loaded, credentialsDirectory: startEnvironment["CREDENTIALS_DIRECTORY"], logger: logger, context: "reload")
+        } catch {
+            return .failure(ReloadRefusal(reason: "TLS: \(error)"))
+        }
+        guard access(settings.workerBinary, X_OK) == 0 else {
+            return .failure(ReloadRefusal(reason: "\(settings.workerBinary) is missing or not executable"))
+        }
+        return .success(next)
+    }
+
+    struct ReloadRefusal: Error {
+        var reason: String
     }
 
     /// The configuration as it would be read at start now: flags over the environment file over

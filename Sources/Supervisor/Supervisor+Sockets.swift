@@ -50,6 +50,23 @@ extension Supervisor {
             socket = try ListeningSocket.open(host: configuration.host, port: configuration.port, backlog: configuration.backlog)
         }
         sockets.append(socket)
+        try fillRedirectSockets()
+    }
+
+    /// With `ECHO_HTTP_REDIRECT_PORT`: a socket for it per slot, in one `SO_REUSEPORT` group, held
+    /// like the slot sockets. A reload then hands each to the slot's new worker the way it hands
+    /// the main one (the old worker closes its copy first): a worker that bound the port itself
+    /// would take the connections queued on its socket down with it when it exits.
+    func fillRedirectSockets() throws {
+        guard let port = configuration.httpRedirectPort else { return }
+        while redirectSockets.count < sockets.count {
+            let socket = if let first = redirectSockets.first {
+                try ListeningSocket.open(besides: first.fd, backlog: configuration.backlog)
+            } else {
+                try ListeningSocket.open(host: configuration.host, port: port, backlog: configuration.backlog)
+            }
+            redirectSockets.append(socket)
+        }
     }
 
     /// With no `REDIS_URL`, starts the embedded redis-server and points the workers at it.

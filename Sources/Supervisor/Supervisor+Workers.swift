@@ -7,22 +7,29 @@ import Logging
 extension Supervisor {
     /// Starts worker `id` on `slot`'s socket with `configuration`. Throws when the spawn itself fails.
     func spawnWorker(_ id: WorkerID, slot index: Int, configuration: EchoConfiguration) throws {
+        let redirect = index < redirectSockets.count ? redirectSockets[index].fd : nil
         let environment = WorkerEnvironment.build(
             inherited: startEnvironment,
             configuration: configuration.environment,
             slot: index,
-            heartbeatMilliseconds: settings.heartbeatInterval.milliseconds
+            heartbeatMilliseconds: settings.heartbeatInterval.milliseconds,
+            redirect: redirect != nil
         )
         let (link, childEnd) = try WorkerLink.makePair()
         defer { close(childEnd) }
+        var descriptors = [(sockets[index].fd, WorkerEnvironment.listenFD), (childEnd, WorkerEnvironment.controlFD)]
+        if let redirect { descriptors.append((redirect, WorkerEnvironment.redirectFD)) }
         let pid = try ProcessSpawner.spawn(
             path: settings.workerBinary,
             arguments: [],
             environment: WorkerEnvironment.entries(environment),
-            descriptors: [(sockets[index].fd, WorkerEnvironment.listenFD), (childEnd, WorkerEnvironment.controlFD)]
+            descriptors: descriptors
         )
         processes[id] = WorkerProcess(id: id, pid: pid, slot: index, link: link)
         workerByPID[pid] = id
+        // Queued before the worker reads its first line: it resumes its peers' tickets as soon as
+        // it accepts.
+        if configuration.servesTLS { link.send(ticketKeys.message) }
         logger.info("started worker", metadata: ["slot": "\(index)", "pid": "\(pid)", "binary": "\(settings.workerBinary)"])
     }
 
@@ -53,7 +60,7 @@ extension Supervisor {
             feed(.stoppedAccepting(process.id))
         case .drained:
             feed(.drained(process.id))
-        case .stopAccepting, .drain, .host:
+        case .stopAccepting, .drain, .host, .ticketKeys:
             logger.warning("a worker sent a supervisor's message", metadata: ["pid": "\(process.pid)"])
         }
     }

@@ -34,6 +34,8 @@ final class Supervisor {
     /// One listening socket per slot, in slot order (the machine's slots and these grow and
     /// shrink together, at the end).
     var sockets: [ListeningSocket] = []
+    /// With `ECHO_HTTP_REDIRECT_PORT`: each slot's socket for it, in slot order like `sockets`.
+    var redirectSockets: [ListeningSocket] = []
     var socketsClosed = false
     var processes: [WorkerID: WorkerProcess] = [:]
     var workerByPID: [Int32: WorkerID] = [:]
@@ -49,6 +51,9 @@ final class Supervisor {
     var nextWatchdog: ContinuousClock.Instant = .now
     var nextHostTick: ContinuousClock.Instant = .now
     var lastStatus = ""
+    /// The host's TLS session-ticket keys: in memory only, handed to each worker as it starts and
+    /// to all on every rotation (Supervisor+TLS.swift).
+    var ticketKeys: TicketKeyRotation
 
     init(
         settings: SupervisorSettings, configuration: EchoConfiguration, options: EchoOptions,
@@ -68,6 +73,7 @@ final class Supervisor {
         machineSettings.drainTimeout = settings.drainTimeout
         machineSettings.drainWindow = settings.drainWindow
         self.machine = SupervisorStateMachine(settings: machineSettings)
+        self.ticketKeys = TicketKeyRotation(firstKey: TicketKeyRotation.randomKey(), now: .now, interval: settings.ticketKeyRotation)
     }
 
     /// Starts everything and runs until stopped; returns the process exit code.
@@ -80,6 +86,7 @@ final class Supervisor {
         try startRedisIfNeeded()
         do {
             try openSockets(count: settings.workers)
+            try fillRedirectSockets()
         } catch {
             // Do not leave the embedded redis-server behind when the port cannot be had.
             redis?.signal(SIGTERM)
@@ -160,6 +167,7 @@ final class Supervisor {
             broadcastHostStats()
             updateStatus()
         }
+        rotateTicketKeysIfDue(now: now)
         if let interval = watchdogInterval, now >= nextWatchdog {
             nextWatchdog = now + interval
             Systemd.notify("WATCHDOG=1")
@@ -170,6 +178,7 @@ final class Supervisor {
         guard !socketsClosed else { return }
         socketsClosed = true
         for socket in sockets where !socket.isShared { socket.close() }
+        for socket in redirectSockets { socket.close() }
     }
 
     private static func readMigrateRequests() -> String? {

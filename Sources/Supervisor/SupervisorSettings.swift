@@ -1,4 +1,5 @@
 import EchoShared
+import EchoSupervision
 import Glibc
 
 /// The supervisor's own settings (the workers' live in ``EchoConfiguration``), resolved once from
@@ -21,6 +22,8 @@ struct SupervisorSettings {
     var envFile: String?
     var runtimeDirectory: String
     var stateDirectory: String
+    /// Time between new TLS session-ticket keys.
+    var ticketKeyRotation: Duration = TicketKeyRotation.defaultInterval
 }
 
 extension Duration {

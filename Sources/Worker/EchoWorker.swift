@@ -55,6 +55,7 @@ struct EchoWorker: AsyncParsableCommand {
             configuration: configuration,
             listenFD: handOff.listenFD,
             controlFD: handOff.controlFD,
+            redirectFD: handOff.redirectFD,
             slot: handOff.slot,
             heartbeat: .milliseconds(Int64(handOff.heartbeatMilliseconds)),
             drainWindow: .milliseconds(Int64(handOff.drainWindowMilliseconds)),

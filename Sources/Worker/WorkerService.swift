@@ -17,6 +17,7 @@ final class WorkerService: Service {
         var configuration: EchoConfiguration
         var listenFD: Int32?
         var controlFD: Int32?
+        var redirectFD: Int32?
         var slot: Int
         var heartbeat: TimeAmount
         var drainWindow: TimeAmount
@@ -79,6 +80,47 @@ final class WorkerService: Service {
         // was not up yet and get UNAVAILABLE.
         _ = try? await Self.waitForRedis(hub: hub, on: loop, timeout: .seconds(5)).get()
 
+        let drain = DrainRequest(eventLoop: loop)
+        // The control link starts before the listeners: a TLS worker takes the supervisor's ticket
+        // keys (sent at spawn, already waiting in the pipe) before its first handshake, so every
+        // ticket it issues resumes on every worker. `.stopAccepting` closes the listeners once
+        // they exist.
+        let listening = loop.makePromise(of: [Channel].self)
+        let firstTicketKeys = loop.makePromise(of: Void.self)
+        var control: SupervisorLink? = nil
+        if let fd = settings.controlFD {
+            let link = SupervisorLink(logger: logger)
+            try await link.start(fd: fd, group: group) { message in
+                loop.execute {
+                    switch message {
+                    case .stopAccepting:
+                        // Both sockets go to the slot's next worker: neither may still accept then.
+                        listening.futureResult.flatMap { channels in
+                            EventLoopFuture.whenAllComplete(channels.map { $0.close() }, on: loop)
+                        }.whenComplete { _ in link.send(.stoppedAccepting) }
+                    case .drain(let code, let window):
+                        drain.request(code: code, window: .milliseconds(Int64(window)))
+                    case .host(let stats):
+                        resources.host = stats
+                    case .ticketKeys(let keys):
+                        // The supervisor's keys, the same in every worker: a ticket resumes on any of them.
+                        resources.tls?.setTicketKeys(keys)
+                        firstTicketKeys.succeed()
+                    case .ready, .heartbeat, .stoppedAccepting, .drained:
+                        break
+                    }
+                }
+            }
+            control = link
+            if tls != nil {
+                // Bounded: a supervisor that sends none leaves the worker on its own key (tickets
+                // then resume on this worker only), which is better than not serving.
+                loop.scheduleTask(in: .seconds(2)) { firstTicketKeys.succeed() }
+                try? await firstTicketKeys.futureResult.get()
+            }
+        }
+        firstTicketKeys.succeed()
+
         let tracker = ConnectionTracker(eventLoop: loop)
         let server: Channel
         do {
@@ -88,6 +130,7 @@ final class WorkerService: Service {
         } catch {
             // Port taken, socket unusable: stop what started, then fail with a clear message.
             logger.critical("cannot listen", metadata: ["error": "\(error)", "port": "\(configuration.port)"])
+            listening.fail(error)
             await Self.stop(hub: hub, redis: redis, subscriber: subscriber, group: group)
             throw error
         }
@@ -101,25 +144,22 @@ final class WorkerService: Service {
                 logger.error("cannot listen for admin requests", metadata: ["error": "\(error)", "address": "\(configuration.adminListen)"])
             }
         }
-        let drain = DrainRequest(eventLoop: loop)
-
-        var control: SupervisorLink? = nil
-        if let fd = settings.controlFD {
-            let link = SupervisorLink(logger: logger)
-            try await link.start(fd: fd, group: group) { message in
-                loop.execute {
-                    switch message {
-                    case .stopAccepting:
-                        server.close().whenComplete { _ in link.send(.stoppedAccepting) }
-                    case .drain(let code, let window):
-                        drain.request(code: code, window: .milliseconds(Int64(window)))
-                    case .host(let stats):
-                        resources.host = stats
-                    case .ready, .heartbeat, .stoppedAccepting, .drained:
-                        break
-                    }
-                }
+        // Plain HTTP sent on to https (and ACME challenges). Like the admin listener, a worker that
+        // cannot bind it still serves chat.
+        let redirect: Channel?
+        if let port = configuration.httpRedirectPort {
+            do {
+                redirect = try await RedirectServer.start(
+                    group: group, configuration: configuration, port: port, inheritedSocket: settings.redirectFD, logger: logger)
+            } catch {
+                logger.error("cannot listen for plain HTTP to redirect", metadata: ["error": "\(error)", "port": "\(port)"])
+                redirect = nil
             }
+        } else {
+            redirect = nil
+        }
+        listening.succeed([server] + (redirect.map { [$0] } ?? []))
+        if let link = control {
             link.send(.ready(pid: getpid()))
             let heartbeat = settings.heartbeat
             loop.execute {
@@ -128,11 +168,11 @@ final class WorkerService: Service {
                     link.send(.heartbeat(resources.stats()))
                 }
             }
-            control = link
         }
         logger.info("worker ready", metadata: [
             "address": "\(server.localAddress.map { "\($0)" } ?? "?")", "redis": "\(endpoint)",
             "admin": "\(admin?.localAddress.map { "\($0)" } ?? "off")",
+            "redirect": "\(redirect?.localAddress.map { "\($0)" } ?? "off")",
             "supervised": "\(settings.controlFD != nil)",
         ])
 
@@ -155,6 +195,7 @@ final class WorkerService: Service {
         }.get()
         control?.send(.drained)
         try? await admin?.close()
+        try? await redirect?.close()
         await Self.stop(hub: hub, redis: redis, subscriber: subscriber, group: group)
         logger.info("worker stopped")
     }

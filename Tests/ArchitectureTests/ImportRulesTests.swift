@@ -20,7 +20,7 @@ struct ImportRulesTests {
         "Sources/Worker": ["EchoShared", "EchoCore", "EchoTLS", "NIOCore", "NIOPosix", "NIOHTTP1", "NIOWebSocket",
                            "Logging", "Metrics", "Prometheus", "ArgumentParser", "ServiceLifecycle"],
         "Sources/Supervisor": ["EchoShared", "EchoSupervision", "EchoTLS", "Logging", "ArgumentParser"],
-        "Sources/Bench": ["EchoShared", "EchoCore", "EchoBenchKit", "Histogram", "NIOCore", "NIOPosix",
+        "Sources/Bench": ["EchoShared", "EchoCore", "EchoTLS", "EchoBenchKit", "Histogram", "NIOCore", "NIOPosix",
                           "NIOConcurrencyHelpers", "ArgumentParser", "Logging"],
     ]
 

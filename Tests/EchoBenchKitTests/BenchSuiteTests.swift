@@ -8,7 +8,7 @@ struct BenchSuiteTests {
     @Test func fullPlanRunsTheStandardScenariosThreeTimes() throws {
         let plan = BenchSuitePlan(quick: false)
         #expect(plan.runs == 3)
-        #expect(plan.scenarios.map(\.id) == ["S1", "S2-10k", "S2-20k", "S3", "S4", "S5-S1-w1", "S5-S2-w1"])
+        #expect(plan.scenarios.map(\.id) == ["S1", "S2-10k", "S2-20k", "S3", "S4", "S5-S1-w1", "S5-S2-w1", "S1-tls", "S3-tls", "S4-tls", "S4-tls-resumed"])
         let s1 = try #require(plan.scenario("S1"))
         #expect(s1.workers == 2)
         #expect(s1.commandLine == "echo-bench fanout --connections 100 --rooms 1 --window 4 --message-size 100 --duration 10 --warmup 2 --url ws://127.0.0.1:$PORT/ws --server-pid $ECHO_PID --redis-pid $REDIS_PID")
@@ -27,7 +27,11 @@ struct BenchSuiteTests {
         for stage in plan.stages {
             for id in stage.scenarioIDs { #expect(plan.scenario(id)?.workers == stage.workers) }
         }
-        #expect(plan.stages.filter(\.freshServerPerRun).flatMap(\.scenarioIDs) == ["S3"])
+        #expect(plan.stages.filter(\.freshServerPerRun).flatMap(\.scenarioIDs) == ["S3", "S3-tls"])
+        // The TLS rows run only against a TLS server, and the plain ones only against a plain one.
+        for stage in plan.stages {
+            for id in stage.scenarioIDs { #expect(plan.scenario(id)?.tls == stage.tls) }
+        }
     }
 
     @Test func onlyKeepsTheChosenScenariosInTheirStages() {
@@ -36,7 +40,7 @@ struct BenchSuiteTests {
             BenchSuitePlan.Stage(workers: 2, freshServerPerRun: false, scenarioIDs: ["S4"]),
             BenchSuitePlan.Stage(workers: 1, freshServerPerRun: false, scenarioIDs: ["S5-S2-w1"]),
         ])
-        #expect(plan.scenarios.count == 7)
+        #expect(plan.scenarios.count == 11)
         #expect(BenchSuitePlan(quick: true, only: ["S3"]).stages.map(\.freshServerPerRun) == [true])
     }
 
@@ -52,6 +56,54 @@ struct BenchSuiteTests {
             "--connect-concurrency", "128", "--url", "ws://127.0.0.1:9/ws", "--json",
         ])
         #expect(plan.scenario("S3")?.commandLine.hasPrefix("2 × echo-bench idle --connections 10000 ") == true)
+    }
+
+    @Test func tlsRowsRunTheSameLoadsOverWSS() throws {
+        let plan = BenchSuitePlan(quick: false)
+        let s1 = try #require(plan.scenario("S1-tls"))
+        #expect(s1.tls && s1.workers == 2 && s1.load == plan.scenario("S1")?.load)
+        #expect(s1.commandLine.hasSuffix(" --url wss://127.0.0.1:$PORT/ws --tls-ca $CERT --server-pid $ECHO_PID --redis-pid $REDIS_PID"))
+        #expect(plan.scenario("S4-tls")?.load == plan.scenario("S4")?.load)
+        #expect(plan.scenario("S4-tls-resumed")?.load == .generator(["joinstorm", "--connections", "5000", "--rooms", "500", "--concurrency", "100", "--tls-resume"]))
+        guard case .idle(let idle) = try #require(plan.scenario("S3-tls")).load else {
+            Issue.record("S3-tls is not an idle load")
+            return
+        }
+        #expect(idle.arguments(url: "wss://127.0.0.1:9/ws", tlsCA: "/tmp/c.pem").suffix(5) == ["--url", "wss://127.0.0.1:9/ws", "--tls-ca", "/tmp/c.pem", "--json"])
+        #expect(plan.scenario("S3")?.tls == false)
+        #expect(BenchSuitePlan(quick: true, only: ["S4-tls"]).stages == [
+            BenchSuitePlan.Stage(workers: 2, freshServerPerRun: false, scenarioIDs: ["S4-tls"], tls: true),
+        ])
+    }
+
+    @Test func tlsTargetsAreMediansOfTheTLSRuns() {
+        var full = BenchReport(mode: "joinstorm", targets: [], parameters: [:])
+        full.joinsPerSecond = 2500
+        full.latency = BenchLatencySummary(count: 1000, p50: 10_000, p90: 20_000, p99: 40_000, p999: 50_000, max: 60_000, mean: 12_000)
+        full.tlsHandshakes = BenchTLSHandshakes(full: 1000, resumed: 0)
+        var resumed = full
+        resumed.joinsPerSecond = 4000
+        resumed.connectionsJoined = 1000
+        resumed.tlsHandshakes = BenchTLSHandshakes(full: 1, resumed: 999)
+        let idle = BenchReport.idleSuite(
+            generators: [{ var r = BenchReport(mode: "idle", targets: [], parameters: [:]); r.connectionsJoined = 2000; r.tlsHandshakes = BenchTLSHandshakes(full: 2000); return r }()],
+            requested: 2000, target: "wss://x", cpu: BenchCPUUsage(windowSeconds: 5, serverSeconds: 0.05, serverProcesses: 3, redisSeconds: 0, generatorSeconds: 0),
+            baselineBytes: 10_000_000, holdingBytes: 30_000_000)
+        #expect(idle.tlsHandshakes == BenchTLSHandshakes(full: 2000))
+        let results: [String: [BenchReport]] = [
+            "S1": [Self.fanout(rate: 2_000_000, serverCores: 1.25)],
+            "S1-tls": [Self.fanout(rate: 1_500_000, serverCores: 1.25)],
+            "S3-tls": [idle], "S4-tls": [full], "S4-tls-resumed": [resumed],
+        ]
+        let report = BenchSuiteReport(plan: BenchSuitePlan(quick: true), machine: Self.machine, generatedAt: "now", results: results, workDirectory: "/tmp/t")
+        #expect(report.targets.tlsS1Share == 0.75)
+        #expect(report.targets.tlsS3BytesPerConnection == 10_000)
+        let text = report.markdown()
+        #expect(text.contains("| S1 over TLS | ≥ 1,000,000 deliveries/s, zero loss | 1500000 deliveries/s (0.75 × plain S1), lost 0 | met, loss met |"))
+        #expect(text.contains("| S3 idle over TLS | ≤ 12 KB RSS per connection | 10000 B per connection, server 0.010 cores | met |"))
+        #expect(text.contains("| S4 over TLS, full handshakes | report | 2500 handshakes + joins/s, p99 40.00 ms | reported |"))
+        #expect(text.contains("| S4 over TLS, resumed | report | 4000 handshakes + joins/s, p99 40.00 ms; 999 of 1000 resumed | reported |"))
+        #expect(text.contains("| TLS handshakes, resumed | 999 | 999 | 999 |"))
     }
 
     @Test func quickPlanIsSmallAndRunsOnceUnlessTold() {
@@ -120,7 +172,7 @@ struct BenchSuiteTests {
         #expect(text.contains("> **Quick mode** (`BENCH_QUICK=1`): one run per scenario, 3 s windows, S3 with 2000\n> connections, S4 with 1000 clients."))
         #expect(text.contains("| S5 scale (S1) | 2 workers ≥ 1.6 × 1 worker | n/a / n/a = n/a × | n/a |"))
         #expect(text.contains("(2 − 0.00 generator + Redis) / n/a = n/a × |"))
-        #expect(text.components(separatedBy: "_No successful run._").count - 1 == 7)
+        #expect(text.components(separatedBy: "_No successful run._").count - 1 == 11)
     }
 
     @Test func aRunWithoutDeliveriesHasNoLatencyToMeetATarget() {

@@ -112,12 +112,14 @@ struct BenchTests {
         ("ws://localhost:9000", "ws://127.0.0.1:9000/ws"),
         ("WS://127.1.2.3:1/", "ws://127.1.2.3:1/"),
         ("ws://[::1]:8080/ws", "ws://[::1]:8080/ws"),
+        ("wss://localhost:8443/ws", "wss://127.0.0.1:8443/ws"),
+        ("WSS://127.0.0.1", "wss://127.0.0.1:443/ws"),
     ])
     func loopbackTargetsParse(_ url: String, _ expected: String) throws {
         #expect(try BenchTarget(parsing: url).description == expected)
     }
 
-    @Test(arguments: ["ws://10.0.0.1:8080/ws", "ws://example.com/ws", "http://127.0.0.1/ws", "wss://127.0.0.1/ws",
+    @Test(arguments: ["ws://10.0.0.1:8080/ws", "ws://example.com/ws", "http://127.0.0.1/ws", "https://127.0.0.1/ws", "wss://10.0.0.1/ws",
                       "ws://128.0.0.1/ws", "ws://127.0.0.1:0/ws", "ws://127.0.0.256/ws", "ws://127.0.0.1.nip.io/ws", "ws://[::2]/ws"])
     func otherTargetsAreRefused(_ url: String) {
         #expect(throws: BenchTargetError.self) { try BenchTarget(parsing: url) }

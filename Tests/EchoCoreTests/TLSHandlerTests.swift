@@ -66,12 +66,18 @@ final class TLSChannelPair {
     }
 }
 
-/// What reaches the handler behind a TLSHandler: plaintext and the handshake event.
+/// What reaches the handler behind a TLSHandler: plaintext, the handshake event and errors.
 final class PlaintextRecorder: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     var text = ""
     var chunks = 0
     var handshakes: [TLSHandshakeCompleted] = []
+    var errors: [any Error] = []
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        errors.append(error)
+        context.fireErrorCaught(error)
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         text += String(buffer: unwrapInboundIn(data))
@@ -236,6 +242,9 @@ struct TLSHandlerTests {
         #expect(pair.clientRecorder.handshakes.isEmpty)
         let error = try #require(pair.clientErrors.first as? TLSError)
         #expect(error.description.contains("hostname mismatch"))
+        // A client's user (RedisClient) is told why; a server's is not (its connection just ends).
+        #expect(pair.clientRecorder.errors.map { "\($0)" }.contains { $0.contains("hostname mismatch") })
+        #expect(pair.serverRecorder.errors.isEmpty)
     }
 
     @Test("a client handler resumes with the session of an earlier connection")

@@ -7,6 +7,7 @@ import Testing
         ControlMessage.ready(pid: 7), .heartbeat(WorkerStats(slot: 1, connections: 3)), .stoppedAccepting, .drained,
         .stopAccepting, .drain(closeCode: .serviceRestart, windowMilliseconds: 500),
         .host(HostStats(supervisorPID: 1, workerRestarts: 2, workers: [WorkerStats(slot: 0)])),
+        .ticketKeys([[UInt8](repeating: 0xA5, count: 80), Array(0..<80)]),
     ])
     func roundTripsAsOneLine(_ message: ControlMessage) throws {
         let line = message.encodedLine()
@@ -36,5 +37,28 @@ import Testing
         #expect(object["closeCode"] as? Int == 1012)
         let old = #"{"type":"drain","closeCode":1001,"windowMilliseconds":2000}"#
         #expect(try ControlMessage(line: Array(old.utf8)) == .drain(closeCode: .goingAway, windowMilliseconds: 2000))
+    }
+}
+
+@Suite struct TicketKeysWireTests {
+    /// Keys travel base64-encoded, newest first, and come back byte for byte.
+    @Test func keysTravelAsBase64InOrder() throws {
+        let current = (0..<80).map { UInt8($0) }
+        let previous = [UInt8](repeating: 0xFF, count: 80)
+        let line = ControlMessage.ticketKeys([current, previous]).encodedLine()
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(line.dropLast())) as? [String: Any])
+        #expect(object["type"] as? String == "ticketKeys")
+        #expect(object["keys"] as? [String] == [Data(current).base64EncodedString(), Data(previous).base64EncodedString()])
+    }
+
+    /// A key of the wrong length would make OpenSSL read past it or use half a key: refused whole.
+    @Test(arguments: [
+        #"{"type":"ticketKeys","keys":["AAAA"]}"#,
+        #"{"type":"ticketKeys","keys":["not base64!"]}"#,
+        #"{"type":"ticketKeys","keys":[]}"#,
+        #"{"type":"ticketKeys"}"#,
+    ])
+    func malformedKeysAreRefused(_ line: String) {
+        #expect(throws: DecodingError.self) { try ControlMessage(line: Array(line.utf8)) }
     }
 }

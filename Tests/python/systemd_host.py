@@ -97,6 +97,10 @@ cp -a ./etc/systemd/system/. /etc/systemd/system/
 cp -a ./etc/echo/. /etc/echo/
 cd /
 ip link set lo up
+# systemd makes / shared itself only on a machine, not in a container (container= below); without
+# it, mounts made for a service (LoadCredential='s credentials directory) never reach the service.
+# Shared within this mount namespace only: it was made private from the host's at unshare.
+mount --make-rshared /
 exec env -i container=echo-test PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     %(systemd)s --system --unit=basic.target --log-target=journal-or-kmsg --show-status=no
 """

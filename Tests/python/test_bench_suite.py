@@ -55,8 +55,8 @@ def test_suite_runs_a_scenario_writes_the_report_and_stops_what_it_started(tmp_p
     assert "`echo-bench joinstorm --connections 1000 --rooms 100 --concurrency 100 " in section
     assert re.search(r"\| joins/s \| [\d,]+ \|", section), section
     assert "| connections joined | " in section
-    # The six scenarios it was not asked for are listed without a run.
-    assert report.count("_No successful run._") == 6
+    # The ten scenarios it was not asked for (six plain, four over TLS) are listed without a run.
+    assert report.count("_No successful run._") == 10
     assert re.search(r"\| S4 join storm \| .* \| [\d]+ joins/s, p99 [\d.]+ ms \|", report)
     work = re.search(r"Raw JSON reports and logs of this run: `([^`]+)`", report).group(1)
     assert (Path(work) / "results" / "S4-1.json").is_file()

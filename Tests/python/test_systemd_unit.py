@@ -97,3 +97,22 @@ def test_echo_runs_with_the_example_environment_file(redis_server):
         echo.signal(signal.SIGTERM)
         assert echo.proc.wait(15) == 0, echo.logs()
         echo.log.close()
+
+
+def test_the_load_credential_example_is_valid_and_matches_echo_env(tmp_path):
+    """The unit's commented `LoadCredential=` line works once uncommented, and the credential it
+    names is the one echo.env's `ECHO_TLS_KEY=%d/NAME` example reads."""
+    text = (UNITS / "echo.service").read_text()
+    examples = re.findall(r"^#(LoadCredential=([\w.-]+):(/\S+))$", text, re.MULTILINE)
+    assert len(examples) == 1, examples
+    line, name, source = examples[0]
+    assert source.startswith("/etc/")
+    env_keys = re.findall(r"^#ECHO_TLS_KEY=%d/(\S+)$", (UNITS / "echo.env").read_text(), re.MULTILINE)
+    assert env_keys == [name]
+
+    service = unit_copy(tmp_path, "echo.service")
+    service.write_text(service.read_text().replace("#" + line, line))
+    result = subprocess.run(["systemd-analyze", "verify", str(service)], capture_output=True, text=True,
+                            timeout=60, cwd=tmp_path)
+    assert result.stdout + result.stderr == ""
+    assert result.returncode == 0

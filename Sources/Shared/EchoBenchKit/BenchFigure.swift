@@ -31,6 +31,8 @@ public struct BenchFigure: Sendable {
         BenchFigure(name: "joinsPerSecond", label: "joins/s", decimals: 0, unit: "") { $0.joinsPerSecond },
         BenchFigure(name: "joinP50", label: "join latency p50", decimals: 2, unit: " ms") { milliseconds($0, "joinstorm", \.p50) },
         BenchFigure(name: "joinP99", label: "join latency p99", decimals: 2, unit: " ms") { milliseconds($0, "joinstorm", \.p99) },
+        BenchFigure(name: "tlsFullHandshakes", label: "TLS handshakes, full", decimals: 0, unit: "") { $0.tlsHandshakes.map { Double($0.full) } },
+        BenchFigure(name: "tlsResumedHandshakes", label: "TLS handshakes, resumed", decimals: 0, unit: "") { $0.tlsHandshakes.map { Double($0.resumed) } },
         BenchFigure(name: "connectionsJoined", label: "connections joined", decimals: 0, unit: "") { Double($0.connectionsJoined) },
         BenchFigure(name: "connectionsFailed", label: "connections failed", decimals: 0, unit: "") { Double($0.connectionsFailed) },
         BenchFigure(name: "connectionsDropped", label: "connections dropped", decimals: 0, unit: "") { Double($0.connectionsDropped) },

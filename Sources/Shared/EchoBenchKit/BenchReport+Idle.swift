@@ -13,6 +13,9 @@ extension BenchReport {
             report.connectionsFailed += generator.connectionsFailed
             report.connectionsDropped += generator.connectionsDropped
             for (code, count) in generator.errorsByCode { report.errorsByCode[code, default: 0] += count }
+            if let handshakes = generator.tlsHandshakes {
+                report.tlsHandshakes = (report.tlsHandshakes ?? BenchTLSHandshakes()) + handshakes
+            }
         }
         report.measuredSeconds = cpu.windowSeconds
         report.cpu = cpu

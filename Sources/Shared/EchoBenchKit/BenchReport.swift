@@ -29,6 +29,8 @@ public struct BenchReport: Sendable, Equatable, Codable {
 
     public var cpu: BenchCPUUsage?
     public var memory: BenchMemoryUsage?
+    /// Runs over `wss://` only.
+    public var tlsHandshakes: BenchTLSHandshakes?
 
     public init(mode: String, targets: [String], parameters: [String: String]) {
         self.mode = mode

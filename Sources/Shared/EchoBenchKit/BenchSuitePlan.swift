@@ -1,5 +1,5 @@
 
-/// What `echo-bench suite` runs: the standard scenarios S1–S5 of issue 5, their sizes, how many
+/// What `echo-bench suite` runs: the standard scenarios S1–S5 of issue 5 (and S1, S3, S4 over TLS), their sizes, how many
 /// runs each, and in which order against which server. Pure data, so the report and the tests see
 /// exactly the commands the suite starts.
 public struct BenchSuitePlan: Sendable, Equatable {
@@ -72,6 +72,20 @@ public struct BenchSuitePlan: Sendable, Equatable {
                 workers: 2, load: .generator(s4)),
             BenchSuiteScenario(id: "S5-S1-w1", heading: "S5: S1 with 1 worker", workers: 1, load: .generator(s1)),
             BenchSuiteScenario(id: "S5-S2-w1", heading: "S5: S2 (10,000 msgs/s) with 1 worker", workers: 1, load: .generator(s2(10000))),
+            // Issue 11: the same loads over TLS (wss://, a throwaway P-256 certificate).
+            BenchSuiteScenario(id: "S1-tls", heading: "S1 over TLS: 1 room × 100 members, all send, saturate (window 4), 2 workers", workers: 2, load: .generator(s1), tls: true),
+            BenchSuiteScenario(
+                id: "S3-tls",
+                heading: "S3 idle over TLS: \(sizes.idleConnections) joined connections (\(sizes.idleRooms) rooms), held \(sizes.idleHold) s, 2 workers",
+                workers: 2, load: .idle(idle), tls: true),
+            BenchSuiteScenario(
+                id: "S4-tls",
+                heading: "S4 over TLS, full handshakes: \(sizes.stormConnections) clients connect + handshake + join + history, \(sizes.stormConcurrency) at a time, 2 workers",
+                workers: 2, load: .generator(s4), tls: true),
+            BenchSuiteScenario(
+                id: "S4-tls-resumed",
+                heading: "S4 over TLS, resumed handshakes: each client offers the session an earlier one got, 2 workers",
+                workers: 2, load: .generator(s4 + ["--tls-resume"]), tls: true),
         ]
     }
 
@@ -84,16 +98,20 @@ public struct BenchSuitePlan: Sendable, Equatable {
         /// earlier scenarios would absorb the new connections and hide their cost.
         public var freshServerPerRun: Bool
         public var scenarioIDs: [String]
+        /// The server serves only TLS on its port (a throwaway certificate the suite makes).
+        public var tls = false
     }
 
     /// The order the suite runs in: S1, S2 and S4 on one 2-worker server, S3 on a fresh server per
-    /// run, then the S5 comparisons on a 1-worker server. Without `only`'s scenarios, a stage is
+    /// run, then the S5 comparisons on a 1-worker server, then the TLS rows the same way. Without `only`'s scenarios, a stage is
     /// left out with its server start.
     public var stages: [Stage] {
         let all = [
             Stage(workers: 2, freshServerPerRun: false, scenarioIDs: ["S1", "S2-10k", "S2-20k", "S4"]),
             Stage(workers: 2, freshServerPerRun: true, scenarioIDs: ["S3"]),
             Stage(workers: 1, freshServerPerRun: false, scenarioIDs: ["S5-S1-w1", "S5-S2-w1"]),
+            Stage(workers: 2, freshServerPerRun: false, scenarioIDs: ["S1-tls", "S4-tls", "S4-tls-resumed"], tls: true),
+            Stage(workers: 2, freshServerPerRun: true, scenarioIDs: ["S3-tls"], tls: true),
         ]
         guard let only else { return all }
         return all.compactMap { stage in

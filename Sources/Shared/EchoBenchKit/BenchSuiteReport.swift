@@ -40,6 +40,9 @@ public struct BenchSuiteReport: Sendable {
         public var w1ServerCores: Double?
         /// What 2 workers can reach at the 1-worker efficiency per core: (cores − others) / w1 cores.
         public var s5Ceiling: Double?
+        /// Issue 11: the TLS rows, and S1 over TLS as a share of plain S1.
+        public var tlsS1Rate, tlsS1Lost, tlsS1Share, tlsS3BytesPerConnection, tlsS3ServerCores: Double?
+        public var tlsS4FullRate, tlsS4FullP99, tlsS4ResumedRate, tlsS4ResumedP99, tlsS4Resumed, tlsS4ResumedOffered: Double?
     }
 
     public var targets: Targets {
@@ -62,7 +65,14 @@ public struct BenchSuiteReport: Sendable {
             s2In: median("S2-10k", "sentPerSecond"), w1S2In: median("S5-S2-w1", "sentPerSecond"),
             s5Ratio: Self.ratio(s1Rate, w1S1Rate),
             s1PerCore: s1PerCore, w1PerCore: w1PerCore, s5PerCoreRatio: Self.ratio(s1PerCore, w1PerCore),
-            s1Others: others, w1ServerCores: w1Server, s5Ceiling: ceiling)
+            s1Others: others, w1ServerCores: w1Server, s5Ceiling: ceiling,
+            tlsS1Rate: median("S1-tls", "deliveriesPerSecond"), tlsS1Lost: median("S1-tls", "lost"),
+            tlsS1Share: Self.ratio(median("S1-tls", "deliveriesPerSecond"), s1Rate),
+            tlsS3BytesPerConnection: median("S3-tls", "rssPerConnection"), tlsS3ServerCores: median("S3-tls", "serverCores"),
+            tlsS4FullRate: median("S4-tls", "joinsPerSecond"), tlsS4FullP99: median("S4-tls", "joinP99"),
+            tlsS4ResumedRate: median("S4-tls-resumed", "joinsPerSecond"), tlsS4ResumedP99: median("S4-tls-resumed", "joinP99"),
+            tlsS4Resumed: median("S4-tls-resumed", "tlsResumedHandshakes"),
+            tlsS4ResumedOffered: median("S4-tls-resumed", "connectionsJoined"))
     }
 
     public func markdown() -> String {
@@ -122,6 +132,18 @@ public struct BenchSuiteReport: Sendable {
             "S5 comparison is the latency at that load, not a throughput ratio. The throughput ratio is S1's.",
             "The S5 expectation is what 2 workers can reach here if each server core delivers as much as",
             "1 worker's did: the cores generator and Redis leave the server, over the cores 1 worker used.",
+            "",
+            "## TLS targets (issue 11)",
+            "",
+            "| scenario | target | median measured | verdict |",
+            "| --- | --- | --- | --- |",
+            "| S1 over TLS | ≥ 1,000,000 deliveries/s, zero loss | \(fmt(t.tlsS1Rate, 0)) deliveries/s (\(ratio(t.tlsS1Share)) × plain S1), lost \(fmt(t.tlsS1Lost, 0)) | \(verdict(t.tlsS1Rate, true, 1_000_000)), loss \(verdict(t.tlsS1Lost, false, 0)) |",
+            "| S3 idle over TLS | ≤ 12 KB RSS per connection | \(fmt(t.tlsS3BytesPerConnection, 0)) B per connection, server \(fmt(t.tlsS3ServerCores, 3)) cores | \(verdict(t.tlsS3BytesPerConnection, false, 12 * 1024)) |",
+            "| S4 over TLS, full handshakes | report | \(fmt(t.tlsS4FullRate, 0)) handshakes + joins/s, p99 \(fmt(t.tlsS4FullP99, 2)) ms | reported |",
+            "| S4 over TLS, resumed | report | \(fmt(t.tlsS4ResumedRate, 0)) handshakes + joins/s, p99 \(fmt(t.tlsS4ResumedP99, 2)) ms; \(fmt(t.tlsS4Resumed, 0)) of \(fmt(t.tlsS4ResumedOffered, 0)) resumed | reported |",
+            "",
+            "In the TLS scenarios every connection is a TLS connection (1.3, a P-256 certificate made for the",
+            "suite); one S4 join is one handshake, so joins/s is handshakes/s.",
         ]
         for scenario in plan.scenarios {
             lines += ["", "## \(scenario.heading)", "", "`\(scenario.commandLine)`", ""]

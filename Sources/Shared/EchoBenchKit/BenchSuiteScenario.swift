@@ -6,6 +6,16 @@ public struct BenchSuiteScenario: Sendable, Equatable {
     public var heading: String
     public var workers: Int
     public var load: Load
+    /// Over `wss://` against a server serving TLS; the generator trusts the suite's certificate.
+    public var tls: Bool
+
+    public init(id: String, heading: String, workers: Int, load: Load, tls: Bool = false) {
+        self.id = id
+        self.heading = heading
+        self.workers = workers
+        self.load = load
+        self.tls = tls
+    }
 
     public enum Load: Sendable, Equatable {
         /// One `echo-bench` run with these arguments (a subcommand and its options; the suite adds
@@ -25,24 +35,27 @@ public struct BenchSuiteScenario: Sendable, Equatable {
         /// none lets go inside the window.
         public static let holdMargin = 15
 
-        /// The arguments of one of the `generators` idle processes.
-        public func arguments(url: String) -> [String] {
+        /// The arguments of one of the `generators` idle processes (`tlsCA`: the certificate a
+        /// `wss://` generator trusts).
+        public func arguments(url: String, tlsCA: String? = nil) -> [String] {
             [
                 "idle", "--connections", "\(connections / generators)", "--rooms", "\(rooms / generators)",
                 "--duration", "\(holdSeconds + Self.holdMargin)", "--settle", "0", "--connect-concurrency", "128",
-                "--url", url, "--json",
-            ]
+                "--url", url,
+            ] + (tlsCA.map { ["--tls-ca", $0] } ?? []) + ["--json"]
         }
     }
 
-    /// The command as the report shows it, with `$PORT`, `$ECHO_PID` and `$REDIS_PID` for what
-    /// changes from run to run.
+    /// The command as the report shows it, with `$PORT`, `$ECHO_PID`, `$REDIS_PID` and `$CERT` (the
+    /// suite's throwaway certificate) for what changes from run to run.
     public var commandLine: String {
+        let url = tls ? "wss://127.0.0.1:$PORT/ws --tls-ca $CERT" : "ws://127.0.0.1:$PORT/ws"
         switch load {
         case .generator(let arguments):
-            return "echo-bench \(arguments.joined(separator: " ")) --url ws://127.0.0.1:$PORT/ws --server-pid $ECHO_PID --redis-pid $REDIS_PID"
+            return "echo-bench \(arguments.joined(separator: " ")) --url \(url) --server-pid $ECHO_PID --redis-pid $REDIS_PID"
         case .idle(let idle):
-            let shown = idle.arguments(url: "ws://127.0.0.1:$PORT/ws").filter { $0 != "--json" }
+            let shown = idle.arguments(url: tls ? "wss://127.0.0.1:$PORT/ws" : "ws://127.0.0.1:$PORT/ws", tlsCA: tls ? "$CERT" : nil)
+                .filter { $0 != "--json" }
             return "\(idle.generators) × echo-bench \(shown.joined(separator: " ")) (at the same time)"
         }
     }

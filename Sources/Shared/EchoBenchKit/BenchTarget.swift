@@ -7,20 +7,26 @@ public struct BenchTarget: Sendable, Equatable, CustomStringConvertible {
     public var port: Int
     /// Request path, `/ws` unless the URL says otherwise.
     public var path: String
+    /// `wss://`: the connection speaks TLS before the upgrade.
+    public var tls: Bool
 
     public var description: String {
         let shown = host.contains(":") ? "[\(host)]" : host
-        return "ws://\(shown):\(port)\(path)"
+        return "\(tls ? "wss" : "ws")://\(shown):\(port)\(path)"
     }
 
-    /// Parses `ws://host[:port][/path]`. `localhost` means 127.0.0.1 (it is never resolved, so no
-    /// resolver configuration can send it elsewhere).
+    /// Parses `ws://host[:port][/path]` or `wss://...`. `localhost` means 127.0.0.1 (it is never
+    /// resolved, so no resolver configuration can send it elsewhere).
     public init(parsing url: String) throws(BenchTargetError) {
-        let prefix = "ws://"
-        guard url.lowercased().hasPrefix(prefix) else {
-            throw BenchTargetError(url: url, reason: "only ws:// URLs are supported")
+        let lowered = url.lowercased()
+        if lowered.hasPrefix("ws://") {
+            tls = false
+        } else if lowered.hasPrefix("wss://") {
+            tls = true
+        } else {
+            throw BenchTargetError(url: url, reason: "only ws:// and wss:// URLs are supported")
         }
-        let rest = url.dropFirst(prefix.count)
+        let rest = url.dropFirst(tls ? 6 : 5)
         let authority: Substring
         if let slash = rest.firstIndex(of: "/") {
             authority = rest[..<slash]
@@ -57,7 +63,7 @@ public struct BenchTarget: Sendable, Equatable, CustomStringConvertible {
             }
             port = value
         } else {
-            port = 80
+            port = tls ? 443 : 80
         }
     }
 

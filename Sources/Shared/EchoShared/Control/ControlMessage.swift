@@ -23,6 +23,13 @@ public enum ControlMessage: Sendable, Equatable {
     case drain(closeCode: CloseCode, windowMilliseconds: Int)
     /// The whole host's figures, so any worker can answer `/metrics` and `/health` for all.
     case host(HostStats)
+    /// The TLS session-ticket keys of the whole host, newest first: the first encrypts new tickets,
+    /// every one decrypts. Every worker holds the same list, so a ticket one worker issued resumes
+    /// on any other. Each key is ``ticketKeyLength`` bytes; on the wire, base64.
+    case ticketKeys([[UInt8]])
+
+    /// name (16) | HMAC-SHA256 key (32) | AES-256 key (32): OpenSSL's ticket key callback layout.
+    public static let ticketKeyLength = 80
 }
 
 /// One worker's figures, as counters since it started and gauges now.
@@ -88,8 +95,8 @@ public struct HostStats: Codable, Sendable, Equatable {
 }
 
 extension ControlMessage: Codable {
-    private enum CodingKeys: String, CodingKey { case type, pid, stats, closeCode, windowMilliseconds }
-    private enum Kind: String, Codable { case ready, heartbeat, stoppedAccepting, drained, stopAccepting, drain, host }
+    private enum CodingKeys: String, CodingKey { case type, pid, stats, closeCode, windowMilliseconds, keys }
+    private enum Kind: String, Codable { case ready, heartbeat, stoppedAccepting, drained, stopAccepting, drain, host, ticketKeys }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -105,6 +112,18 @@ extension ControlMessage: Codable {
                 windowMilliseconds: try c.decode(Int.self, forKey: .windowMilliseconds)
             )
         case .host: self = .host(try c.decode(HostStats.self, forKey: .stats))
+        case .ticketKeys:
+            let keys = try c.decode([String].self, forKey: .keys).map { text -> [UInt8] in
+                guard let data = Data(base64Encoded: text), data.count == Self.ticketKeyLength else {
+                    throw DecodingError.dataCorruptedError(
+                        forKey: .keys, in: c, debugDescription: "a ticket key must be \(Self.ticketKeyLength) bytes in base64")
+                }
+                return Array(data)
+            }
+            guard !keys.isEmpty else {
+                throw DecodingError.dataCorruptedError(forKey: .keys, in: c, debugDescription: "no ticket key")
+            }
+            self = .ticketKeys(keys)
         }
     }
 
@@ -130,6 +149,9 @@ extension ControlMessage: Codable {
         case .host(let stats):
             try c.encode(Kind.host, forKey: .type)
             try c.encode(stats, forKey: .stats)
+        case .ticketKeys(let keys):
+            try c.encode(Kind.ticketKeys, forKey: .type)
+            try c.encode(keys.map { Data($0).base64EncodedString() }, forKey: .keys)
         }
     }
 

@@ -18,6 +18,8 @@ public struct SupervisorConfiguration: SettingsConfiguration, Equatable {
     public var runtimeDirectory: String? = nil
     /// `nil`: `$XDG_STATE_HOME/echo`, else `~/.local/state/echo`.
     public var stateDirectory: String? = nil
+    /// How often a new TLS session-ticket key is made (the previous one still decrypts).
+    public var ticketKeyRotation: Duration = TicketKeyRotation.defaultInterval
 
     public init() {}
 
@@ -57,6 +59,10 @@ public struct SupervisorConfiguration: SettingsConfiguration, Equatable {
         .optionalText(
             "STATE_DIRECTORY", flag: "data-dir", value: "path", \.stateDirectory, default: "~/.local/state/echo",
             help: "Directory for the embedded Redis data (systemd sets it).", appliesOn: .restart
+        ),
+        .seconds(
+            "ECHO_TLS_TICKET_ROTATION", flag: "tls-ticket-rotation", \.ticketKeyRotation, in: 1...604_800,
+            help: "Seconds between new TLS session-ticket keys (kept in memory only; the previous key still resumes).", appliesOn: .restart
         ),
     ]
 
