@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(libhiredis-dev libssl-dev libsystemd-dev zlib1g-dev pkg-config redis-server)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(chromium python3-venv unicode-data iproute2 util-linux systemd fonts-noto-color-emoji)
+  packages+=(chromium python3-venv unicode-data iproute2 util-linux systemd fonts-noto-color-emoji openssl)
 fi
 
 missing=()

@@ -131,6 +131,8 @@ final class WorkerService: Service {
             // Port taken, socket unusable: stop what started, then fail with a clear message.
             logger.critical("cannot listen", metadata: ["error": "\(error)", "port": "\(configuration.port)"])
             listening.fail(error)
+            // Nothing will drain this worker: settle the request so no promise is left unfulfilled.
+            drain.request(code: .goingAway, window: .zero)
             await Self.stop(hub: hub, redis: redis, subscriber: subscriber, group: group)
             throw error
         }
