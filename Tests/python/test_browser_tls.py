@@ -85,7 +85,7 @@ def test_two_pages_chat_over_https_and_wss_on_two_workers(launch, test_ca, tls_e
             grace.page.click("#leave-button")
         assert grace_worker != ada_worker, "both pages kept landing on the same worker"
 
-        expect(ada.system_line("Grace joined")).to_have_count(1)
+        expect(ada.page.locator("#member-count")).to_have_text("2 online")
         ada.send("Hello Grace, over TLS")
         grace.expect_text("Hello Grace, over TLS")
         grace.send("Hi Ada, encrypted both ways 🔒")
