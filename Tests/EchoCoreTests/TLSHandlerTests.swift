@@ -12,12 +12,20 @@ final class TLSChannelPair {
     let client = EmbeddedChannel()
     let serverRecorder = PlaintextRecorder()
     let clientRecorder = PlaintextRecorder()
+    /// Errors that reached the end of the client's pipeline (a failing client passes them on).
+    var clientErrors: [any Error] = []
 
-    init(certificate: String, key: String, serverName: String = "localhost", caFile: String? = nil) throws {
-        let serverContext = try TLSServerContext(certificateChain: certificate, privateKey: key)
+    let clientHandler: TLSHandler
+
+    init(
+        certificate: String, key: String, serverName: String = "localhost", caFile: String? = nil,
+        serverContext: TLSServerContext? = nil, session: TLSSession? = nil
+    ) throws {
+        let serverContext = try serverContext ?? TLSServerContext(certificateChain: certificate, privateKey: key)
         let clientContext = try TLSClientContext(caFile: caFile ?? certificate, applicationProtocols: ["http/1.1"])
+        clientHandler = TLSHandler.client(context: clientContext, serverName: serverName, session: session)
         try server.pipeline.syncOperations.addHandlers([TLSHandler.server(context: serverContext), serverRecorder])
-        try client.pipeline.syncOperations.addHandlers([TLSHandler.client(context: clientContext, serverName: serverName), clientRecorder])
+        try client.pipeline.syncOperations.addHandlers([clientHandler, clientRecorder])
         let address = try SocketAddress(ipAddress: "127.0.0.1", port: 4433)
         try server.connect(to: address).wait()
         try client.connect(to: address).wait()
@@ -38,10 +46,19 @@ final class TLSChannelPair {
             while let bytes = try server.readOutbound(as: ByteBuffer.self) {
                 writes += 1
                 moved = true
-                if client.isActive { try client.writeInbound(bytes) }
+                if client.isActive { try deliverToClient(bytes) }
             }
         }
         return writes
+    }
+
+    /// Hands `bytes` to the client, keeping an error its pipeline passed on.
+    func deliverToClient(_ bytes: ByteBuffer) throws {
+        do {
+            try client.writeInbound(bytes)
+        } catch let error as TLSError {
+            clientErrors.append(error)
+        }
     }
 
     func send(_ text: String, from channel: EmbeddedChannel) -> EventLoopFuture<Void> {
@@ -130,7 +147,7 @@ struct TLSHandlerTests {
         #expect(pair.serverRecorder.text == "first second")
     }
 
-    @Test("writes flushed together leave as one socket write, every promise kept")
+    @Test("writes flushed together leave as one socket write and one record, every promise kept")
     func coalescedFlush() throws {
         let files = try HandlerTestCertificate()
         defer { files.remove() }
@@ -138,14 +155,25 @@ struct TLSHandlerTests {
         try pair.pump()
         let writes = (0..<10).map { pair.server.write(ByteBuffer(string: "frame \($0);")) }
         pair.server.flush()
-        var socketWrites = 0
+        var socketWrites = 0, ciphertext = 0
         while let bytes = try pair.server.readOutbound(as: ByteBuffer.self) {
             socketWrites += 1
+            ciphertext += bytes.readableBytes
             try pair.client.writeInbound(bytes)
         }
         #expect(socketWrites == 1)
+        // 80 bytes of plaintext; one TLS 1.3 record adds 22 bytes, ten would add 220.
+        #expect(ciphertext == 80 + 22)
         for write in writes { try write.wait() }
         #expect(pair.clientRecorder.text == (0..<10).map { "frame \($0);" }.joined())
+
+        // Past 16 KiB a new record starts; order and content survive.
+        let large = (0..<40).map { _ in String(repeating: "x", count: 1000) }
+        let bigWrites = large.map { pair.server.write(ByteBuffer(string: $0)) }
+        pair.server.flush()
+        try pair.pump()
+        for write in bigWrites { try write.wait() }
+        #expect(pair.clientRecorder.text.hasSuffix(large.joined()))
     }
 
     @Test("close sends close_notify; the peer answers it and closes too")
@@ -191,8 +219,10 @@ struct TLSHandlerTests {
         try pair.server.writeInbound(garbage)
         #expect(!pair.server.isActive)
         let alert = try #require(try pair.server.readOutbound(as: ByteBuffer.self))
-        try pair.client.writeInbound(alert)
+        try pair.deliverToClient(alert)
         #expect(!pair.client.isActive)
+        // The client passes its failure on: the alert the server sent.
+        #expect(pair.clientErrors.map { "\($0)" }.joined().contains("alert"))
     }
 
     @Test("a certificate for another host name: the client closes during the handshake")
@@ -204,6 +234,26 @@ struct TLSHandlerTests {
         #expect(!pair.client.isActive)
         #expect(!pair.server.isActive)
         #expect(pair.clientRecorder.handshakes.isEmpty)
+        let error = try #require(pair.clientErrors.first as? TLSError)
+        #expect(error.description.contains("hostname mismatch"))
+    }
+
+    @Test("a client handler resumes with the session of an earlier connection")
+    func resumption() throws {
+        let files = try HandlerTestCertificate()
+        defer { files.remove() }
+        let server = try TLSServerContext(certificateChain: files.certificate, privateKey: files.key)
+        let first = try TLSChannelPair(certificate: files.certificate, key: files.key, serverContext: server)
+        try first.pump()
+        // The TLS 1.3 ticket comes after the handshake; the client reads it with the first data.
+        let reply = first.send("hello", from: first.server)
+        try first.pump()
+        try reply.wait()
+        let session = try #require(first.clientHandler.session)
+        let second = try TLSChannelPair(certificate: files.certificate, key: files.key, serverContext: server, session: session)
+        try second.pump()
+        #expect(second.clientRecorder.handshakes.first?.sessionReused == true)
+        #expect(second.serverRecorder.handshakes.first?.sessionReused == true)
     }
 
     @Test("writes pending when the channel goes inactive fail")

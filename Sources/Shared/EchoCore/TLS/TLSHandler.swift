@@ -25,7 +25,7 @@ public final class TLSHandler: ChannelDuplexHandler {
 
     enum Role {
         case server(TLSServerContext)
-        case client(TLSClientContext, serverName: String)
+        case client(TLSClientContext, serverName: String, session: TLSSession?)
     }
 
     enum State: Equatable {
@@ -66,10 +66,17 @@ public final class TLSHandler: ChannelDuplexHandler {
         TLSHandler(role: .server(context), logger: logger)
     }
 
-    /// The client end: sends `serverName` as SNI and checks the server's certificate names it.
-    public static func client(context: TLSClientContext, serverName: String, logger: Logger = Logger(label: "echo.tls")) -> TLSHandler {
-        TLSHandler(role: .client(context, serverName: serverName), logger: logger)
+    /// The client end: sends `serverName` as SNI and checks the server's certificate names it;
+    /// offers `session` (from an earlier connection's ``session``) to resume.
+    public static func client(
+        context: TLSClientContext, serverName: String, session: TLSSession? = nil, logger: Logger = Logger(label: "echo.tls")
+    ) -> TLSHandler {
+        TLSHandler(role: .client(context, serverName: serverName, session: session), logger: logger)
     }
+
+    /// The session to resume with on a later connection (TLS 1.3: known once the server's
+    /// ticket has been read, which comes with or after its first data).
+    public var session: TLSSession? { connection?.session }
 
     /// Whether the handshake has ended and data flows (for tests and diagnostics).
     public var isActive: Bool { state == .active }
@@ -80,7 +87,8 @@ public final class TLSHandler: ChannelDuplexHandler {
         do {
             switch role {
             case .server(let tls): connection = try TLSConnection(server: tls)
-            case .client(let tls, let serverName): connection = try TLSConnection(client: tls, serverName: serverName)
+            case .client(let tls, let serverName, let session):
+                connection = try TLSConnection(client: tls, serverName: serverName, session: session)
             }
             state = .handshaking
         } catch {
@@ -190,16 +198,29 @@ public final class TLSHandler: ChannelDuplexHandler {
         if state == .active { encryptFlushed(context: context) }
     }
 
-    /// Encrypts every flushed write and sends the ciphertext as one socket write.
+    /// Encrypts every flushed write and sends the ciphertext as one socket write. Small writes
+    /// (a batch of fan-out frames) are gathered into records of up to 16 KiB: a record costs 22
+    /// bytes and a cipher call of its own, so one per frame would multiply both.
     private func encryptFlushed(context: ChannelHandlerContext) {
         guard let connection else { return }
         var promises: [EventLoopPromise<Void>] = []
         var written = 0
         while written < flushedCount {
-            let write = pending[written]
+            var end = written + 1
+            var size = pending[written].buffer.readableBytes
+            while end < flushedCount, size + pending[end].buffer.readableBytes <= Self.maxChunk {
+                size += pending[end].buffer.readableBytes
+                end += 1
+            }
             let done: Bool
             do {
-                done = try write.buffer.withUnsafeReadableBytes { try connection.write($0) }
+                if end == written + 1 {
+                    done = try pending[written].buffer.withUnsafeReadableBytes { try connection.write($0) }
+                } else {
+                    var gathered = context.channel.allocator.buffer(capacity: size)
+                    for index in written..<end { gathered.writeImmutableBuffer(pending[index].buffer) }
+                    done = try gathered.withUnsafeReadableBytes { try connection.write($0) }
+                }
             } catch {
                 promises.forEach { $0.fail(error) }
                 return fail(context: context, error: error)
@@ -207,8 +228,10 @@ public final class TLSHandler: ChannelDuplexHandler {
             // OpenSSL wants to read first (not seen with renegotiation off): the rest waits for
             // the next read to end in a flush.
             guard done else { break }
-            if let promise = write.promise { promises.append(promise) }
-            written += 1
+            for index in written..<end {
+                if let promise = pending[index].promise { promises.append(promise) }
+            }
+            written = end
         }
         if written == pending.count {
             pending = []
@@ -268,13 +291,15 @@ public final class TLSHandler: ChannelDuplexHandler {
 
     // MARK: Errors
 
-    /// A TLS failure: the alert OpenSSL queued goes out (plain HTTP on a server gets a plain-text
-    /// 400 instead, as nginx and Go answer it), then this channel closes.
+    /// A TLS failure: the alert OpenSSL queued goes out, then this channel closes.
     ///
-    /// The close is a lingering one: the output is shut (the peer reads the answer, then the end
-    /// of the stream) and whatever the peer still sends is dropped until it closes too or
-    /// ``lingerTime`` passes. Closing at once while its bytes sit unread would answer them with
-    /// a reset, which can destroy the 400 before the client reads it.
+    /// A server answers plain HTTP with a plain-text 400 instead (as nginx and Go do), and its
+    /// close lingers: the output is shut (the peer reads the answer, then the end of the stream)
+    /// and whatever the peer still sends is dropped until it closes too or ``lingerTime`` passes.
+    /// Closing at once while the peer's bytes sit unread would answer them with a reset, which
+    /// can destroy the 400 before the client reads it.
+    ///
+    /// A client passes the error on before closing, so its user can say why (Redis: in `/health`).
     private func fail(context: ChannelHandlerContext, error: any Error) {
         guard state != .closing, state != .closed else { return }
         logger.debug("TLS failure, closing the connection", metadata: [
@@ -290,6 +315,10 @@ public final class TLSHandler: ChannelDuplexHandler {
             sendCiphertext(context: context, promises: [])
         }
         connection = nil
+        guard case .server = role else {
+            context.fireErrorCaught(error)
+            return context.close(promise: nil)
+        }
         let lingerTime = Self.lingerTime
         context.close(mode: .output).assumeIsolated().whenComplete { result in
             guard case .success = result, context.channel.isActive else { return context.close(promise: nil) }
