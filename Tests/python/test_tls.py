@@ -272,3 +272,13 @@ def test_a_stalled_handshake_is_closed_by_the_header_timeout(start_echo, ca):
             pass
     waited = time.monotonic() - started
     assert 0.9 < waited < 5, f"closed after {waited:.1f}s"
+
+
+def test_a_worker_whose_certificate_does_not_load_exits_with_the_reason(start_worker, ca, tmp_path):
+    leaf = ca.issue("localhost", serial=0xBAD)
+    other = ca.issue("localhost", serial=0xB0B)
+    worker = start_worker(wait=False, ECHO_TLS_CERT=str(leaf.chain), ECHO_TLS_KEY=str(other.key))
+    assert worker.proc.wait(timeout=20) != 0
+    logs = worker.logs()
+    assert "cannot load the TLS certificate" in logs
+    assert "does not match" in logs

@@ -424,6 +424,9 @@ public final class TLSConnection {
     /// Bytes received and not yet read by OpenSSL.
     public var unreadCiphertextCount: Int { inbound.count - inboundOffset }
 
+    /// Whether a read could produce anything: ciphertext not yet read, or a record OpenSSL holds.
+    public var hasBufferedInput: Bool { inbound.count > inboundOffset || SSL_has_pending(ssl) == 1 }
+
     /// Bytes OpenSSL has produced for the peer and nobody has sent yet.
     public var pendingCiphertextCount: Int { outbound.count }
 

@@ -11,7 +11,8 @@ import NIOCore
 /// - Each read is decrypted at once and every plaintext chunk is passed on.
 /// - `close` sends close_notify, then closes; a close_notify from the peer is answered and closes.
 /// - A handshake or record error (a bad certificate, plain HTTP on the TLS port, garbage) closes
-///   this channel only, after the alert OpenSSL queued is flushed; it is logged at debug.
+///   this channel only, after the alert OpenSSL queued is flushed; it is logged at debug, and a
+///   client passes it down the pipeline first (so Redis can report why).
 ///
 /// Idle connections hold no buffers here: pending writes and ciphertext are released as soon as
 /// they are sent, and OpenSSL's record buffers are released by `SSL_MODE_RELEASE_BUFFERS`.
@@ -155,7 +156,8 @@ public final class TLSHandler: ChannelDuplexHandler {
     /// flush or close while a chunk is passed on, so the state is checked before each read.
     private func readPlaintext(context: ChannelHandlerContext, connection: TLSConnection) {
         var size = min(max(connection.unreadCiphertextCount, Self.minChunk), Self.maxChunk)
-        while state == .active {
+        // No buffer is allocated once nothing is left to read (the usual end of a read).
+        reading: while state == .active, connection.hasBufferedInput {
             var buffer = context.channel.allocator.buffer(capacity: size)
             var result = TLSReadResult.needsInput
             do {
@@ -173,13 +175,13 @@ public final class TLSHandler: ChannelDuplexHandler {
                 if count >= size { size = Self.maxChunk }
                 context.fireChannelRead(wrapInboundOut(buffer))
             case .bytes, .needsInput:
-                // Post-handshake messages (a TLS 1.3 key update) may need an answer.
-                sendCiphertext(context: context, promises: [])
-                return
+                break reading
             case .closed:
                 return closeWithNotify(context: context, promise: nil)
             }
         }
+        // Post-handshake messages (a TLS 1.3 key update) may need an answer.
+        if state == .active { sendCiphertext(context: context, promises: []) }
     }
 
     // MARK: Outbound
@@ -222,7 +224,7 @@ public final class TLSHandler: ChannelDuplexHandler {
                     done = try gathered.withUnsafeReadableBytes { try connection.write($0) }
                 }
             } catch {
-                promises.forEach { $0.fail(error) }
+                // Every write is still in `pending`: fail() fails each promise once.
                 return fail(context: context, error: error)
             }
             // OpenSSL wants to read first (not seen with renegotiation off): the rest waits for
