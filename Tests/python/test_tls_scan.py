@@ -256,7 +256,10 @@ def test_scanner_finds_nothing_weak_in_echo(request, tls_echo):
 def test_findings_catch_a_weak_server(weak_server, options, expected):
     """The verdict Echo must pass, on servers that must fail it: each expected finding is there."""
     port = weak_server(*options)
-    findings = tls_findings(scan(port, connections=2))
+    # s_server answers one connection at a time: one scanner connection at a time, so none waits
+    # in the backlog long enough to time out on a busy machine.
+    findings = tls_findings(scan(port, connections=1))
+    unknown = [f for f in findings if "could not tell" in f]
+    assert not unknown, "\n".join(unknown)
     missing = [e for e in expected if not any(e in f for f in findings)]
     assert not missing, f"expected findings {missing} not in:\n" + "\n".join(findings)
-    assert not any("could not tell" in f for f in findings), "\n".join(findings)
