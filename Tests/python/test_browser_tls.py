@@ -89,6 +89,7 @@ def test_two_pages_chat_over_https_and_wss_on_two_workers(launch, test_ca, tls_e
 
         # Every attempt that landed on Ada's worker joined (and left) too: Ada saw each one.
         expect(ada.system_line("Grace joined")).to_have_count(attempts)
+        expect(ada.page.locator("#member-count")).to_have_text("2 online")
         ada.send("Hello Grace, over TLS")
         grace.expect_text("Hello Grace, over TLS")
         grace.send("Hi Ada, encrypted both ways 🔒")
