@@ -299,7 +299,12 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     @discardableResult
     func write(_ frame: ByteBuffer, flush: Bool, fanOut: Bool = false) -> Bool {
         guard let context, machine.isOpen else { return false }
-        guard writable, fanOut || fitsOutbound(frame.readableBytes) else {
+        // Fan-out judges a client by what it had queued before this batch from Redis: a batch
+        // goes out in one flush, so one frame past the limit on its own (an image larger than the
+        // limit) must not make the next frame of the same batch look like a slow consumer's. One
+        // batch (one read from Redis) bounds what this lets through.
+        let withinBatch = fanOut && flushScheduled
+        guard writable || withinBatch, fanOut || fitsOutbound(frame.readableBytes) else {
             run(machine.outboundFull())
             return false
         }

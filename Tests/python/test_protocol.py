@@ -419,7 +419,10 @@ def test_slow_consumer_is_closed_and_counted(start_worker):
     sender, _ = joined(w.ws_url, r, "sender", action="create")
     slow = RawWebSocket(w.port, rcvbuf=4096)
     slow.send_frame(1, json.dumps({"type": "join", "payload": {"roomId": r, "username": "slow"}}).encode())
-    time.sleep(0.3)
+    # The sender sees the join before any image: each image frame is past this worker's 256 KiB
+    # limit on its own, so a join line fanned out in the same batch, behind an unflushed image,
+    # would close the sender as a slow consumer too (a sleep here was not enough under load).
+    sender.recv_until(lambda f: f.get("sender") == "System" and f.get("username") == "slow", timeout=10)
     image = "data:image/png;base64," + base64.b64encode(bytes([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) + b"\0" * (1024 * 1024)).decode()
     for _ in range(24):  # about 32 MB for the slow reader, far past kernel buffers and the limit
         sender.send("chat", roomId=r, image=image)
