@@ -239,6 +239,9 @@ def test_scanner_finds_nothing_weak_in_echo(request, tls_echo):
     key = request.node.callspec.params["tls_echo"]
     (OUTPUT_DIR / f"tls-scan-{key}.txt").write_text(summary)
     assert findings == [], summary
+    # Tickets resume on whichever worker a reconnection lands on (the supervisor's shared keys).
+    tickets = result.scan_result.session_resumption.result.tls_ticket_resumption_result.name
+    assert tickets == "FULLY_SUPPORTED", summary
     tls12 = result.scan_result.tls_1_2_cipher_suites.result.accepted_cipher_suites
     assert all(s.ephemeral_key is not None for s in tls12), "every TLS 1.2 suite must show its ephemeral key"
 
@@ -258,8 +261,13 @@ def test_findings_catch_a_weak_server(weak_server, options, expected):
     port = weak_server(*options)
     # s_server answers one connection at a time: one scanner connection at a time, so none waits
     # in the backlog long enough to time out on a busy machine.
-    findings = tls_findings(scan(port, connections=1))
-    unknown = [f for f in findings if "could not tell" in f]
+    # s_server is single-threaded and slow under load: a check it timed out on is scanned again
+    # (a check that could not tell is never taken as passed).
+    for _ in range(3):
+        findings = tls_findings(scan(port, connections=1))
+        unknown = [f for f in findings if "could not tell" in f]
+        if not unknown:
+            break
     assert not unknown, "\n".join(unknown)
     missing = [e for e in expected if not any(e in f for f in findings)]
     assert not missing, f"expected findings {missing} not in:\n" + "\n".join(findings)
