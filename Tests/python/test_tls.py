@@ -282,3 +282,33 @@ def test_a_worker_whose_certificate_does_not_load_exits_with_the_reason(start_wo
     logs = worker.logs()
     assert "cannot load the TLS certificate" in logs
     assert "does not match" in logs
+
+
+def test_client_certificates_when_echo_tls_ca_is_set(start_echo, ca, tmp_path):
+    """ECHO_TLS_CA: only clients holding a certificate that CA signed get through the handshake."""
+    clients = TestCA(tmp_path / "client-ca", name="Echo Client CA")
+    leaf = ca.issue("localhost", serial=0x7A12)
+    echo = start_echo(workers=2, wait=False, ECHO_TLS_CERT=str(leaf.chain), ECHO_TLS_KEY=str(leaf.key),
+                      ECHO_TLS_CA=str(clients.cert))
+
+    def get(context):
+        connection = http.client.HTTPSConnection("localhost", echo.port, context=context, timeout=5)
+        try:
+            connection.request("GET", "/health")
+            return connection.getresponse().status
+        finally:
+            connection.close()
+
+    member = clients.issue("alice", serial=0x51, names=("DNS:alice",))
+    with_cert = ca.context()
+    with_cert.load_cert_chain(str(member.cert), str(member.key))
+    wait_for(lambda: get(with_cert) == 200, timeout=30, what="https /health with a client certificate")
+
+    # No certificate, and a certificate from another CA: the handshake fails, nothing is served.
+    stranger = TestCA(tmp_path / "other-ca", name="Someone Else").issue("mallory", serial=0x52, names=("DNS:mallory",))
+    with_foreign = ca.context()
+    with_foreign.load_cert_chain(str(stranger.cert), str(stranger.key))
+    for context in (ca.context(), with_foreign):
+        with pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError, http.client.RemoteDisconnected)):
+            get(context)
+    assert get(with_cert) == 200
