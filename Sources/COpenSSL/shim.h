@@ -89,19 +89,20 @@ static inline void echo_tls13_nonce(const unsigned char iv[12], uint64_t sequenc
     for (int i = 0; i < 8; i++) nonce[11 - i] ^= (unsigned char)(sequence >> (8 * i));
 }
 
-// Encrypts `length` bytes of `plaintext` (content and type byte) with `context` (keyed once) into
-// `out` (length + 16: ciphertext then tag); `header` (5 bytes) is the additional data.
+// Encrypts `length` bytes of `content` and then its content `type` with `context` (keyed once)
+// into `out` (length + 1 + 16: ciphertext, then tag); `header` (5 bytes) is the additional data.
 static inline int echo_tls13_seal(EVP_CIPHER_CTX *context, const unsigned char iv[12], uint64_t sequence,
-                                  const unsigned char *header, const unsigned char *plaintext, int length,
-                                  unsigned char *out) {
+                                  const unsigned char *header, const unsigned char *content, int length,
+                                  unsigned char type, unsigned char *out) {
     unsigned char nonce[12];
     int written = 0, final = 0;
     echo_tls13_nonce(iv, sequence, nonce);
     if (EVP_EncryptInit_ex(context, NULL, NULL, NULL, nonce) != 1) return 0;
     if (EVP_EncryptUpdate(context, NULL, &written, header, 5) != 1) return 0;
-    if (EVP_EncryptUpdate(context, out, &written, plaintext, length) != 1) return 0;
-    if (EVP_EncryptFinal_ex(context, out + written, &final) != 1) return 0;
-    return EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_GET_TAG, 16, out + length) == 1;
+    if (length > 0 && EVP_EncryptUpdate(context, out, &written, content, length) != 1) return 0;
+    if (EVP_EncryptUpdate(context, out + length, &written, &type, 1) != 1) return 0;
+    if (EVP_EncryptFinal_ex(context, out + length + 1, &final) != 1) return 0;
+    return EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_GET_TAG, 16, out + length + 1) == 1;
 }
 
 // Decrypts a record body (`length` bytes: ciphertext then 16-byte tag) into `out` (length - 16);

@@ -116,6 +116,11 @@ struct TLSConnectionTests {
         #expect(try TLSPair.write("again", to: pair.client))
         TLSPair.transfer(from: pair.client, to: pair.server)
         #expect(try TLSPair.readAll(pair.server).bytes == Array("again".utf8))
+        // Records larger than the reader's 4 KB buffer come out in pieces.
+        let large = String(repeating: "echo ", count: 10_000)
+        #expect(try TLSPair.write(large, to: pair.client))
+        TLSPair.transfer(from: pair.client, to: pair.server)
+        #expect(try TLSPair.readAll(pair.server).bytes == Array(large.utf8))
 
         #expect(pair.client.shutdown())
         TLSPair.transfer(from: pair.client, to: pair.server)

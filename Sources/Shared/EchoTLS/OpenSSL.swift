@@ -478,6 +478,12 @@ public final class TLSConnection {
         return try outbound.withUnsafeBytes(body)
     }
 
+    /// Moves the records ``TLS13Records`` produced behind whatever waits to be sent.
+    private func collectOutput(of records: TLS13Records) {
+        let produced = records.takeOutput()
+        if outbound.isEmpty { outbound = produced } else { outbound += produced }
+    }
+
     /// The unread ciphertext, consumed: what the record layer reads after the handshake.
     private func takeInbound() -> ArraySlice<UInt8> {
         defer {
@@ -544,7 +550,7 @@ public final class TLSConnection {
         guard let base = buffer.baseAddress, buffer.count > 0 else { return .bytes(0) }
         if let records {
             if inbound.count > inboundOffset { records.receive(takeInbound()) }
-            defer { records.drainOutput { outbound.append(contentsOf: $0) } }
+            defer { collectOutput(of: records) }
             do {
                 return try records.read(into: buffer)
             } catch {
@@ -570,7 +576,7 @@ public final class TLSConnection {
         if let records {
             guard !failed else { throw TLSError("TLS write", reasons: ["the connection failed"]) }
             records.write(plaintext)
-            records.drainOutput { outbound.append(contentsOf: $0) }
+            collectOutput(of: records)
             return true
         }
         guard let ssl else { throw TLSError("TLS write", reasons: ["the connection failed"]) }
@@ -592,7 +598,7 @@ public final class TLSConnection {
         guard !failed, isHandshakeComplete else { return false }
         if let records {
             let sent = records.closeNotify()
-            records.drainOutput { outbound.append(contentsOf: $0) }
+            collectOutput(of: records)
             return sent
         }
         guard let ssl else { return false }
@@ -705,7 +711,7 @@ final class TLS13Records {
     /// Plaintext decrypted and not yet read (a record larger than the caller's buffer).
     private var plaintext: [UInt8] = []
     private var plaintextOffset = 0
-    /// Records for the peer (alerts, KeyUpdate, data), taken by ``drainOutput(_:)``.
+    /// Records for the peer (alerts, KeyUpdate, data), taken by ``takeOutput()``.
     private var output: [UInt8] = []
     private var peerClosed = false
     private var failure: TLSError?
@@ -726,6 +732,8 @@ final class TLS13Records {
     deinit {
         EVP_CIPHER_CTX_free(readState.context)
         EVP_CIPHER_CTX_free(writeState.context)
+        OPENSSL_cleanse(&readState.secret, readState.secret.count)
+        OPENSSL_cleanse(&writeState.secret, writeState.secret.count)
     }
 
     private static func direction(suite: Suite, secret: [UInt8], encrypt: Bool, sequence: UInt64) -> Direction? {
@@ -833,34 +841,55 @@ final class TLS13Records {
             guard header[0] == Self.contentApplicationData else { throw fail(alert: 10, "an unprotected record after the handshake") }
             guard length <= Self.maxPlaintext + 256, length >= Self.tagLength + 1 else { throw fail(alert: 22, "a record of \(length) bytes") }
             guard input.count - inputOffset >= 5 + length else { return releasingInput(.needsInput) }
-            var inner = [UInt8](repeating: 0, count: length - Self.tagLength)
+            // The record is decrypted straight into the caller's buffer when it fits (the usual
+            // case: the handler sizes its buffer from the ciphertext waiting).
+            let bodyLength = length - Self.tagLength
+            let direct = buffer.count >= bodyLength
+            var decrypted = direct ? [] : [UInt8](repeating: 0, count: bodyLength)
             let opened = input.withUnsafeBufferPointer { bytes in
-                echo_tls13_open(readState.context, readState.iv, readState.sequence, header, bytes.baseAddress! + inputOffset + 5, Int32(length), &inner)
+                let body = bytes.baseAddress! + inputOffset + 5
+                if direct {
+                    return echo_tls13_open(
+                        readState.context, readState.iv, readState.sequence, header, body, Int32(length),
+                        buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
+                    )
+                }
+                return echo_tls13_open(readState.context, readState.iv, readState.sequence, header, body, Int32(length), &decrypted)
             }
             guard opened == 1 else { throw fail(alert: 20, "a record that does not decrypt (bad record MAC)") }
             readState.sequence += 1
             inputOffset += 5 + length
             _ = releasingInput(.needsInput)
-            // The content type is the last non-zero byte; zeros after it are padding.
-            guard let typeIndex = inner.lastIndex(where: { $0 != 0 }) else { throw fail(alert: 10, "a record without a content type") }
-            let type = inner[typeIndex]
-            inner.removeSubrange(typeIndex...)
-            guard inner.count <= Self.maxPlaintext else { throw fail(alert: 22, "a record of \(inner.count) plaintext bytes") }
+            // The content type is the last non-zero byte; zeros after it are padding. Only alerts
+            // and handshake messages are copied out; application data stays where it is.
+            func classify(_ inner: UnsafeRawBufferPointer) -> (count: Int, type: UInt8, control: [UInt8])? {
+                guard let index = inner.lastIndex(where: { $0 != 0 }) else { return nil }
+                return (index, inner[index], inner[index] == Self.contentApplicationData ? [] : Array(inner[..<index]))
+            }
+            let classified = direct ? classify(UnsafeRawBufferPointer(rebasing: buffer[..<bodyLength])) : decrypted.withUnsafeBytes(classify)
+            guard let (count, type, content) = classified.map({ ($0.count, $0.type, $0.control) }) else {
+                throw fail(alert: 10, "a record without a content type")
+            }
+            // TLSInnerPlaintext (content, type, padding) is at most 2^14 + 1 bytes.
+            guard bodyLength <= Self.maxPlaintext + 1 else { throw fail(alert: 22, "a record of \(bodyLength) plaintext bytes") }
+            if type == Self.contentApplicationData {
+                if count == 0 { continue }
+                if direct { return .bytes(count) }
+                decrypted.removeSubrange(count...)
+                plaintext = decrypted
+                plaintextOffset = 0
+                continue
+            }
             switch type {
-            case Self.contentApplicationData:
-                if !inner.isEmpty {
-                    plaintext = inner
-                    plaintextOffset = 0
-                }
             case Self.contentAlert:
-                guard inner.count == 2 else { throw fail(alert: 50, "a malformed alert") }
-                if inner[1] == 0 {
+                guard content.count == 2 else { throw fail(alert: 50, "a malformed alert") }
+                if content[1] == 0 {
                     peerClosed = true
-                } else if inner[1] != 90 {  // user_canceled is only a warning
-                    throw fail(alert: nil, "the peer sent alert \(inner[1])")
+                } else if content[1] != 90 {  // user_canceled is only a warning
+                    throw fail(alert: nil, "the peer sent alert \(content[1])")
                 }
             case Self.contentHandshake:
-                try handshakeMessages(inner)
+                try handshakeMessages(content)
             default:
                 throw fail(alert: 10, "a record of content type \(type)")
             }
@@ -878,6 +907,7 @@ final class TLS13Records {
 
     /// Post-handshake messages from a client: only KeyUpdate is allowed (section 4.6.3).
     private func handshakeMessages(_ bytes: [UInt8]) throws(TLSError) {
+        guard !bytes.isEmpty else { throw fail(alert: 10, "an empty handshake record") }
         var index = 0
         while index < bytes.count {
             guard bytes.count - index >= 4 else { throw fail(alert: 10, "a split handshake message") }
@@ -929,10 +959,10 @@ final class TLS13Records {
         return true
     }
 
-    func drainOutput(_ body: (UnsafeRawBufferPointer) -> Void) {
-        guard !output.isEmpty else { return }
-        output.withUnsafeBytes(body)
-        output = []
+    /// The records queued for the peer, handed over without a copy.
+    func takeOutput() -> [UInt8] {
+        defer { output = [] }
+        return output
     }
 
     private func seal(type: UInt8, _ content: [UInt8]) {
@@ -941,18 +971,18 @@ final class TLS13Records {
 
     /// Appends one record: `content` and its type, encrypted under the write key.
     private func seal(type: UInt8, _ content: UnsafeRawBufferPointer) {
-        var inner = [UInt8](content)
-        inner.append(type)
-        let length = inner.count + Self.tagLength
+        let length = content.count + 1 + Self.tagLength
         let header: [UInt8] = [Self.contentApplicationData, 3, 3, UInt8(length >> 8), UInt8(length & 0xFF)]
-        let start = output.count
+        output.reserveCapacity(output.count + 5 + length)
         output += header
+        let start = output.count
         output.append(contentsOf: repeatElement(0, count: length))
         let sealed = output.withUnsafeMutableBufferPointer { bytes in
-            echo_tls13_seal(writeState.context, writeState.iv, writeState.sequence, header, inner, Int32(inner.count), bytes.baseAddress! + start + 5)
+            echo_tls13_seal(
+                writeState.context, writeState.iv, writeState.sequence, header,
+                content.baseAddress?.assumingMemoryBound(to: UInt8.self), Int32(content.count), type, bytes.baseAddress! + start
+            )
         }
-        // Encryption with a keyed context fails only if OpenSSL cannot allocate; the record
-        // would be garbage, so the peer would reject it and close.
         assert(sealed == 1, "TLS 1.3 record encryption failed")
         writeState.sequence += 1
     }
