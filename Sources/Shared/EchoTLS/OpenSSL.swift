@@ -671,7 +671,8 @@ public final class TLSConnection {
 /// alerts (close_notify; any other fatal alert ends the connection) and KeyUpdate. Any other
 /// post-handshake message from a client is unexpected, and a record that fails to decrypt is
 /// answered with bad_record_mac. What it keeps per connection: two keyed cipher contexts, the
-/// two secrets and IVs, the sequence numbers.
+/// two secrets and IVs, the sequence numbers. It lives in this file because it calls OpenSSL's
+/// EVP ciphers, and only this file imports COpenSSL.
 final class TLS13Records {
     struct Suite {
         let cipher: OpaquePointer
