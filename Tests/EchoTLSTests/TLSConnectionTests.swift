@@ -89,6 +89,65 @@ struct TLSConnectionTests {
         #expect(pair.client.unreadCiphertextCount == 0)
     }
 
+    @Test("a TLS 1.3 server drops its SSL object after the handshake; data, KeyUpdate both ways and close_notify go on")
+    func ownRecordLayer() throws {
+        let files = try TestCertificates()
+        defer { files.remove() }
+        let (certificate, key) = try files.selfSigned("server")
+        let pair = try TLSPair(server: TLSServerContext(certificateChain: certificate, privateKey: key), client: TLSClientContext(caFile: certificate))
+        #expect(pair.handshake().client == nil)
+        #expect(pair.server.usesOwnRecordLayer)
+        #expect(!pair.client.usesOwnRecordLayer)
+        #expect(pair.server.protocolVersion == "TLSv1.3" && pair.server.cipherName.hasPrefix("TLS_"))
+        // OpenSSL sent the ticket under the server's application key; the record layer goes on after it.
+        #expect(try TLSPair.write("welcome", to: pair.server))
+        TLSPair.transfer(from: pair.server, to: pair.client)
+        #expect(try TLSPair.readAll(pair.client).bytes == Array("welcome".utf8))
+        #expect(pair.client.session != nil)
+
+        // The client updates its key and asks for the server's: the server follows and answers.
+        #expect(pair.client.requestKeyUpdate())
+        #expect(try TLSPair.write("after the update", to: pair.client))
+        TLSPair.transfer(from: pair.client, to: pair.server)
+        #expect(try TLSPair.readAll(pair.server).bytes == Array("after the update".utf8))
+        #expect(try TLSPair.write("reply", to: pair.server))
+        TLSPair.transfer(from: pair.server, to: pair.client)
+        #expect(try TLSPair.readAll(pair.client).bytes == Array("reply".utf8))
+        #expect(try TLSPair.write("again", to: pair.client))
+        TLSPair.transfer(from: pair.client, to: pair.server)
+        #expect(try TLSPair.readAll(pair.server).bytes == Array("again".utf8))
+        // Records larger than the reader's 4 KB buffer come out in pieces.
+        let large = String(repeating: "echo ", count: 10_000)
+        #expect(try TLSPair.write(large, to: pair.client))
+        TLSPair.transfer(from: pair.client, to: pair.server)
+        #expect(try TLSPair.readAll(pair.server).bytes == Array(large.utf8))
+
+        #expect(pair.client.shutdown())
+        TLSPair.transfer(from: pair.client, to: pair.server)
+        #expect(try TLSPair.readAll(pair.server).closed)
+        #expect(pair.server.shutdown())
+        TLSPair.transfer(from: pair.server, to: pair.client)
+        #expect(try TLSPair.readAll(pair.client).closed)
+    }
+
+    @Test("a record altered on the way is refused with bad_record_mac, and the client hears it")
+    func alteredRecord() throws {
+        let files = try TestCertificates()
+        defer { files.remove() }
+        let (certificate, key) = try files.selfSigned("server")
+        let pair = try TLSPair(server: TLSServerContext(certificateChain: certificate, privateKey: key), client: TLSClientContext(caFile: certificate))
+        #expect(pair.handshake().client == nil)
+        #expect(try TLSPair.write("hello", to: pair.client))
+        var record = pair.client.drainCiphertext { Array($0) } ?? []
+        record[record.count - 1] ^= 1
+        record.withUnsafeBytes { pair.server.receive($0) }
+        #expect(throws: TLSError.self) { try TLSPair.readAll(pair.server) }
+        #expect(!pair.server.shutdown())
+        TLSPair.transfer(from: pair.server, to: pair.client)
+        let error = #expect(throws: TLSError.self) { try TLSPair.readAll(pair.client) }
+        #expect(error?.description.contains("bad record mac") == true)
+    }
+
     @Test("ciphertext fed one byte at a time still decrypts")
     func trickle() throws {
         let files = try TestCertificates()
