@@ -212,10 +212,13 @@ extension WorkerService {
         // Without ECHO_TLS_KEY the key is looked for in the certificate's own PEM file.
         let key = configuration.tlsKeyPath ?? certificate
         do {
-            let context = try TLSServerContext(certificateChain: certificate, privateKey: key, clientCA: configuration.tlsClientCAPath)
+            let context = try TLSServerContext(
+                certificateChain: certificate, privateKey: key, clientCA: configuration.tlsClientCAPath,
+                compactRecords: configuration.tlsRecords == "compact")
             logger.info("serving TLS", metadata: [
                 "subject": "\(context.certificate.subject)", "serial": "\(context.certificate.serial)",
                 "notAfter": "\(context.certificate.notAfter)", "clientCA": "\(configuration.tlsClientCAPath ?? "off")",
+                "records": "\(configuration.tlsRecords)",
             ])
             return context
         } catch {

@@ -58,6 +58,7 @@ struct SettingTests {
         configuration.tlsCertificatePath = "/etc/echo/chain.pem"
         configuration.tlsKeyPath = "/run/credentials/echo.service/tls.key"
         configuration.tlsClientCAPath = "/etc/echo/clients.pem"
+        configuration.tlsRecords = "compact"
         configuration.httpRedirectPort = 80
         configuration.acmeWebroot = "/var/www/acme"
         configuration.redisCAPath = "/etc/echo/redis-ca.pem"

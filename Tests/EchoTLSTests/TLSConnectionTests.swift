@@ -94,7 +94,7 @@ struct TLSConnectionTests {
         let files = try TestCertificates()
         defer { files.remove() }
         let (certificate, key) = try files.selfSigned("server")
-        let pair = try TLSPair(server: TLSServerContext(certificateChain: certificate, privateKey: key), client: TLSClientContext(caFile: certificate))
+        let pair = try TLSPair(server: TLSServerContext(certificateChain: certificate, privateKey: key, compactRecords: true), client: TLSClientContext(caFile: certificate))
         #expect(pair.handshake().client == nil)
         #expect(pair.server.usesOwnRecordLayer)
         #expect(!pair.client.usesOwnRecordLayer)
@@ -135,7 +135,7 @@ struct TLSConnectionTests {
         let files = try TestCertificates()
         defer { files.remove() }
         let (certificate, key) = try files.selfSigned("server")
-        let pair = try TLSPair(server: TLSServerContext(certificateChain: certificate, privateKey: key), client: TLSClientContext(caFile: certificate))
+        let pair = try TLSPair(server: TLSServerContext(certificateChain: certificate, privateKey: key, compactRecords: true), client: TLSClientContext(caFile: certificate))
         #expect(pair.handshake().client == nil)
         #expect(try TLSPair.write("hello", to: pair.client))
         var record = pair.client.drainCiphertext { Array($0) } ?? []
@@ -148,12 +148,12 @@ struct TLSConnectionTests {
         #expect(error?.description.contains("bad record mac") == true)
     }
 
-    @Test("ciphertext fed one byte at a time still decrypts")
-    func trickle() throws {
+    @Test("ciphertext fed one byte at a time still decrypts", arguments: [false, true])
+    func trickle(compactRecords: Bool) throws {
         let files = try TestCertificates()
         defer { files.remove() }
         let (certificate, key) = try files.selfSigned("server")
-        let pair = try TLSPair(server: TLSServerContext(certificateChain: certificate, privateKey: key), client: TLSClientContext(caFile: certificate))
+        let pair = try TLSPair(server: TLSServerContext(certificateChain: certificate, privateKey: key, compactRecords: compactRecords), client: TLSClientContext(caFile: certificate))
         #expect(pair.handshake().client == nil)
         #expect(try TLSPair.write("hello", to: pair.client))
         let record = pair.client.drainCiphertext { Array($0) } ?? []
@@ -165,12 +165,12 @@ struct TLSConnectionTests {
         #expect(plaintext == Array("hello".utf8))
     }
 
-    @Test("close_notify: the peer reads the end of the stream")
-    func closeNotify() throws {
+    @Test("close_notify: the peer reads the end of the stream", arguments: [false, true])
+    func closeNotify(compactRecords: Bool) throws {
         let files = try TestCertificates()
         defer { files.remove() }
         let (certificate, key) = try files.selfSigned("server")
-        let pair = try TLSPair(server: TLSServerContext(certificateChain: certificate, privateKey: key), client: TLSClientContext(caFile: certificate))
+        let pair = try TLSPair(server: TLSServerContext(certificateChain: certificate, privateKey: key, compactRecords: compactRecords), client: TLSClientContext(caFile: certificate))
         #expect(pair.handshake().client == nil)
         #expect(try TLSPair.write("last words", to: pair.server))
         #expect(pair.server.shutdown())
@@ -272,7 +272,7 @@ struct TLSConnectionTests {
         defer { files.remove() }
         let (certificate, key) = try files.selfSigned("server")
         let client = try TLSClientContext(caFile: certificate)
-        let keyA = TicketKeyring.randomKey(), keyB = TicketKeyring.randomKey()
+        let keyA = try TicketKeyring.randomKey(), keyB = try TicketKeyring.randomKey()
         let worker0 = try TLSServerContext(certificateChain: certificate, privateKey: key)
         let worker1 = try TLSServerContext(certificateChain: certificate, privateKey: key)
         let stranger = try TLSServerContext(certificateChain: certificate, privateKey: key)

@@ -111,6 +111,9 @@ public final class TLSServerContext: @unchecked Sendable {
     private let ticketKeys: TicketKeyring
     /// The leaf certificate this context presents.
     public let certificate: TLSCertificateSummary
+    /// Whether a TLS 1.3 connection hands its records to ``TLS13Records`` and frees its SSL object
+    /// once the handshake ends (`ECHO_TLS_RECORDS=compact`).
+    let compactRecords: Bool
 
     /// Mozilla's "intermediate" TLS 1.2 list without the DHE suites: every one is forward secret
     /// and AEAD, and ECDHE needs no Diffie-Hellman parameters. TLS 1.3 keeps OpenSSL's suites.
@@ -120,26 +123,29 @@ public final class TLSServerContext: @unchecked Sendable {
     ].joined(separator: ":")
 
     /// Loads `certificateChain` (PEM, leaf first) and `privateKey`; with `clientCA`, every client
-    /// must present a certificate issued by it.
-    public init(certificateChain: String, privateKey: String, clientCA: String? = nil) throws(TLSError) {
+    /// must present a certificate issued by it. `compactRecords`: see ``TLS13Records``.
+    public init(certificateChain: String, privateKey: String, clientCA: String? = nil, compactRecords: Bool = false) throws(TLSError) {
         ERR_clear_error()
         guard let context = SSL_CTX_new(TLS_server_method()) else { throw TLSError.drained("SSL_CTX_new") }
-        // A fresh key so tickets resume within this worker before the supervisor sends the shared ones.
-        let keyring = TicketKeyring(initial: TicketKeyring.randomKey())
+        self.compactRecords = compactRecords
         do throws(TLSError) {
+            // A fresh key so tickets resume within this worker before the supervisor sends the shared ones.
+            let keyring = try TicketKeyring(initial: TicketKeyring.randomKey())
             certificate = try Self.configure(
-                context, keyring: keyring, certificateChain: certificateChain, privateKey: privateKey, clientCA: clientCA
+                context, keyring: keyring, certificateChain: certificateChain, privateKey: privateKey, clientCA: clientCA,
+                compactRecords: compactRecords
             )
+            ticketKeys = keyring
         } catch {
             SSL_CTX_free(context)
             throw error
         }
         self.context = context
-        ticketKeys = keyring
     }
 
     private static func configure(
-        _ context: OpaquePointer, keyring: TicketKeyring, certificateChain: String, privateKey: String, clientCA: String?
+        _ context: OpaquePointer, keyring: TicketKeyring, certificateChain: String, privateKey: String, clientCA: String?,
+        compactRecords: Bool
     ) throws(TLSError) -> TLSCertificateSummary {
         guard echo_ssl_ctx_set_min_proto_version(context, TLS1_2_VERSION) == 1,
               echo_ssl_ctx_set_max_proto_version(context, TLS1_3_VERSION) == 1
@@ -165,8 +171,8 @@ public final class TLSServerContext: @unchecked Sendable {
         SSL_CTX_set_tlsext_ticket_key_evp_cb(context, ticketKeyCallback)
         SSL_CTX_set_alpn_select_cb(context, alpnSelectCallback, nil)
         // The application traffic secrets let a TLS 1.3 connection drop its SSL object once the
-        // handshake is over (see ``TLS13Records``).
-        SSL_CTX_set_keylog_callback(context, keylogCallback)
+        // handshake is over (see ``TLS13Records``); without compact records they never leave OpenSSL.
+        if compactRecords { SSL_CTX_set_keylog_callback(context, keylogCallback) }
 
         guard SSL_CTX_use_certificate_chain_file(context, certificateChain) == 1 else {
             throw TLSError.drained("reading the certificate chain \(certificateChain)")
@@ -206,11 +212,11 @@ final class TicketKeyring: @unchecked Sendable {
 
     init(initial: [UInt8]) { keys = [initial] }
 
-    static func randomKey() -> [UInt8] {
+    /// A key from OpenSSL's CSPRNG. Its failure (no entropy source) is an error: a predictable
+    /// ticket key would let anyone decrypt tickets and so recover their sessions' secrets.
+    static func randomKey() throws(TLSError) -> [UInt8] {
         var key = [UInt8](repeating: 0, count: keyLength)
-        // RAND_bytes fails only without an entropy source; then the all-zero key still works
-        // within this worker, and the supervisor's keys replace it.
-        _ = RAND_bytes(&key, Int32(keyLength))
+        guard RAND_bytes(&key, Int32(keyLength)) == 1 else { throw TLSError.drained("making a session-ticket key") }
         return key
     }
 
@@ -388,7 +394,8 @@ public final class TLSConnection {
     private var ssl: OpaquePointer?
     /// Keeps the context (and the ticket keyring its callback reaches) alive as long as the SSL.
     private let owner: AnyObject
-    private let isServer: Bool
+    /// A server connection whose context chose compact records (``TLS13Records``).
+    private let mayReleaseSSL: Bool
     fileprivate var inbound: [UInt8] = []
     fileprivate var inboundOffset = 0
     fileprivate var outbound: [UInt8] = []
@@ -404,14 +411,14 @@ public final class TLSConnection {
 
     /// The server end of a connection accepted with `context`.
     public convenience init(server context: TLSServerContext) throws(TLSError) {
-        try self.init(context: context.context, owner: context, isServer: true)
+        try self.init(context: context.context, owner: context, mayReleaseSSL: context.compactRecords)
         SSL_set_accept_state(ssl)
     }
 
     /// The client end, verifying that the server's certificate names `serverName` (a host name,
     /// sent as SNI, or an IP address) and resuming `session` when given.
     public convenience init(client context: TLSClientContext, serverName: String, session: TLSSession? = nil) throws(TLSError) {
-        try self.init(context: context.context, owner: context, isServer: false)
+        try self.init(context: context.context, owner: context, mayReleaseSSL: false)
         SSL_set_connect_state(ssl)
         if Self.isIPAddress(serverName) {
             guard X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), serverName) == 1 else {
@@ -425,12 +432,12 @@ public final class TLSConnection {
         if let session, SSL_set_session(ssl, session.session) != 1 { throw TLSError.drained("resuming a session") }
     }
 
-    private init(context: OpaquePointer, owner: AnyObject, isServer: Bool) throws(TLSError) {
+    private init(context: OpaquePointer, owner: AnyObject, mayReleaseSSL: Bool) throws(TLSError) {
         ERR_clear_error()
         guard let ssl = SSL_new(context) else { throw TLSError.drained("SSL_new") }
         self.ssl = ssl
         self.owner = owner
-        self.isServer = isServer
+        self.mayReleaseSSL = mayReleaseSSL
         guard let bio = BIO_new(echoBIOMethod) else { throw TLSError.drained("BIO_new") }
         BIO_set_data(bio, Unmanaged.passUnretained(self).toOpaque())
         // The SSL takes the one reference and frees the BIO with itself.
@@ -527,7 +534,7 @@ public final class TLSConnection {
             clientTrafficSecret = []
             serverTrafficSecret = []
         }
-        guard isServer, SSL_version(ssl) == TLS1_3_VERSION, SSL_has_pending(ssl) == 0, let cipher,
+        guard mayReleaseSSL, SSL_version(ssl) == TLS1_3_VERSION, SSL_has_pending(ssl) == 0, let cipher,
               let suite = TLS13Records.Suite(id: UInt16(truncatingIfNeeded: SSL_CIPHER_get_id(cipher))),
               let records = TLS13Records(
                   suite: suite, readSecret: clientTrafficSecret, writeSecret: serverTrafficSecret, writeSequence: UInt64(recordsSentAtTheEnd)

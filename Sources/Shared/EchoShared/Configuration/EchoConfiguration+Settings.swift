@@ -100,6 +100,15 @@ extension EchoConfiguration {
             "ECHO_TLS_CA", flag: "tls-ca", value: "path", \.tlsClientCAPath, default: "(off)",
             help: "PEM CA bundle; when set, every client must present a certificate it signed."
         ),
+        .text(
+            "ECHO_TLS_RECORDS", flag: "tls-records", value: "openssl|compact", \.tlsRecords,
+            help: "`compact`: after a TLS 1.3 handshake, free OpenSSL's per-connection state and seal records with its ciphers directly (about 7 KB instead of 19 KB per idle connection; docs/operations.md, \"TLS\").",
+            validate: { value in
+                guard ["openssl", "compact"].contains(value) else {
+                    throw ConfigurationError(key: "ECHO_TLS_RECORDS", value: value, expected: "openssl or compact")
+                }
+            }
+        ),
         .optionalInteger(
             "ECHO_HTTP_REDIRECT_PORT", flag: "http-redirect-port", value: "port", \.httpRedirectPort, in: 1...65535,
             default: "(off)", help: "With TLS on: a plain HTTP port that answers with a 308 to https and serves ACME challenges.",

@@ -68,6 +68,9 @@ public struct EchoConfiguration: SettingsConfiguration, Equatable {
     public var tlsKeyPath: String? = nil
     /// PEM CA bundle: when set, clients must present a certificate it signed.
     public var tlsClientCAPath: String? = nil
+    /// `openssl`: OpenSSL protects every record. `compact`: after a TLS 1.3 handshake the worker
+    /// frees the connection's SSL object and protects records itself with OpenSSL's AEAD ciphers.
+    public var tlsRecords = "openssl"
     /// A second port that answers plain HTTP with a 308 to https (and ACME challenges).
     public var httpRedirectPort: Int? = nil
     /// Folder served at `/.well-known/acme-challenge/` on the redirect port (certbot's webroot).
