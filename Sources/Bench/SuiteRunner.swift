@@ -51,12 +51,12 @@ final class SuiteRunner {
         for stage in plan.stages {
             if stage.freshServerPerRun {
                 for run in 1...plan.runs {
-                    try await startEcho(workers: stage.workers, tls: stage.tls)
+                    try await startEcho(workers: stage.workers, tls: stage.tls, settings: stage.settings)
                     for id in stage.scenarioIDs { try await runScenario(id, run: run) }
                     stopEcho()
                 }
             } else {
-                try await startEcho(workers: stage.workers, tls: stage.tls)
+                try await startEcho(workers: stage.workers, tls: stage.tls, settings: stage.settings)
                 for id in stage.scenarioIDs {
                     for run in 1...plan.runs { try await runScenario(id, run: run) }
                 }
@@ -185,7 +185,7 @@ final class SuiteRunner {
         throw BenchFailure(description: "redis-server did not start (see \(paths.logs)/redis.log)")
     }
 
-    private func startEcho(workers: Int, tls: Bool) async throws {
+    private func startEcho(workers: Int, tls: Bool, settings: [String: String]) async throws {
         echoStarts += 1
         echoPort = try SuiteLoopback.freePort()
         echoTLS = tls
@@ -205,6 +205,7 @@ final class SuiteRunner {
             environment["ECHO_TLS_KEY"] = certificate.key
             environment["ECHO_ADMIN_LISTEN"] = "127.0.0.1:\(healthPort)"
         }
+        environment.merge(settings) { _, stage in stage }
         let echo = try SuiteProcess(
             name: "echo", executable: paths.echo, arguments: ["--workers", "\(workers)"], environment: environment, output: log)
         self.echo = echo

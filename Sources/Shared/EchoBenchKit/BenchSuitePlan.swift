@@ -79,6 +79,10 @@ public struct BenchSuitePlan: Sendable, Equatable {
                 heading: "S3 idle over TLS: \(sizes.idleConnections) joined connections (\(sizes.idleRooms) rooms), held \(sizes.idleHold) s, 2 workers",
                 workers: 2, load: .idle(idle), tls: true),
             BenchSuiteScenario(
+                id: "S3-tls-compact",
+                heading: "S3 idle over TLS with ECHO_TLS_RECORDS=compact: \(sizes.idleConnections) joined connections (\(sizes.idleRooms) rooms), held \(sizes.idleHold) s, 2 workers",
+                workers: 2, load: .idle(idle), tls: true),
+            BenchSuiteScenario(
                 id: "S4-tls",
                 heading: "S4 over TLS, full handshakes: \(sizes.stormConnections) clients connect + handshake + join + history, \(sizes.stormConcurrency) at a time, 2 workers",
                 workers: 2, load: .generator(s4), tls: true),
@@ -100,6 +104,8 @@ public struct BenchSuitePlan: Sendable, Equatable {
         public var scenarioIDs: [String]
         /// The server serves only TLS on its port (a throwaway certificate the suite makes).
         public var tls = false
+        /// Settings the server gets on top of the suite's own (`ECHO_TLS_RECORDS=compact`).
+        public var settings: [String: String] = [:]
     }
 
     /// The order the suite runs in: S1, S2 and S4 on one 2-worker server, S3 on a fresh server per
@@ -112,6 +118,7 @@ public struct BenchSuitePlan: Sendable, Equatable {
             Stage(workers: 1, freshServerPerRun: false, scenarioIDs: ["S5-S1-w1", "S5-S2-w1"]),
             Stage(workers: 2, freshServerPerRun: false, scenarioIDs: ["S1-tls", "S4-tls", "S4-tls-resumed"], tls: true),
             Stage(workers: 2, freshServerPerRun: true, scenarioIDs: ["S3-tls"], tls: true),
+            Stage(workers: 2, freshServerPerRun: true, scenarioIDs: ["S3-tls-compact"], tls: true, settings: ["ECHO_TLS_RECORDS": "compact"]),
         ]
         guard let only else { return all }
         return all.compactMap { stage in
