@@ -10,9 +10,11 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -230,6 +232,32 @@ def start_echo(redis_server):
     yield start
     for p in started:
         p.stop()
+
+
+def https_status(port: int, context: ssl.SSLContext, path="/health") -> int:
+    """The status of an https GET to localhost:port, trusting what `context` trusts."""
+    request = urllib.request.Request(f"https://localhost:{port}{path}")
+    try:
+        with urllib.request.urlopen(request, timeout=2, context=context) as response:
+            return response.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def start_tls_echo(start_echo, ca, serial=0x7A11, key_type="ec", workers=2, **env):
+    """`echo` serving only TLS on its port with a localhost leaf of the test CA `ca`
+    (Tests/python/tlsca.py), returned once its /health answers over https."""
+    leaf = ca.issue("localhost", serial=serial, key_type=key_type)
+    echo = start_echo(workers=workers, wait=False, ECHO_TLS_CERT=str(leaf.chain), ECHO_TLS_KEY=str(leaf.key), **env)
+
+    def healthy():
+        assert echo.proc.poll() is None, f"echo exited with {echo.proc.returncode}:\n{echo.logs()}"
+        try:
+            return https_status(echo.port, ca.context()) == 200
+        except OSError:
+            return False
+    wait_for(healthy, timeout=30, what="echo's /health over https")
+    return echo
 
 
 def pytest_configure(config):

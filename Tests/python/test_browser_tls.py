@@ -11,9 +11,8 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect, sync_playwright
 
-from conftest import wait_for
+from conftest import start_tls_echo
 from test_browser import CHROMIUM, PHONE, Tab, join_and_find_worker
-from test_tls_scan import https_status
 from tlsca import TestCA
 
 
@@ -24,14 +23,7 @@ def test_ca(tmp_path):
 
 @pytest.fixture
 def tls_echo(start_echo, test_ca):
-    leaf = test_ca.issue("localhost", serial=0xB0B)
-    echo = start_echo(workers=2, wait=False, ECHO_TLS_CERT=str(leaf.chain), ECHO_TLS_KEY=str(leaf.key))
-
-    def healthy():
-        assert echo.proc.poll() is None, f"echo exited with {echo.proc.returncode}:\n{echo.logs()}"
-        return https_status(echo.port, test_ca.context()) == 200
-    wait_for(healthy, timeout=30, what="echo's /health over https")
-    return echo
+    return start_tls_echo(start_echo, test_ca, serial=0xB0B)
 
 
 @pytest.fixture

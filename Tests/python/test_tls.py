@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.client import connect
 
-from conftest import wait_for
+from conftest import start_tls_echo, wait_for
 from test_supervisor import workers_of
 from tlsca import TestCA
 
@@ -31,18 +31,11 @@ def ca(tmp_path):
     return TestCA(tmp_path / "ca")
 
 
-def start_tls_echo(start_echo, ca: TestCA, **env):
-    """`echo` with two workers serving only TLS on its port."""
-    leaf = ca.issue("localhost", serial=0x7A11)
-    echo = start_echo(workers=2, wait=False, ECHO_TLS_CERT=str(leaf.chain), ECHO_TLS_KEY=str(leaf.key), **env)
-    wait_for(lambda: https_get(echo.port, ca, "/health")[0] == 200, timeout=30, what="https /health")
-    wait_for(lambda: len(workers_of(echo)) == 2, what="two workers")
-    return echo
-
-
 @pytest.fixture
 def tls_echo(start_echo, ca):
-    return start_tls_echo(start_echo, ca)
+    echo = start_tls_echo(start_echo, ca)
+    wait_for(lambda: len(workers_of(echo)) == 2, what="two workers")
+    return echo
 
 
 def https_get(port: int, ca: TestCA, path: str, timeout=5.0):

@@ -9,9 +9,7 @@ so a check that could never fail would show there. The scan's summary is written
 from __future__ import annotations
 
 import socket
-import ssl
 import subprocess
-import urllib.request
 
 import pytest
 import sslyze
@@ -26,7 +24,7 @@ from sslyze import (
 
 from sslyze.__version__ import __version__ as SSLYZE_VERSION
 
-from conftest import OUTPUT_DIR, free_port, wait_for
+from conftest import OUTPUT_DIR, free_port, start_tls_echo, wait_for
 from tlsca import TestCA
 
 PROTOCOLS = [  # (label, attribute of the scan result, accepted by a sound server?)
@@ -171,15 +169,6 @@ def scan_summary(scan_result, findings: list[str]) -> str:
 # Peers
 
 
-def https_status(port: int, context: ssl.SSLContext, path="/health") -> int:
-    request = urllib.request.Request(f"https://localhost:{port}{path}")
-    try:
-        with urllib.request.urlopen(request, timeout=2, context=context) as response:
-            return response.status
-    except urllib.error.HTTPError as e:
-        return e.code
-
-
 @pytest.fixture
 def test_ca(tmp_path):
     return TestCA(tmp_path / "ca")
@@ -189,14 +178,7 @@ def test_ca(tmp_path):
 def tls_echo(request, start_echo, test_ca):
     """`echo` with two workers serving only TLS on its port, with a leaf of the test CA: P-256
     (ECDSA suites) or RSA 2048 (ECDHE-RSA suites, and the static-RSA ones a server must refuse)."""
-    leaf = test_ca.issue("localhost", serial=0x5CA1, key_type=request.param)
-    echo = start_echo(workers=2, wait=False, ECHO_TLS_CERT=str(leaf.chain), ECHO_TLS_KEY=str(leaf.key))
-
-    def healthy():
-        assert echo.proc.poll() is None, f"echo exited with {echo.proc.returncode}:\n{echo.logs()}"
-        return https_status(echo.port, test_ca.context()) == 200
-    wait_for(healthy, timeout=30, what="echo's /health over https")
-    return echo
+    return start_tls_echo(start_echo, test_ca, serial=0x5CA1, key_type=request.param)
 
 
 @pytest.fixture
