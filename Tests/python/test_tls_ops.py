@@ -11,7 +11,6 @@
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from connect_loop import ConnectLoop
 from conftest import BIN_DIR, PER_IP_LIMITS_OFF, EchoProcess, free_port, wait_for
 from systemd_host import SystemdHost, SystemdHostError
 from tlsca import Leaf, TestCA
@@ -186,18 +186,13 @@ def test_a_key_from_the_credentials_directory_reaches_the_workers_as_an_absolute
 
 # --- reloads -------------------------------------------------------------------------------------
 
-class TLSConnectLoop:
-    """Threads that handshake, ask /health and disconnect in a tight loop, recording each attempt's
-    start, outcome ('ok', 'refused', 'broken') and the serial presented."""
+class TLSConnectLoop(ConnectLoop):
+    """ConnectLoop over TLS: each attempt handshakes, asks /health and disconnects; a result is
+    (start, outcome, the serial presented)."""
 
     def __init__(self, port: int, context: ssl.SSLContext, threads: int = 4, start_in=None):
-        self.port = port
+        super().__init__(port, threads=threads, start_in=start_in)
         self.context = context
-        self.start_in = start_in
-        self.results: list[tuple[float, str, str | None]] = []
-        self.lock = threading.Lock()
-        self.stop_flag = threading.Event()
-        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
 
     def _attempt(self):
         try:
@@ -216,18 +211,6 @@ class TLSConnectLoop:
             outcome, serial = self._attempt()
             with self.lock:
                 self.results.append((started, outcome, serial))
-
-    def __enter__(self):
-        # Threads started inside `start_in` (a namespace's network) stay there.
-        with self.start_in() if self.start_in else contextlib.nullcontext():
-            for t in self.threads:
-                t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop_flag.set()
-        for t in self.threads:
-            t.join(10)
 
     def summary(self, after: float):
         outcomes = [o for _, o, _ in self.results]
