@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs what Echo needs from Debian, skipping what is already there.
-#   scripts/install-deps.sh            build and run: C libraries, redis-server
+#   scripts/install-deps.sh            build and run: C libraries, redis-server, openssl (make bench makes its TLS certificate with it)
 #   scripts/install-deps.sh --test     also what the tests need: chromium, python3-venv
 set -euo pipefail
 
-packages=(libhiredis-dev libssl-dev libsystemd-dev zlib1g-dev pkg-config redis-server)
+packages=(libhiredis-dev libssl-dev libsystemd-dev zlib1g-dev pkg-config redis-server openssl)
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(chromium python3-venv unicode-data iproute2 util-linux systemd fonts-noto-color-emoji openssl)
 fi

@@ -42,6 +42,8 @@ final class BenchConnectionHandler: ChannelInboundHandler {
     private let joined: EventLoopPromise<UInt64>
     private let target: BenchTarget
     private let maxFrameSize: Int
+    /// Keep this connection's TLS session for the next connection of the loop (`--tls-resume`).
+    private let resumesTLS: Bool
     private let upgradeKey: String
     private var state = State.upgrading
     /// Over TLS: false until the handshake ends (a connection closed before that failed it).
@@ -64,8 +66,9 @@ final class BenchConnectionHandler: ChannelInboundHandler {
 
     init(
         role: Role, recorder: LoopRecorder, rooms: BenchRoomRegistry, joinAction: String,
-        target: BenchTarget, maxFrameSize: Int, joined: EventLoopPromise<UInt64>
+        target: BenchTarget, maxFrameSize: Int, resumesTLS: Bool = false, joined: EventLoopPromise<UInt64>
     ) {
+        self.resumesTLS = resumesTLS
         self.role = role
         self.recorder = recorder
         self.rooms = rooms
@@ -253,6 +256,10 @@ final class BenchConnectionHandler: ChannelInboundHandler {
 
     private func becomeJoined() {
         state = .joined
+        // The history came after the server's TLS 1.3 tickets, so the session now carries one.
+        if resumesTLS, let tls = try? context?.pipeline.syncOperations.handler(type: TLSHandler.self), let session = tls.session {
+            recorder.tlsSession = session
+        }
         rooms.join(role.roomIndex)
         recorder.joined += 1
         if role.isSender { recorder.register(sender: self) }

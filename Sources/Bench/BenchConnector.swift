@@ -1,4 +1,5 @@
 import EchoBenchKit
+import EchoTLS
 import NIOCore
 import NIOPosix
 
@@ -26,9 +27,12 @@ struct BenchConnector: Sendable {
         var joined: EventLoopFuture<UInt64>
     }
 
+    /// `session` is asked on the channel's loop, when its pipeline is built: the TLS session to
+    /// offer (resumption), nil for a full handshake.
     func connect(
         connection: Int,
         on eventLoop: any EventLoop,
+        session: @escaping @Sendable () -> TLSSession? = { nil },
         makeHandler: @escaping @Sendable (BenchTarget, Int, EventLoopPromise<UInt64>) -> BenchConnectionHandler
     ) -> EventLoopFuture<Pending> {
         let target = targets[connection % targets.count]
@@ -50,7 +54,7 @@ struct BenchConnector: Sendable {
         let tls = target.tls ? self.tls : nil
         return bootstrap.channelInitializer { channel in
             channel.eventLoop.makeCompletedFuture {
-                if let tls { try channel.pipeline.syncOperations.addHandler(tls.handler()) }
+                if let tls { try channel.pipeline.syncOperations.addHandler(tls.handler(session: session())) }
                 try channel.pipeline.syncOperations.addHandler(makeHandler(target, maxFrameSize, joined))
             }
         }

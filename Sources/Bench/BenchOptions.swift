@@ -68,6 +68,9 @@ struct BenchOptions: ParsableArguments {
         guard connectConcurrency >= 1 else { throw ValidationError("--connect-concurrency must be at least 1") }
         guard eventLoops >= 1 else { throw ValidationError("--event-loops must be at least 1") }
         guard joinAction == "create" || joinAction == "join" else { throw ValidationError("--join-action must be create or join") }
+        if tlsCa != nil || tlsResume, !targets.contains(where: \.tls) {
+            throw ValidationError("--tls-ca and --tls-resume need a wss:// --url (or --tls)")
+        }
         if let roomPrefix {
             // Room codes are "<prefix>-<n>"; the server creates none shorter than 8 characters.
             guard roomPrefix.count >= 6, roomPrefix.count <= 40,
@@ -116,7 +119,8 @@ struct BenchOptions: ParsableArguments {
         ]
         if let serverPid { result["serverPid"] = String(serverPid) }
         if targets.contains(where: \.tls) {
-            result["tls"] = "\(tlsCa == nil ? "unverified" : "verified against \(tlsCa!)"), SNI \(tlsServerName)\(tlsResume ? ", resuming sessions" : "")"
+            let check = tlsCa.map { "verified against \($0)" } ?? "unverified"
+            result["tls"] = "\(check), SNI \(tlsServerName)\(tlsResume ? ", resuming sessions" : "")"
         }
         return result
     }

@@ -134,10 +134,11 @@ final class BenchRun: Sendable {
         let rooms = self.rooms
         let joinAction = settings.joinAction
         let channels = self.channels
-        return connector.connect(connection: connection, on: loop) { target, maxFrameSize, joined in
+        let resume = settings.tls?.resume ?? false
+        return connector.connect(connection: connection, on: loop, session: { resume ? recorder.value.tlsSession : nil }) { target, maxFrameSize, joined in
             BenchConnectionHandler(
                 role: role, recorder: recorder.value, rooms: rooms, joinAction: joinAction,
-                target: target, maxFrameSize: maxFrameSize, joined: joined)
+                target: target, maxFrameSize: maxFrameSize, resumesTLS: resume, joined: joined)
         }.flatMap { pending in
             channels.withLockedValue { $0.append(pending.channel) }
             return pending.joined

@@ -21,8 +21,9 @@ struct BenchTLS: Sendable {
         self.resume = resume
     }
 
-    func handler() -> TLSHandler {
-        TLSHandler.client(context: context, serverName: serverName)
+    /// `session`: what an earlier connection got, offered when resuming.
+    func handler(session: TLSSession?) -> TLSHandler {
+        TLSHandler.client(context: context, serverName: serverName, session: resume ? session : nil)
     }
 }
 

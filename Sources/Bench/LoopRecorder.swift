@@ -1,4 +1,5 @@
 import EchoBenchKit
+import EchoTLS
 import Histogram
 import NIOCore
 
@@ -18,6 +19,8 @@ final class LoopRecorder {
     var dropped = 0
     /// TLS handshakes that ended on this loop (`wss://` only).
     var tlsHandshakes = BenchTLSHandshakes()
+    /// The newest session a connection on this loop got, offered by the next one (`--tls-resume`).
+    var tlsSession: TLSSession?
     /// Deliveries and sends since the last progress line (all phases).
     var intervalDelivered = 0
     var intervalSent = 0

@@ -7,9 +7,10 @@ import Logging
 import Glibc
 #endif
 
-/// `echo-bench suite`: the standard scenarios S1–S5 against a private Redis and `echo`, three runs
-/// each, and BENCHMARKS.md with the median and spread of every figure. `make bench` builds the
-/// release binaries and calls it (scripts/bench.sh); docs/benchmarks.md explains the method.
+/// `echo-bench suite`: the standard scenarios S1–S5 (and S1, S3, S4 over TLS) against a private
+/// Redis and `echo`, three runs each, and BENCHMARKS.md with the median and spread of every
+/// figure. `make bench` builds the release binaries and calls it (scripts/bench.sh);
+/// docs/benchmarks.md explains the method.
 struct SuiteCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "suite",
@@ -21,7 +22,7 @@ struct SuiteCommand: AsyncParsableCommand {
     @Option(help: "Runs per scenario (default 3, quick 1).")
     var runs: Int?
 
-    @Option(help: "Run only these scenarios (comma-separated ids: S1, S2-10k, S2-20k, S3, S4, S5-S1-w1, S5-S2-w1).")
+    @Option(help: "Run only these scenarios (comma-separated ids: S1, S2-10k, S2-20k, S3, S4, S5-S1-w1, S5-S2-w1, S1-tls, S3-tls, S4-tls, S4-tls-resumed).")
     var only: String?
 
     @Option(help: "Where to write the report.")

@@ -62,6 +62,32 @@ def test_suite_runs_a_scenario_writes_the_report_and_stops_what_it_started(tmp_p
     assert (Path(work) / "results" / "S4-1.json").is_file()
 
 
+def test_suite_runs_a_tls_row_against_echo_serving_tls(tmp_path):
+    """S4 over TLS: the suite makes its certificate, starts echo serving TLS, and the generator
+    verifies it (--tls-ca) on every one of its handshakes."""
+    command, err = suite(tmp_path, "--only", "S4-tls")
+    try:
+        with err.open("w") as log:
+            result = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=log, timeout=240)
+    finally:
+        leftover = [pid for pid in started_pids(err.read_text()) if running(pid)]
+        for pid in leftover:
+            os.kill(pid, signal.SIGKILL)
+    text = err.read_text()
+    assert result.returncode == 0, text[-3000:]
+    assert not leftover
+    assert re.search(r"tls=true workers=2 \[Bench\] echo started", text), text
+
+    report = (tmp_path / "report.md").read_text()
+    section = report.split("## S4 over TLS, full handshakes: 1000 clients connect + handshake + join + history, 100 at a time, 2 workers\n", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    assert "--url wss://127.0.0.1:$PORT/ws --tls-ca $CERT " in section
+    assert "| TLS handshakes, full | 1,000 |" in section, section
+    assert "| connections failed | 0 |" in section, section
+    assert re.search(r"\| S4 over TLS, full handshakes \| report \| [\d]+ handshakes \+ joins/s, p99 [\d.]+ ms \|", report)
+    assert report.count("_No successful run._") == 10
+
+
 def test_a_signal_stops_the_suite_and_everything_it_started(tmp_path):
     command, err = suite(tmp_path, "--only", "S1")
     pids: list[int] = []

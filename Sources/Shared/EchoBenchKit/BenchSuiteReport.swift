@@ -111,6 +111,8 @@ public struct BenchSuiteReport: Sendable {
             "- Server: `HOST=127.0.0.1 PORT=$PORT REDIS_URL=redis://127.0.0.1:$REDIS_PORT ECHO_RATE_LIMIT=0 echo --workers N`",
             "  (N = 2 unless the scenario says 1). The per-IP rate limit is lifted, as in any load test.",
             "- Generator: `echo-bench` with one event loop per core; every run uses fresh room names.",
+            "- TLS rows: the same server with `ECHO_TLS_CERT`/`ECHO_TLS_KEY` set to a throwaway self-signed P-256",
+            "  certificate the suite makes with `openssl`; the generator speaks `wss://` and verifies it (`--tls-ca`).",
             "- \(plan.runs) run(s) per scenario; tables show median, min, max and spread = (max − min) / median.",
             "- CPU figures are CPU seconds during the measurement window divided by its length (1.00 = one",
             "  core busy the whole time); \"server\" is the supervisor plus all its workers.",
