@@ -89,6 +89,37 @@ struct TLSConnectionTests {
         #expect(pair.client.unreadCiphertextCount == 0)
     }
 
+    @Test("ciphertext written into the caller's buffer; what does not fit waits and follows it")
+    func ciphertextIntoCallerBuffer() throws {
+        let files = try TestCertificates()
+        defer { files.remove() }
+        let (certificate, key) = try files.selfSigned("server")
+        let pair = try TLSPair(server: TLSServerContext(certificateChain: certificate, privateKey: key), client: TLSClientContext(caFile: certificate))
+        #expect(pair.handshake().client == nil)
+        // Everything fits: one TLS 1.3 record, 22 bytes longer than its plaintext.
+        var output = [UInt8](repeating: 0, count: 256)
+        let hello = Array("hello".utf8)
+        let fitted = try output.withUnsafeMutableBytes { region in
+            try hello.withUnsafeBytes { try pair.server.write($0, ciphertextInto: region) }
+        }
+        #expect(fitted.written && fitted.ciphertextCount == hello.count + 22)
+        #expect(pair.server.pendingCiphertextCount == 0)
+        output.withUnsafeBytes { pair.client.receive(UnsafeRawBufferPointer(rebasing: $0.prefix(fitted.ciphertextCount))) }
+        #expect(try TLSPair.readAll(pair.client).bytes == hello)
+
+        // 40 KB is three records: the first fits the 20 KB given, the other two wait.
+        let large = Array(String(repeating: "echo ", count: 8_000).utf8)
+        output = [UInt8](repeating: 0, count: 20_000)
+        let split = try output.withUnsafeMutableBytes { region in
+            try large.withUnsafeBytes { try pair.server.write($0, ciphertextInto: region) }
+        }
+        #expect(split.written && split.ciphertextCount == 16_384 + 22)
+        #expect(pair.server.pendingCiphertextCount == large.count - 16_384 + 2 * 22)
+        output.withUnsafeBytes { pair.client.receive(UnsafeRawBufferPointer(rebasing: $0.prefix(split.ciphertextCount))) }
+        TLSPair.transfer(from: pair.server, to: pair.client)
+        #expect(try TLSPair.readAll(pair.client).bytes == large)
+    }
+
     @Test("ciphertext fed one byte at a time still decrypts")
     func trickle() throws {
         let files = try TestCertificates()

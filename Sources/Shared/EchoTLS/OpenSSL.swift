@@ -370,6 +370,10 @@ public final class TLSConnection {
     fileprivate var inbound: [UInt8] = []
     fileprivate var inboundOffset = 0
     fileprivate var outbound: [UInt8] = []
+    /// While ``write(_:ciphertextInto:)`` runs: the caller's memory the BIO writes ciphertext
+    /// into, and how much of it is used. Bytes that do not fit go to `outbound`.
+    fileprivate var output = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+    fileprivate var outputCount = 0
     /// After a fatal error OpenSSL must not be asked for a close_notify.
     private var failed = false
 
@@ -431,6 +435,7 @@ public final class TLSConnection {
     public var pendingCiphertextCount: Int { outbound.count }
 
     /// Hands the ciphertext waiting for the peer to `body` and forgets it; nil when there is none.
+    @discardableResult
     public func drainCiphertext<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result? {
         guard !outbound.isEmpty else { return nil }
         defer { outbound = [] }
@@ -476,6 +481,24 @@ public final class TLSConnection {
         case .complete, .closed: return true
         case .needsInput: return false
         }
+    }
+
+    /// Encrypts all of `plaintext` as ``write(_:)`` does, putting the ciphertext straight into
+    /// `output` (the caller's send buffer) instead of copying it through ``drainCiphertext(_:)``.
+    /// Returns whether the plaintext was written and how many bytes at the start of `output`
+    /// now hold ciphertext. Ciphertext that does not fit, or that follows bytes already waiting,
+    /// waits in ``drainCiphertext(_:)`` as usual and goes out after those `output` bytes.
+    public func write(
+        _ plaintext: UnsafeRawBufferPointer, ciphertextInto output: UnsafeMutableRawBufferPointer
+    ) throws(TLSError) -> (written: Bool, ciphertextCount: Int) {
+        self.output = output
+        outputCount = 0
+        defer {
+            self.output = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+            outputCount = 0
+        }
+        let written = try write(plaintext)
+        return (written, outputCount)
     }
 
     /// Queues a close_notify for the peer. Returns false when there is nothing to say: the
@@ -538,7 +561,8 @@ public final class TLSConnection {
 // MARK: - The memory BIO
 
 /// A source/sink BIO whose bytes live in the ``TLSConnection`` set as its data: reads take from
-/// `inbound`, writes append to `outbound`.
+/// `inbound`, writes go to the caller's `output` while they fit there and nothing waits before
+/// them, else they append to `outbound`.
 // nonisolated(unsafe): created once (Swift's lazy global initialisation is thread-safe) and never
 // mutated after; OpenSSL only reads a BIO_METHOD.
 nonisolated(unsafe) private let echoBIOMethod: OpaquePointer = {
@@ -559,6 +583,12 @@ private func connection(of bio: OpaquePointer?) -> TLSConnection? {
 private let bioWrite: @convention(c) (OpaquePointer?, UnsafePointer<CChar>?, Int32) -> Int32 = { bio, bytes, count in
     guard let connection = connection(of: bio), let bytes, count >= 0 else { return -1 }
     echo_bio_clear_retry_flags(bio)
+    let free = connection.output.count - connection.outputCount
+    if connection.outbound.isEmpty, let base = connection.output.baseAddress, free >= Int(count) {
+        (base + connection.outputCount).copyMemory(from: bytes, byteCount: Int(count))
+        connection.outputCount += Int(count)
+        return count
+    }
     bytes.withMemoryRebound(to: UInt8.self, capacity: Int(count)) {
         connection.outbound.append(contentsOf: UnsafeBufferPointer(start: $0, count: Int(count)))
     }
