@@ -96,28 +96,91 @@ struct TLSConnectionTests {
         let (certificate, key) = try files.selfSigned("server")
         let pair = try TLSPair(server: TLSServerContext(certificateChain: certificate, privateKey: key), client: TLSClientContext(caFile: certificate))
         #expect(pair.handshake().client == nil)
-        // Everything fits: one TLS 1.3 record, 22 bytes longer than its plaintext.
-        var output = [UInt8](repeating: 0, count: 256)
-        let hello = Array("hello".utf8)
-        let fitted = try output.withUnsafeMutableBytes { region in
-            try hello.withUnsafeBytes { try pair.server.write($0, ciphertextInto: region) }
-        }
-        #expect(fitted.written && fitted.ciphertextCount == hello.count + 22)
-        #expect(pair.server.pendingCiphertextCount == 0)
-        output.withUnsafeBytes { pair.client.receive(UnsafeRawBufferPointer(rebasing: $0.prefix(fitted.ciphertextCount))) }
-        #expect(try TLSPair.readAll(pair.client).bytes == hello)
+        // The server seals with its own record layer, the client through OpenSSL's BIO.
+        #expect(pair.server.usesOwnRecordLayer && !pair.client.usesOwnRecordLayer)
+        for (writer, reader) in [(pair.server, pair.client), (pair.client, pair.server)] {
+            // Everything fits: one TLS 1.3 record, 22 bytes longer than its plaintext.
+            var output = [UInt8](repeating: 0, count: 256)
+            let hello = Array("hello".utf8)
+            let fitted = try output.withUnsafeMutableBytes { region in
+                try hello.withUnsafeBytes { try writer.write($0, ciphertextInto: region) }
+            }
+            #expect(fitted.written && fitted.ciphertextCount == hello.count + 22)
+            #expect(writer.pendingCiphertextCount == 0)
+            output.withUnsafeBytes { reader.receive(UnsafeRawBufferPointer(rebasing: $0.prefix(fitted.ciphertextCount))) }
+            #expect(try TLSPair.readAll(reader).bytes == hello)
 
-        // 40 KB is three records: the first fits the 20 KB given, the other two wait.
-        let large = Array(String(repeating: "echo ", count: 8_000).utf8)
-        output = [UInt8](repeating: 0, count: 20_000)
-        let split = try output.withUnsafeMutableBytes { region in
-            try large.withUnsafeBytes { try pair.server.write($0, ciphertextInto: region) }
+            // 40 KB is three records: the first fits the 20 KB given, the other two wait.
+            let large = Array(String(repeating: "echo ", count: 8_000).utf8)
+            output = [UInt8](repeating: 0, count: 20_000)
+            let split = try output.withUnsafeMutableBytes { region in
+                try large.withUnsafeBytes { try writer.write($0, ciphertextInto: region) }
+            }
+            #expect(split.written && split.ciphertextCount == 16_384 + 22)
+            #expect(writer.pendingCiphertextCount == large.count - 16_384 + 2 * 22)
+            output.withUnsafeBytes { reader.receive(UnsafeRawBufferPointer(rebasing: $0.prefix(split.ciphertextCount))) }
+            TLSPair.transfer(from: writer, to: reader)
+            #expect(try TLSPair.readAll(reader).bytes == large)
         }
-        #expect(split.written && split.ciphertextCount == 16_384 + 22)
-        #expect(pair.server.pendingCiphertextCount == large.count - 16_384 + 2 * 22)
-        output.withUnsafeBytes { pair.client.receive(UnsafeRawBufferPointer(rebasing: $0.prefix(split.ciphertextCount))) }
+    }
+
+    @Test("a TLS 1.3 server drops its SSL object after the handshake; data, KeyUpdate both ways and close_notify go on")
+    func ownRecordLayer() throws {
+        let files = try TestCertificates()
+        defer { files.remove() }
+        let (certificate, key) = try files.selfSigned("server")
+        let pair = try TLSPair(server: TLSServerContext(certificateChain: certificate, privateKey: key), client: TLSClientContext(caFile: certificate))
+        #expect(pair.handshake().client == nil)
+        #expect(pair.server.usesOwnRecordLayer)
+        #expect(!pair.client.usesOwnRecordLayer)
+        #expect(pair.server.protocolVersion == "TLSv1.3" && pair.server.cipherName.hasPrefix("TLS_"))
+        // OpenSSL sent the ticket under the server's application key; the record layer goes on after it.
+        #expect(try TLSPair.write("welcome", to: pair.server))
         TLSPair.transfer(from: pair.server, to: pair.client)
-        #expect(try TLSPair.readAll(pair.client).bytes == large)
+        #expect(try TLSPair.readAll(pair.client).bytes == Array("welcome".utf8))
+        #expect(pair.client.session != nil)
+
+        // The client updates its key and asks for the server's: the server follows and answers.
+        #expect(pair.client.requestKeyUpdate())
+        #expect(try TLSPair.write("after the update", to: pair.client))
+        TLSPair.transfer(from: pair.client, to: pair.server)
+        #expect(try TLSPair.readAll(pair.server).bytes == Array("after the update".utf8))
+        #expect(try TLSPair.write("reply", to: pair.server))
+        TLSPair.transfer(from: pair.server, to: pair.client)
+        #expect(try TLSPair.readAll(pair.client).bytes == Array("reply".utf8))
+        #expect(try TLSPair.write("again", to: pair.client))
+        TLSPair.transfer(from: pair.client, to: pair.server)
+        #expect(try TLSPair.readAll(pair.server).bytes == Array("again".utf8))
+        // Records larger than the reader's 4 KB buffer come out in pieces.
+        let large = String(repeating: "echo ", count: 10_000)
+        #expect(try TLSPair.write(large, to: pair.client))
+        TLSPair.transfer(from: pair.client, to: pair.server)
+        #expect(try TLSPair.readAll(pair.server).bytes == Array(large.utf8))
+
+        #expect(pair.client.shutdown())
+        TLSPair.transfer(from: pair.client, to: pair.server)
+        #expect(try TLSPair.readAll(pair.server).closed)
+        #expect(pair.server.shutdown())
+        TLSPair.transfer(from: pair.server, to: pair.client)
+        #expect(try TLSPair.readAll(pair.client).closed)
+    }
+
+    @Test("a record altered on the way is refused with bad_record_mac, and the client hears it")
+    func alteredRecord() throws {
+        let files = try TestCertificates()
+        defer { files.remove() }
+        let (certificate, key) = try files.selfSigned("server")
+        let pair = try TLSPair(server: TLSServerContext(certificateChain: certificate, privateKey: key), client: TLSClientContext(caFile: certificate))
+        #expect(pair.handshake().client == nil)
+        #expect(try TLSPair.write("hello", to: pair.client))
+        var record = pair.client.drainCiphertext { Array($0) } ?? []
+        record[record.count - 1] ^= 1
+        record.withUnsafeBytes { pair.server.receive($0) }
+        #expect(throws: TLSError.self) { try TLSPair.readAll(pair.server) }
+        #expect(!pair.server.shutdown())
+        TLSPair.transfer(from: pair.server, to: pair.client)
+        let error = #expect(throws: TLSError.self) { try TLSPair.readAll(pair.client) }
+        #expect(error?.description.contains("bad record mac") == true)
     }
 
     @Test("ciphertext fed one byte at a time still decrypts")

@@ -164,6 +164,9 @@ public final class TLSServerContext: @unchecked Sendable {
         SSL_CTX_set_ex_data(context, 0, Unmanaged.passUnretained(keyring).toOpaque())
         SSL_CTX_set_tlsext_ticket_key_evp_cb(context, ticketKeyCallback)
         SSL_CTX_set_alpn_select_cb(context, alpnSelectCallback, nil)
+        // The application traffic secrets let a TLS 1.3 connection drop its SSL object once the
+        // handshake is over (see ``TLS13Records``).
+        SSL_CTX_set_keylog_callback(context, keylogCallback)
 
         guard SSL_CTX_use_certificate_chain_file(context, certificateChain) == 1 else {
             throw TLSError.drained("reading the certificate chain \(certificateChain)")
@@ -280,6 +283,19 @@ private let alpnSelectCallback: @convention(c) (
     return SSL_TLSEXT_ERR_NOACK
 }
 
+/// Hands the two TLS 1.3 application traffic secrets of a server connection to its
+/// ``TLSConnection`` (OpenSSL passes every secret as an NSS key-log line; the rest are ignored).
+private let keylogCallback: @convention(c) (OpaquePointer?, UnsafePointer<CChar>?) -> Void = { ssl, line in
+    guard let ssl, let line, let connection = connection(of: SSL_get_rbio(ssl)) else { return }
+    let fields = String(cString: line).split(separator: " ")
+    guard fields.count == 3, let secret = TLS13Records.bytes(hex: fields[2]) else { return }
+    switch fields[0] {
+    case "CLIENT_TRAFFIC_SECRET_0": connection.clientTrafficSecret = secret
+    case "SERVER_TRAFFIC_SECRET_0": connection.serverTrafficSecret = secret
+    default: break
+    }
+}
+
 // MARK: - Client context
 
 /// What an outgoing TLS connection (Redis over `rediss://`, tests) verifies the server against.
@@ -363,10 +379,16 @@ public final class TLSSession: @unchecked Sendable {
 /// Not thread-safe: one per channel, used on that channel's event loop. Ciphertext waits in two
 /// plain arrays (a custom BIO, not a BIO pair, whose fixed buffers would stay allocated while
 /// the connection idles); both are released as soon as they are empty.
+///
+/// A server connection that negotiated TLS 1.3 frees its SSL object when the handshake ends and
+/// protects the application records itself (``TLS13Records``): OpenSSL 3.0 keeps about 12 KB
+/// per connection after a handshake (the SSL object alone is 7.6 KB) that only the handshake
+/// needed, and an idle chat connection would hold it for hours.
 public final class TLSConnection {
-    private let ssl: OpaquePointer
+    private var ssl: OpaquePointer?
     /// Keeps the context (and the ticket keyring its callback reaches) alive as long as the SSL.
     private let owner: AnyObject
+    private let isServer: Bool
     fileprivate var inbound: [UInt8] = []
     fileprivate var inboundOffset = 0
     fileprivate var outbound: [UInt8] = []
@@ -376,17 +398,24 @@ public final class TLSConnection {
     fileprivate var outputCount = 0
     /// After a fatal error OpenSSL must not be asked for a close_notify.
     private var failed = false
+    /// Set by the key-log callback during a TLS 1.3 handshake; cleared once used.
+    fileprivate var clientTrafficSecret: [UInt8] = []
+    fileprivate var serverTrafficSecret: [UInt8] = []
+    /// The record layer that replaced the SSL object, once a TLS 1.3 server handshake ended.
+    private var records: TLS13Records?
+    /// What the handshake settled, kept for when the SSL object is gone.
+    private var negotiated: (reused: Bool, alpn: String?, version: String, cipher: String)?
 
     /// The server end of a connection accepted with `context`.
     public convenience init(server context: TLSServerContext) throws(TLSError) {
-        try self.init(context: context.context, owner: context)
+        try self.init(context: context.context, owner: context, isServer: true)
         SSL_set_accept_state(ssl)
     }
 
     /// The client end, verifying that the server's certificate names `serverName` (a host name,
     /// sent as SNI, or an IP address) and resuming `session` when given.
     public convenience init(client context: TLSClientContext, serverName: String, session: TLSSession? = nil) throws(TLSError) {
-        try self.init(context: context.context, owner: context)
+        try self.init(context: context.context, owner: context, isServer: false)
         SSL_set_connect_state(ssl)
         if Self.isIPAddress(serverName) {
             guard X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), serverName) == 1 else {
@@ -400,23 +429,31 @@ public final class TLSConnection {
         if let session, SSL_set_session(ssl, session.session) != 1 { throw TLSError.drained("resuming a session") }
     }
 
-    private init(context: OpaquePointer, owner: AnyObject) throws(TLSError) {
+    private init(context: OpaquePointer, owner: AnyObject, isServer: Bool) throws(TLSError) {
         ERR_clear_error()
         guard let ssl = SSL_new(context) else { throw TLSError.drained("SSL_new") }
         self.ssl = ssl
         self.owner = owner
+        self.isServer = isServer
         guard let bio = BIO_new(echoBIOMethod) else { throw TLSError.drained("BIO_new") }
         BIO_set_data(bio, Unmanaged.passUnretained(self).toOpaque())
         // The SSL takes the one reference and frees the BIO with itself.
         SSL_set_bio(ssl, bio, bio)
     }
 
-    deinit { SSL_free(ssl) }
+    deinit { if let ssl { SSL_free(ssl) } }
 
     static func isIPAddress(_ name: String) -> Bool {
         var v4 = in_addr(), v6 = in6_addr()
         return inet_pton(AF_INET, name, &v4) == 1 || inet_pton(AF_INET6, name, &v6) == 1
     }
+
+    /// Whether OpenSSL's SSL object is gone and ``TLS13Records`` protects the records.
+    var usesOwnRecordLayer: Bool { records != nil }
+
+    /// Asks the peer for new keys both ways (a TLS 1.3 KeyUpdate, sent with the next write):
+    /// what a long-lived client may do, for tests.
+    func requestKeyUpdate() -> Bool { ssl.map { SSL_key_update($0, SSL_KEY_UPDATE_REQUESTED) == 1 } ?? false }
 
     // MARK: Ciphertext
 
@@ -429,7 +466,11 @@ public final class TLSConnection {
     public var unreadCiphertextCount: Int { inbound.count - inboundOffset }
 
     /// Whether a read could produce anything: ciphertext not yet read, or a record OpenSSL holds.
-    public var hasBufferedInput: Bool { inbound.count > inboundOffset || SSL_has_pending(ssl) == 1 }
+    public var hasBufferedInput: Bool {
+        if let records { return inbound.count > inboundOffset || records.hasBufferedInput }
+        guard let ssl else { return false }
+        return inbound.count > inboundOffset || SSL_has_pending(ssl) == 1
+    }
 
     /// Bytes OpenSSL has produced for the peer and nobody has sent yet.
     public var pendingCiphertextCount: Int { outbound.count }
@@ -442,22 +483,87 @@ public final class TLSConnection {
         return try outbound.withUnsafeBytes(body)
     }
 
+    /// Moves the records ``TLS13Records`` produced behind whatever waits to be sent.
+    private func collectOutput(of records: TLS13Records) {
+        let produced = records.takeOutput()
+        if outbound.isEmpty { outbound = produced } else { outbound += produced }
+    }
+
+    /// The unread ciphertext, consumed: what the record layer reads after the handshake.
+    private func takeInbound() -> ArraySlice<UInt8> {
+        defer {
+            inbound = []
+            inboundOffset = 0
+        }
+        return inbound[inboundOffset...]
+    }
+
     // MARK: Operations
 
     /// Advances the handshake with the ciphertext received so far.
     public func handshake() throws(TLSError) -> TLSProgress {
+        guard let ssl else { return records != nil ? .complete : .closed }
         ERR_clear_error()
+        let sentBefore = outbound.count
         let result = SSL_do_handshake(ssl)
-        if result == 1 { return .complete }
+        if result == 1 {
+            finishHandshake(ssl, recordsSentAtTheEnd: TLS13Records.recordCount(in: outbound[sentBefore...]))
+            return .complete
+        }
         return try progress(after: result, "TLS handshake")
     }
 
+    /// Remembers what was negotiated and, on a TLS 1.3 server, hands the records to
+    /// ``TLS13Records`` and frees the SSL object. The server's last handshake step sent only its
+    /// session tickets, the first records under its application key, so its write sequence
+    /// starts after them; OpenSSL reads exactly one record at a time (no read-ahead), so none of
+    /// the client's application records has been read yet.
+    private func finishHandshake(_ ssl: OpaquePointer, recordsSentAtTheEnd: Int) {
+        var alpnData: UnsafePointer<UInt8>?
+        var alpnLength: UInt32 = 0
+        SSL_get0_alpn_selected(ssl, &alpnData, &alpnLength)
+        let alpn = alpnData.flatMap { alpnLength > 0 ? String(decoding: UnsafeBufferPointer(start: $0, count: Int(alpnLength)), as: UTF8.self) : nil }
+        let cipher = SSL_get_current_cipher(ssl)
+        negotiated = (
+            SSL_session_reused(ssl) == 1, alpn, String(cString: SSL_get_version(ssl)),
+            cipher.flatMap { SSL_CIPHER_get_name($0) }.map { String(cString: $0) } ?? ""
+        )
+        defer {
+            clientTrafficSecret = []
+            serverTrafficSecret = []
+        }
+        guard isServer, SSL_version(ssl) == TLS1_3_VERSION, SSL_has_pending(ssl) == 0, let cipher,
+              let suite = TLS13Records.Suite(id: UInt16(truncatingIfNeeded: SSL_CIPHER_get_id(cipher))),
+              let records = TLS13Records(
+                  suite: suite, readSecret: clientTrafficSecret, writeSecret: serverTrafficSecret, writeSequence: UInt64(recordsSentAtTheEnd)
+              )
+        else { return }
+        self.records = records
+        SSL_free(ssl)
+        self.ssl = nil
+    }
+
     /// Whether the handshake has finished.
-    public var isHandshakeComplete: Bool { SSL_is_init_finished(ssl) == 1 }
+    public var isHandshakeComplete: Bool {
+        if records != nil { return true }
+        guard let ssl else { return false }
+        return SSL_is_init_finished(ssl) == 1
+    }
 
     /// Decrypts into `buffer`: the count of plaintext bytes, or why there are none.
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws(TLSError) -> TLSReadResult {
         guard let base = buffer.baseAddress, buffer.count > 0 else { return .bytes(0) }
+        if let records {
+            if inbound.count > inboundOffset { records.receive(takeInbound()) }
+            defer { collectOutput(of: records) }
+            do {
+                return try records.read(into: buffer)
+            } catch {
+                failed = true
+                throw error
+            }
+        }
+        guard let ssl else { return .closed }
         ERR_clear_error()
         let result = SSL_read(ssl, base, Int32(clamping: buffer.count))
         if result > 0 { return .bytes(Int(result)) }
@@ -472,6 +578,13 @@ public final class TLSConnection {
     /// Returns false when OpenSSL first needs input from the peer; nothing was written then.
     public func write(_ plaintext: UnsafeRawBufferPointer) throws(TLSError) -> Bool {
         guard let base = plaintext.baseAddress, plaintext.count > 0 else { return true }
+        if let records {
+            guard !failed else { throw TLSError("TLS write", reasons: ["the connection failed"]) }
+            records.write(plaintext)
+            collectOutput(of: records)
+            return true
+        }
+        guard let ssl else { throw TLSError("TLS write", reasons: ["the connection failed"]) }
         ERR_clear_error()
         // Without SSL_MODE_ENABLE_PARTIAL_WRITE, SSL_write succeeds for all the bytes or none;
         // the BIO never refuses bytes, so "none" only means it must read first.
@@ -491,6 +604,12 @@ public final class TLSConnection {
     public func write(
         _ plaintext: UnsafeRawBufferPointer, ciphertextInto output: UnsafeMutableRawBufferPointer
     ) throws(TLSError) -> (written: Bool, ciphertextCount: Int) {
+        if let records, outbound.isEmpty {
+            guard !failed else { throw TLSError("TLS write", reasons: ["the connection failed"]) }
+            let used = records.write(plaintext, into: output)
+            collectOutput(of: records)
+            return (true, used)
+        }
         self.output = output
         outputCount = 0
         defer {
@@ -506,6 +625,12 @@ public final class TLSConnection {
     @discardableResult
     public func shutdown() -> Bool {
         guard !failed, isHandshakeComplete else { return false }
+        if let records {
+            let sent = records.closeNotify()
+            collectOutput(of: records)
+            return sent
+        }
+        guard let ssl else { return false }
         ERR_clear_error()
         let result = SSL_shutdown(ssl)
         ERR_clear_error()
@@ -513,6 +638,7 @@ public final class TLSConnection {
     }
 
     private func progress(after result: Int32, _ operation: String) throws(TLSError) -> TLSProgress {
+        guard let ssl else { return .closed }
         switch SSL_get_error(ssl, result) {
         case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE: return .needsInput
         case SSL_ERROR_ZERO_RETURN: return .closed
@@ -531,10 +657,15 @@ public final class TLSConnection {
     // MARK: What was negotiated
 
     /// Whether the handshake resumed an earlier session (a ticket) instead of a full handshake.
-    public var sessionReused: Bool { SSL_session_reused(ssl) == 1 }
+    public var sessionReused: Bool {
+        if let negotiated { return negotiated.reused }
+        return ssl.map { SSL_session_reused($0) == 1 } ?? false
+    }
 
     /// The protocol ALPN settled on, if any.
     public var applicationProtocol: String? {
+        if let negotiated { return negotiated.alpn }
+        guard let ssl else { return nil }
         var data: UnsafePointer<UInt8>?
         var length: UInt32 = 0
         SSL_get0_alpn_selected(ssl, &data, &length)
@@ -543,18 +674,381 @@ public final class TLSConnection {
     }
 
     /// `TLSv1.3`, `TLSv1.2`.
-    public var protocolVersion: String { String(cString: SSL_get_version(ssl)) }
+    public var protocolVersion: String {
+        if let negotiated { return negotiated.version }
+        return ssl.map { String(cString: SSL_get_version($0)) } ?? ""
+    }
 
     /// The cipher suite's OpenSSL name, empty before the handshake.
     public var cipherName: String {
-        guard let cipher = SSL_get_current_cipher(ssl), let name = SSL_CIPHER_get_name(cipher) else { return "" }
+        if let negotiated { return negotiated.cipher }
+        guard let ssl, let cipher = SSL_get_current_cipher(ssl), let name = SSL_CIPHER_get_name(cipher) else { return "" }
         return String(cString: name)
     }
 
     /// The session to resume with next time (for TLS 1.3, known once the server's ticket arrived,
     /// that is after the first read following the handshake).
     public var session: TLSSession? {
-        SSL_get1_session(ssl).map(TLSSession.init)
+        ssl.flatMap { SSL_get1_session($0) }.map(TLSSession.init)
+    }
+}
+
+// MARK: - TLS 1.3 records without the SSL object
+
+/// The application records of a TLS 1.3 connection after its handshake (RFC 8446 section 5),
+/// keyed from the traffic secrets OpenSSL derived: AEAD-protected records in both directions,
+/// alerts (close_notify; any other fatal alert ends the connection) and KeyUpdate. Any other
+/// post-handshake message from a client is unexpected, and a record that fails to decrypt is
+/// answered with bad_record_mac. What it keeps per connection: two keyed cipher contexts, the
+/// two secrets and IVs, the sequence numbers. It lives in this file because it calls OpenSSL's
+/// EVP ciphers, and only this file imports COpenSSL.
+final class TLS13Records {
+    struct Suite {
+        let cipher: OpaquePointer
+        let digest: String
+        let keyLength: Int
+
+        /// The TLS 1.3 suites OpenSSL 3.0 enables by default; nil for any other (TLS_AES_128_CCM_*
+        /// keep OpenSSL's record layer).
+        init?(id: UInt16) {
+            switch id {
+            case 0x1301: (cipher, digest, keyLength) = (EVP_aes_128_gcm(), "SHA256", 16)
+            case 0x1302: (cipher, digest, keyLength) = (EVP_aes_256_gcm(), "SHA384", 32)
+            case 0x1303: (cipher, digest, keyLength) = (EVP_chacha20_poly1305(), "SHA256", 32)
+            default: return nil
+            }
+        }
+    }
+
+    /// One direction: its secret (for KeyUpdate), IV, keyed context and next sequence number.
+    private struct Direction {
+        var secret: [UInt8]
+        var iv: [UInt8]
+        let context: OpaquePointer
+        var sequence: UInt64
+    }
+
+    static let maxPlaintext = 16 * 1024
+    private static let tagLength = 16
+    private static let contentApplicationData: UInt8 = 23, contentAlert: UInt8 = 21, contentHandshake: UInt8 = 22
+
+    private let suite: Suite
+    private var readState: Direction
+    private var writeState: Direction
+    /// Ciphertext not yet decrypted (at most one partial record between reads).
+    private var input: [UInt8] = []
+    private var inputOffset = 0
+    /// Plaintext decrypted and not yet read (a record larger than the caller's buffer).
+    private var plaintext: [UInt8] = []
+    private var plaintextOffset = 0
+    /// Records for the peer (alerts, KeyUpdate, data), taken by ``takeOutput()``.
+    private var output: [UInt8] = []
+    private var peerClosed = false
+    private var failure: TLSError?
+
+    init?(suite: Suite, readSecret: [UInt8], writeSecret: [UInt8], writeSequence: UInt64) {
+        guard !readSecret.isEmpty, !writeSecret.isEmpty,
+              let read = Self.direction(suite: suite, secret: readSecret, encrypt: false, sequence: 0)
+        else { return nil }
+        guard let write = Self.direction(suite: suite, secret: writeSecret, encrypt: true, sequence: writeSequence) else {
+            EVP_CIPHER_CTX_free(read.context)
+            return nil
+        }
+        self.suite = suite
+        readState = read
+        writeState = write
+    }
+
+    deinit {
+        EVP_CIPHER_CTX_free(readState.context)
+        EVP_CIPHER_CTX_free(writeState.context)
+        OPENSSL_cleanse(&readState.secret, readState.secret.count)
+        OPENSSL_cleanse(&writeState.secret, writeState.secret.count)
+    }
+
+    private static func direction(suite: Suite, secret: [UInt8], encrypt: Bool, sequence: UInt64) -> Direction? {
+        guard let context = EVP_CIPHER_CTX_new() else { return nil }
+        let initialised = encrypt
+            ? EVP_EncryptInit_ex(context, suite.cipher, nil, nil, nil) == 1
+            : EVP_DecryptInit_ex(context, suite.cipher, nil, nil, nil) == 1
+        var direction = Direction(secret: secret, iv: [], context: context, sequence: sequence)
+        guard initialised, rekey(&direction, suite: suite, secret: secret) else {
+            EVP_CIPHER_CTX_free(context)
+            return nil
+        }
+        return direction
+    }
+
+    /// Keys `direction` from `secret` (section 7.3) and restarts its sequence at `sequence`.
+    private static func rekey(_ direction: inout Direction, suite: Suite, secret: [UInt8], sequence: UInt64? = nil) -> Bool {
+        var key = [UInt8](repeating: 0, count: suite.keyLength)
+        var iv = [UInt8](repeating: 0, count: 12)
+        defer { OPENSSL_cleanse(&key, key.count) }
+        guard echo_tls13_expand_label(suite.digest, secret, secret.count, "key", &key, key.count) == 1,
+              echo_tls13_expand_label(suite.digest, secret, secret.count, "iv", &iv, iv.count) == 1,
+              EVP_CipherInit_ex(direction.context, nil, nil, key, nil, -1) == 1
+        else { return false }
+        direction.secret = secret
+        direction.iv = iv
+        if let sequence { direction.sequence = sequence }
+        return true
+    }
+
+    /// The next traffic secret after a KeyUpdate (section 7.2).
+    private func nextSecret(after secret: [UInt8]) -> [UInt8]? {
+        var next = [UInt8](repeating: 0, count: secret.count)
+        guard echo_tls13_expand_label(suite.digest, secret, secret.count, "traffic upd", &next, next.count) == 1 else { return nil }
+        return next
+    }
+
+    /// How many whole records `bytes` holds (the records OpenSSL wrote in one step).
+    static func recordCount(in bytes: ArraySlice<UInt8>) -> Int {
+        var index = bytes.startIndex, count = 0
+        while bytes.endIndex - index >= 5 {
+            let length = Int(bytes[index + 3]) << 8 | Int(bytes[index + 4])
+            guard bytes.endIndex - index >= 5 + length else { break }
+            index += 5 + length
+            count += 1
+        }
+        return count
+    }
+
+    static func bytes(hex: Substring) -> [UInt8]? {
+        let digits = Array(hex.utf8)
+        guard digits.count % 2 == 0, digits.count <= 128 else { return nil }
+        func value(_ digit: UInt8) -> UInt8? {
+            switch digit {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit - UInt8(ascii: "A") + 10
+            default: nil
+            }
+        }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(digits.count / 2)
+        var index = 0
+        while index < digits.count {
+            guard let high = value(digits[index]), let low = value(digits[index + 1]) else { return nil }
+            bytes.append(high << 4 | low)
+            index += 2
+        }
+        return bytes
+    }
+
+    // MARK: Reading
+
+    private var hasPlaintext: Bool { plaintext.count > plaintextOffset }
+
+    /// Plaintext not yet read, or ciphertext not yet decrypted (perhaps only part of a record).
+    var hasBufferedInput: Bool { hasPlaintext || input.count > inputOffset }
+
+    func receive(_ ciphertext: ArraySlice<UInt8>) {
+        if inputOffset > 0 {
+            input.removeFirst(inputOffset)
+            inputOffset = 0
+        }
+        input.append(contentsOf: ciphertext)
+    }
+
+    /// The next plaintext, after any alerts and KeyUpdates before it.
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws(TLSError) -> TLSReadResult {
+        if let failure { throw failure }
+        while true {
+            if hasPlaintext {
+                let count = min(buffer.count, plaintext.count - plaintextOffset)
+                plaintext.withUnsafeBytes { buffer.baseAddress!.copyMemory(from: $0.baseAddress! + plaintextOffset, byteCount: count) }
+                plaintextOffset += count
+                if plaintextOffset == plaintext.count {
+                    plaintext = []
+                    plaintextOffset = 0
+                }
+                return .bytes(count)
+            }
+            if peerClosed { return .closed }
+            guard input.count - inputOffset >= 5 else { return releasingInput(.needsInput) }
+            let header = Array(input[inputOffset..<inputOffset + 5])
+            let length = Int(header[3]) << 8 | Int(header[4])
+            guard header[0] == Self.contentApplicationData else { throw fail(alert: 10, "an unprotected record after the handshake") }
+            guard length <= Self.maxPlaintext + 256, length >= Self.tagLength + 1 else { throw fail(alert: 22, "a record of \(length) bytes") }
+            guard input.count - inputOffset >= 5 + length else { return releasingInput(.needsInput) }
+            // The record is decrypted straight into the caller's buffer when it fits (the usual
+            // case: the handler sizes its buffer from the ciphertext waiting).
+            let bodyLength = length - Self.tagLength
+            let direct = buffer.count >= bodyLength
+            var decrypted = direct ? [] : [UInt8](repeating: 0, count: bodyLength)
+            let opened = input.withUnsafeBufferPointer { bytes in
+                let body = bytes.baseAddress! + inputOffset + 5
+                if direct {
+                    return echo_tls13_open(
+                        readState.context, readState.iv, readState.sequence, header, body, Int32(length),
+                        buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
+                    )
+                }
+                return echo_tls13_open(readState.context, readState.iv, readState.sequence, header, body, Int32(length), &decrypted)
+            }
+            guard opened == 1 else { throw fail(alert: 20, "a record that does not decrypt (bad record MAC)") }
+            readState.sequence += 1
+            inputOffset += 5 + length
+            _ = releasingInput(.needsInput)
+            // The content type is the last non-zero byte; zeros after it are padding. Only alerts
+            // and handshake messages are copied out; application data stays where it is.
+            func classify(_ inner: UnsafeRawBufferPointer) -> (count: Int, type: UInt8, control: [UInt8])? {
+                guard let index = inner.lastIndex(where: { $0 != 0 }) else { return nil }
+                return (index, inner[index], inner[index] == Self.contentApplicationData ? [] : Array(inner[..<index]))
+            }
+            let classified = direct ? classify(UnsafeRawBufferPointer(rebasing: buffer[..<bodyLength])) : decrypted.withUnsafeBytes(classify)
+            guard let (count, type, content) = classified.map({ ($0.count, $0.type, $0.control) }) else {
+                throw fail(alert: 10, "a record without a content type")
+            }
+            // TLSInnerPlaintext (content, type, padding) is at most 2^14 + 1 bytes.
+            guard bodyLength <= Self.maxPlaintext + 1 else { throw fail(alert: 22, "a record of \(bodyLength) plaintext bytes") }
+            if type == Self.contentApplicationData {
+                if count == 0 { continue }
+                if direct { return .bytes(count) }
+                decrypted.removeSubrange(count...)
+                plaintext = decrypted
+                plaintextOffset = 0
+                continue
+            }
+            switch type {
+            case Self.contentAlert:
+                guard content.count == 2 else { throw fail(alert: 50, "a malformed alert") }
+                if content[1] == 0 {
+                    peerClosed = true
+                } else if content[1] != 90 {  // user_canceled is only a warning
+                    throw fail(alert: nil, "the peer sent alert \(content[1])")
+                }
+            case Self.contentHandshake:
+                try handshakeMessages(content)
+            default:
+                throw fail(alert: 10, "a record of content type \(type)")
+            }
+        }
+    }
+
+    /// Drops the ciphertext buffer once everything in it was read (an idle connection keeps none).
+    private func releasingInput(_ result: TLSReadResult) -> TLSReadResult {
+        if inputOffset == input.count {
+            input = []
+            inputOffset = 0
+        }
+        return result
+    }
+
+    /// Post-handshake messages from a client: only KeyUpdate is allowed (section 4.6.3).
+    private func handshakeMessages(_ bytes: [UInt8]) throws(TLSError) {
+        guard !bytes.isEmpty else { throw fail(alert: 10, "an empty handshake record") }
+        var index = 0
+        while index < bytes.count {
+            guard bytes.count - index >= 4 else { throw fail(alert: 10, "a split handshake message") }
+            let type = bytes[index]
+            let length = Int(bytes[index + 1]) << 16 | Int(bytes[index + 2]) << 8 | Int(bytes[index + 3])
+            guard bytes.count - index - 4 >= length else { throw fail(alert: 10, "a split handshake message") }
+            guard type == 24 else { throw fail(alert: 10, "handshake message \(type) after the handshake") }
+            guard length == 1, bytes[index + 4] <= 1 else { throw fail(alert: 50, "a malformed KeyUpdate") }
+            // KeyUpdate must end its record: the next record already uses the new key.
+            guard index + 5 == bytes.count else { throw fail(alert: 10, "data after a KeyUpdate in its record") }
+            guard let secret = nextSecret(after: readState.secret), Self.rekey(&readState, suite: suite, secret: secret, sequence: 0) else {
+                throw fail(alert: 80, "deriving the next read key")
+            }
+            if bytes[index + 4] == 1 {
+                seal(type: Self.contentHandshake, [24, 0, 0, 1, 0])
+                guard let secret = nextSecret(after: writeState.secret), Self.rekey(&writeState, suite: suite, secret: secret, sequence: 0) else {
+                    throw fail(alert: 80, "deriving the next write key")
+                }
+            }
+            index += 5
+        }
+    }
+
+    /// Records the error, queues the fatal `alert` (nil: the peer's own alert ended it), returns it.
+    private func fail(alert: UInt8?, _ reason: String) -> TLSError {
+        let error = TLSError("TLS read", reasons: [reason])
+        if failure == nil, let alert { seal(type: Self.contentAlert, [2, alert]) }
+        failure = error
+        input = []
+        inputOffset = 0
+        return error
+    }
+
+    // MARK: Writing
+
+    func write(_ plaintext: UnsafeRawBufferPointer) {
+        var offset = 0
+        while offset < plaintext.count {
+            let count = min(Self.maxPlaintext, plaintext.count - offset)
+            seal(type: Self.contentApplicationData, UnsafeRawBufferPointer(rebasing: plaintext[offset..<offset + count]))
+            offset += count
+        }
+    }
+
+    /// Seals `plaintext` as ``write(_:)`` does, each record straight into `destination` while it
+    /// fits there and no record waits in `output` (the others go there). Returns the bytes of
+    /// `destination` used.
+    func write(_ plaintext: UnsafeRawBufferPointer, into destination: UnsafeMutableRawBufferPointer) -> Int {
+        var offset = 0, used = 0
+        while offset < plaintext.count {
+            let count = min(Self.maxPlaintext, plaintext.count - offset)
+            let content = UnsafeRawBufferPointer(rebasing: plaintext[offset..<offset + count])
+            let recordLength = 5 + count + 1 + Self.tagLength
+            if output.isEmpty, let base = destination.baseAddress, destination.count - used >= recordLength {
+                seal(type: Self.contentApplicationData, content, into: base + used)
+                used += recordLength
+            } else {
+                seal(type: Self.contentApplicationData, content)
+            }
+            offset += count
+        }
+        return used
+    }
+
+    /// Queues close_notify; false once the connection failed.
+    func closeNotify() -> Bool {
+        guard failure == nil else { return false }
+        seal(type: Self.contentAlert, [1, 0])
+        return true
+    }
+
+    /// The records queued for the peer, handed over without a copy.
+    func takeOutput() -> [UInt8] {
+        defer { output = [] }
+        return output
+    }
+
+    private func seal(type: UInt8, _ content: [UInt8]) {
+        content.withUnsafeBytes { seal(type: type, $0) }
+    }
+
+    /// Appends one record: `content` and its type, encrypted under the write key.
+    private func seal(type: UInt8, _ content: UnsafeRawBufferPointer) {
+        let length = content.count + 1 + Self.tagLength
+        let header: [UInt8] = [Self.contentApplicationData, 3, 3, UInt8(length >> 8), UInt8(length & 0xFF)]
+        output.reserveCapacity(output.count + 5 + length)
+        output += header
+        let start = output.count
+        output.append(contentsOf: repeatElement(0, count: length))
+        let sealed = output.withUnsafeMutableBufferPointer { bytes in
+            echo_tls13_seal(
+                writeState.context, writeState.iv, writeState.sequence, header,
+                content.baseAddress?.assumingMemoryBound(to: UInt8.self), Int32(content.count), type, bytes.baseAddress! + start
+            )
+        }
+        assert(sealed == 1, "TLS 1.3 record encryption failed")
+        writeState.sequence += 1
+    }
+
+    /// Writes one record (header, then `content` and its type encrypted) at `record`, which has
+    /// room for it; the header written there is also the record's additional data.
+    private func seal(type: UInt8, _ content: UnsafeRawBufferPointer, into record: UnsafeMutableRawPointer) {
+        let length = content.count + 1 + Self.tagLength
+        let header = record.assumingMemoryBound(to: UInt8.self)
+        (header[0], header[1], header[2], header[3], header[4]) = (Self.contentApplicationData, 3, 3, UInt8(length >> 8), UInt8(length & 0xFF))
+        let sealed = echo_tls13_seal(
+            writeState.context, writeState.iv, writeState.sequence, header,
+            content.baseAddress?.assumingMemoryBound(to: UInt8.self), Int32(content.count), type, header + 5
+        )
+        assert(sealed == 1, "TLS 1.3 record encryption failed")
+        writeState.sequence += 1
     }
 }
 

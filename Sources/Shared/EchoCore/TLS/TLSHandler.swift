@@ -15,7 +15,9 @@ import NIOCore
 ///   client passes it down the pipeline first (so Redis can report why).
 ///
 /// Idle connections hold no buffers here: pending writes and ciphertext are released as soon as
-/// they are sent, and OpenSSL's record buffers are released by `SSL_MODE_RELEASE_BUFFERS`.
+/// they are sent, and OpenSSL's record buffers are released by `SSL_MODE_RELEASE_BUFFERS`; a
+/// TLS 1.3 server connection drops OpenSSL's whole SSL object after the handshake
+/// (``TLSConnection``), keeping only its two keyed ciphers.
 /// A stalled handshake is closed by the timer of the handler behind it (``HTTPHandler``'s header
 /// timeout on the worker), not here.
 public final class TLSHandler: ChannelDuplexHandler {
