@@ -48,16 +48,9 @@ public final class TLSHandler: ChannelDuplexHandler {
     private let logger: Logger
     private(set) var state = State.idle
     private var connection: TLSConnection?
-    /// Plaintext written and not yet encrypted, oldest first; its first `flushedBytes` were
-    /// flushed. Each write is copied in as it comes: a record needs its plaintext in one piece
-    /// anyway, and a batch of fan-out frames then costs no array of buffers. Nil while empty, so
-    /// an idle connection holds no buffer.
-    private var plaintext: ByteBuffer?
-    private var flushedBytes = 0
-    /// The promises of the writes in `plaintext`, each with the offset in it where its write
-    /// ends; the first `flushedPromises` of them were flushed.
-    private var promises: [(end: Int, promise: EventLoopPromise<Void>)] = []
-    private var flushedPromises = 0
+    /// Writes not yet encrypted, oldest first; the first `flushedCount` of them were flushed.
+    private var pending: [(buffer: ByteBuffer, promise: EventLoopPromise<Void>?)] = []
+    private var flushedCount = 0
     /// Closes a failed connection whose peer keeps it open (see ``fail(context:error:)``).
     private var lingerTimer: Scheduled<Void>?
 
@@ -65,10 +58,6 @@ public final class TLSHandler: ChannelDuplexHandler {
     static let maxChunk = 16 * 1024
     /// The smallest read buffer: chat frames are small, and each chunk is passed on as is.
     static let minChunk = 256
-    /// The most plaintext one `SSL_write` is given (its length is a C int).
-    static let maxWrite = 1 << 20
-    /// The first capacity of `plaintext`: a batch of fan-out frames without regrowing it.
-    static let plaintextCapacity = 4096
 
     init(role: Role, logger: Logger) {
         self.role = role
@@ -162,7 +151,7 @@ public final class TLSHandler: ChannelDuplexHandler {
             TLSHandshakeCompleted(sessionReused: connection.sessionReused, alpn: connection.applicationProtocol)
         )
         // Writes made while the handshake ran (a client's first request) go out now.
-        if state == .active, flushedBytes > 0 || flushedPromises > 0 { encryptFlushed(context: context) }
+        if state == .active, flushedCount > 0 { encryptFlushed(context: context) }
     }
 
     /// Decrypts everything received and passes each chunk on. A handler behind may write,
@@ -202,74 +191,73 @@ public final class TLSHandler: ChannelDuplexHandler {
     public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch state {
         case .idle, .handshaking, .active:
-            let buffer = unwrapOutboundIn(data)
-            if plaintext == nil {
-                plaintext = context.channel.allocator.buffer(capacity: max(buffer.readableBytes, Self.plaintextCapacity))
-            }
-            plaintext!.writeImmutableBuffer(buffer)
-            if let promise { promises.append((plaintext!.readableBytes, promise)) }
+            pending.append((unwrapOutboundIn(data), promise))
         case .closing, .closed:
             promise?.fail(ChannelError.ioOnClosedChannel)
         }
     }
 
     public func flush(context: ChannelHandlerContext) {
-        flushedBytes = plaintext?.readableBytes ?? 0
-        flushedPromises = promises.count
+        flushedCount = pending.count
         if state == .active { encryptFlushed(context: context) }
     }
 
-    /// Encrypts the flushed plaintext and sends the ciphertext as one socket write. One
-    /// `SSL_write` takes it all: OpenSSL cuts it into records of up to 16 KiB (a record per frame
-    /// would cost 22 bytes and a cipher call each) and its BIO writes them straight into the
-    /// buffer that goes to the socket, sized for all of them.
+    /// Encrypts every flushed write and sends the ciphertext as one socket write. Small writes
+    /// (a batch of fan-out frames) are gathered into records of up to 16 KiB: a record costs 22
+    /// bytes and a cipher call of its own, so one per frame would multiply both. OpenSSL's BIO
+    /// writes the records straight into the buffer that goes to the socket, sized for all of them.
     private func encryptFlushed(context: ChannelHandlerContext) {
-        guard let connection, flushedBytes > 0 || flushedPromises > 0 else { return }
-        var ciphertext = context.channel.allocator.buffer(capacity: Self.ciphertextCapacity(plaintext: flushedBytes))
+        guard let connection else { return }
+        var plaintextBytes = 0
+        for index in 0..<flushedCount { plaintextBytes += pending[index].buffer.readableBytes }
+        var ciphertext = context.channel.allocator.buffer(capacity: Self.ciphertextCapacity(plaintext: plaintextBytes))
         // Anything OpenSSL produced before these records goes first.
         connection.drainCiphertext { ciphertext.writeBytes($0) }
-        var encrypted = 0
-        while encrypted < flushedBytes, let plaintext {
-            let size = min(flushedBytes - encrypted, Self.maxWrite)
+        var promises: [EventLoopPromise<Void>] = []
+        var written = 0
+        while written < flushedCount {
+            var end = written + 1
+            var size = pending[written].buffer.readableBytes
+            while end < flushedCount, size + pending[end].buffer.readableBytes <= Self.maxChunk {
+                size += pending[end].buffer.readableBytes
+                end += 1
+            }
+            let plaintext: ByteBuffer
+            if end == written + 1 {
+                plaintext = pending[written].buffer
+            } else {
+                var gathered = context.channel.allocator.buffer(capacity: size)
+                for index in written..<end { gathered.writeImmutableBuffer(pending[index].buffer) }
+                plaintext = gathered
+            }
             var done = false
             do {
                 try ciphertext.writeWithUnsafeMutableBytes(minimumWritableBytes: Self.ciphertextCapacity(plaintext: size)) { output in
-                    let result = try plaintext.withUnsafeReadableBytes {
-                        try connection.write(UnsafeRawBufferPointer(rebasing: $0[encrypted..<(encrypted + size)]), ciphertextInto: output)
-                    }
+                    let result = try plaintext.withUnsafeReadableBytes { try connection.write($0, ciphertextInto: output) }
                     done = result.written
                     return result.ciphertextCount
                 }
                 // Ciphertext that did not fit the reserved space follows what did.
                 connection.drainCiphertext { ciphertext.writeBytes($0) }
             } catch {
-                // Every write is still pending: fail() fails each promise once.
+                // Every write is still in `pending`: fail() fails each promise once.
                 return fail(context: context, error: error)
             }
             // OpenSSL wants to read first (not seen with renegotiation off): the rest waits for
             // the next read to end in a flush.
             guard done else { break }
-            encrypted += size
-        }
-        if encrypted > 0 {
-            plaintext!.moveReaderIndex(forwardBy: encrypted)
-            if plaintext!.readableBytes == 0 { plaintext = nil }
-            flushedBytes -= encrypted
-        }
-        var completed = 0
-        while completed < flushedPromises, promises[completed].end <= encrypted { completed += 1 }
-        var sent: [EventLoopPromise<Void>] = []
-        if completed > 0 {
-            sent = promises.prefix(completed).map(\.promise)
-            if completed == promises.count {
-                promises = []
-            } else {
-                promises.removeFirst(completed)
-                for index in promises.indices { promises[index].end -= encrypted }
+            for index in written..<end {
+                if let promise = pending[index].promise { promises.append(promise) }
             }
-            flushedPromises -= completed
+            written = end
         }
-        send(context: context, ciphertext: ciphertext, promises: sent)
+        if written == pending.count {
+            pending = []
+        } else {
+            pending.removeFirst(written)
+        }
+        flushedCount -= written
+        send(context: context, ciphertext: ciphertext, promises: promises)
     }
 
     /// Room for the records of `plaintext` bytes: each record of up to 16 KiB adds a header,
@@ -378,11 +366,9 @@ public final class TLSHandler: ChannelDuplexHandler {
     ].joined(separator: "\r\n")
 
     private func failPending(_ error: any Error) {
-        let failed = promises
-        plaintext = nil
-        flushedBytes = 0
-        promises = []
-        flushedPromises = 0
-        for write in failed { write.promise.fail(error) }
+        let writes = pending
+        pending = []
+        flushedCount = 0
+        for write in writes { write.promise?.fail(error) }
     }
 }
