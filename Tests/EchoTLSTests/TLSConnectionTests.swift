@@ -89,6 +89,41 @@ struct TLSConnectionTests {
         #expect(pair.client.unreadCiphertextCount == 0)
     }
 
+    @Test("ciphertext written into the caller's buffer; what does not fit waits and follows it")
+    func ciphertextIntoCallerBuffer() throws {
+        let files = try TestCertificates()
+        defer { files.remove() }
+        let (certificate, key) = try files.selfSigned("server")
+        let pair = try TLSPair(server: TLSServerContext(certificateChain: certificate, privateKey: key), client: TLSClientContext(caFile: certificate))
+        #expect(pair.handshake().client == nil)
+        // The server seals with its own record layer, the client through OpenSSL's BIO.
+        #expect(pair.server.usesOwnRecordLayer && !pair.client.usesOwnRecordLayer)
+        for (writer, reader) in [(pair.server, pair.client), (pair.client, pair.server)] {
+            // Everything fits: one TLS 1.3 record, 22 bytes longer than its plaintext.
+            var output = [UInt8](repeating: 0, count: 256)
+            let hello = Array("hello".utf8)
+            let fitted = try output.withUnsafeMutableBytes { region in
+                try hello.withUnsafeBytes { try writer.write($0, ciphertextInto: region) }
+            }
+            #expect(fitted.written && fitted.ciphertextCount == hello.count + 22)
+            #expect(writer.pendingCiphertextCount == 0)
+            output.withUnsafeBytes { reader.receive(UnsafeRawBufferPointer(rebasing: $0.prefix(fitted.ciphertextCount))) }
+            #expect(try TLSPair.readAll(reader).bytes == hello)
+
+            // 40 KB is three records: the first fits the 20 KB given, the other two wait.
+            let large = Array(String(repeating: "echo ", count: 8_000).utf8)
+            output = [UInt8](repeating: 0, count: 20_000)
+            let split = try output.withUnsafeMutableBytes { region in
+                try large.withUnsafeBytes { try writer.write($0, ciphertextInto: region) }
+            }
+            #expect(split.written && split.ciphertextCount == 16_384 + 22)
+            #expect(writer.pendingCiphertextCount == large.count - 16_384 + 2 * 22)
+            output.withUnsafeBytes { reader.receive(UnsafeRawBufferPointer(rebasing: $0.prefix(split.ciphertextCount))) }
+            TLSPair.transfer(from: writer, to: reader)
+            #expect(try TLSPair.readAll(reader).bytes == large)
+        }
+    }
+
     @Test("a TLS 1.3 server drops its SSL object after the handshake; data, KeyUpdate both ways and close_notify go on")
     func ownRecordLayer() throws {
         let files = try TestCertificates()

@@ -399,6 +399,10 @@ public final class TLSConnection {
     fileprivate var inbound: [UInt8] = []
     fileprivate var inboundOffset = 0
     fileprivate var outbound: [UInt8] = []
+    /// While ``write(_:ciphertextInto:)`` runs: the caller's memory the BIO writes ciphertext
+    /// into, and how much of it is used. Bytes that do not fit go to `outbound`.
+    fileprivate var output = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+    fileprivate var outputCount = 0
     /// After a fatal error OpenSSL must not be asked for a close_notify.
     private var failed = false
     /// Set by the key-log callback during a TLS 1.3 handshake; cleared once used.
@@ -479,6 +483,7 @@ public final class TLSConnection {
     public var pendingCiphertextCount: Int { outbound.count }
 
     /// Hands the ciphertext waiting for the peer to `body` and forgets it; nil when there is none.
+    @discardableResult
     public func drainCiphertext<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result? {
         guard !outbound.isEmpty else { return nil }
         defer { outbound = [] }
@@ -596,6 +601,30 @@ public final class TLSConnection {
         case .complete, .closed: return true
         case .needsInput: return false
         }
+    }
+
+    /// Encrypts all of `plaintext` as ``write(_:)`` does, putting the ciphertext straight into
+    /// `output` (the caller's send buffer) instead of copying it through ``drainCiphertext(_:)``.
+    /// Returns whether the plaintext was written and how many bytes at the start of `output`
+    /// now hold ciphertext. Ciphertext that does not fit, or that follows bytes already waiting,
+    /// waits in ``drainCiphertext(_:)`` as usual and goes out after those `output` bytes.
+    public func write(
+        _ plaintext: UnsafeRawBufferPointer, ciphertextInto output: UnsafeMutableRawBufferPointer
+    ) throws(TLSError) -> (written: Bool, ciphertextCount: Int) {
+        if let records, outbound.isEmpty {
+            guard !failed else { throw TLSError("TLS write", reasons: ["the connection failed"]) }
+            let used = records.write(plaintext, into: output)
+            collectOutput(of: records)
+            return (true, used)
+        }
+        self.output = output
+        outputCount = 0
+        defer {
+            self.output = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+            outputCount = 0
+        }
+        let written = try write(plaintext)
+        return (written, outputCount)
     }
 
     /// Queues a close_notify for the peer. Returns false when there is nothing to say: the
@@ -960,6 +989,26 @@ final class TLS13Records {
         }
     }
 
+    /// Seals `plaintext` as ``write(_:)`` does, each record straight into `destination` while it
+    /// fits there and no record waits in `output` (the others go there). Returns the bytes of
+    /// `destination` used.
+    func write(_ plaintext: UnsafeRawBufferPointer, into destination: UnsafeMutableRawBufferPointer) -> Int {
+        var offset = 0, used = 0
+        while offset < plaintext.count {
+            let count = min(Self.maxPlaintext, plaintext.count - offset)
+            let content = UnsafeRawBufferPointer(rebasing: plaintext[offset..<offset + count])
+            let recordLength = 5 + count + 1 + Self.tagLength
+            if output.isEmpty, let base = destination.baseAddress, destination.count - used >= recordLength {
+                seal(type: Self.contentApplicationData, content, into: base + used)
+                used += recordLength
+            } else {
+                seal(type: Self.contentApplicationData, content)
+            }
+            offset += count
+        }
+        return used
+    }
+
     /// Queues close_notify; false once the connection failed.
     func closeNotify() -> Bool {
         guard failure == nil else { return false }
@@ -994,12 +1043,27 @@ final class TLS13Records {
         assert(sealed == 1, "TLS 1.3 record encryption failed")
         writeState.sequence += 1
     }
+
+    /// Writes one record (header, then `content` and its type encrypted) at `record`, which has
+    /// room for it; the header written there is also the record's additional data.
+    private func seal(type: UInt8, _ content: UnsafeRawBufferPointer, into record: UnsafeMutableRawPointer) {
+        let length = content.count + 1 + Self.tagLength
+        let header = record.assumingMemoryBound(to: UInt8.self)
+        (header[0], header[1], header[2], header[3], header[4]) = (Self.contentApplicationData, 3, 3, UInt8(length >> 8), UInt8(length & 0xFF))
+        let sealed = echo_tls13_seal(
+            writeState.context, writeState.iv, writeState.sequence, header,
+            content.baseAddress?.assumingMemoryBound(to: UInt8.self), Int32(content.count), type, header + 5
+        )
+        assert(sealed == 1, "TLS 1.3 record encryption failed")
+        writeState.sequence += 1
+    }
 }
 
 // MARK: - The memory BIO
 
 /// A source/sink BIO whose bytes live in the ``TLSConnection`` set as its data: reads take from
-/// `inbound`, writes append to `outbound`.
+/// `inbound`, writes go to the caller's `output` while they fit there and nothing waits before
+/// them, else they append to `outbound`.
 // nonisolated(unsafe): created once (Swift's lazy global initialisation is thread-safe) and never
 // mutated after; OpenSSL only reads a BIO_METHOD.
 nonisolated(unsafe) private let echoBIOMethod: OpaquePointer = {
@@ -1020,6 +1084,12 @@ private func connection(of bio: OpaquePointer?) -> TLSConnection? {
 private let bioWrite: @convention(c) (OpaquePointer?, UnsafePointer<CChar>?, Int32) -> Int32 = { bio, bytes, count in
     guard let connection = connection(of: bio), let bytes, count >= 0 else { return -1 }
     echo_bio_clear_retry_flags(bio)
+    let free = connection.output.count - connection.outputCount
+    if connection.outbound.isEmpty, let base = connection.output.baseAddress, free >= Int(count) {
+        (base + connection.outputCount).copyMemory(from: bytes, byteCount: Int(count))
+        connection.outputCount += Int(count)
+        return count
+    }
     bytes.withMemoryRebound(to: UInt8.self, capacity: Int(count)) {
         connection.outbound.append(contentsOf: UnsafeBufferPointer(start: $0, count: Int(count)))
     }

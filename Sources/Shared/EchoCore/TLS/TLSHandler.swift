@@ -204,9 +204,15 @@ public final class TLSHandler: ChannelDuplexHandler {
 
     /// Encrypts every flushed write and sends the ciphertext as one socket write. Small writes
     /// (a batch of fan-out frames) are gathered into records of up to 16 KiB: a record costs 22
-    /// bytes and a cipher call of its own, so one per frame would multiply both.
+    /// bytes and a cipher call of its own, so one per frame would multiply both. OpenSSL's BIO
+    /// writes the records straight into the buffer that goes to the socket, sized for all of them.
     private func encryptFlushed(context: ChannelHandlerContext) {
         guard let connection else { return }
+        var plaintextBytes = 0
+        for index in 0..<flushedCount { plaintextBytes += pending[index].buffer.readableBytes }
+        var ciphertext = context.channel.allocator.buffer(capacity: Self.ciphertextCapacity(plaintext: plaintextBytes))
+        // Anything OpenSSL produced before these records goes first.
+        connection.drainCiphertext { ciphertext.writeBytes($0) }
         var promises: [EventLoopPromise<Void>] = []
         var written = 0
         while written < flushedCount {
@@ -216,15 +222,23 @@ public final class TLSHandler: ChannelDuplexHandler {
                 size += pending[end].buffer.readableBytes
                 end += 1
             }
-            let done: Bool
+            let plaintext: ByteBuffer
+            if end == written + 1 {
+                plaintext = pending[written].buffer
+            } else {
+                var gathered = context.channel.allocator.buffer(capacity: size)
+                for index in written..<end { gathered.writeImmutableBuffer(pending[index].buffer) }
+                plaintext = gathered
+            }
+            var done = false
             do {
-                if end == written + 1 {
-                    done = try pending[written].buffer.withUnsafeReadableBytes { try connection.write($0) }
-                } else {
-                    var gathered = context.channel.allocator.buffer(capacity: size)
-                    for index in written..<end { gathered.writeImmutableBuffer(pending[index].buffer) }
-                    done = try gathered.withUnsafeReadableBytes { try connection.write($0) }
+                try ciphertext.writeWithUnsafeMutableBytes(minimumWritableBytes: Self.ciphertextCapacity(plaintext: size)) { output in
+                    let result = try plaintext.withUnsafeReadableBytes { try connection.write($0, ciphertextInto: output) }
+                    done = result.written
+                    return result.ciphertextCount
                 }
+                // Ciphertext that did not fit the reserved space follows what did.
+                connection.drainCiphertext { ciphertext.writeBytes($0) }
             } catch {
                 // Every write is still in `pending`: fail() fails each promise once.
                 return fail(context: context, error: error)
@@ -243,7 +257,13 @@ public final class TLSHandler: ChannelDuplexHandler {
             pending.removeFirst(written)
         }
         flushedCount -= written
-        sendCiphertext(context: context, promises: promises)
+        send(context: context, ciphertext: ciphertext, promises: promises)
+    }
+
+    /// Room for the records of `plaintext` bytes: each record of up to 16 KiB adds a header,
+    /// the content type, an explicit nonce (TLS 1.2) and the tag, well under 64 bytes.
+    static func ciphertextCapacity(plaintext: Int) -> Int {
+        plaintext + (plaintext / maxChunk + 1) * 64
     }
 
     /// Writes and flushes what OpenSSL produced; `promises` complete with that write.
@@ -254,7 +274,12 @@ public final class TLSHandler: ChannelDuplexHandler {
             buffer.writeBytes(bytes)
             return buffer
         }
-        guard let ciphertext else {
+        send(context: context, ciphertext: ciphertext, promises: promises)
+    }
+
+    /// Writes and flushes `ciphertext` unless it is empty; `promises` complete with that write.
+    private func send(context: ChannelHandlerContext, ciphertext: ByteBuffer?, promises: [EventLoopPromise<Void>]) {
+        guard let ciphertext, ciphertext.readableBytes > 0 else {
             promises.forEach { $0.succeed() }
             return
         }
