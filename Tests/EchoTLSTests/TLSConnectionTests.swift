@@ -89,15 +89,18 @@ struct TLSConnectionTests {
         #expect(pair.client.unreadCiphertextCount == 0)
     }
 
-    @Test("ciphertext written into the caller's buffer; what does not fit waits and follows it")
-    func ciphertextIntoCallerBuffer() throws {
+    @Test("ciphertext written into the caller's buffer; what does not fit waits and follows it", arguments: [false, true])
+    func ciphertextIntoCallerBuffer(compactRecords: Bool) throws {
         let files = try TestCertificates()
         defer { files.remove() }
         let (certificate, key) = try files.selfSigned("server")
-        let pair = try TLSPair(server: TLSServerContext(certificateChain: certificate, privateKey: key), client: TLSClientContext(caFile: certificate))
+        let pair = try TLSPair(
+            server: TLSServerContext(certificateChain: certificate, privateKey: key, compactRecords: compactRecords),
+            client: TLSClientContext(caFile: certificate))
         #expect(pair.handshake().client == nil)
-        // The server seals with its own record layer, the client through OpenSSL's BIO.
-        #expect(pair.server.usesOwnRecordLayer && !pair.client.usesOwnRecordLayer)
+        // With compact records the server seals with its own record layer; the client always
+        // writes through OpenSSL's BIO.
+        #expect(pair.server.usesOwnRecordLayer == compactRecords && !pair.client.usesOwnRecordLayer)
         for (writer, reader) in [(pair.server, pair.client), (pair.client, pair.server)] {
             // Everything fits: one TLS 1.3 record, 22 bytes longer than its plaintext.
             var output = [UInt8](repeating: 0, count: 256)
