@@ -8,7 +8,7 @@
 #   BENCH_OUT=path  where to write the report (default: BENCHMARKS.md at the repository root)
 #   BENCH_RUNS=n    runs per scenario (default 3, quick 1)
 #   BENCH_ONLY=ids  only these scenarios, comma-separated (S1,S2-10k,S2-20k,S3,S4,S5-S1-w1,S5-S2-w1,
-#                   and over TLS: S1-tls,S3-tls,S3-tls-compact,S4-tls,S4-tls-resumed)
+#                   and over TLS: S1-tls,S1-tls-compact,S3-tls,S3-tls-compact,S4-tls,S4-tls-resumed)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

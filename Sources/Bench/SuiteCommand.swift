@@ -22,7 +22,7 @@ struct SuiteCommand: AsyncParsableCommand {
     @Option(help: "Runs per scenario (default 3, quick 1).")
     var runs: Int?
 
-    @Option(help: "Run only these scenarios (comma-separated ids: S1, S2-10k, S2-20k, S3, S4, S5-S1-w1, S5-S2-w1, S1-tls, S3-tls, S3-tls-compact, S4-tls, S4-tls-resumed).")
+    @Option(help: "Run only these scenarios (comma-separated ids: S1, S2-10k, S2-20k, S3, S4, S5-S1-w1, S5-S2-w1, S1-tls, S1-tls-compact, S3-tls, S3-tls-compact, S4-tls, S4-tls-resumed).")
     var only: String?
 
     @Option(help: "Where to write the report.")

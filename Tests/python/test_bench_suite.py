@@ -55,8 +55,8 @@ def test_suite_runs_a_scenario_writes_the_report_and_stops_what_it_started(tmp_p
     assert "`echo-bench joinstorm --connections 1000 --rooms 100 --concurrency 100 " in section
     assert re.search(r"\| joins/s \| [\d,]+ \|", section), section
     assert "| connections joined | " in section
-    # The eleven scenarios it was not asked for (six plain, five over TLS) are listed without a run.
-    assert report.count("_No successful run._") == 11
+    # The twelve scenarios it was not asked for (six plain, six over TLS) are listed without a run.
+    assert report.count("_No successful run._") == 12
     assert re.search(r"\| S4 join storm \| .* \| [\d]+ joins/s, p99 [\d.]+ ms \|", report)
     work = re.search(r"Raw JSON reports and logs of this run: `([^`]+)`", report).group(1)
     assert (Path(work) / "results" / "S4-1.json").is_file()
@@ -85,7 +85,7 @@ def test_suite_runs_a_tls_row_against_echo_serving_tls(tmp_path):
     assert "| TLS handshakes, full | 1,000 |" in section, section
     assert "| connections failed | 0 |" in section, section
     assert re.search(r"\| S4 over TLS, full handshakes \| report \| [\d]+ handshakes \+ joins/s, p99 [\d.]+ ms \|", report)
-    assert report.count("_No successful run._") == 11
+    assert report.count("_No successful run._") == 12
 
 
 def test_a_signal_stops_the_suite_and_everything_it_started(tmp_path):

@@ -75,6 +75,9 @@ public struct BenchSuitePlan: Sendable, Equatable {
             // Issue 11: the same loads over TLS (wss://, a throwaway P-256 certificate).
             BenchSuiteScenario(id: "S1-tls", heading: "S1 over TLS: 1 room × 100 members, all send, saturate (window 4), 2 workers", workers: 2, load: .generator(s1), tls: true),
             BenchSuiteScenario(
+                id: "S1-tls-compact", heading: "S1 over TLS with ECHO_TLS_RECORDS=compact: 1 room × 100 members, all send, saturate (window 4), 2 workers",
+                workers: 2, load: .generator(s1), tls: true),
+            BenchSuiteScenario(
                 id: "S3-tls",
                 heading: "S3 idle over TLS: \(sizes.idleConnections) joined connections (\(sizes.idleRooms) rooms), held \(sizes.idleHold) s, 2 workers",
                 workers: 2, load: .idle(idle), tls: true),
@@ -118,6 +121,7 @@ public struct BenchSuitePlan: Sendable, Equatable {
             Stage(workers: 1, freshServerPerRun: false, scenarioIDs: ["S5-S1-w1", "S5-S2-w1"]),
             Stage(workers: 2, freshServerPerRun: false, scenarioIDs: ["S1-tls", "S4-tls", "S4-tls-resumed"], tls: true),
             Stage(workers: 2, freshServerPerRun: true, scenarioIDs: ["S3-tls"], tls: true),
+            Stage(workers: 2, freshServerPerRun: false, scenarioIDs: ["S1-tls-compact"], tls: true, settings: ["ECHO_TLS_RECORDS": "compact"]),
             Stage(workers: 2, freshServerPerRun: true, scenarioIDs: ["S3-tls-compact"], tls: true, settings: ["ECHO_TLS_RECORDS": "compact"]),
         ]
         guard let only else { return all }
