@@ -207,6 +207,20 @@ def parent_pid(pid: int) -> int:
     return int(stat.rsplit(")", 1)[1].split()[1])
 
 
+def join_on_another_worker(new_tab, echo, code: str, name: str, other_worker: int, attempts: int = 12):
+    """Opens tabs (`new_tab()`) that join room `code` as `name` until one lands on a worker other
+    than `other_worker` (each one that did not leaves again); returns (tab, its worker, tabs tried)."""
+    for tried in range(1, attempts + 1):
+        tab = new_tab()
+        tab.open(f"/#{code}")
+        tab.page.fill("#username", name)
+        worker = join_and_find_worker(tab, echo, lambda: (tab.page.click("#join-button"), tab.wait_in_room()))
+        if worker != other_worker:
+            return tab, worker, tried
+        tab.page.click("#leave-button")
+    raise AssertionError("both pages kept landing on the same worker")
+
+
 def join_and_find_worker(tab: Tab, echo, action) -> int:
     """Runs `action` (which makes the tab open its WebSocket) and returns the pid of the worker the
     socket landed on: the one connection that appeared meanwhile."""
@@ -380,15 +394,7 @@ def test_killed_worker_page_reconnects_and_resumes_without_gaps_or_duplicates(ta
     code = ada.page.locator("#room-name").inner_text()
 
     # The sender must be served by the other worker, so it keeps sending while Ada's is down.
-    for _ in range(12):
-        grace = tabs()
-        grace.open(f"/#{code}")
-        grace.page.fill("#username", "Grace")
-        grace_worker = join_and_find_worker(grace, echo, lambda: (grace.page.click("#join-button"), grace.wait_in_room()))
-        if grace_worker != ada_worker:
-            break
-        grace.page.click("#leave-button")
-    assert grace_worker != ada_worker, "both pages kept landing on the same worker"
+    grace, grace_worker, _ = join_on_another_worker(tabs, echo, code, "Grace", ada_worker)
 
     expected = [f"before {i}" for i in range(3)]
     for text in expected:

@@ -12,7 +12,7 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect, sync_playwright
 
 from conftest import start_tls_echo
-from test_browser import CHROMIUM, PHONE, Tab, join_and_find_worker
+from test_browser import CHROMIUM, PHONE, Tab, join_and_find_worker, join_on_another_worker
 from tlsca import TestCA
 
 
@@ -67,17 +67,9 @@ def test_two_pages_chat_over_https_and_wss_on_two_workers(launch, test_ca, tls_e
         assert ada.page.url == f"{base}/#{code}"
 
         # The pages must be served by different workers: the fan-out between them crosses Redis.
-        attempts = 0
-        for _ in range(12):
-            attempts += 1
-            grace = tab(viewport=PHONE, color_scheme="light")
-            grace.open(f"/#{code}")
-            grace.page.fill("#username", "Grace")
-            grace_worker = join_and_find_worker(grace, tls_echo, lambda: (grace.page.click("#join-button"), grace.wait_in_room()))
-            if grace_worker != ada_worker:
-                break
-            grace.page.click("#leave-button")
-        assert grace_worker != ada_worker, "both pages kept landing on the same worker"
+        grace, grace_worker, attempts = join_on_another_worker(
+            lambda: tab(viewport=PHONE, color_scheme="light"), tls_echo, code, "Grace", ada_worker)
+        assert grace_worker != ada_worker
 
         # Every attempt that landed on Ada's worker joined (and left) too: Ada saw each one.
         expect(ada.system_line("Grace joined")).to_have_count(attempts)

@@ -9,22 +9,11 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 
 from conftest import free_port, http_get, wait_for
+from test_protocol import joined, room
 from tlsca import TestCA
 from wsclient import Client
-
-
-def room() -> str:
-    return "s" + uuid.uuid4().hex[:12]
-
-
-def joined(url, room_id, name, action="join", **kw):
-    c = Client(url)
-    history = c.join(room_id, name, action=action, **kw)
-    assert history.get("type") == "history", history
-    return c, history
 
 
 def admin_health(process):
