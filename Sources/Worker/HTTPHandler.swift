@@ -228,7 +228,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         ]
         // Why Redis is down (refused, timed out, a certificate that does not verify), so an
         // operator need not dig through the log.
-        let clients = [resources.hub.store.redis, resources.hub.subscriber.client]
+        let clients: [any RedisCommands] = [resources.hub.store.redis, resources.hub.subscriber.client]
         if let why = clients.lazy.filter({ !$0.isConnected }).compactMap(\.lastError).first {
             health["redisError"] = why
         }

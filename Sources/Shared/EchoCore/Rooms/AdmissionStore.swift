@@ -41,11 +41,11 @@ public enum AdmissionOutcome: Sendable, Equatable {
 
 /// The per-IP counts in Redis, shared by every worker and host. One round trip per check.
 public struct AdmissionStore: Sendable {
-    public let redis: RedisClient
+    public let redis: any RedisCommands
     /// This worker process's field in the connection hashes (unique across hosts).
     public let instance: String
 
-    public init(redis: RedisClient, instance: String) {
+    public init(redis: any RedisCommands, instance: String) {
         self.redis = redis
         self.instance = instance
     }

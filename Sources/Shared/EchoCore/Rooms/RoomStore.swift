@@ -49,12 +49,12 @@ public enum ChatOutcome: Sendable, Equatable {
 
 /// Room state in Redis: membership, history, chat. Each operation is one script, one round trip.
 public struct RoomStore: Sendable {
-    public let redis: RedisClient
+    public let redis: any RedisCommands
     public let configuration: EchoConfiguration
     /// How long a clientId is remembered for dedupe.
     public var dedupeSeconds = 300
 
-    public init(redis: RedisClient, configuration: EchoConfiguration) {
+    public init(redis: any RedisCommands, configuration: EchoConfiguration) {
         self.redis = redis
         self.configuration = configuration
     }
@@ -107,7 +107,7 @@ public struct RoomStore: Sendable {
 
     /// The last `historyLimit` messages, oldest first.
     public func history(room: String) -> EventLoopFuture<[StoredMessage]> {
-        redis.send(RESPCommand("XREVRANGE", .string(RoomKeys.stream(room)), "+", "-", "COUNT", .integer(configuration.historyLimit)))
+        redis.send(RESPCommand("XREVRANGE", .string(RoomKeys.stream(room)), "+", "-", "COUNT", .integer(configuration.historyLimit)), routedBy: RoomKeys.stream(room))
             .map { StoredMessage.messages(RoomEvent.events(fromStream: $0).reversed()) }
     }
 
@@ -125,8 +125,8 @@ public struct RoomStore: Sendable {
     public func dataEpoch(candidate: String) -> EventLoopFuture<String> {
         let key = RESPArgument.string(RoomKeys.dataEpoch)
         let ttl = RESPArgument.integer(configuration.roomTTLSeconds)
-        let set = redis.send(RESPCommand("SET", key, .string(candidate), "NX", "GET", "EX", ttl))
-        let expire = redis.send(RESPCommand("EXPIRE", key, ttl))
+        let set = redis.send(RESPCommand("SET", key, .string(candidate), "NX", "GET", "EX", ttl), routedBy: RoomKeys.dataEpoch)
+        let expire = redis.send(RESPCommand("EXPIRE", key, ttl), routedBy: RoomKeys.dataEpoch)
         return set.and(expire).map { reply, _ in reply.string ?? candidate }
     }
 

@@ -10,7 +10,7 @@ extension EchoConfiguration {
         .optionalText(
             "REDIS_URL", flag: "redis-url", value: "url", \.redisURL, default: "(embedded)",
             help: "`redis://[user:pass@]host:port[/db]`, `rediss://...` (TLS: `ECHO_REDIS_CA`) or `unix:///path/redis.sock[?db=N]`; unset: `echo` runs its own redis-server, a lone `echo-worker` uses `redis://127.0.0.1:6379`.",
-            validate: { _ = try RedisEndpoint(url: $0) }
+            validate: { _ = try RedisTopology(url: $0) }
         ),
         .integer("ECHO_RATE_LIMIT", flag: "rate-limit", \.rateLimitPerMinute, in: 0...1_000_000_000, help: "Chat messages per minute per client IP (0 = off)."),
         .integer("ECHO_RATE_BURST", flag: "rate-burst", \.rateLimitBurst, in: 1...1_000_000_000, help: "Chat messages a client IP may send at once after a quiet period (the rate limiter's bucket size)."),
