@@ -229,9 +229,10 @@ struct BenchSuiteTests {
         report.counts = BenchDeliveryCounts(sent: sent, expected: sent * 10, delivered: sent * 10 - lost, errors: errors)
         report.latency = BenchLatencySummary(count: sent * 10, p50: 500, p90: 900, p99: p99Microseconds, p999: p99Microseconds, max: p99Microseconds, mean: 600)
         if let shardSeconds {
+            // The machine was busy 18 s: server 5, Redis, this generator 4, the other generator 4, 1 + Redis elsewhere.
             report.cpu = BenchCPUUsage(
                 windowSeconds: 10, serverSeconds: 5, serverProcesses: 3, redisSeconds: shardSeconds.reduce(0, +), generatorSeconds: 4,
-                redisShardSeconds: shardSeconds.count > 1 ? shardSeconds : nil)
+                machineSeconds: 18, redisShardSeconds: shardSeconds.count > 1 ? shardSeconds : nil)
         }
         return report
     }
@@ -251,6 +252,8 @@ struct BenchSuiteTests {
         let deviation = try #require(step.shardDeviation)
         #expect(abs(deviation - 0.125) < 1e-9)   // 0.03 against a mean of 0.02667
         #expect(step.passes(p99LimitMilliseconds: 10) && !step.passes(p99LimitMilliseconds: 8))
+        #expect(step.serverCores == 0.5 && step.generatorCores == 0.8)
+        #expect(abs((step.otherCores ?? 0) - 0.42) < 1e-9)   // (18 − 5 − 0.8 − 4) / 10 − 0.4 of the other generator
 
         // Refused messages are not stored; a lost delivery or a missing generator fails the step.
         let refused = BenchScalingStep(offeredRate: 2000, connectionsRequested: 200, reports: [
@@ -291,8 +294,8 @@ struct BenchSuiteTests {
         #expect(text.contains("| cluster spreads Redis CPU within ±20 % across its 3 shards | 0.030 / 0.025 / 0.027 cores; busiest or idlest shard 9.8 % from the mean | met |"))
         #expect(text.contains("| highest offered rate with p99 ≤ 10 ms | one Redis: 4,000 msgs/s (6,000 missed); cluster: ≥ 4,000 msgs/s (every step passed) | reported |"))
         #expect(text.contains("**Redis Cluster, 3 primaries (no replicas)**\n\n| offered msgs/s |"))
-        #expect(text.contains("| 6,000 | 6,000 | 60,000 | 0.50 ms | 30.00 ms | 0 | 0 | 200/200 | 0.060 | 10.0 | – | **no** |"))
-        #expect(text.contains("| 2,000 | 2,000 | 20,000 | 0.50 ms | 3.00 ms | 0 | 0 | 200/200 | 0.082 (0.030 / 0.025 / 0.027) | 41.0 | ±9.8 % | yes |"))
+        #expect(text.contains("| 6,000 | 6,000 | 60,000 | 0.50 ms | 30.00 ms | 0 | 0 | 200/200 | 0.060 | 10.0 | – | 0.50 / 0.80 / 0.44 | **no** |"))
+        #expect(text.contains("| 2,000 | 2,000 | 20,000 | 0.50 ms | 3.00 ms | 0 | 0 | 200/200 | 0.082 (0.030 / 0.025 / 0.027) | 41.0 | ±9.8 % | 0.50 / 0.80 / 0.42 | yes |"))
         #expect(!text.contains("was not run"))
     }
 
@@ -307,6 +310,7 @@ struct BenchSuiteTests {
         #expect(text.contains("| Redis CPU per message, cluster ≤ 1.3 × one Redis | 30.0 µs (one Redis) vs n/a (cluster) = n/a × | n/a |"))
         #expect(text.contains("cluster: not run | reported |"))
         #expect(text.contains("Redis Cluster, 3 primaries (no replicas): Not run: echo did not become healthy."))
+        #expect(text.contains("**Redis Cluster, 3 primaries (no replicas)**\n\nNot run: echo did not become healthy.\n"))
         #expect(text.contains("**The cluster half of S6 was not run**, so its targets have no measurement."))
     }
 

@@ -89,8 +89,9 @@ def test_suite_runs_a_tls_row_against_echo_serving_tls(tmp_path):
 
 
 # One S6 step's row: offered, in/s, deliveries/s, p50, p99, lost, errors, joined, Redis cores, µs per
-# message, shard spread, verdict.
-S6_ROW = r"\| [\d,]+ \| [\d,]+ \| [\d,]+ \| [\d.]+ ms \| [\d.]+ ms \| \d+ \| \d+ \| 4,000/4,000 \| [\d.]+{shards} \| [\d.]+ \| {spread} \| (yes|\*\*no\*\*) \|"
+# message, shard spread, server / generators / other cores, verdict.
+S6_ROW = (r"\| [\d,]+ \| [\d,]+ \| [\d,]+ \| [\d.]+ ms \| [\d.]+ ms \| \d+ \| \d+ \| 4,000/4,000 \| [\d.]+{shards} \| [\d.]+ \| {spread} \| "
+          r"[\d.]+ / [\d.]+ / [\d.]+ \| (yes|\*\*no\*\*) \|")
 
 
 def test_s6_steps_its_rates_on_one_redis_and_on_a_cluster_and_stops_them(tmp_path):

@@ -50,6 +50,18 @@ public struct BenchScalingStep: Sendable, Equatable, Codable {
         return (cpu.redisShardSeconds ?? [total]).map { $0 / cpu.windowSeconds }
     }
 
+    public var serverCores: Double? { cpu?.serverCores }
+
+    /// All generators together (each charged itself over its own window).
+    public var generatorCores: Double { reports.reduce(0) { $0 + ($1.cpu?.generatorCores ?? 0) } }
+
+    /// Cores used by neither server, Redis nor any generator: the first generator counts the
+    /// others as "other processes", so their share is taken out again.
+    public var otherCores: Double? {
+        guard let cpu, let other = cpu.otherCores else { return nil }
+        return Swift.max(0, other - (generatorCores - cpu.generatorCores))
+    }
+
     /// Redis CPU (user + system, all processes) per message stored, in microseconds.
     public var redisMicrosecondsPerMessage: Double? {
         guard let redisCores, storedPerSecond > 0 else { return nil }

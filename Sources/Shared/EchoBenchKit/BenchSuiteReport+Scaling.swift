@@ -70,11 +70,12 @@ extension BenchSuiteReport {
             "(sent in the window, less refused). The cluster has \(load.shards) primaries and no replicas: S6 measures cost, not failover.",
         ]
         for run in scaling {
-            lines += ["", "**\(Self.layoutName(run))**", ""]
+            lines += ["", "**\(Self.layoutName(run))**"]
             if !run.steps.isEmpty {
                 lines += [
-                    "| offered msgs/s | messages in/s | deliveries/s | p50 | p99 | lost | send errors | joined | Redis cores (per process) | Redis µs per message | shard spread | p99 ≤ \(limit) ms |",
-                    "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+                    "",
+                    "| offered msgs/s | messages in/s | deliveries/s | p50 | p99 | lost | send errors | joined | Redis cores (per process) | Redis µs per message | shard spread | server / generators / other cores | p99 ≤ \(limit) ms |",
+                    "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
                 ]
                 for step in run.steps { lines.append(row(step, run: run)) }
             }
@@ -96,6 +97,7 @@ extension BenchSuiteReport {
             fixed(step.latencyP99Milliseconds, 2, " ms"), BenchFigure.fixed(Double(counts.lost), 0),
             BenchFigure.fixed(Double(counts.errors), 0), "\(BenchFigure.fixed(Double(step.connectionsJoined), 0))/\(BenchFigure.fixed(Double(step.connectionsRequested), 0))",
             cores, fixed(step.redisMicrosecondsPerMessage, 1, ""), step.shardDeviation.map { "±" + BenchFigure.fixed($0 * 100, 1) + " %" } ?? "–",
+            "\(fixed(step.serverCores, 2, "")) / \(BenchFigure.fixed(step.generatorCores, 2)) / \(fixed(step.otherCores, 2, ""))",
             run.passes(step) ? "yes" : "**no**",
         ]
         return "| " + cells.joined(separator: " | ") + " |"
