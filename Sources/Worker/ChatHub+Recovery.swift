@@ -47,7 +47,7 @@ extension ChatHub {
     func startRound(_ room: String) {
         guard let local = rooms[room], let recovery = local.recovery, !recovery.roundInFlight else { return }
         // Before the channel is confirmed, a message published after the read could be missed.
-        guard subscriber.isActive(RoomKeys.channel(room)) else { return }
+        guard subscriber.isActive(store.keys.channel(room)) else { return }
         recovery.retry?.cancel()
         recovery.retry = nil
         var positions: [ObjectIdentifier: StreamID?] = [:]

@@ -69,7 +69,7 @@ final class ChatHub: @unchecked Sendable {
         self.logger = logger
         self.connectionConfiguration = ChatConnectionStateMachine.Configuration(configuration)
         self.trustedProxies = configuration.trustedProxies.compactMap(IPAddressRange.init)
-        self.admission = Admission(eventLoop: eventLoop, store: AdmissionStore(redis: store.redis, instance: String(UInt64.random(in: 0...UInt64.max), radix: 36)), configuration: configuration, trustedProxies: trustedProxies, logger: logger)
+        self.admission = Admission(eventLoop: eventLoop, store: AdmissionStore(redis: store.redis, keys: store.keys, instance: String(UInt64.random(in: 0...UInt64.max), radix: 36)), configuration: configuration, trustedProxies: trustedProxies, logger: logger)
         // Weak: the subscriber's connection outlives the hub when a worker fails to start.
         subscriber.onMessage = { [weak self] channel, payload in self?.received(channel: channel, payload: payload) }
         subscriber.onBatchEnd = { [weak self] in self?.flush() }
@@ -125,7 +125,7 @@ final class ChatHub: @unchecked Sendable {
         }
         local.members[ObjectIdentifier(connection)] = connection
         local.outageAtAdd[ObjectIdentifier(connection)] = outages
-        return subscriber.subscribe(RoomKeys.channel(room))
+        return subscriber.subscribe(store.keys.channel(room))
     }
 
     /// A member's join succeeded (it holds the history up to `lastID`). Returns whether it may
@@ -145,7 +145,7 @@ final class ChatHub: @unchecked Sendable {
         guard let local = rooms[room], local.members.removeValue(forKey: id) != nil else { return }
         local.outageAtAdd[id] = nil
         local.recovery?.pending.remove(id)
-        subscriber.unsubscribe(RoomKeys.channel(room))
+        subscriber.unsubscribe(store.keys.channel(room))
         if local.members.isEmpty {
             local.recovery?.retry?.cancel()
             rooms[room] = nil
@@ -156,7 +156,7 @@ final class ChatHub: @unchecked Sendable {
 
     private func received(channel: ByteBuffer, payload: ByteBuffer) {
         let channelName = String(buffer: channel)
-        guard let room = RoomKeys.room(ofChannel: channelName), let local = rooms[room] else { return }
+        guard let room = store.keys.room(ofChannel: channelName), let local = rooms[room] else { return }
         guard let event = RoomEvent(payload: payload) else {
             logger.debug("unknown pub/sub payload", metadata: ["room": "\(room)"])
             return
@@ -199,6 +199,10 @@ final class ChatHub: @unchecked Sendable {
 
     private func refreshPresence() {
         for room in rooms.keys { refreshPresence(room) }
+        // One call for all the rooms: the index is outside every room's slot (RoomKeys).
+        store.markActive(rooms: Array(rooms.keys)).whenFailure { [logger] error in
+            logger.debug("active rooms not marked", metadata: ["error": "\(error)"])
+        }
     }
 
     /// Also after a recovery: a Redis that restarted without its data gets this worker's members,

@@ -53,7 +53,8 @@ final class WorkerService: Service {
         let redis = RedisClient(endpoint: endpoint, tls: settings.redisTLS, eventLoop: loop, timeout: timeout, logger: logger)
         redis.scripts = RoomStore.scripts + AdmissionStore.scripts
         let subscriber = RedisSubscriber(endpoint: endpoint, tls: settings.redisTLS, eventLoop: loop, timeout: timeout, logger: logger)
-        let hub = ChatHub(eventLoop: loop, store: RoomStore(redis: redis, configuration: configuration), subscriber: subscriber, configuration: configuration, logger: logger)
+        let keys = RoomKeys(layout: RoomKeys.layout(for: try RedisTopology(url: configuration.effectiveRedisURL)))
+        let hub = ChatHub(eventLoop: loop, store: RoomStore(redis: redis, keys: keys, configuration: configuration), subscriber: subscriber, configuration: configuration, logger: logger)
 
         var assets: StaticAssets? = nil
         if let root = StaticAssets.locateRoot(configured: configuration.webRoot) {

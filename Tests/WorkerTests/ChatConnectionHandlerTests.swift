@@ -22,7 +22,7 @@ import Testing
         let endpoint = try RedisEndpoint(url: "redis://127.0.0.1:1")
         let redis = RedisClient(endpoint: endpoint, eventLoop: loop, timeout: .seconds(1), logger: logger)
         let subscriber = RedisSubscriber(endpoint: endpoint, eventLoop: loop, timeout: .seconds(1), logger: logger)
-        let hub = ChatHub(eventLoop: loop, store: RoomStore(redis: redis, configuration: configuration), subscriber: subscriber,
+        let hub = ChatHub(eventLoop: loop, store: RoomStore(redis: redis, keys: .legacy, configuration: configuration), subscriber: subscriber,
                           configuration: configuration, logger: logger)
         try ChatServer.addWebSocketHandlers(to: channel.pipeline.syncOperations, after: nil, hub: hub, clientIP: "127.0.0.1")
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9)).wait()
