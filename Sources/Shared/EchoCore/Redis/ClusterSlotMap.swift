@@ -62,17 +62,25 @@ public struct ClusterSlotMap: Sendable, Equatable {
             var replicas: [Node] = []
             for value in nodes {
                 let node = try Self.node(value, tls: tls)
-                if node.isPrimary, primary == nil { primary = node } else { replicas.append(node) }
+                // A failed primary may still be listed beside the replica that replaced it.
+                if node.isPrimary, primary == nil || primary?.health == "fail" {
+                    if let previous = primary { replicas.append(previous) }
+                    primary = node
+                } else {
+                    replicas.append(node)
+                }
             }
             shards.append(Shard(ranges: ranges, primary: primary, replicas: replicas))
         }
         self.init(shards: shards)
     }
 
+    /// Shards are kept in slot order (Redis lists them in any order), so two readings of one
+    /// topology compare equal.
     public init(shards: [Shard]) {
-        self.shards = shards
+        self.shards = shards.sorted { ($0.ranges.first?.lowerBound ?? RedisSlot.count) < ($1.ranges.first?.lowerBound ?? RedisSlot.count) }
         owners = Array(repeating: -1, count: RedisSlot.count)
-        for (index, shard) in shards.enumerated() {
+        for (index, shard) in self.shards.enumerated() {
             for range in shard.ranges {
                 for slot in range { owners[slot] = Int16(index) }
             }
@@ -90,8 +98,10 @@ public struct ClusterSlotMap: Sendable, Equatable {
         shard(forSlot: slot)?.primary
     }
 
-    /// Every shard's primary (shards without one are left out).
-    public var primaries: [Node] { shards.compactMap(\.primary) }
+    /// The primary of every shard that serves slots. A failed primary whose replica took over is
+    /// listed by Redis as a shard of its own with no slots: it is left out, as are shards with
+    /// no primary.
+    public var primaries: [Node] { shards.filter { !$0.ranges.isEmpty }.compactMap(\.primary) }
 
     /// Whether every slot has a primary.
     public var coversAllSlots: Bool {

@@ -83,8 +83,11 @@ public final class RedisCluster: RedisCommands, @unchecked Sendable {
                 guard case .tcp(let host, let port) = seed.address else { continue }
                 _ = self.client(host: host, port: port)
             }
-            self.timer = self.eventLoop.scheduleRepeatedTask(initialDelay: self.refreshInterval, delay: self.refreshInterval) { _ in
-                self.refresh(because: "periodic")
+            // Every second while a primary is unreachable (a failover promotes its replica within
+            // the cluster's node timeout), every refreshInterval otherwise.
+            self.timer = self.eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
+                let due = self.lastRefresh.map { NIODeadline.now() - $0 >= self.refreshInterval } ?? true
+                if due || !self.isConnected { self.refresh(because: due ? "periodic" : "a primary is unreachable") }
             }
         }
     }
@@ -291,12 +294,12 @@ public final class RedisCluster: RedisCommands, @unchecked Sendable {
 
     /// `0-5460@127.0.0.1:7000 5461-10922@…`: what a topology change log line shows.
     private static func layout(_ map: ClusterSlotMap) -> String {
-        map.shards.map { "\(ClusterSlotMap.describe($0.ranges))@\($0.primary?.address ?? "none")" }.joined(separator: " ")
+        map.shards.filter { !$0.ranges.isEmpty }.map { "\(ClusterSlotMap.describe($0.ranges))@\($0.primary?.address ?? "none")" }.joined(separator: " ")
     }
 
     /// Every shard, its slots, primary, replicas and whether its connection is up (for `/health`).
     public var shardStatus: [ShardStatus] {
-        (map?.shards ?? []).map { shard in
+        (map?.shards ?? []).filter { !$0.ranges.isEmpty }.map { shard in
             ShardStatus(
                 slots: ClusterSlotMap.describe(shard.ranges), primary: shard.primary?.address,
                 replicas: shard.replicas.map { "\($0.address) (\($0.health))" },
