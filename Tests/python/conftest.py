@@ -94,6 +94,11 @@ class RedisServer:
         """What the send script does: PUBLISH on one node (SPUBLISH on a cluster)."""
         return self.cli("PUBLISH", channel, payload)
 
+    @staticmethod
+    def tag(room_id: str) -> str:
+        """A room's part of its key names: `stream:{tag}` (the bare id on one node)."""
+        return room_id
+
 
 class RedisCluster:
     """A Redis Cluster on loopback: `primaries` primaries with `replicas` replicas each
@@ -192,6 +197,11 @@ class RedisCluster:
 
     def publish(self, channel: str, payload: str) -> str:
         return self.cli("SPUBLISH", channel, payload)
+
+    @staticmethod
+    def tag(room_id: str) -> str:
+        """A room's part of its key names in a cluster: its hash tag (`stream:{r}`)."""
+        return "{" + room_id + "}"
 
     def shards(self) -> list[dict]:
         """CLUSTER SHARDS as dicts: slots [(start, end)], primary port, replica ports."""
