@@ -39,7 +39,9 @@ final class ChatHub: @unchecked Sendable {
 
     let eventLoop: EventLoop
     let store: RoomStore
-    let subscriber: RedisSubscriber
+    let subscriber: any RedisPubSub
+    /// What `REDIS_URL` named, and in cluster mode the router (``RedisSetup``).
+    let redis: RedisSetup
     let configuration: EchoConfiguration
     let logger: Logger
     /// What every connection's ``ChatConnectionStateMachine`` reads; one instance for all.
@@ -61,10 +63,11 @@ final class ChatHub: @unchecked Sendable {
     /// Redis's data epoch as last read (``RoomKeys/dataEpoch``); nil until the first read.
     var knownEpoch: String?
 
-    init(eventLoop: EventLoop, store: RoomStore, subscriber: RedisSubscriber, configuration: EchoConfiguration, logger: Logger) {
+    init(eventLoop: EventLoop, store: RoomStore, redis: RedisSetup, configuration: EchoConfiguration, logger: Logger) {
         self.eventLoop = eventLoop
         self.store = store
-        self.subscriber = subscriber
+        self.redis = redis
+        self.subscriber = redis.subscriber
         self.configuration = configuration
         self.logger = logger
         self.connectionConfiguration = ChatConnectionStateMachine.Configuration(configuration)
@@ -99,7 +102,7 @@ final class ChatHub: @unchecked Sendable {
         for local in rooms.values { local.recovery?.retry?.cancel() }
     }
 
-    var redisConnected: Bool { store.redis.isConnected && subscriber.client.isConnected }
+    var redisConnected: Bool { store.redis.isConnected && subscriber.isConnected }
 
     // MARK: Connections and membership
 
@@ -253,7 +256,7 @@ final class ChatHub: @unchecked Sendable {
             slot: slot, pid: pid, connections: connections.count, rooms: rooms.count,
             messagesIn: counters.messagesIn, messagesOut: counters.messagesOut, errors: counters.errorTotal,
             rateLimited: counters.rateLimited, slowConsumerCloses: counters.slowConsumerCloses,
-            redisConnected: redisConnected, redisReconnects: store.redis.reconnects + subscriber.client.reconnects,
+            redisConnected: redisConnected, redisReconnects: store.redis.reconnects + subscriber.reconnects,
             rssBytes: ProcessMemory.residentBytes()
         )
     }
