@@ -6,7 +6,9 @@ import EchoCore
 /// cannot be trusted, so every room is recovered conservatively (``RoomRecovery``).
 ///
 /// The epochs travel as one string (`shards:key=value;key=value`, keys sorted) so that the
-/// recovery code keeps one value per round, as with a single Redis.
+/// recovery code keeps one value, as with a single Redis. A reading may cover only some shards
+/// (a room's round reads its own; a shard that is down cannot be read): readings are compared
+/// key by key and merged into what is known.
 enum DataEpochs {
     static let prefix = "shards:"
 
@@ -27,6 +29,13 @@ enum DataEpochs {
         }
         let before = split(expected)
         return split(current).contains { key, value in before[key].map { $0 != value } ?? false }
+    }
+
+    /// What is known after `reading`: in a cluster, every shard's latest epoch, including those of
+    /// shards this reading did not cover (a room's round reads only its own shard).
+    static func merged(_ known: String?, _ reading: String) -> String {
+        guard let known, known.hasPrefix(prefix), reading.hasPrefix(prefix) else { return reading }
+        return combine(split(known).merging(split(reading)) { _, new in new })
     }
 
     private static func split(_ combined: String) -> [String: String] {

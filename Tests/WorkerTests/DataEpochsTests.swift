@@ -27,4 +27,14 @@ import Testing
         #expect(DataEpochs.lost(expected: "x", current: "y"))
         #expect(!DataEpochs.lost(expected: "x", current: "x"))
     }
+
+    @Test func aPartialReadingIsMergedIntoWhatIsKnown() {
+        let known = DataEpochs.combine(["a": "1", "b": "2", "c": "3"])
+        let merged = DataEpochs.merged(known, DataEpochs.combine(["b": "2"]))
+        #expect(merged == known)
+        // A later full reading still sees shard c's change.
+        #expect(DataEpochs.lost(expected: merged, current: DataEpochs.combine(["a": "1", "b": "2", "c": "4"])))
+        #expect(DataEpochs.merged(nil, "x") == "x")
+        #expect(DataEpochs.merged(known, DataEpochs.combine(["c": "9"])) == DataEpochs.combine(["a": "1", "b": "2", "c": "9"]))
+    }
 }

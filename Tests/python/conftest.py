@@ -152,15 +152,22 @@ class RedisCluster:
             capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, out.stdout + out.stderr
         self.wait_ok()
+        # A replica that has not synced yet refuses to take over (its data is too old): a test
+        # that kills a primary needs them all in sync.
+        replicas = [p for p in self.ports if p not in self.primaries()]
+        wait_for(lambda: all("master_link_status:up" in self.node(p, "INFO", "REPLICATION") for p in replicas),
+                 timeout=30, interval=0.2, what="every replica in sync with its primary")
         return self
 
     def wait_ok(self, timeout=30.0):
-        """Until every running node says the cluster is ok and knows every slot's primary."""
+        """Until every running node says the cluster is ok and every slot's primary is a running
+        node (after a kill, until a replica took over)."""
         def ok():
             for port in self.procs:
                 if "cluster_state:ok" not in self.node(port, "CLUSTER", "INFO"):
                     return False
-            return len(self.primaries()) == self.primary_count
+            primaries = self.primaries()
+            return len(primaries) == self.primary_count and all(p in self.procs for p in primaries)
         wait_for(ok, timeout=timeout, interval=0.2, what="cluster_state:ok on every node")
 
     def stop(self):
