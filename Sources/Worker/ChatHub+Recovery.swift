@@ -20,7 +20,7 @@ extension ChatHub {
             recover(room, members: joined, start: false)
         }
         if !rooms.isEmpty {
-            logger.warning("pub/sub connection lost; holding live messages until the rooms are caught up", metadata: ["rooms": "\(rooms.count)"])
+            logger.warning("live feed interrupted (a pub/sub connection lost, or a cluster slot moved); holding live messages until the rooms are caught up", metadata: ["rooms": "\(rooms.count)"])
         }
     }
 

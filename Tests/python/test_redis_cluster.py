@@ -102,6 +102,35 @@ def test_two_echo_processes_chat_on_every_shard(redis_cluster, start_echo):
         c.close()
 
 
+def key_slot(key: str) -> int:
+    """Redis Cluster's hash slot (CRC16/XMODEM of the key or its hash tag, mod 16384)."""
+    data = key.encode()
+    start = data.find(b"{")
+    if start >= 0:
+        end = data.find(b"}", start + 1)
+        if end > start + 1:
+            data = data[start + 1:end]
+    crc = 0
+    for byte in data:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
+            crc &= 0xFFFF
+    return crc & 0x3FFF
+
+
+def room_in_slot(slot: int) -> str:
+    while True:
+        r = room()
+        if key_slot(r) == slot:
+            return r
+
+
+def error_count(cluster, port: int, error: str) -> int:
+    m = re.search(rf"errorstat_{error}:count=(\d+)", cluster.node(port, "INFO", "errorstats"))
+    return int(m.group(1)) if m else 0
+
+
 def move_slot(cluster, slot: int, source: int, target: int):
     """Moves one slot and its keys between primaries, as `redis-cli --cluster reshard` does."""
     ids = {s["port"]: s["id"] for s in cluster.shards()}
@@ -197,3 +226,70 @@ def test_a_killed_primary_is_replaced_and_its_rooms_chat_again(redis_cluster, st
     health = admin_health(e1)["redisTopology"]
     assert all(s["connected"] and s["subscriberConnected"] for s in health["shards"])
     assert not any(s["primary"].endswith(f":{victim}") for s in health["shards"])
+
+
+def test_a_slot_mid_migration_answers_ask_and_tryagain(redis_cluster, start_echo):
+    """While a room's slot migrates, the source answers ASK for keys it no longer has (the router
+    follows with ASKING on the target, no map change) and the target answers TRYAGAIN to a
+    script whose keys are not all there yet (Redis 7.0 refuses multi-key commands on an importing
+    slot with keys missing): the router retries with bounded back-off, then says UNAVAILABLE and
+    the client retries. Nothing is lost or doubled, and both rooms chat on after the migration."""
+    cluster = redis_cluster
+    e1 = start_echo(workers=1, redis_url=cluster.url)
+    e2 = start_echo(workers=1, redis_url=cluster.url)
+    r = room()
+    slot = key_slot(r)
+    assert slot == cluster.slot(r)
+    source = cluster.primary_for(r)
+    target = next(p for p in cluster.primaries() if p != source)
+    a, _ = joined(e1.ws_url, r, "alice", action="create")
+    b, _ = joined(e2.ws_url, r, "bob")
+    a.chat(r, "before")
+    first = b.next_chat()["id"]
+    assert a.next_chat()["id"] == first
+
+    ids = {s["port"]: s["id"] for s in cluster.shards()}
+    assert cluster.node(target, "CLUSTER", "SETSLOT", slot, "IMPORTING", ids[source]) == "OK"
+    assert cluster.node(source, "CLUSTER", "SETSLOT", slot, "MIGRATING", ids[target]) == "OK"
+
+    # A room created now has none of its keys on the source (ASK), nor yet on the target (TRYAGAIN).
+    asks, tries = error_count(cluster, source, "ASK"), error_count(cluster, target, "TRYAGAIN")
+    r2 = room_in_slot(slot)
+    c = Client(e1.ws_url)
+    c.send("join", roomId=r2, username="carol", action="create")
+    refused = c.recv_until(lambda f: f.get("type") in ("history", "error"), timeout=10)
+    assert refused.get("code") == "UNAVAILABLE", refused
+    assert error_count(cluster, source, "ASK") > asks
+    # Bounded: 5 tries, each one ASK then TRYAGAIN.
+    assert error_count(cluster, target, "TRYAGAIN") - tries == 5
+
+    # The existing room's stream moves first, then the rest: a chat meanwhile is retried by the
+    # router (and, if the migration outlasts its back-off, by the client with the same clientId).
+    assert cluster.node(source, "MIGRATE", "127.0.0.1", target, "", 0, 5000, "KEYS", f"stream:{{{r}}}") == "OK"
+    a.chat(r, "during", clientId="during-1")
+    move_slot_rest(cluster, slot, source, target, ids)
+    frame = a.recv_until(lambda f: f.get("type") == "error" or f.get("text") == "during", timeout=10)
+    if frame.get("type") == "error":
+        assert frame["code"] == "UNAVAILABLE", frame
+        a.chat(r, "during", clientId="during-1")
+    assert b.next_chat(timeout=10)["text"] == "during"
+    a.chat(r, "after")
+    assert b.next_chat(timeout=10)["text"] == "after"
+    c, history = joined(e1.ws_url, r2, "carol", action="create")
+    c.chat(r2, "new room after")
+    assert c.next_chat(timeout=10)["text"] == "new room after"
+    d, history = joined(e2.ws_url, r, "dave")
+    assert [m["text"] for m in history["messages"]] == ["before", "during", "after"]
+    assert history["messages"][0]["id"] == first
+    for x in (a, b, c, d):
+        x.close()
+
+
+def move_slot_rest(cluster, slot, source, target, ids):
+    while True:
+        keys = cluster.node(source, "CLUSTER", "GETKEYSINSLOT", slot, 100).split()
+        if not keys:
+            break
+        assert cluster.node(source, "MIGRATE", "127.0.0.1", target, "", 0, 5000, "KEYS", *keys) == "OK"
+    for port in ids:
+        cluster.node(port, "CLUSTER", "SETSLOT", slot, "NODE", ids[target])
