@@ -232,6 +232,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         if let why = clients.lazy.filter({ !$0.isConnected }).compactMap(\.lastError).first {
             health["redisError"] = why
         }
+        health["redisPrimary"] = (resources.hub.store.redis as? RedisClient)?.resolvedEndpoint?.hostAndPort
         return health
     }
 
