@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -21,6 +22,8 @@ import threading
 import time
 import uuid
 from pathlib import Path
+
+import pytest
 
 from conftest import free_port, http_get, wait_for
 from wsclient import Client
@@ -149,21 +152,41 @@ class FollowProbe:
         raise AssertionError(f"no chat made the round trip within {limit_s}s of the kill")
 
 
-def test_echo_follows_a_sentinel_failover_and_the_resume_rule_holds(start_echo):
+FAULTS = {
+    # The case: the primary dies.
+    "kill9": "kill -9 the primary",
+    # The replica is 0.5 s behind when the primary dies (its link cut, itself stopped):
+    # acknowledged messages are lost, and every client that received one must be told.
+    "kill9-replica-behind": "kill -9 the primary 0.5 s after cutting the replica off",
+    # The Sentinel whose +switch-master Echo listens to is gone first: the watch moves on.
+    "kill9-watched-sentinel-down": "kill -9 the Sentinel Echo watches, then the primary",
+    # SENTINEL FAILOVER: the old primary lives on and is demoted; it must take no write after.
+    "manual-failover": "SENTINEL FAILOVER (the old primary is demoted, not killed)",
+}
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_echo_follows_a_sentinel_failover_and_the_resume_rule_holds(start_echo, fault):
     sentinels = SentinelSet().start()
     try:
         echo = start_echo(workers=2, redis_url=sentinels.url, ECHO_STREAM_MAXLEN="100000")
         old, new = sentinels.primary_port, sentinels.replica_port
         wait_for(lambda: admin_health(echo).get("redisPrimary") == f"127.0.0.1:{old}", what="/health naming the primary")
-        asyncio.run(_failover_under_traffic(echo, sentinels, old, new))
+        summary, figures = asyncio.run(_failover_under_traffic(echo, sentinels, old, new, fault))
         echo.log.flush()
         log = echo.log_path.read_text(errors="replace")
         assert "redis primary found" in log and "redis primary switched" in log
+        if fault == "kill9-replica-behind":
+            assert figures["acked_lost"] > 0, "the replica was behind: some acknowledged message should be lost"
+            assert summary.clients_told > 0
+        if fault == "manual-failover":
+            # Demoted and a replica of the new primary now: it holds what the new one holds.
+            wait_for(lambda: b"role:slave" in sentinels.call(old, "INFO", "replication"), what="the old primary demoted")
     finally:
         sentinels.cleanup()
 
 
-async def _failover_under_traffic(echo, sentinels: SentinelSet, old: int, new: int):
+async def _failover_under_traffic(echo, sentinels: SentinelSet, old: int, new: int, fault: str):
     fleet = Fleet([echo.ws_url], rooms=3, senders=2, members=2, resumers=1, quiet_rooms=1,
                   send_interval=0.1, resume_every=(1.0, 3.0), max_pending=64, tag="s")
     probe = FollowProbe(echo.ws_url)
@@ -172,19 +195,35 @@ async def _failover_under_traffic(echo, sentinels: SentinelSet, old: int, new: i
         await fleet.start(join_timeout=10)
         await asyncio.sleep(3.0)
 
+        asked = sentinels.sentinel_ports[-1]
+
         def inject():
             switched = threading.Event()
 
             def watch_switch():
                 while not switched.is_set():
-                    if sentinels.named_primary() == new:
+                    if sentinels.named_primary(asked) == new:
                         figures["switch_s"] = time.monotonic() - killed
                         switched.set()
                     time.sleep(0.02)
 
-            sentinels.kill9(old)
+            if fault == "kill9-watched-sentinel-down":
+                # Echo's watch starts on the first Sentinel of the URL.
+                sentinels.kill9(sentinels.sentinel_ports[0])
+                time.sleep(1.0)
+            if fault == "kill9-replica-behind":
+                # Stopped, the replica cannot reconnect to the primary and catch up before the kill.
+                sentinels.procs[new].send_signal(signal.SIGSTOP)
+                sentinels.call(old, "CLIENT", "KILL", "TYPE", "replica")
+                time.sleep(0.5)
+            if fault == "manual-failover":
+                sentinels.call(asked, "SENTINEL", "FAILOVER", NAME)
+            else:
+                sentinels.kill9(old)
             killed = time.monotonic()
-            figures["killed"] = killed
+            if fault == "kill9-replica-behind":
+                sentinels.procs[new].send_signal(signal.SIGCONT)
+            figures["killed"] = killed  # for a manual failover: when it was asked for
             watcher = threading.Thread(target=watch_switch, daemon=True)
             watcher.start()
             try:
@@ -198,9 +237,9 @@ async def _failover_under_traffic(echo, sentinels: SentinelSet, old: int, new: i
         # The truth is the new primary's streams alone: what the failover lost must show up.
         await fleet.settle(new, timeout=25)
         summary = fleet.summary()
-        acked_lost = len(summary.confirmed_missing)
+        acked_lost = figures["acked_lost"] = len(summary.confirmed_missing)
         recovery = recovery_seconds(fleet.logs, [figures["killed"]])
-        print(f"\n[sentinel failover] switch_s={figures.get('switch_s', float('nan')):.2f} "
+        print(f"\n[{FAULTS[fault]}] switch_s={figures.get('switch_s', float('nan')):.2f} "
               f"follow_s={figures['follow_s']:.2f} every_sender_s={recovery:.2f} acked_lost={acked_lost} "
               + ", ".join(f"{k}={v}" for k, v in summary.figures().items()))
         for v in summary.verdicts:
@@ -236,6 +275,7 @@ async def _failover_under_traffic(echo, sentinels: SentinelSet, old: int, new: i
             assert len(sentinels.call(new, "XRANGE", f"stream:{r}", "-", "+")) == 1
         finally:
             c.close()
+        return summary, figures
     finally:
         probe.client.close()
         await fleet.close()
