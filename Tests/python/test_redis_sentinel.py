@@ -15,6 +15,7 @@ import asyncio
 import json
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -304,4 +305,80 @@ def test_a_wrong_primary_name_is_named_in_health_and_the_log(start_echo):
         assert "redisPrimary" not in health
         wait_for(lambda: expected in echo.log_path.read_text(errors="replace"), what="the log naming the unknown primary")
     finally:
+        sentinels.cleanup()
+
+
+class FakeSentinel:
+    """Answers like a Sentinel, naming whichever node `names` says (a replica, to see Echo refuse
+    it): `SENTINEL get-master-addr-by-name`, `SUBSCRIBE` (no event ever comes) and `PING`."""
+
+    def __init__(self, names: int):
+        self.names = names
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.asked = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        reader = conn.makefile("rb")
+        try:
+            while True:
+                line = reader.readline()
+                if not line.startswith(b"*"):
+                    return
+                words = []
+                for _ in range(int(line[1:])):
+                    size = int(reader.readline()[1:])
+                    words.append(reader.read(size + 2)[:-2].decode())
+                verb = words[0].upper()
+                if verb == "SENTINEL":
+                    self.asked += 1
+                    port = str(self.names)
+                    conn.sendall(f"*2\r\n$9\r\n127.0.0.1\r\n${len(port)}\r\n{port}\r\n".encode())
+                elif verb == "SUBSCRIBE":
+                    conn.sendall(f"*3\r\n$9\r\nsubscribe\r\n${len(words[1])}\r\n{words[1]}\r\n:1\r\n".encode())
+                else:
+                    conn.sendall(b"+PONG\r\n")
+        except (OSError, ValueError):
+            return
+        finally:
+            conn.close()
+
+    def close(self):
+        self.listener.close()
+
+
+def test_a_node_that_is_not_the_primary_is_refused_until_the_sentinels_name_the_primary(start_worker):
+    """A Sentinel may name a replica (one not promoted yet, a stale Sentinel, or a primary demoted
+    meanwhile): it must not take Echo's writes. Echo refuses it and asks again."""
+    sentinels = SentinelSet()
+    fake = None
+    try:
+        sentinels._redis(sentinels.primary_port)
+        sentinels._redis(sentinels.replica_port, "--replicaof", "127.0.0.1", str(sentinels.primary_port))
+        wait_for(lambda: b"master_link_status:up" in sentinels.call(sentinels.replica_port, "INFO", "replication"),
+                 what="the replica in sync")
+        fake = FakeSentinel(names=sentinels.replica_port)
+        worker = start_worker(redis_url=f"redis+sentinel://127.0.0.1:{fake.port}/{NAME}", wait=False)
+        expected = f"127.0.0.1:{sentinels.replica_port} is not the primary (ROLE: slave)"
+        wait_for(lambda: expected in admin_health(worker).get("redisError", ""), what="/health refusing the replica")
+        assert http_get(worker.base + "/health")[0] == 503
+        asked = fake.asked
+        wait_for(lambda: fake.asked > asked + 1, what="the Sentinel asked again")
+        # No write reached the replica (a replica refuses them anyway; Echo never sends one).
+        assert b"cmdstat_evalsha" not in sentinels.call(sentinels.replica_port, "INFO", "commandstats")
+        fake.names = sentinels.primary_port
+        worker.wait_healthy(timeout=15)
+        assert admin_health(worker)["redisPrimary"] == f"127.0.0.1:{sentinels.primary_port}"
+    finally:
+        if fake:
+            fake.close()
         sentinels.cleanup()
