@@ -180,6 +180,10 @@ def test_echo_follows_a_sentinel_failover_and_the_resume_rule_holds(start_echo, 
         echo.log.flush()
         log = echo.log_path.read_text(errors="replace")
         assert "redis primary found" in log and "redis primary switched" in log
+        # Told by the watch, not found out on a retry.
+        assert "via=+switch-master" in log
+        if fault == "kill9-watched-sentinel-down":
+            assert any("sentinelWatch" in line and "redis reconnected" in line for line in log.splitlines())
         if fault == "kill9-replica-behind":
             assert figures["acked_lost"] > 0, "the replica was behind: some acknowledged message should be lost"
             assert summary.clients_told > 0
@@ -296,11 +300,12 @@ def test_a_wrong_primary_name_is_named_in_health_and_the_log(start_echo):
     try:
         url = sentinels.url.rsplit("/", 1)[0] + "/nosuchprimary"
         echo = start_echo(workers=2, redis_url=url, wait=False)
-        expected = 'no Sentinel knows a primary named "nosuchprimary"'
+        asked = ", ".join(f"127.0.0.1:{p}" for p in sentinels.sentinel_ports)
+        expected = f'no Sentinel knows a primary named "nosuchprimary" (asked {asked})'
 
         def told():
             health = admin_health(echo)
-            return health.get("status") == "unavailable" and expected in health.get("redisError", "") and health
+            return health.get("status") == "unavailable" and health.get("redisError") == expected and health
         health = wait_for(told, timeout=20, what="/health naming the unknown primary")
         assert "redisPrimary" not in health
         wait_for(lambda: expected in echo.log_path.read_text(errors="replace"), what="the log naming the unknown primary")

@@ -67,8 +67,12 @@ public final class RedisClient: @unchecked Sendable {
         self.isSubscriber = isSubscriber
     }
 
-    /// The node connected to or tried last, for logs.
-    private var current: RedisEndpoint { resolvedEndpoint ?? endpoint }
+    /// The node connected to or tried last.
+    private var node: RedisEndpoint { resolvedEndpoint ?? endpoint }
+    /// ``node`` for logs; a client that follows Sentinels has none until they named one.
+    private var nodeText: String {
+        resolveEndpoint != nil && resolvedEndpoint == nil ? "(not named yet)" : node.description
+    }
 
     public var isConnected: Bool {
         if case .connected = state { return true }
@@ -302,9 +306,9 @@ public final class RedisClient: @unchecked Sendable {
     private func connected(_ connection: RedisConnection) {
         if everConnected {
             reconnects += 1
-            logger.info("redis reconnected", metadata: ["redis": "\(current)", "subscriber": "\(isSubscriber)"])
+            logger.info("redis reconnected", metadata: ["redis": "\(nodeText)", "subscriber": "\(isSubscriber)"])
         } else {
-            logger.info("redis connected", metadata: ["redis": "\(current)", "subscriber": "\(isSubscriber)"])
+            logger.info("redis connected", metadata: ["redis": "\(nodeText)", "subscriber": "\(isSubscriber)"])
         }
         everConnected = true
         lastError = nil
@@ -318,17 +322,17 @@ public final class RedisClient: @unchecked Sendable {
     }
 
     private func lost(_ error: Error, connection: RedisConnection? = nil) {
-        let reason = Self.reason(for: error, endpoint: current)
+        let reason = Self.reason(for: error, endpoint: node)
         switch state {
         case .shutDown, .waiting:
             return
         case .connected(let current):
             guard connection == nil || connection === current else { return }
-            logger.warning("redis connection lost", metadata: ["redis": "\(current)", "error": "\(reason)"])
+            logger.warning("redis connection lost", metadata: ["redis": "\(nodeText)", "error": "\(reason)"])
             onAvailabilityChange?(false)
         case .connecting, .idle:
             if attempt == 0 || attempt % 10 == 0 {
-                logger.warning("redis connect failed", metadata: ["redis": "\(current)", "error": "\(reason)", "attempt": "\(attempt)"])
+                logger.warning("redis connect failed", metadata: ["redis": "\(nodeText)", "error": "\(reason)", "attempt": "\(attempt)"])
             }
         }
         lastError = reason
@@ -345,7 +349,7 @@ public final class RedisClient: @unchecked Sendable {
         guard case .connected(let connection) = state else { return }
         let now = NIODeadline.now()
         if let waited = connection.silentWait(now: now), waited > timeout {
-            logger.warning("redis command timed out; reconnecting", metadata: ["redis": "\(current)", "waitedMs": "\(waited.nanoseconds / 1_000_000)"])
+            logger.warning("redis command timed out; reconnecting", metadata: ["redis": "\(nodeText)", "waitedMs": "\(waited.nanoseconds / 1_000_000)"])
             connection.fail(RedisError(.timeout, "no reply within \(timeout.nanoseconds / 1_000_000) ms"))
             connection.channel.close(promise: nil)
             return

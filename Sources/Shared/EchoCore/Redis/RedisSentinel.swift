@@ -42,7 +42,9 @@ public final class RedisSentinel: @unchecked Sendable {
         self.tls = tls
         self.timeout = timeout
         self.logger = logger
-        watcher = RedisClient(endpoint: self.sentinels[0], tls: tls, eventLoop: eventLoop, timeout: timeout, logger: logger, isSubscriber: true)
+        var watchLogger = logger
+        watchLogger[metadataKey: "sentinelWatch"] = "\(primaryName)"
+        watcher = RedisClient(endpoint: self.sentinels[0], tls: tls, eventLoop: eventLoop, timeout: timeout, logger: watchLogger, isSubscriber: true)
         // Weak: the watcher's callbacks must not keep this object alive after shutdown.
         watcher.resolveEndpoint = { [weak self] in
             guard let self else { return eventLoop.makeFailedFuture(RedisError(.unavailable, "shut down")) }
@@ -117,17 +119,21 @@ public final class RedisSentinel: @unchecked Sendable {
         let asked = RedisClient.open(sentinel, tls: tls, on: eventLoop, timeout: timeout, isSubscriber: false, logger: logger) { connection in
             connection.send(RESPCommand("SENTINEL", "get-master-addr-by-name", .string(name)))
         }
-        return asked.flatMapThrowing { connection, reply in
+        let answer = asked.flatMapThrowing { connection, reply in
             connection.close()
             return try SentinelReply.primaryAddress(reply)
-        }.flatMap { address in
-            guard let address else {
+        }
+        // The next Sentinel is asked outside the error handler: its own failure is not this one's.
+        return answer.map { Result<SentinelReply.Address?, any Error>.success($0) }.recover { .failure($0) }.flatMap { outcome in
+            switch outcome {
+            case .success(let address?):
+                return self.eventLoop.makeSucceededFuture((sentinel, address))
+            case .success(nil):
                 return self.ask(remaining.dropFirst(), unknownTo: unknownTo + [sentinel.addressText], failures: failures)
+            case .failure(let error):
+                let failure = "\(sentinel.addressText): \(RedisClient.reason(for: error, endpoint: sentinel))"
+                return self.ask(remaining.dropFirst(), unknownTo: unknownTo, failures: failures + [failure])
             }
-            return self.eventLoop.makeSucceededFuture((sentinel, address))
-        }.flatMapError { error in
-            let failure = "\(sentinel.addressText): \(RedisClient.reason(for: error, endpoint: sentinel))"
-            return self.ask(remaining.dropFirst(), unknownTo: unknownTo, failures: failures + [failure])
         }
     }
 
