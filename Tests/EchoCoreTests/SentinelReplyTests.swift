@@ -41,4 +41,11 @@ import Testing
             #expect(SentinelReply.switchMaster(payload) == nil)
         }
     }
+
+    @Test func saysWhyNoPrimaryWasFound() {
+        #expect(SentinelReply.noPrimary(named: "orders", unknownTo: ["a:1", "b:2"], failures: [])
+            == #"no Sentinel knows a primary named "orders" (asked a:1, b:2)"#)
+        #expect(SentinelReply.noPrimary(named: "orders", unknownTo: ["a:1"], failures: ["b:2: cannot connect to b:2: Connection refused"])
+            == #"no Sentinel named the primary "orders": a:1: no primary of that name; b:2: cannot connect to b:2: Connection refused"#)
+    }
 }

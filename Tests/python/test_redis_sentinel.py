@@ -387,3 +387,33 @@ def test_a_node_that_is_not_the_primary_is_refused_until_the_sentinels_name_the_
         if fake:
             fake.close()
         sentinels.cleanup()
+
+
+def test_a_resume_from_a_message_the_stream_no_longer_holds_is_told(start_worker, redis_server):
+    """After a failover the new primary may lack the newest messages that clients received: a
+    resume from one of them is not recovered, though older entries are still there (only the
+    position's own entry shows that nothing after it went missing)."""
+    worker = start_worker()
+    r = "l" + uuid.uuid4().hex[:10]
+    a = Client(worker.ws_url)
+    try:
+        a.join(r, "alice", action="create")
+        for n in range(3):
+            a.chat(r, f"m{n}", clientId=f"m{n}")
+        ids = [a.next_chat()["id"] for _ in range(3)]
+        # What a replica that missed the last message holds.
+        assert redis_server.cli("XDEL", f"stream:{r}", ids[-1]) == "1"
+        b = Client(worker.ws_url)
+        try:
+            history = b.join(r, "alice", action="rejoin", since=ids[-1])
+            assert history["recovered"] is False
+            assert [m["id"] for m in history["messages"]] == ids[:2]
+            # A position still held resumes as before.
+            c = Client(worker.ws_url)
+            history = c.join(r, "bob", action="rejoin", since=ids[0])
+            assert history["recovered"] is True and [m["id"] for m in history["messages"]] == [ids[1]]
+            c.close()
+        finally:
+            b.close()
+    finally:
+        a.close()

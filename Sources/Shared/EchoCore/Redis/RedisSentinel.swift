@@ -106,13 +106,7 @@ public final class RedisSentinel: @unchecked Sendable {
         _ remaining: ArraySlice<RedisEndpoint>, unknownTo: [String], failures: [String]
     ) -> EventLoopFuture<(RedisEndpoint, SentinelReply.Address)> {
         guard let sentinel = remaining.first else {
-            let why: String
-            if failures.isEmpty {
-                why = "no Sentinel knows a primary named \"\(primaryName)\" (asked \(unknownTo.joined(separator: ", ")))"
-            } else {
-                let unknown = unknownTo.map { "\($0): no primary of that name" }
-                why = "no Sentinel named the primary \"\(primaryName)\": " + (unknown + failures).joined(separator: "; ")
-            }
+            let why = SentinelReply.noPrimary(named: primaryName, unknownTo: unknownTo, failures: failures)
             return eventLoop.makeFailedFuture(RedisError(.unavailable, why))
         }
         let name = primaryName

@@ -34,6 +34,17 @@ public enum SentinelReply {
         return Address(host: host, port: port)
     }
 
+    /// Why no Sentinel named a primary, for `/health` and the log: `unknownTo` lists the
+    /// Sentinels that know no primary of that name, `failures` those that could not be asked
+    /// (`host:port: why`). A wrong name is said plainly when every Sentinel answered.
+    public static func noPrimary(named name: String, unknownTo: [String], failures: [String]) -> String {
+        if failures.isEmpty {
+            return "no Sentinel knows a primary named \"\(name)\" (asked \(unknownTo.joined(separator: ", ")))"
+        }
+        let unknown = unknownTo.map { "\($0): no primary of that name" }
+        return "no Sentinel named the primary \"\(name)\": " + (unknown + failures).joined(separator: "; ")
+    }
+
     /// The payload of a message on `+switch-master`: `<name> <old-ip> <old-port> <new-ip> <new-port>`.
     /// A primary's name has no spaces (Sentinel refuses them), so the five words split plainly.
     public static func switchMaster(_ payload: String) -> Switch? {
