@@ -112,14 +112,14 @@ class RedisCluster:
 
     is_cluster = True
 
-    def __init__(self, primaries=3, replicas=1, node_timeout_ms=2000):
+    def __init__(self, primaries=3, replicas=1, node_timeout_ms=2000, directory: str | None = None):
         count = primaries * (1 + replicas)
         self.ports = [free_port() for _ in range(count)]
         self.bus_ports = [free_port() for _ in range(count)]
         self.primary_count = primaries
         self.replicas = replicas
         self.node_timeout_ms = node_timeout_ms
-        self.dir = tempfile.mkdtemp(prefix="echo-cluster-")
+        self.dir = directory or tempfile.mkdtemp(prefix="echo-cluster-")
         self.procs: dict[int, subprocess.Popen] = {}
 
     @property
