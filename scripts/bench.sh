@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # `make bench`: builds Echo in release mode and runs `echo-bench suite`, which starts a private
-# Redis and `echo` on loopback, runs the standard scenarios S1–S5 and the TLS rows (three times each) and writes
-# BENCHMARKS.md with the median and spread of every figure (docs/benchmarks.md).
+# Redis and `echo` on loopback, runs the standard scenarios S1–S5 and the TLS rows (three times each),
+# then S6 against that Redis and against a 3-primary Redis Cluster it starts (stepped rates, once), and
+# writes BENCHMARKS.md with the median and spread of every figure (docs/benchmarks.md).
 #
 #   BENCH_QUICK=1   one run per scenario, short durations, small S3/S4 (for development; the
 #                   numbers are not comparable with a full run)
 #   BENCH_OUT=path  where to write the report (default: BENCHMARKS.md at the repository root)
 #   BENCH_RUNS=n    runs per scenario (default 3, quick 1)
 #   BENCH_ONLY=ids  only these scenarios, comma-separated (S1,S2-10k,S2-20k,S3,S4,S5-S1-w1,S5-S2-w1,
-#                   and over TLS: S1-tls,S1-tls-compact,S3-tls,S3-tls-compact,S4-tls,S4-tls-resumed)
+#                   over TLS: S1-tls,S1-tls-compact,S3-tls,S3-tls-compact,S4-tls,S4-tls-resumed;
+#                   Redis Cluster: S6)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -31,8 +31,8 @@ struct BenchOptions: ParsableArguments {
     @Option(help: "PID of the server; it and all its descendants are charged CPU time and RSS.")
     var serverPid: Int?
 
-    @Option(help: "PID of redis-server, to charge its CPU time.")
-    var redisPid: Int?
+    @Option(help: "PID of redis-server, to charge its CPU time (repeatable: every primary of a cluster, reported each and together).")
+    var redisPid: [Int] = []
 
     @Option(help: "Room id prefix (default: a fresh random one, so runs never share rooms).")
     var roomPrefix: String?
@@ -107,7 +107,7 @@ struct BenchOptions: ParsableArguments {
             eventLoops: eventLoops, roomPrefix: resolvedRoomPrefix, joinAction: joinAction, tls: tlsSettings())
     }
 
-    var sampler: ProcessSampler { ProcessSampler(serverPID: serverPid, redisPID: redisPid) }
+    var sampler: ProcessSampler { ProcessSampler(serverPID: serverPid, redisPIDs: redisPid) }
 
     func parameters() -> [String: String] {
         var result = [

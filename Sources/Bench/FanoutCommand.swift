@@ -1,5 +1,6 @@
 import ArgumentParser
 import EchoBenchKit
+import Foundation
 import Histogram
 import Logging
 
@@ -36,12 +37,19 @@ struct FanoutCommand: AsyncParsableCommand {
     @Option(help: "After sending stops: never wait longer than this many seconds in total.")
     var drainLimit = 60.0
 
+    @Option(help: "Once joined, wait (up to --start-limit seconds) until this file exists before warming up: several generators then measure the same window.")
+    var startFile: String?
+
+    @Option(help: "Seconds to wait for --start-file.")
+    var startLimit = 300.0
+
     func validate() throws {
         try options.validateCommon()
         if let rate, !(rate > 0) { throw ValidationError("--rate must be positive") }
         guard window >= 1 else { throw ValidationError("--window must be at least 1") }
         guard (1...2000).contains(messageSize) else { throw ValidationError("--message-size must be 1...2000 (Echo's limit)") }
         guard duration > 0, duration <= 3600 else { throw ValidationError("--duration must be in (0, 3600]") }
+        guard startLimit >= 0, startLimit <= 3600 else { throw ValidationError("--start-limit must be in [0, 3600]") }
         guard warmup >= 0, warmup <= 600, drainTimeout >= 0, drainTimeout <= 600, drainLimit >= 0, drainLimit <= 600 else {
             throw ValidationError("--warmup, --drain-timeout and --drain-limit must be in [0, 600]")
         }
@@ -74,6 +82,13 @@ struct FanoutCommand: AsyncParsableCommand {
             throw BenchFailure(description: "no connection joined")
         }
 
+        if let startFile {
+            logger.info("joined, waiting for the start file", metadata: ["path": "\(startFile)"])
+            let limit = ContinuousClock.now + .milliseconds(Int(startLimit * 1000))
+            while !FileManager.default.fileExists(atPath: startFile), ContinuousClock.now < limit {
+                try? await Task.sleep(for: .milliseconds(10))
+            }
+        }
         await run.enter(.warmUp)
         await tick(run, label: "warm-up", seconds: warmup, progress: progress)
         await run.enter(.measure)

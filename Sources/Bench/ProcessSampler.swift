@@ -7,10 +7,11 @@ import Glibc
 
 /// Reads CPU time and resident memory of the processes under test from `/proc`: the server (a
 /// process and all its descendants, so `echo` and every `echo-worker`, including restarted ones),
-/// Redis, and the generator: this process, or the generator processes the suite started for S3.
+/// Redis (one process, or every primary of a cluster), and the generator: this process, or the
+/// generator processes the suite started for S3.
 struct ProcessSampler: Sendable {
     var serverPID: Int?
-    var redisPID: Int?
+    var redisPIDs: [Int] = []
     /// The generators when they are other processes; empty: this process is the generator.
     var generatorPIDs: [Int] = []
 
@@ -18,7 +19,8 @@ struct ProcessSampler: Sendable {
         var serverTicks: UInt64?
         var serverProcesses: Int?
         var serverResidentBytes: Int?
-        var redisTicks: UInt64?
+        /// Per Redis process, in `redisPIDs` order; nil where it could not be read.
+        var redisTicks: [UInt64?] = []
         var generatorTicks: UInt64
         /// Busy ticks of all CPUs together (`/proc/stat`), nil where unavailable.
         var machineTicks: UInt64?
@@ -41,7 +43,7 @@ struct ProcessSampler: Sendable {
                 result.serverResidentBytes = tree.reduce(0) { $0 + Int($1.residentPages) } * Self.pageSize
             }
         }
-        if let redisPID { result.redisTicks = Self.stat(of: redisPID)?.cpuTicks }
+        result.redisTicks = redisPIDs.map { Self.stat(of: $0)?.cpuTicks }
         return result
     }
 
@@ -52,13 +54,16 @@ struct ProcessSampler: Sendable {
             // A worker that died between samples takes its ticks with it: never report negative.
             return Double(b > a ? b - a : 0) / ticksPerSecond
         }
+        let shards = zip(start.redisTicks, end.redisTicks).map { seconds($0, $1) }
+        let redis = shards.compactMap { $0 }
         return BenchCPUUsage(
             windowSeconds: Double(end.wallNanoseconds - start.wallNanoseconds) / 1e9,
             serverSeconds: seconds(start.serverTicks, end.serverTicks),
             serverProcesses: end.serverProcesses,
-            redisSeconds: seconds(start.redisTicks, end.redisTicks),
+            redisSeconds: redis.isEmpty ? nil : redis.reduce(0, +),
             generatorSeconds: seconds(start.generatorTicks, end.generatorTicks) ?? 0,
-            machineSeconds: seconds(start.machineTicks, end.machineTicks))
+            machineSeconds: seconds(start.machineTicks, end.machineTicks),
+            redisShardSeconds: shards.count > 1 ? shards.map { $0 ?? 0 } : nil)
     }
 
     /// user + nice + system + irq + softirq + steal of the `cpu` line of `/proc/stat`.

@@ -11,6 +11,8 @@ final class SuiteRunner {
         var bench: String
         var echo: String
         var redisServer: String
+        /// redis-cli, for S6's `--cluster create`; nil when not installed (S6 then runs one Redis only).
+        var redisCLI: String?
         /// Temporary directory for the raw reports (`results/`) and logs (`logs/`).
         var work: String
         var results: String { work + "/results" }
@@ -21,6 +23,8 @@ final class SuiteRunner {
     let paths: Paths
     let logger: Logger
     private(set) var results: [String: [BenchReport]] = [:]
+    /// S6: one run per Redis layout.
+    private(set) var scaling: [BenchScalingRun] = []
     private(set) var loadBefore = ""
 
     private var redis: SuiteProcess?
@@ -49,7 +53,9 @@ final class SuiteRunner {
         try startRedis()
         loadBefore = BenchMachine.currentLoad()
         for stage in plan.stages {
-            if stage.freshServerPerRun {
+            if stage.serverPerLayout {
+                for id in stage.scenarioIDs { try await runScaling(id, workers: stage.workers) }
+            } else if stage.freshServerPerRun {
                 for run in 1...plan.runs {
                     try await startEcho(workers: stage.workers, tls: stage.tls, settings: stage.settings)
                     for id in stage.scenarioIDs { try await runScenario(id, run: run) }
@@ -81,6 +87,8 @@ final class SuiteRunner {
         case .idle(let idle):
             report = try await runIdle(idle, run: run)
             try await SuiteInterrupt.sleep(seconds: 3)
+        case .scaling:
+            report = nil
         }
         if let report { results[id, default: []].append(report) }
     }
@@ -127,7 +135,7 @@ final class SuiteRunner {
     /// start and its CPU and memory over the hold window.
     private func runIdle(_ idle: BenchSuiteScenario.IdleLoad, run: Int) async throws -> BenchReport? {
         guard let echo, let redis else { return nil }
-        var sampler = ProcessSampler(serverPID: echo.pid, redisPID: redis.pid)
+        var sampler = ProcessSampler(serverPID: echo.pid, redisPIDs: [redis.pid])
         let baseline = sampler.sample()
         var generators: [SuiteProcess] = []
         for index in 1...idle.generators {
@@ -160,6 +168,84 @@ final class SuiteRunner {
             "rssBefore": "\(baseline.serverResidentBytes ?? 0)", "rssHolding": "\(start.serverResidentBytes ?? 0)",
         ])
         return report
+    }
+
+    // MARK: S6
+
+    /// S6: the stepped rates against the suite's Redis, then against a cluster it starts for
+    /// the purpose; echo is started on each. A layout that cannot be run (no redis-cli, a cluster
+    /// that does not form, an echo that does not serve on it) is reported with the reason.
+    private func runScaling(_ id: String, workers: Int) async throws {
+        guard let scenario = plan.scenario(id), case .scaling(let load) = scenario.load, let redis else { return }
+        for layout in BenchScalingRun.Layout.allCases {
+            var run = BenchScalingRun(layout: layout, shards: layout == .single ? 1 : load.shards, p99LimitMilliseconds: load.p99LimitMilliseconds)
+            var cluster: SuiteRedisCluster?
+            do {
+                var redisURL = "redis://127.0.0.1:\(redisPort)"
+                var redisPIDs = [redis.pid]
+                if layout == .cluster {
+                    guard let redisCLI = paths.redisCLI else { throw BenchFailure(description: "redis-cli not found (Debian: apt-get install -y redis-tools)") }
+                    let started = try await SuiteRedisCluster.start(
+                        shards: load.shards, redisServer: paths.redisServer, redisCLI: redisCLI, directory: paths.work, logs: paths.logs, logger: logger)
+                    cluster = started
+                    redisURL = started.url
+                    redisPIDs = started.pids
+                }
+                try await startEcho(workers: workers, tls: false, settings: ["REDIS_URL": redisURL])
+                for rate in load.rates {
+                    let step = try await runScalingStep(load, layout: layout, rate: rate, redisPIDs: redisPIDs)
+                    run.steps.append(step)
+                    if !run.passes(step) { break }
+                }
+            } catch let failure as BenchFailure {
+                run.note = "Not run\(run.steps.isEmpty ? "" : " further"): \(failure.description)."
+                logger.warning("S6 layout not run", metadata: ["layout": "\(layout)", "reason": "\(failure.description)"])
+            }
+            stopEcho()
+            cluster?.stop()
+            scaling.append(run)
+        }
+    }
+
+    /// One rate step: the generators connect, wait for each other, measure one window together.
+    private func runScalingStep(_ load: BenchSuiteScenario.ScalingLoad, layout: BenchScalingRun.Layout, rate: Int, redisPIDs: [Int]) async throws -> BenchScalingStep {
+        guard let echo else { throw BenchFailure(description: "echo is not running") }
+        let name = "S6-\(layout)-\(rate)"
+        let startFile = "\(paths.work)/\(name).start"
+        let sampled = ["--server-pid", "\(echo.pid)"] + redisPIDs.flatMap { ["--redis-pid", "\($0)"] }
+        var generators: [SuiteProcess] = []
+        for index in 1...load.generators {
+            generators.append(try SuiteProcess(
+                name: "\(name)-\(index)", executable: paths.bench,
+                arguments: load.arguments(rate: rate, startFile: startFile) + ["--url", url] + sampled + ["--json"],
+                output: "\(paths.results)/\(name)-\(index).json", errors: "\(paths.logs)/\(name)-\(index).log"))
+        }
+        logger.info("run", metadata: [
+            "scenario": "S6", "layout": "\(layout)", "rate": "\(rate)", "pid": "\(generators.map { String($0.pid) }.joined(separator: ","))",
+        ])
+        let readyBy = ContinuousClock.now + .seconds(180)
+        while ContinuousClock.now < readyBy {
+            let ready = (1...load.generators).filter { (Self.read("\(paths.logs)/\(name)-\($0).log") ?? "").contains("waiting for the start file") }
+            if ready.count == load.generators || generators.contains(where: { !$0.isRunning }) { break }
+            try await SuiteInterrupt.sleep(seconds: 0.05)
+        }
+        guard FileManager.default.createFile(atPath: startFile, contents: nil) else {
+            for generator in generators { generator.stop() }
+            throw BenchFailure(description: "cannot write \(startFile)")
+        }
+        for generator in generators { _ = try await generator.waitForExit(limit: 900) }
+        let reports = (1...load.generators).compactMap { Self.readReport("\(paths.results)/\(name)-\($0).json") }
+        let step = BenchScalingStep(offeredRate: rate, connectionsRequested: load.connections, reports: reports)
+        logger.info("result", metadata: [
+            "scenario": "\(name)", "joined": "\(step.connectionsJoined)/\(load.connections)", "messagesPerSecond": "\(Format.rate(step.messagesPerSecond))",
+            "p99": "\(step.latencyP99Milliseconds.map { Format.fixed($0, 2) } ?? "n/a") ms", "lost": "\(step.counts.lost)",
+            "redisCores": "\(step.shardCores?.map { Format.fixed($0, 3) }.joined(separator: "/") ?? "n/a")",
+            "redisMicrosecondsPerMessage": "\(step.redisMicrosecondsPerMessage.map { Format.fixed($0, 1) } ?? "n/a")",
+        ])
+        try? Self.write(step, to: "\(paths.results)/\(name).json")
+        // Let the server finish the leave events of the closed connections.
+        try await SuiteInterrupt.sleep(seconds: 2)
+        return step
     }
 
     // MARK: Redis and echo
@@ -260,7 +346,7 @@ final class SuiteRunner {
         return try? JSONDecoder().decode(BenchReport.self, from: data)
     }
 
-    static func write(_ report: BenchReport, to path: String) throws {
+    static func write(_ report: some Encodable, to path: String) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         try encoder.encode(report).write(to: URL(fileURLWithPath: path))

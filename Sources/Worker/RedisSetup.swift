@@ -13,6 +13,8 @@ struct RedisSetup: Sendable {
     let subscriber: any RedisPubSub
     /// The router, in cluster mode (for `/health` and `/metrics`).
     let cluster: RedisCluster?
+    /// The watch on the Sentinels, in Sentinel mode: it points both connections at the primary.
+    let sentinel: RedisSentinel?
 
     init(topology: RedisTopology, tls: RedisTLS?, eventLoop: EventLoop, timeout: TimeAmount, logger: Logger) throws {
         self.topology = topology
@@ -24,19 +26,32 @@ struct RedisSetup: Sendable {
             commands = client
             subscriber = RedisSubscriber(endpoint: endpoint, tls: tls, eventLoop: eventLoop, timeout: timeout, logger: logger)
             cluster = nil
+            sentinel = nil
         case .cluster(let seeds):
             let router = RedisCluster(seeds: seeds, tls: tls, eventLoop: eventLoop, timeout: timeout, logger: logger)
             router.scripts = scripts
             commands = router
             subscriber = ShardedSubscriber(cluster: router, logger: logger)
             cluster = router
-        case .sentinel:
-            // A Sentinel is not a Redis to send commands to: discovery needs its own resolver.
-            throw ConfigurationError(key: "REDIS_URL", value: topology.description, expected: "redis:// or redis+cluster:// (Sentinel is not supported yet)")
+            sentinel = nil
+        case .sentinel(let sentinels, let name):
+            // The first Sentinel's entry carries only the credentials and TLS: both connections
+            // go where the Sentinels say.
+            let client = RedisClient(endpoint: sentinels[0], tls: tls, eventLoop: eventLoop, timeout: timeout, logger: logger)
+            client.scripts = scripts
+            let pubsub = RedisSubscriber(endpoint: sentinels[0], tls: tls, eventLoop: eventLoop, timeout: timeout, logger: logger)
+            let watch = RedisSentinel(sentinels: sentinels, primaryName: name, tls: tls, eventLoop: eventLoop, timeout: timeout, logger: logger)
+            watch.follow(client)
+            watch.follow(pubsub.client)
+            commands = client
+            subscriber = pubsub
+            cluster = nil
+            sentinel = watch
         }
     }
 
     func start() {
+        sentinel?.start()
         commands.start()
         subscriber.start()
     }
@@ -44,6 +59,7 @@ struct RedisSetup: Sendable {
     func shutdown() {
         commands.shutdown()
         subscriber.shutdown()
+        sentinel?.shutdown()
     }
 }
 
@@ -52,6 +68,11 @@ extension RedisSetup {
     /// every shard (its slots, primary, replicas, whether both of this worker's connections to it
     /// are up, how many room channels it carries) and how long ago the slot map was read.
     var healthJSON: [String: Any] {
+        if sentinel != nil {
+            var json: [String: Any] = ["mode": "sentinel", "url": topology.description]
+            json["primary"] = (commands as? RedisClient)?.resolvedEndpoint?.hostAndPort
+            return json
+        }
         guard let cluster else { return ["mode": "single", "url": topology.description] }
         let channels = (subscriber as? ShardedSubscriber)?.channelsByNode ?? [:]
         let subscribed = Set(channels.keys)

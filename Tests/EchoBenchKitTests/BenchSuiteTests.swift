@@ -8,7 +8,7 @@ struct BenchSuiteTests {
     @Test func fullPlanRunsTheStandardScenariosThreeTimes() throws {
         let plan = BenchSuitePlan(quick: false)
         #expect(plan.runs == 3)
-        #expect(plan.scenarios.map(\.id) == ["S1", "S2-10k", "S2-20k", "S3", "S4", "S5-S1-w1", "S5-S2-w1", "S1-tls", "S1-tls-compact", "S3-tls", "S3-tls-compact", "S4-tls", "S4-tls-resumed"])
+        #expect(plan.scenarios.map(\.id) == ["S1", "S2-10k", "S2-20k", "S3", "S4", "S5-S1-w1", "S5-S2-w1", "S1-tls", "S1-tls-compact", "S3-tls", "S3-tls-compact", "S4-tls", "S4-tls-resumed", "S6"])
         let s1 = try #require(plan.scenario("S1"))
         #expect(s1.workers == 2)
         #expect(s1.commandLine == "echo-bench fanout --connections 100 --rooms 1 --window 4 --message-size 100 --duration 10 --warmup 2 --url ws://127.0.0.1:$PORT/ws --server-pid $ECHO_PID --redis-pid $REDIS_PID")
@@ -41,7 +41,7 @@ struct BenchSuiteTests {
             BenchSuitePlan.Stage(workers: 2, freshServerPerRun: false, scenarioIDs: ["S4"]),
             BenchSuitePlan.Stage(workers: 1, freshServerPerRun: false, scenarioIDs: ["S5-S2-w1"]),
         ])
-        #expect(plan.scenarios.count == 13)
+        #expect(plan.scenarios.count == 14)
         #expect(BenchSuitePlan(quick: true, only: ["S3"]).stages.map(\.freshServerPerRun) == [true])
     }
 
@@ -173,7 +173,7 @@ struct BenchSuiteTests {
         #expect(text.contains("> **Quick mode** (`BENCH_QUICK=1`): one run per scenario, 3 s windows, S3 with 2000\n> connections, S4 with 1000 clients."))
         #expect(text.contains("| S5 scale (S1) | 2 workers ≥ 1.6 × 1 worker | n/a / n/a = n/a × | n/a |"))
         #expect(text.contains("(2 − 0.00 generator + Redis) / n/a = n/a × |"))
-        #expect(text.components(separatedBy: "_No successful run._").count - 1 == 13)
+        #expect(text.components(separatedBy: "_No successful run._").count - 1 == 14)
     }
 
     @Test func aRunWithoutDeliveriesHasNoLatencyToMeetATarget() {
@@ -193,6 +193,125 @@ struct BenchSuiteTests {
         #expect(BenchSuiteReport.verdict(nil, true, 1) == "n/a")
         #expect(BenchSuiteReport.ratio(3, 0) == nil)
         #expect(BenchSuiteReport.ratio(2, 3) == 0.67)
+    }
+
+    // MARK: S6
+
+    @Test func scalingStepsRunOnTheirOwnLayoutsWithTwoGenerators() throws {
+        let plan = BenchSuitePlan(quick: false)
+        guard case .scaling(let load) = try #require(plan.scenario("S6")).load else {
+            Issue.record("S6 is not a scaling load")
+            return
+        }
+        #expect(load.connections == 20000 && load.generators == 2 && load.shards == 3 && load.rates == [2000, 4000, 6000, 8000])
+        #expect(load.arguments(rate: 2000, startFile: "/tmp/go") == [
+            "fanout", "--connections", "10000", "--rooms", "1000", "--rate", "1000", "--message-size", "100", "--duration", "10",
+            "--warmup", "2", "--start-file", "/tmp/go",
+        ])
+        #expect(load.arguments(rate: 3001, startFile: "/g").contains("1500.5"))
+        #expect(plan.stages.last == BenchSuitePlan.Stage(workers: 2, freshServerPerRun: false, scenarioIDs: ["S6"], serverPerLayout: true))
+        #expect(BenchSuitePlan(quick: true, only: ["S6"]).stages.map(\.serverPerLayout) == [true])
+        let quick = BenchSuitePlan(quick: true)
+        guard case .scaling(let small) = try #require(quick.scenario("S6")).load else { return }
+        #expect(small.connections == 4000 && small.rates.count == 2 && small.duration == 3)
+        #expect(plan.scenario("S6")?.commandLine.hasPrefix(
+            "2 × echo-bench fanout --connections 10000 --rooms 1000 --rate $RATE/2 --message-size 100 --duration 10 --warmup 2 --start-file $GO --url ws://127.0.0.1:$PORT/ws") == true)
+    }
+
+    /// A generator's report with `sent` messages in a 10 s window and Redis CPU per process.
+    static func scalingGenerator(sent: Int, p99Microseconds: Double, shardSeconds: [Double]?, lost: Int = 0, errors: Int = 0) -> BenchReport {
+        var report = BenchReport(mode: "fanout", targets: [], parameters: [:])
+        report.connectionsRequested = 100
+        report.connectionsJoined = 100
+        report.measuredSeconds = 10
+        report.sentPerSecond = Double(sent) / 10
+        report.deliveriesPerSecond = Double(sent)
+        report.counts = BenchDeliveryCounts(sent: sent, expected: sent * 10, delivered: sent * 10 - lost, errors: errors)
+        report.latency = BenchLatencySummary(count: sent * 10, p50: 500, p90: 900, p99: p99Microseconds, p999: p99Microseconds, max: p99Microseconds, mean: 600)
+        if let shardSeconds {
+            // The machine was busy 18 s: server 5, Redis, this generator 4, the other generator 4, 1 + Redis elsewhere.
+            report.cpu = BenchCPUUsage(
+                windowSeconds: 10, serverSeconds: 5, serverProcesses: 3, redisSeconds: shardSeconds.reduce(0, +), generatorSeconds: 4,
+                machineSeconds: 18, redisShardSeconds: shardSeconds.count > 1 ? shardSeconds : nil)
+        }
+        return report
+    }
+
+    @Test func aStepAddsUpItsGeneratorsAndBoundsTheirP99() throws {
+        // 20,000 messages in 10 s; the first generator's window charged Redis 0.3 + 0.25 + 0.25 s.
+        let step = BenchScalingStep(offeredRate: 2000, connectionsRequested: 200, reports: [
+            Self.scalingGenerator(sent: 10000, p99Microseconds: 4000, shardSeconds: [0.3, 0.25, 0.25]),
+            Self.scalingGenerator(sent: 10000, p99Microseconds: 9000, shardSeconds: [0.31, 0.26, 0.25]),
+        ])
+        #expect(step.messagesPerSecond == 2000 && step.connectionsJoined == 200)
+        #expect(step.latencyP99Milliseconds == 9)
+        let cores = try #require(step.shardCores)
+        #expect(zip(cores, [0.03, 0.025, 0.025]).allSatisfy { abs($0 - $1) < 1e-12 })
+        let micro = try #require(step.redisMicrosecondsPerMessage)
+        #expect(abs(micro - 40) < 1e-9)   // 0.08 cores / 2000 msgs/s
+        let deviation = try #require(step.shardDeviation)
+        #expect(abs(deviation - 0.125) < 1e-9)   // 0.03 against a mean of 0.02667
+        #expect(step.passes(p99LimitMilliseconds: 10) && !step.passes(p99LimitMilliseconds: 8))
+        #expect(step.serverCores == 0.5 && step.generatorCores == 0.8)
+        #expect(abs((step.otherCores ?? 0) - 0.42) < 1e-9)   // (18 − 5 − 0.8 − 4) / 10 − 0.4 of the other generator
+
+        // Refused messages are not stored; a lost delivery or a missing generator fails the step.
+        let refused = BenchScalingStep(offeredRate: 2000, connectionsRequested: 200, reports: [
+            Self.scalingGenerator(sent: 10000, p99Microseconds: 4000, shardSeconds: [0.4], errors: 5000),
+            Self.scalingGenerator(sent: 10000, p99Microseconds: 4000, shardSeconds: [0.4]),
+        ])
+        #expect(refused.storedPerSecond == 1500 && refused.shardDeviation == nil && !refused.passes(p99LimitMilliseconds: 10))
+        let lossy = BenchScalingStep(offeredRate: 2000, connectionsRequested: 200, reports: [
+            Self.scalingGenerator(sent: 10000, p99Microseconds: 4000, shardSeconds: [0.4], lost: 1),
+            Self.scalingGenerator(sent: 10000, p99Microseconds: 4000, shardSeconds: [0.4]),
+        ])
+        #expect(!lossy.passes(p99LimitMilliseconds: 10))
+        #expect(!BenchScalingStep(offeredRate: 2000, connectionsRequested: 200, reports: [lossy.reports[1]]).passes(p99LimitMilliseconds: 10))
+    }
+
+    static func scalingRun(_ layout: BenchScalingRun.Layout, p99s: [Double], shardSeconds: [Double]) -> BenchScalingRun {
+        let steps = p99s.enumerated().map { index, p99 in
+            BenchScalingStep(offeredRate: 2000 * (index + 1), connectionsRequested: 200, reports: [
+                Self.scalingGenerator(sent: 10000 * (index + 1), p99Microseconds: p99, shardSeconds: shardSeconds),
+                Self.scalingGenerator(sent: 10000 * (index + 1), p99Microseconds: p99, shardSeconds: shardSeconds),
+            ])
+        }
+        return BenchScalingRun(layout: layout, shards: shardSeconds.count, p99LimitMilliseconds: 10, steps: steps)
+    }
+
+    @Test func scalingTargetsCompareTheLayoutsAtTheBaseRate() throws {
+        let single = Self.scalingRun(.single, p99s: [2000, 5000, 30000], shardSeconds: [0.6])
+        #expect(single.highestPassingRate == 4000 && single.stoppedAtFailure)
+        let cluster = Self.scalingRun(.cluster, p99s: [3000, 4000], shardSeconds: [0.3, 0.25, 0.27])
+        #expect(cluster.highestPassingRate == 4000 && !cluster.stoppedAtFailure)
+        let report = BenchSuiteReport(
+            plan: BenchSuitePlan(quick: false, only: ["S6"]), machine: Self.machine, generatedAt: "now", results: [:], workDirectory: "/tmp/s6",
+            scaling: [single, cluster])
+        let targets = report.scalingTargets
+        #expect(targets.baseRate == 2000 && abs((targets.singleCost ?? 0) - 30) < 1e-9 && targets.costRatio == 1.37)
+        let text = report.markdown()
+        #expect(text.contains("| Redis CPU per message, cluster ≤ 1.3 × one Redis | 30.0 µs (one Redis) vs 41.0 µs (cluster) = 1.37 × | **not met** |"))
+        #expect(text.contains("| cluster spreads Redis CPU within ±20 % across its 3 shards | 0.030 / 0.025 / 0.027 cores; busiest or idlest shard 9.8 % from the mean | met |"))
+        #expect(text.contains("| highest offered rate with p99 ≤ 10 ms | one Redis: 4,000 msgs/s (6,000 missed); cluster: ≥ 4,000 msgs/s (every step passed) | reported |"))
+        #expect(text.contains("**Redis Cluster, 3 primaries (no replicas)**\n\n| offered msgs/s |"))
+        #expect(text.contains("| 6,000 | 6,000 | 60,000 | 0.50 ms | 30.00 ms | 0 | 0 | 200/200 | 0.060 | 10.0 | – | 0.50 / 0.80 / 0.44 | **no** |"))
+        #expect(text.contains("| 2,000 | 2,000 | 20,000 | 0.50 ms | 3.00 ms | 0 | 0 | 200/200 | 0.082 (0.030 / 0.025 / 0.027) | 41.0 | ±9.8 % | 0.50 / 0.80 / 0.42 | yes |"))
+        #expect(!text.contains("was not run"))
+    }
+
+    @Test func aClusterThatDidNotRunIsSaidPlainly() {
+        let single = Self.scalingRun(.single, p99s: [2000], shardSeconds: [0.6])
+        let cluster = BenchScalingRun(layout: .cluster, shards: 3, p99LimitMilliseconds: 10, note: "Not run: echo did not become healthy.")
+        let report = BenchSuiteReport(
+            plan: BenchSuitePlan(quick: true, only: ["S6"]), machine: Self.machine, generatedAt: "now", results: [:], workDirectory: "/tmp/s6",
+            scaling: [single, cluster])
+        #expect(report.scalingTargets.costRatio == nil)
+        let text = report.markdown()
+        #expect(text.contains("| Redis CPU per message, cluster ≤ 1.3 × one Redis | 30.0 µs (one Redis) vs n/a (cluster) = n/a × | n/a |"))
+        #expect(text.contains("cluster: not run | reported |"))
+        #expect(text.contains("Redis Cluster, 3 primaries (no replicas): Not run: echo did not become healthy."))
+        #expect(text.contains("**Redis Cluster, 3 primaries (no replicas)**\n\nNot run: echo did not become healthy.\n"))
+        #expect(text.contains("**The cluster half of S6 was not run**, so its targets have no measurement."))
     }
 
     // MARK: S3 and the machine

@@ -55,8 +55,8 @@ def test_suite_runs_a_scenario_writes_the_report_and_stops_what_it_started(tmp_p
     assert "`echo-bench joinstorm --connections 1000 --rooms 100 --concurrency 100 " in section
     assert re.search(r"\| joins/s \| [\d,]+ \|", section), section
     assert "| connections joined | " in section
-    # The twelve scenarios it was not asked for (six plain, six over TLS) are listed without a run.
-    assert report.count("_No successful run._") == 12
+    # The thirteen scenarios it was not asked for (six plain, six over TLS, S6) are listed without a run.
+    assert report.count("_No successful run._") == 13
     assert re.search(r"\| S4 join storm \| .* \| [\d]+ joins/s, p99 [\d.]+ ms \|", report)
     work = re.search(r"Raw JSON reports and logs of this run: `([^`]+)`", report).group(1)
     assert (Path(work) / "results" / "S4-1.json").is_file()
@@ -85,7 +85,48 @@ def test_suite_runs_a_tls_row_against_echo_serving_tls(tmp_path):
     assert "| TLS handshakes, full | 1,000 |" in section, section
     assert "| connections failed | 0 |" in section, section
     assert re.search(r"\| S4 over TLS, full handshakes \| report \| [\d]+ handshakes \+ joins/s, p99 [\d.]+ ms \|", report)
-    assert report.count("_No successful run._") == 12
+    assert report.count("_No successful run._") == 13
+
+
+# One S6 step's row: offered, in/s, deliveries/s, p50, p99, lost, errors, joined, Redis cores, µs per
+# message, shard spread, server / generators / other cores, verdict.
+S6_ROW = (r"\| [\d,]+ \| [\d,]+ \| [\d,]+ \| [\d.]+ ms \| [\d.]+ ms \| \d+ \| \d+ \| 4,000/4,000 \| [\d.]+{shards} \| [\d.]+ \| {spread} \| "
+          r"[\d.]+ / [\d.]+ / [\d.]+ \| (yes|\*\*no\*\*) \|")
+
+
+def test_s6_steps_its_rates_on_one_redis_and_on_a_cluster_and_stops_them(tmp_path):
+    """Quick S6: stepped rates against the suite's Redis, then against a 3-primary cluster the suite
+    makes; both halves write their rows, and every redis-server, echo and generator is gone after."""
+    command, err = suite(tmp_path, "--only", "S6")
+    try:
+        with err.open("w") as log:
+            result = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=log, timeout=300)
+    finally:
+        leftover = [pid for pid in started_pids(err.read_text()) if running(pid)]
+        for pid in leftover:
+            os.kill(pid, signal.SIGKILL)
+    text = err.read_text()
+    assert result.returncode == 0, text[-3000:]
+    assert not leftover
+    # The suite's Redis and the three cluster nodes.
+    assert len(re.findall(r"\[Bench\] redis-server started$", text, re.M)) == 4, text
+    assert "[Bench] redis cluster ready" in text, text
+
+    report = (tmp_path / "report.md").read_text()
+    section = report.split("## S6 Redis Cluster: 2000 rooms × 2 members, stepped rates, one Redis and a 3-primary cluster, 2 workers\n", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    assert "2 × echo-bench fanout --connections 2000 --rooms 1000 --rate $RATE/2 " in section
+    single, cluster = section.split("**One Redis**", 1)[1].split("**Redis Cluster, 3 primaries (no replicas)**", 1)
+    assert re.search(S6_ROW.format(shards="", spread="–"), single), single
+    assert "## Redis Cluster targets (issue 12)" in report
+    assert re.search(r"\| highest offered rate with p99 ≤ 10 ms \| one Redis: [^|]+msgs/s", report), report
+    if "did not become healthy" in cluster:
+        # Echo without a cluster client: the half is reported as not run, plainly.
+        assert "**The cluster half of S6 was not run**" in report
+    else:
+        assert re.search(S6_ROW.format(shards=r" \([\d.]+ / [\d.]+ / [\d.]+\)", spread=r"±[\d.]+ %"), cluster), cluster
+        assert re.search(r"\| cluster spreads Redis CPU within ±20 % across its 3 shards \| [\d.]+ / [\d.]+ / [\d.]+ cores;", report)
+        assert re.search(r"\| Redis CPU per message, cluster ≤ 1.3 × one Redis \| [\d.]+ µs \(one Redis\) vs [\d.]+ µs \(cluster\) = [\d.]+ × \|", report)
 
 
 def test_a_signal_stops_the_suite_and_everything_it_started(tmp_path):

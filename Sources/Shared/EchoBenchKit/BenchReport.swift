@@ -59,14 +59,21 @@ public struct BenchCPUUsage: Sendable, Equatable, Codable {
     /// CPU seconds the whole machine was busy (all cores, from `/proc/stat`). What the three parties
     /// above do not explain ran elsewhere: a busy shared machine shows up here, not as a mystery.
     public var machineSeconds: Double?
+    /// Each Redis process's share of `redisSeconds` (the primaries of a cluster), in the order of
+    /// `--redis-pid`; a process that could not be read counts 0.
+    public var redisShardSeconds: [Double]?
 
-    public init(windowSeconds: Double, serverSeconds: Double?, serverProcesses: Int?, redisSeconds: Double?, generatorSeconds: Double, machineSeconds: Double? = nil) {
+    public init(
+        windowSeconds: Double, serverSeconds: Double?, serverProcesses: Int?, redisSeconds: Double?, generatorSeconds: Double,
+        machineSeconds: Double? = nil, redisShardSeconds: [Double]? = nil
+    ) {
         self.windowSeconds = windowSeconds
         self.serverSeconds = serverSeconds
         self.serverProcesses = serverProcesses
         self.redisSeconds = redisSeconds
         self.generatorSeconds = generatorSeconds
         self.machineSeconds = machineSeconds
+        self.redisShardSeconds = redisShardSeconds
     }
 
     /// Cores used by processes other than server, Redis and generator during the window.

@@ -17,13 +17,17 @@ public struct BenchSuitePlan: Sendable, Equatable {
         public var stormRooms: Int
         public var stormConcurrency = 100
         public var messageSize = 100
+        /// S6: rooms × members, and the offered rates it steps through.
+        public var scalingRooms = 2000
+        public var scalingMembers: Int
+        public var scalingRates: [Int]
 
         public static let full = Sizes(
             duration: 10, warmup: 2, idleConnections: 20000, idleRooms: 2000, idleHold: 30, idleGenerators: 2,
-            stormConnections: 5000, stormRooms: 500)
+            stormConnections: 5000, stormRooms: 500, scalingMembers: 10, scalingRates: [2000, 4000, 6000, 8000])
         public static let quick = Sizes(
             duration: 3, warmup: 1, idleConnections: 2000, idleRooms: 200, idleHold: 5, idleGenerators: 1,
-            stormConnections: 1000, stormRooms: 100)
+            stormConnections: 1000, stormRooms: 100, scalingMembers: 2, scalingRates: [2000, 6000])
     }
 
     public var quick: Bool
@@ -52,6 +56,10 @@ public struct BenchSuitePlan: Sendable, Equatable {
         ]
         let idle = BenchSuiteScenario.IdleLoad(
             generators: sizes.idleGenerators, connections: sizes.idleConnections, rooms: sizes.idleRooms, holdSeconds: sizes.idleHold)
+        // Two generators: 20,000 connections are more than one process may open here.
+        let scaling = BenchSuiteScenario.ScalingLoad(
+            rooms: sizes.scalingRooms, members: sizes.scalingMembers, generators: 2, rates: sizes.scalingRates,
+            duration: sizes.duration, warmup: sizes.warmup, messageSize: sizes.messageSize, shards: 3, p99LimitMilliseconds: 10)
         return [
             BenchSuiteScenario(
                 id: "S1", heading: "S1 fan-out: 1 room × 100 members, all send, saturate (window 4), 2 workers",
@@ -93,6 +101,11 @@ public struct BenchSuitePlan: Sendable, Equatable {
                 id: "S4-tls-resumed",
                 heading: "S4 over TLS, resumed handshakes: each client offers the session an earlier one got, 2 workers",
                 workers: 2, load: .generator(s4 + ["--tls-resume"]), tls: true),
+            // Issue 12: one Redis against a Redis Cluster of 3 primaries.
+            BenchSuiteScenario(
+                id: "S6",
+                heading: "S6 Redis Cluster: \(sizes.scalingRooms) rooms × \(sizes.scalingMembers) members, stepped rates, one Redis and a 3-primary cluster, 2 workers",
+                workers: 2, load: .scaling(scaling)),
         ]
     }
 
@@ -109,11 +122,13 @@ public struct BenchSuitePlan: Sendable, Equatable {
         public var tls = false
         /// Settings the server gets on top of the suite's own (`ECHO_TLS_RECORDS=compact`).
         public var settings: [String: String] = [:]
+        /// The scenario starts its own Redis layouts and a server on each (S6): the stage starts none.
+        public var serverPerLayout = false
     }
 
     /// The order the suite runs in: S1, S2 and S4 on one 2-worker server, S3 on a fresh server per
-    /// run, then the S5 comparisons on a 1-worker server, then the TLS rows the same way. Without `only`'s scenarios, a stage is
-    /// left out with its server start.
+    /// run, then the S5 comparisons on a 1-worker server, then the TLS rows the same way, then S6
+    /// with its own Redis layouts. Without `only`'s scenarios, a stage is left out with its server start.
     public var stages: [Stage] {
         let all = [
             Stage(workers: 2, freshServerPerRun: false, scenarioIDs: ["S1", "S2-10k", "S2-20k", "S4"]),
@@ -123,6 +138,7 @@ public struct BenchSuitePlan: Sendable, Equatable {
             Stage(workers: 2, freshServerPerRun: true, scenarioIDs: ["S3-tls"], tls: true),
             Stage(workers: 2, freshServerPerRun: false, scenarioIDs: ["S1-tls-compact"], tls: true, settings: ["ECHO_TLS_RECORDS": "compact"]),
             Stage(workers: 2, freshServerPerRun: true, scenarioIDs: ["S3-tls-compact"], tls: true, settings: ["ECHO_TLS_RECORDS": "compact"]),
+            Stage(workers: 2, freshServerPerRun: false, scenarioIDs: ["S6"], serverPerLayout: true),
         ]
         guard let only else { return all }
         return all.compactMap { stage in

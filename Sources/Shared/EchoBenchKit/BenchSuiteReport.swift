@@ -12,13 +12,19 @@ public struct BenchSuiteReport: Sendable {
     public var results: [String: [BenchReport]]
     /// Where the raw JSON reports and logs of this suite are.
     public var workDirectory: String
+    /// S6: one run per Redis layout it tried (one Redis, the cluster).
+    public var scaling: [BenchScalingRun]
 
-    public init(plan: BenchSuitePlan, machine: BenchMachine, generatedAt: String, results: [String: [BenchReport]], workDirectory: String) {
+    public init(
+        plan: BenchSuitePlan, machine: BenchMachine, generatedAt: String, results: [String: [BenchReport]], workDirectory: String,
+        scaling: [BenchScalingRun] = []
+    ) {
         self.plan = plan
         self.machine = machine
         self.generatedAt = generatedAt
         self.results = results
         self.workDirectory = workDirectory
+        self.scaling = scaling
     }
 
     /// The median of one figure over a scenario's runs; nil when no run has it.
@@ -152,9 +158,12 @@ public struct BenchSuiteReport: Sendable {
             "In the TLS scenarios every connection is a TLS connection (1.3, a P-256 certificate made for the",
             "suite); one S4 join is one handshake, so joins/s is handshakes/s.",
         ]
+        lines += scalingTargetLines()
         for scenario in plan.scenarios {
             lines += ["", "## \(scenario.heading)", "", "`\(scenario.commandLine)`", ""]
-            if let reports = results[scenario.id], !reports.isEmpty {
+            if case .scaling(let load) = scenario.load {
+                lines += scalingSectionLines(load)
+            } else if let reports = results[scenario.id], !reports.isEmpty {
                 lines.append(BenchSummaryTable.markdown(reports))
             } else {
                 lines.append("_No successful run._")

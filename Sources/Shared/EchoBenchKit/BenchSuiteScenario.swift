@@ -23,6 +23,8 @@ public struct BenchSuiteScenario: Sendable, Equatable {
         case generator([String])
         /// S3: several `echo-bench idle` processes at once, sampled by the suite itself.
         case idle(IdleLoad)
+        /// S6: stepped rates against one Redis and a Redis Cluster; the suite starts both.
+        case scaling(ScalingLoad)
     }
 
     public struct IdleLoad: Sendable, Equatable {
@@ -57,6 +59,11 @@ public struct BenchSuiteScenario: Sendable, Equatable {
             let shown = idle.arguments(url: tls ? "wss://127.0.0.1:$PORT/ws" : "ws://127.0.0.1:$PORT/ws", tlsCA: tls ? "$CERT" : nil)
                 .filter { $0 != "--json" }
             return "\(idle.generators) × echo-bench \(shown.joined(separator: " ")) (at the same time)"
+        case .scaling(let scaling):
+            let shown = scaling.arguments(rate: 0, startFile: "$GO").map { $0 == "0" ? "$RATE/\(scaling.generators)" : $0 }
+            let rates = scaling.rates.map(String.init).joined(separator: ", ")
+            return "\(scaling.generators) × echo-bench \(shown.joined(separator: " ")) --url \(url) --server-pid $ECHO_PID "
+                + "--redis-pid $REDIS_PID... (at the same time), $RATE = \(rates) until p99 > \(Int(scaling.p99LimitMilliseconds)) ms"
         }
     }
 }

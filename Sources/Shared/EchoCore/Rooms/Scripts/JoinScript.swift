@@ -4,8 +4,9 @@ import NIOCore
 /// the new member needs, all in one round trip (so no message falls between the history and the
 /// live feed the member already listens to).
 public struct JoinScript: RedisScriptCall {
-    /// `recovered`, when the join resumes (`since`), says whether the history reaches back to
-    /// `since`; then the messages are all those after it.
+    /// `recovered`, when the join resumes (`since`), says whether `since` is still in the stream
+    /// (not trimmed, not lost with a primary whose replica never got it); then the messages are
+    /// all those after it.
     public typealias Response = JoinOutcome
 
     public var roomKeys: RoomKeys
@@ -55,7 +56,7 @@ public struct JoinScript: RedisScriptCall {
         local recovered = -1
         local entries = nil
         if ARGV[9] ~= '' then
-          if #redis.call('XREVRANGE', KEYS[5], ARGV[9], '-', 'COUNT', 1) > 0 then
+          if #redis.call('XRANGE', KEYS[5], ARGV[9], ARGV[9]) > 0 then
             recovered = 1
             entries = redis.call('XRANGE', KEYS[5], '(' .. ARGV[9], '+')
           else
