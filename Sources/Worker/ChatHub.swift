@@ -104,6 +104,18 @@ final class ChatHub: @unchecked Sendable {
 
     var redisConnected: Bool { store.redis.isConnected && subscriber.isConnected }
 
+    /// Whether some rooms can chat: ``redisConnected``, or in a cluster some shards reachable
+    /// (one failing over leaves the others serving). `/health` answers 200 then, so that a load
+    /// balancer does not take every host out for one shard's failover.
+    var redisServing: Bool {
+        redisConnected || (redis.cluster?.isPartlyConnected == true && (subscriber as? ShardedSubscriber)?.isPartlyConnected == true)
+    }
+
+    /// `connected`, `degraded` (a cluster with some shards unreachable) or `disconnected`.
+    var redisState: String {
+        redisConnected ? "connected" : redisServing ? "degraded" : "disconnected"
+    }
+
     // MARK: Connections and membership
 
     func attach(_ connection: ChatConnectionHandler) {

@@ -139,6 +139,10 @@ class RedisCluster:
             ["redis-server", "--port", str(port), "--cluster-port", str(bus), "--bind", "127.0.0.1",
              "--cluster-enabled", "yes", "--cluster-config-file", str(node_dir / "nodes.conf"),
              "--cluster-node-timeout", str(self.node_timeout_ms), "--save", "", "--appendonly", "no",
+             # As docs/operations.md recommends: the other shards keep serving while one fails over.
+             "--cluster-require-full-coverage", "no",
+             # A replica's first sync starts at once (the default waits 5 s for more replicas).
+             "--repl-diskless-sync-delay", "0",
              "--dir", str(node_dir), "--logfile", str(node_dir / "redis.log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(lambda: self.node(port, "PING") == "PONG", what=f"cluster node {port}")

@@ -199,6 +199,9 @@ def test_a_killed_primary_is_replaced_and_its_rooms_chat_again(redis_cluster, st
         pairs[port] = (r, a, b)
 
     cluster.kill(victim)
+    # Degraded, not down: the public /health stays 200 for the shards that serve.
+    wait_for(lambda: admin_health(e1)["redis"] == "degraded", timeout=5, what="redis degraded in /health")
+    assert http_get(e1.base + "/health")[0] == 200
     # The other shards never stop.
     for port, (r, a, b) in pairs.items():
         if port == victim:

@@ -70,6 +70,13 @@ public final class RedisCluster: RedisCommands, @unchecked Sendable {
         clients.values.reduce(retiredReconnects) { $0 + $1.reconnects }
     }
 
+    /// Whether some primary takes commands now (``isConnected`` needs all of them): while one
+    /// shard fails over, the rooms of the others still chat.
+    public var isPartlyConnected: Bool {
+        guard let map else { return false }
+        return map.primaries.contains { clients[$0.address]?.isConnected == true }
+    }
+
     public var lastError: String? {
         if let refreshError { return refreshError }
         let down = clients.sorted { $0.key < $1.key }.first { !$0.value.isConnected && $0.value.lastError != nil }
