@@ -32,6 +32,8 @@ final class ChatHub: @unchecked Sendable {
         let startedAt = NIODeadline.now()
         /// Redis's data epoch when the feed broke: a round that finds another one tells everyone.
         var expectedEpoch: String?
+        /// Tell every member (`recovered:false`) whatever the epoch says: the shard failed over.
+        var forceReset = false
         init(expectedEpoch: String?) {
             self.expectedEpoch = expectedEpoch
         }
@@ -92,6 +94,7 @@ final class ChatHub: @unchecked Sendable {
             self?.refreshPresence()
             self?.readDataEpoch()
         })
+        redis.cluster?.observeFailovers { [weak self] shards in self?.failedOver(shards) }
         readDataEpoch()
     }
 
