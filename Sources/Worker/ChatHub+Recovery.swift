@@ -79,7 +79,8 @@ extension ChatHub {
             case .success(let (epoch, reply)):
                 recovery.attempt = 0
                 self.noteDataEpoch(epoch)
-                let dataLost = DataEpochs.lost(expected: recovery.expectedEpoch, current: epoch)
+                let dataLost = recovery.forceReset || DataEpochs.lost(expected: recovery.expectedEpoch, current: epoch)
+                recovery.forceReset = false
                 recovery.expectedEpoch = DataEpochs.merged(recovery.expectedEpoch, epoch)
                 self.apply(reply, of: request, to: positions, in: local, room: room, dataLost: dataLost)
                 if recovery.pending.isEmpty && !recovery.held.dropped {
@@ -155,6 +156,28 @@ extension ChatHub {
         }
     }
 
+    /// A replica took over `shards`: what their old primaries acknowledged last may not have
+    /// reached it (replication is asynchronous), and the epoch cannot tell (the replica has it).
+    /// So every member of their rooms is told (`recovered:false`) and gets the history as it is,
+    /// never a silent gap. Every worker follows the map, so each tells its own members.
+    func failedOver(_ shards: [ClusterSlotMap.Shard]) {
+        guard let map = redis.cluster?.map else { return }
+        let failed = Set(shards.compactMap(\.ranges.first?.lowerBound))
+        var count = 0
+        for (room, local) in rooms {
+            guard let first = map.shard(forSlot: RedisSlot.of(store.keys.stream(room)))?.ranges.first?.lowerBound,
+                  failed.contains(first) else { continue }
+            let joined = local.members.filter { $0.value.joinedSessionID != nil }.map(\.key)
+            recover(room, members: joined, start: false)
+            local.recovery?.forceReset = true
+            count += 1
+        }
+        if count > 0 {
+            logger.warning("a Redis Cluster shard failed over; telling its rooms' members what history is left", metadata: ["rooms": "\(count)"])
+            eventLoop.execute { self.resubscribed() }
+        }
+    }
+
     /// Redis's data epoch: one key on one node; in a cluster the epochs of the shards that could
     /// be read (fails only when none could), or with `room` only that room's shard's, so a room
     /// on a healthy shard is caught up while another shard fails over (``DataEpochs``).
@@ -193,8 +216,15 @@ extension ChatHub {
     func noteDataEpoch(_ epoch: String) {
         defer { knownEpoch = DataEpochs.merged(knownEpoch, epoch) }
         guard DataEpochs.lost(expected: knownEpoch, current: epoch) else { return }
-        logger.warning("Redis lost its data; telling every member and rebuilding presence", metadata: ["rooms": "\(rooms.count)"])
-        for (room, local) in rooms {
+        // In a cluster only the rooms of the shards whose epoch changed (all, without a map).
+        let changed = DataEpochs.changedKeys(expected: knownEpoch, current: epoch)
+        let affected = rooms.filter { room, _ in
+            guard let map = redis.cluster?.map, !changed.isEmpty,
+                  let first = map.shard(forSlot: RedisSlot.of(store.keys.stream(room)))?.ranges.first?.lowerBound else { return true }
+            return changed.contains(DataEpochs.key(forSlot: first))
+        }
+        logger.warning("Redis lost its data; telling every member and rebuilding presence", metadata: ["rooms": "\(affected.count)"])
+        for (room, local) in affected {
             // Rooms already recovering keep the epoch they started from, and find out themselves.
             let joined = local.members.filter { $0.value.joinedSessionID != nil }.map(\.key)
             recover(room, members: joined, start: false)

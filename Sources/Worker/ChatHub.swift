@@ -32,6 +32,8 @@ final class ChatHub: @unchecked Sendable {
         let startedAt = NIODeadline.now()
         /// Redis's data epoch when the feed broke: a round that finds another one tells everyone.
         var expectedEpoch: String?
+        /// Tell every member (`recovered:false`) whatever the epoch says: the shard failed over.
+        var forceReset = false
         init(expectedEpoch: String?) {
             self.expectedEpoch = expectedEpoch
         }
@@ -92,6 +94,7 @@ final class ChatHub: @unchecked Sendable {
             self?.refreshPresence()
             self?.readDataEpoch()
         })
+        redis.cluster?.observeFailovers { [weak self] shards in self?.failedOver(shards) }
         readDataEpoch()
     }
 
@@ -103,6 +106,18 @@ final class ChatHub: @unchecked Sendable {
     }
 
     var redisConnected: Bool { store.redis.isConnected && subscriber.isConnected }
+
+    /// Whether some rooms can chat: ``redisConnected``, or in a cluster some shards reachable
+    /// (one failing over leaves the others serving). `/health` answers 200 then, so that a load
+    /// balancer does not take every host out for one shard's failover.
+    var redisServing: Bool {
+        redisConnected || (redis.cluster?.isPartlyConnected == true && (subscriber as? ShardedSubscriber)?.isPartlyConnected == true)
+    }
+
+    /// `connected`, `degraded` (a cluster with some shards unreachable) or `disconnected`.
+    var redisState: String {
+        redisConnected ? "connected" : redisServing ? "degraded" : "disconnected"
+    }
 
     // MARK: Connections and membership
 

@@ -31,6 +31,13 @@ enum DataEpochs {
         return split(current).contains { key, value in before[key].map { $0 != value } ?? false }
     }
 
+    /// The shards' keys whose epoch differs between two sharded readings (empty otherwise).
+    static func changedKeys(expected: String?, current: String) -> Set<String> {
+        guard let expected, expected.hasPrefix(prefix), current.hasPrefix(prefix) else { return [] }
+        let before = split(expected)
+        return Set(split(current).filter { key, value in before[key].map { $0 != value } ?? false }.keys)
+    }
+
     /// What is known after `reading`: in a cluster, every shard's latest epoch, including those of
     /// shards this reading did not cover (a room's round reads only its own shard).
     static func merged(_ known: String?, _ reading: String) -> String {

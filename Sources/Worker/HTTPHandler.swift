@@ -162,7 +162,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         switch path {
         case "/health":
             // Public: only whether this worker can chat. Who runs how many workers is for the admin listener.
-            let healthy = resources.hub.redisConnected && !resources.hub.draining
+            let healthy = resources.hub.redisServing && !resources.hub.draining
             writeJSON(context: context, head: head, status: healthy ? .ok : .serviceUnavailable, object: ["status": healthy ? "ok" : "unavailable"])
         default:
             if let assets = resources.assets, let response = assets.response(method: head.method, uri: head.uri, headers: head.headers) {
@@ -178,7 +178,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func respondAdmin(context: ChannelHandlerContext, head: HTTPRequestHead, path: String, query: String) {
         switch path {
         case "/health":
-            let healthy = resources.hub.redisConnected && !resources.hub.draining
+            let healthy = resources.hub.redisServing && !resources.hub.draining
             writeJSON(context: context, head: head, status: healthy ? .ok : .serviceUnavailable, object: healthJSON(healthy: healthy))
         case "/metrics":
             resources.publishMetrics()
@@ -218,7 +218,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         let workers = resources.hostWorkers()
         var health: [String: Any] = [
             "status": healthy ? "ok" : "unavailable",
-            "redis": resources.hub.redisConnected ? "connected" : "disconnected",
+            "redis": resources.hub.redisState,
             "draining": resources.hub.draining,
             "worker": ["slot": resources.slot, "pid": Int(resources.pid)],
             "workers": workers.count,
@@ -288,7 +288,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                  "messagesIn": w.messagesIn, "messagesOut": w.messagesOut, "redisConnected": w.redisConnected,
                  "rssBytes": w.rssBytes]
             },
-            "redis": resources.hub.redisConnected ? "connected" : "disconnected",
+            "redis": resources.hub.redisState,
             "redisTopology": resources.hub.redis.healthJSON,
             "slots": (resources.host?.slots ?? []).map(Self.slotJSON),
         ]

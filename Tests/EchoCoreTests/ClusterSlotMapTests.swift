@@ -78,6 +78,16 @@ import Testing
         #expect(dead.ranges.isEmpty && dead.primary?.health == "fail")
     }
 
+    @Test func aFailoverIsAReplicaPromoted() throws {
+        let before = try ClusterSlotMap(shardsReply: Self.parse(Self.created))
+        let after = try ClusterSlotMap(shardsReply: Self.parse(Self.afterFailover))
+        let promoted = after.promotedReplicas(since: before)
+        #expect(promoted.map { $0.primary?.port } == [37831])
+        // The slot moved between two primaries in the meantime is not a failover.
+        #expect(try ClusterSlotMap(shardsReply: Self.parse(Self.slotZeroMoved)).promotedReplicas(since: before).isEmpty)
+        #expect(after.promotedReplicas(since: after).isEmpty)
+    }
+
     @Test func movedPatchesOneSlot() throws {
         let map = try ClusterSlotMap(shardsReply: Self.parse(Self.created))
         let moved = map.moving(0, to: "127.0.0.1", port: 37087)

@@ -37,4 +37,10 @@ import Testing
         #expect(DataEpochs.merged(nil, "x") == "x")
         #expect(DataEpochs.merged(known, DataEpochs.combine(["c": "9"])) == DataEpochs.combine(["a": "1", "b": "2", "c": "9"]))
     }
+
+    @Test func changedKeysNameTheShardsThatLostData() {
+        let before = DataEpochs.combine(["a": "1", "b": "2"])
+        #expect(DataEpochs.changedKeys(expected: before, current: DataEpochs.combine(["a": "1", "b": "failover-x", "c": "3"])) == ["b"])
+        #expect(DataEpochs.changedKeys(expected: "x", current: "y").isEmpty)
+    }
 }

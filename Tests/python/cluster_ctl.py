@@ -18,9 +18,7 @@ def main() -> None:
     command, state = sys.argv[1], Path(sys.argv[2])
     pids = state / "pids"
     if command == "start":
-        cluster = RedisCluster()
-        cluster.dir = str(state)
-        cluster.start()
+        cluster = RedisCluster(directory=str(state)).start()
         pids.write_text("\n".join(str(p.pid) for p in cluster.procs.values()))
         print(cluster.url)
     elif command == "stop":

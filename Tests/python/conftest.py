@@ -112,14 +112,14 @@ class RedisCluster:
 
     is_cluster = True
 
-    def __init__(self, primaries=3, replicas=1, node_timeout_ms=2000):
+    def __init__(self, primaries=3, replicas=1, node_timeout_ms=2000, directory: str | None = None):
         count = primaries * (1 + replicas)
         self.ports = [free_port() for _ in range(count)]
         self.bus_ports = [free_port() for _ in range(count)]
         self.primary_count = primaries
         self.replicas = replicas
         self.node_timeout_ms = node_timeout_ms
-        self.dir = tempfile.mkdtemp(prefix="echo-cluster-")
+        self.dir = directory or tempfile.mkdtemp(prefix="echo-cluster-")
         self.procs: dict[int, subprocess.Popen] = {}
 
     @property
@@ -139,6 +139,10 @@ class RedisCluster:
             ["redis-server", "--port", str(port), "--cluster-port", str(bus), "--bind", "127.0.0.1",
              "--cluster-enabled", "yes", "--cluster-config-file", str(node_dir / "nodes.conf"),
              "--cluster-node-timeout", str(self.node_timeout_ms), "--save", "", "--appendonly", "no",
+             # As docs/operations.md recommends: the other shards keep serving while one fails over.
+             "--cluster-require-full-coverage", "no",
+             # A replica's first sync starts at once (the default waits 5 s for more replicas).
+             "--repl-diskless-sync-delay", "0",
              "--dir", str(node_dir), "--logfile", str(node_dir / "redis.log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(lambda: self.node(port, "PING") == "PONG", what=f"cluster node {port}")

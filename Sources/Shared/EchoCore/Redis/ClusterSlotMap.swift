@@ -121,6 +121,18 @@ public struct ClusterSlotMap: Sendable, Equatable {
         return copy
     }
 
+    /// Shards whose primary was one of their replicas in `old`: a failover. Redis replicates
+    /// asynchronously, so writes the old primary acknowledged may be missing on the new one.
+    /// (A migration moves slots to a primary, never to a replica.)
+    public func promotedReplicas(since old: ClusterSlotMap) -> [Shard] {
+        let formerReplicas = Set(old.shards.flatMap(\.replicas).map(\.id))
+        let formerPrimaries = Set(old.primaries.map(\.id))
+        return shards.filter { shard in
+            guard let primary = shard.primary, !shard.ranges.isEmpty else { return false }
+            return formerReplicas.contains(primary.id) && !formerPrimaries.contains(primary.id)
+        }
+    }
+
     /// Slot ranges as Redis writes them: `0-5460,10923-16383`.
     public static func describe(_ ranges: [ClosedRange<Int>]) -> String {
         ranges.map { $0.lowerBound == $0.upperBound ? "\($0.lowerBound)" : "\($0.lowerBound)-\($0.upperBound)" }.joined(separator: ",")

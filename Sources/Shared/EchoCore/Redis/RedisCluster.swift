@@ -49,6 +49,7 @@ public final class RedisCluster: RedisCommands, @unchecked Sendable {
     private var timer: RepeatedTask?
     private var isShutDown = false
     private var observers: [(ClusterSlotMap) -> Void] = []
+    private var failoverObservers: [([ClusterSlotMap.Shard]) -> Void] = []
 
     public init(seeds: [RedisEndpoint], tls: RedisTLS? = nil, eventLoop: EventLoop, timeout: TimeAmount, logger: Logger) {
         precondition(!seeds.isEmpty, "a cluster needs at least one seed node")
@@ -68,6 +69,13 @@ public final class RedisCluster: RedisCommands, @unchecked Sendable {
 
     public var reconnects: Int {
         clients.values.reduce(retiredReconnects) { $0 + $1.reconnects }
+    }
+
+    /// Whether some primary takes commands now (``isConnected`` needs all of them): while one
+    /// shard fails over, the rooms of the others still chat.
+    public var isPartlyConnected: Bool {
+        guard let map else { return false }
+        return map.primaries.contains { clients[$0.address]?.isConnected == true }
     }
 
     public var lastError: String? {
@@ -219,6 +227,12 @@ public final class RedisCluster: RedisCommands, @unchecked Sendable {
         if let map { observer(map) }
     }
 
+    /// Calls `observer` on the event loop with the shards whose replica took over (``ClusterSlotMap/promotedReplicas(since:)``).
+    public func observeFailovers(_ observer: @escaping ([ClusterSlotMap.Shard]) -> Void) {
+        eventLoop.assertInEventLoop()
+        failoverObservers.append(observer)
+    }
+
     /// Reads the slot map again (from any connected node); requests during a read are folded
     /// into one more read after it, and reads are at least 100 ms apart.
     public func refresh(because reason: String) {
@@ -289,6 +303,13 @@ public final class RedisCluster: RedisCommands, @unchecked Sendable {
         }
         if old != new {
             for observer in observers { observer(new) }
+        }
+        let promoted = old.map(new.promotedReplicas(since:)) ?? []
+        if !promoted.isEmpty {
+            logger.warning("redis cluster failover: a replica took over; writes its primary acknowledged last may be lost", metadata: [
+                "shards": "\(promoted.map { "\(ClusterSlotMap.describe($0.ranges))@\($0.primary?.address ?? "none")" }.joined(separator: " "))",
+            ])
+            for observer in failoverObservers { observer(promoted) }
         }
     }
 

@@ -63,6 +63,11 @@ public final class ShardedSubscriber: RedisPubSub, @unchecked Sendable {
         !nodes.isEmpty && nodes.values.allSatisfy(\.isConnected)
     }
 
+    /// Whether some primary's subscriber connection is up (``isConnected`` needs all of them).
+    public var isPartlyConnected: Bool {
+        nodes.values.contains(where: \.isConnected)
+    }
+
     public var reconnects: Int {
         nodes.values.reduce(retiredReconnects) { $0 + $1.reconnects }
     }
