@@ -607,9 +607,19 @@ def test_every_key_echo_writes_expires(start_worker, redis_server):
     a.next_chat()
     b.send("leave", roomId=r)
     a.recv_until(lambda f: f.get("message") == "leave")
-    keys = [k for k in redis_server.cli("KEYS", f"*{r}*").split("\n") if k]
-    keys += ["active_rooms", "rl:127.0.0.1", f"session:{a.session_id}", "echo:epoch"]
-    assert {f"room:{r}:info", f"room:{r}:members", f"room:{r}:usernames", f"stream:{r}", f"cid:{r}:ttl-1"} <= set(keys)
+    def keys_like(pattern):
+        return [k for out in redis_server.on_primaries("KEYS", pattern).values() for k in out.split("\n") if k]
+    t = redis_server.tag(r)
+    keys = keys_like(f"*{r}*") + keys_like("echo:epoch*") + ["active_rooms"]
+    expected = {f"room:{t}:info", f"room:{t}:members", f"room:{t}:usernames", f"stream:{t}", f"cid:{t}:ttl-1"}
+    # The session and the chat bucket: by session and IP on one node; in a cluster they carry the
+    # room's tag (RoomKeys), the bucket being per room and IP.
+    if redis_server.is_cluster:
+        expected |= {f"session:{t}:{a.session_id}", f"rl:{t}:127.0.0.1"}
+    else:
+        keys += ["rl:127.0.0.1", f"session:{a.session_id}"]
+    assert expected <= set(keys)
+    assert any(k.startswith("echo:epoch") for k in keys)
     for key in keys:
         assert int(redis_server.cli("TTL", key)) > 0, f"{key} would live forever"
 
