@@ -45,6 +45,9 @@ public enum ChatOutcome: Sendable, Equatable {
     /// A retry of a message stored before: `message` is the stored one, when still in history.
     case duplicate(StreamID, StoredMessage?)
     case rateLimited(retryAfterMilliseconds: Int)
+    /// Stored and published, but fewer replicas than `ECHO_REDIS_WAIT_REPLICAS` confirmed it in
+    /// time (`replicas` did): a failover before they catch up could lose it.
+    case storedUnreplicated(StreamID, replicas: Int)
 }
 
 /// Room state in Redis: membership, history, chat. Each operation is one script, one round trip.
@@ -93,7 +96,16 @@ public struct RoomStore: Sendable {
             ratePerMinute: configuration.rateLimitPerMinute, burst: configuration.rateLimitBurst,
             roomTTLSeconds: configuration.roomTTLSeconds, dedupeSeconds: dedupeSeconds
         )
-        return redis.run(call)
+        let outcome = redis.run(call)
+        let replicas = configuration.redisWaitReplicas
+        guard replicas > 0 else { return outcome }
+        // Well inside the command timeout, so a missing replica slows chats but never drops the connection.
+        let timeout = configuration.redisTimeoutMilliseconds / 4
+        return redis.confirmedByReplicas(outcome, replicas: replicas, timeoutMilliseconds: timeout, routedBy: RoomKeys.stream(room))
+            .map { outcome, confirmed in
+                guard case .stored(let id) = outcome, confirmed < replicas else { return outcome }
+                return .storedUnreplicated(id, replicas: confirmed)
+            }
     }
 
     /// Removes a member; everyone left gets a leave event. Returns the members left.
