@@ -47,7 +47,7 @@ extension ChatHub {
     func startRound(_ room: String) {
         guard let local = rooms[room], let recovery = local.recovery, !recovery.roundInFlight else { return }
         // Before the channel is confirmed, a message published after the read could be missed.
-        guard subscriber.isActive(RoomKeys.channel(room)) else { return }
+        guard subscriber.isActive(store.keys.channel(room)) else { return }
         recovery.retry?.cancel()
         recovery.retry = nil
         var positions: [ObjectIdentifier: StreamID?] = [:]
@@ -66,7 +66,7 @@ extension ChatHub {
         recovery.roundInFlight = true
         // Messages dropped for the bound before this point are read back by this round.
         recovery.held.dropped = false
-        let epoch = store.dataEpoch(candidate: SessionID.make())
+        let epoch = readEpoch()
         epoch.and(store.resync(room: room, request: request)).assumeIsolated().whenComplete { result in
             recovery.roundInFlight = false
             guard let current = self.rooms[room], current === local, local.recovery === recovery else { return }
@@ -79,7 +79,7 @@ extension ChatHub {
             case .success(let (epoch, reply)):
                 recovery.attempt = 0
                 self.noteDataEpoch(epoch)
-                let dataLost = RoomRecovery.dataLost(expected: recovery.expectedEpoch, current: epoch)
+                let dataLost = DataEpochs.lost(expected: recovery.expectedEpoch, current: epoch)
                 recovery.expectedEpoch = epoch
                 self.apply(reply, of: request, to: positions, in: local, room: room, dataLost: dataLost)
                 if recovery.pending.isEmpty && !recovery.held.dropped {
@@ -141,7 +141,7 @@ extension ChatHub {
     /// without this worker's connections noticing (FLUSHALL, a restart between two health checks)
     /// is caught here.
     func readDataEpoch() {
-        store.dataEpoch(candidate: SessionID.make()).assumeIsolated().whenComplete { result in
+        readEpoch().assumeIsolated().whenComplete { result in
             switch result {
             case .success(let epoch): self.noteDataEpoch(epoch)
             case .failure(let error):
@@ -155,10 +155,29 @@ extension ChatHub {
         }
     }
 
+    /// Redis's data epoch: one key on one node, or one per shard in a cluster (``DataEpochs``).
+    func readEpoch() -> EventLoopFuture<String> {
+        guard let cluster = redis.cluster else { return store.dataEpoch(candidate: SessionID.make()) }
+        guard let map = cluster.map else {
+            return eventLoop.makeFailedFuture(RedisError(.unavailable, "the Redis Cluster's slot map is not read yet"))
+        }
+        let ttl = RESPArgument.integer(configuration.roomTTLSeconds)
+        let reads = map.shards.compactMap(\.ranges.first?.lowerBound).map { slot in
+            let key = DataEpochs.key(forSlot: slot)
+            let candidate = SessionID.make()
+            let set = cluster.send(RESPCommand("SET", .string(key), .string(candidate), "NX", "GET", "EX", ttl), routedBy: key)
+            let expire = cluster.send(RESPCommand("EXPIRE", .string(key), ttl), routedBy: key)
+            return set.and(expire).map { reply, _ in (key, reply.string ?? candidate) }
+        }
+        return EventLoopFuture.whenAllSucceed(reads, on: eventLoop).map { pairs in
+            DataEpochs.combine(Dictionary(pairs, uniquingKeysWith: { first, _ in first }))
+        }
+    }
+
     /// On a new epoch, every room is caught up, and every member told: Redis lost what it held.
     func noteDataEpoch(_ epoch: String) {
         defer { knownEpoch = epoch }
-        guard RoomRecovery.dataLost(expected: knownEpoch, current: epoch) else { return }
+        guard DataEpochs.lost(expected: knownEpoch, current: epoch) else { return }
         logger.warning("Redis lost its data; telling every member and rebuilding presence", metadata: ["rooms": "\(rooms.count)"])
         for (room, local) in rooms {
             // Rooms already recovering keep the epoch they started from, and find out themselves.

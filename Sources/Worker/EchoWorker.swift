@@ -40,7 +40,7 @@ struct EchoWorker: AsyncParsableCommand {
             configuration = try options.configuration(environment: environment)
             handOff = try WorkerHandOff(values: environment.merging(options.flagValues(Self.settings)) { _, flag in flag })
             // An unreadable ECHO_REDIS_CA can never work: a configuration error, not a retry.
-            redisTLS = try RedisTLS.settings(for: RedisEndpoint(url: configuration.effectiveRedisURL), configuration: configuration)
+            redisTLS = try RedisTLS.settings(for: RedisTopology(url: configuration.effectiveRedisURL).endpoints[0], configuration: configuration)
         } catch {
             FileHandle.standardError.write(Data("echo-worker: \(error)\n".utf8))
             throw ExitCode(Self.configurationErrorStatus)

@@ -99,6 +99,16 @@ public final class RedisClient: @unchecked Sendable {
         return connection.send(command)
     }
 
+    /// Sends `command` expecting no reply of its own: on a subscriber connection, `SUNSUBSCRIBE`'s
+    /// confirmation arrives as a push, like the ones Redis sends unasked when a slot moves.
+    /// Returns whether it went out (false while there is no connection).
+    func sendWithoutReply(_ command: RESPCommand) -> Bool {
+        eventLoop.assertInEventLoop()
+        guard case .connected(let connection) = state else { return false }
+        connection.sendWithoutReply(command)
+        return true
+    }
+
     /// Runs a typed script call (``RedisScriptCall``) with EVALSHA, falling back to EVAL when
     /// Redis does not know the script; the reply is the call's own decoding of what Redis sent.
     public func run<Call: RedisScriptCall>(_ call: Call) -> EventLoopFuture<Call.Response> {
@@ -217,9 +227,8 @@ public final class RedisClient: @unchecked Sendable {
         if endpoint.database != 0 {
             steps.append(connection.send(RESPCommand("SELECT", .integer(endpoint.database))))
         }
-        if !isSubscriber {
-            steps.append(connection.send(RESPCommand("CLIENT", "SETNAME", "echo-worker")))
-        }
+        // Named so an operator (and a test) can tell Echo's command and pub/sub connections apart.
+        steps.append(connection.send(RESPCommand("CLIENT", "SETNAME", isSubscriber ? "echo-subscriber" : "echo-worker")))
         return EventLoopFuture.andAllSucceed(steps, on: eventLoop)
     }
 
