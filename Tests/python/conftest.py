@@ -139,6 +139,8 @@ class RedisCluster:
             ["redis-server", "--port", str(port), "--cluster-port", str(bus), "--bind", "127.0.0.1",
              "--cluster-enabled", "yes", "--cluster-config-file", str(node_dir / "nodes.conf"),
              "--cluster-node-timeout", str(self.node_timeout_ms), "--save", "", "--appendonly", "no",
+             # A replica's first sync starts at once (the default waits 5 s for more replicas).
+             "--repl-diskless-sync-delay", "0",
              "--dir", str(node_dir), "--logfile", str(node_dir / "redis.log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(lambda: self.node(port, "PING") == "PONG", what=f"cluster node {port}")
@@ -152,7 +154,14 @@ class RedisCluster:
             capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, out.stdout + out.stderr
         self.wait_ok()
+        self.wait_replicas_in_sync()
         return self
+
+    def wait_replicas_in_sync(self, timeout=20.0):
+        """Until every replica finished its first sync: a replica still syncing cannot take over."""
+        replicas = [p for p in self.procs if "role:slave" in self.node(p, "INFO", "replication")]
+        wait_for(lambda: all("master_link_status:up" in self.node(p, "INFO", "replication") for p in replicas),
+                 timeout=timeout, interval=0.1, what="every replica in sync with its primary")
 
     def wait_ok(self, timeout=30.0):
         """Until every running node says the cluster is ok and knows every slot's primary."""

@@ -115,7 +115,7 @@ public struct RoomStore: Sendable {
         guard replicas > 0 else { return outcome }
         // Well inside the command timeout, so a missing replica slows chats but never drops the connection.
         let timeout = configuration.redisTimeoutMilliseconds / 4
-        return redis.confirmedByReplicas(outcome, replicas: replicas, timeoutMilliseconds: timeout, routedBy: RoomKeys.stream(room))
+        return redis.confirmedByReplicas(outcome, replicas: replicas, timeoutMilliseconds: timeout, routedBy: keys.stream(room))
             .map { outcome, confirmed in
                 guard case .stored(let id) = outcome, confirmed < replicas else { return outcome }
                 return .storedUnreplicated(id, replicas: confirmed)
