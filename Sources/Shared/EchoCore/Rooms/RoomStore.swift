@@ -58,6 +58,11 @@ public struct RoomStore: Sendable {
     public let configuration: EchoConfiguration
     /// How long a clientId is remembered for dedupe.
     public var dedupeSeconds = 300
+    /// Shared by the copies of this store: chats stop waiting for replicas a while after one fell short.
+    public let replicaWaitPause = ReplicaWaitPause()
+    /// The longest a chat's `WAIT` may take (`ECHO_REDIS_WAIT_REPLICAS`): a replica on the same
+    /// network answers within a millisecond or two.
+    public static let replicaWaitMilliseconds = 25
 
     public init(redis: any RedisCommands, keys: RoomKeys, configuration: EchoConfiguration) {
         self.redis = redis
@@ -113,11 +118,17 @@ public struct RoomStore: Sendable {
         let outcome = redis.run(call)
         let replicas = configuration.redisWaitReplicas
         guard replicas > 0 else { return outcome }
-        // Well inside the command timeout, so a missing replica slows chats but never drops the connection.
-        let timeout = configuration.redisTimeoutMilliseconds / 4
+        guard !replicaWaitPause.isPaused else {
+            return outcome.map { if case .stored(let id) = $0 { .storedUnreplicated(id, replicas: 0) } else { $0 } }
+        }
+        // Short: every command queued on the connection waits it out, and after a failover the new
+        // primary has no replica until one syncs, so each WAIT already sent runs to its end.
+        let timeout = min(configuration.redisTimeoutMilliseconds / 4, Self.replicaWaitMilliseconds)
+        let pause = replicaWaitPause
         return redis.confirmedByReplicas(outcome, replicas: replicas, timeoutMilliseconds: timeout, routedBy: keys.stream(room))
             .map { outcome, confirmed in
                 guard case .stored(let id) = outcome, confirmed < replicas else { return outcome }
+                pause.fellShort()
                 return .storedUnreplicated(id, replicas: confirmed)
             }
     }
