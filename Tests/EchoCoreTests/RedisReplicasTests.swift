@@ -1,4 +1,5 @@
 @testable import EchoCore
+import Foundation
 import NIOCore
 import NIOEmbedded
 import Testing
@@ -77,5 +78,16 @@ import Testing
         #expect(redis.sent.map(\.words) == [["WAIT", "1", "1"]])  // 0 would wait forever
         redis.sent[0].reply.succeed(.array([]))
         #expect(throws: RedisError.self) { try confirmed.wait() }
+    }
+
+    @Test func aShortfallPausesTheWaitsForALittleWhile() throws {
+        let pause = ReplicaWaitPause(length: .milliseconds(100))
+        #expect(!pause.isPaused)
+        pause.fellShort()
+        #expect(pause.isPaused)
+        let copy = pause  // the stores' copies share one pause
+        #expect(copy.isPaused)
+        Thread.sleep(forTimeInterval: 0.15)
+        #expect(!pause.isPaused)
     }
 }
