@@ -240,6 +240,11 @@ final class ChatConnectionHandler: ChannelInboundHandler {
                 let chat: ChatConnectionStateMachine.ChatResult
                 switch result {
                 case .success(.stored): chat = .stored
+                case .success(.storedUnreplicated(let id, let replicas)):
+                    // Kept (everyone has it already); a failover before the replicas catch up could lose it.
+                    self.hub.counters.chatsUnreplicated += 1
+                    self.logger.debug("chat stored, replicas short", metadata: ["room": "\(room)", "id": "\(id)", "replicas": "\(replicas)"])
+                    chat = .stored
                 case .success(.duplicate(_, let stored)): chat = .duplicate(stored)
                 case .success(.rateLimited(let retryAfter)): chat = .rateLimited(retryAfterMilliseconds: retryAfter)
                 case .failure(let error): chat = .failed(error)

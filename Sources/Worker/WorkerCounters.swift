@@ -14,6 +14,8 @@ struct WorkerCounters {
     var joinTimeoutCloses = 0
     /// WebSockets closed 1002 for a frame RFC 6455 forbids (unmasked, reserved bits set).
     var protocolErrorCloses = 0
+    /// Chats stored without the `ECHO_REDIS_WAIT_REPLICAS` replicas confirming them in time.
+    var chatsUnreplicated = 0
 
     var errorTotal: Int { errors.values.reduce(0, +) }
 }
@@ -30,6 +32,7 @@ struct WorkerMetrics {
     private let joinTimeouts = Counter(label: "echo_join_timeout_closes_total")
     private let protocolErrors = Counter(label: "echo_protocol_error_closes_total")
     private let redisReconnects = Counter(label: "echo_redis_reconnects_total")
+    private let chatsUnreplicated = Counter(label: "echo_chat_unreplicated_total")
     private let connections = Gauge(label: "echo_connections")
     private let rooms = Gauge(label: "echo_rooms")
     private let redisUp = Gauge(label: "echo_redis_up")
@@ -43,6 +46,7 @@ struct WorkerMetrics {
         joinTimeouts.increment(by: c.joinTimeoutCloses - published.joinTimeoutCloses)
         protocolErrors.increment(by: c.protocolErrorCloses - published.protocolErrorCloses)
         redisReconnects.increment(by: reconnects - publishedReconnects)
+        chatsUnreplicated.increment(by: c.chatsUnreplicated - published.chatsUnreplicated)
         for (code, count) in c.errors where count != published.errors[code, default: 0] {
             Counter(label: "echo_errors_total", dimensions: [("code", code.rawValue)])
                 .increment(by: count - published.errors[code, default: 0])

@@ -42,6 +42,7 @@ struct SettingTests {
         configuration.outboundLimitBytes = 1 << 20
         configuration.pingIntervalSeconds = 2
         configuration.redisTimeoutMilliseconds = 50
+        configuration.redisWaitReplicas = 1
         configuration.trustedProxies = ["10.0.0.0/8", "::1"]
         configuration.allowedOrigins = ["https://a.example", "*"]
         configuration.logFormat = .json
@@ -77,7 +78,7 @@ struct SettingTests {
         ("PORT", "65536"), ("PORT", "-1"), ("ECHO_RATE_LIMIT", "-1"), ("ECHO_RATE_BURST", "0"),
         ("ECHO_HISTORY_LIMIT", "0"), ("ECHO_STREAM_MAXLEN", "0"), ("ECHO_ROOM_TTL", "9"),
         ("ECHO_PRESENCE_TTL", "2"), ("ECHO_MAX_FRAME_BYTES", "1023"), ("ECHO_MAX_IMAGE_BYTES", "268435457"),
-        ("ECHO_MAX_MESSAGE_LENGTH", "0"), ("ECHO_OUTBOUND_LIMIT", "65535"), ("ECHO_PING_INTERVAL", "3601"),
+        ("ECHO_MAX_MESSAGE_LENGTH", "0"), ("ECHO_REDIS_WAIT_REPLICAS", "17"), ("ECHO_OUTBOUND_LIMIT", "65535"), ("ECHO_PING_INTERVAL", "3601"),
         ("ECHO_REDIS_TIMEOUT_MS", "9"), ("ECHO_BACKLOG", "0"), ("ECHO_HEADER_TIMEOUT", "3601"),
         ("ECHO_JOIN_TIMEOUT", "-1"), ("ECHO_MAX_CONNECTIONS_PER_IP", "10000001"), ("ECHO_HANDSHAKES_PER_IP", "x"),
         ("ECHO_JOINS_PER_IP", "1.5"), ("ECHO_INBOUND_BYTES_PER_SECOND", "-5"), ("ECHO_ADMIN_LISTEN", "localhost"),

@@ -12,15 +12,16 @@ from resp import Redis
 
 class Fleet:
     """`url` may be a list: a room's clients take them in turn (the k-th starts at url k, and each
-    reconnect moves it to the next), so a room spans several workers. The first `quiet_rooms`
+    reconnect moves it to the next), so a room spans several workers. `room_ids` names the rooms
+    (e.g. so that they fall on given cluster shards) instead of `rooms` new ones. The first `quiet_rooms`
     rooms have no resumer: nobody rejoins them unless the server closes it."""
 
     def __init__(self, url: str | list[str], rooms: int = 3, senders: int = 2, members: int = 2, resumers: int = 1,
                  send_interval: float = 0.5, source_ip: str = "127.0.0.1", tag: str = "r",
                  resume_every: tuple[float, float] = (3.0, 6.0), quiet_rooms: int = 0, max_pending: int = 5,
-                 keepalive: float | None = None):
+                 keepalive: float | None = None, room_ids: list[str] | None = None):
         urls = [url] if isinstance(url, str) else list(url)
-        self.rooms = [f"chaos-{tag}-{uuid.uuid4().hex[:8]}-{i}" for i in range(rooms)]
+        self.rooms = list(room_ids) if room_ids else [f"chaos-{tag}-{uuid.uuid4().hex[:8]}-{i}" for i in range(rooms)]
         self.clients: list[AccountingClient] = []
         for r, room in enumerate(self.rooms):
             n = 0

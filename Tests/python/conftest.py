@@ -156,12 +156,14 @@ class RedisCluster:
             capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, out.stdout + out.stderr
         self.wait_ok()
-        # A replica that has not synced yet refuses to take over (its data is too old): a test
-        # that kills a primary needs them all in sync.
-        replicas = [p for p in self.ports if p not in self.primaries()]
-        wait_for(lambda: all("master_link_status:up" in self.node(p, "INFO", "REPLICATION") for p in replicas),
-                 timeout=30, interval=0.2, what="every replica in sync with its primary")
+        self.wait_replicas_in_sync()
         return self
+
+    def wait_replicas_in_sync(self, timeout=20.0):
+        """Until every replica finished its first sync: a replica still syncing cannot take over."""
+        replicas = [p for p in self.procs if "role:slave" in self.node(p, "INFO", "replication")]
+        wait_for(lambda: all("master_link_status:up" in self.node(p, "INFO", "replication") for p in replicas),
+                 timeout=timeout, interval=0.1, what="every replica in sync with its primary")
 
     def wait_ok(self, timeout=30.0):
         """Until every running node says the cluster is ok and every slot's primary is a running

@@ -22,10 +22,10 @@ import pytest
 
 import netns
 from conftest import BIN_DIR, OUTPUT_DIR, PER_IP_LIMITS_OFF, http_get, wait_for
+from fleet_truth import settle
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "chaos"))
 
-from client import id_key  # noqa: E402
 from fleet import Fleet  # noqa: E402
 from resp import Redis  # noqa: E402
 
@@ -98,24 +98,6 @@ def read_stream(redis_host: str, room: str) -> list[tuple[str, bytes]]:
     return out
 
 
-async def settle(fleet: Fleet, redis_host: str, timeout=20.0):
-    """Fleet.settle against a Redis that is not on 127.0.0.1: stop sending, wait until every sender
-    is confirmed and every client holds its room's newest id, then read the truth."""
-    for c in fleet.senders:
-        c.stop_sending.set()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(c.unconfirmed() for c in fleet.senders):
-        await asyncio.sleep(0.2)
-    while time.monotonic() < deadline:
-        tails = {room: (read_stream(redis_host, room) or [(None, b"")])[-1][0] for room in fleet.rooms}
-        if all(tails[c.log.room] is None or (c.log.last_id and id_key(c.log.last_id) >= id_key(tails[c.log.room]))
-               for c in fleet.clients):
-            break
-        await asyncio.sleep(0.2)
-    for room in fleet.rooms:
-        fleet.truth.add(room, read_stream(redis_host, room))
-
-
 def current_url(client) -> str:
     return client.urls[(client._attempts - 1) % len(client.urls)]
 
@@ -145,7 +127,7 @@ async def newcomer_chats_with_the_rest(url: str, room: str, others) -> float:
         return reached
 
 
-async def wait_frame(ws, predicate, timeout=10.0) -> dict:
+async def wait_frame(ws, predicate, timeout=20.0) -> dict:
     async def loop():
         while True:
             frame = json.loads(await ws.recv())
@@ -162,7 +144,7 @@ async def scenario(lan: netns.Lan, redis: netns.Host, cut: netns.Host, kept: net
                   resume_every=(2.0, 4.0), source_ip=clients.address, tag="mh", keepalive=KEEPALIVE_S)
     figures = {}
     try:
-        await fleet.start(join_timeout=15)
+        await fleet.start(join_timeout=30)
         await asyncio.sleep(2.0)
         on_cut = [c for c in fleet.clients if current_url(c) == urls[0] and c.joined.is_set()]
         connects = {c.log.name: c.log.connects for c in on_cut}
@@ -192,7 +174,7 @@ async def scenario(lan: netns.Lan, redis: netns.Host, cut: netns.Host, kept: net
         figures["newcomer_reach_s"] = round(await newcomer_chats_with_the_rest(urls[0], room, members), 3)
         await asyncio.sleep(1.0)
 
-        await settle(fleet, redis.address)
+        await settle(fleet, lambda room: read_stream(redis.address, room))
         return fleet.summary(), figures
     finally:
         await fleet.close()

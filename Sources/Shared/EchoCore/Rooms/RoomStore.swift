@@ -45,6 +45,9 @@ public enum ChatOutcome: Sendable, Equatable {
     /// A retry of a message stored before: `message` is the stored one, when still in history.
     case duplicate(StreamID, StoredMessage?)
     case rateLimited(retryAfterMilliseconds: Int)
+    /// Stored and published, but fewer replicas than `ECHO_REDIS_WAIT_REPLICAS` confirmed it in
+    /// time (`replicas` did): a failover before they catch up could lose it.
+    case storedUnreplicated(StreamID, replicas: Int)
 }
 
 /// Room state in Redis: membership, history, chat. Each operation is one script, one round trip.
@@ -55,6 +58,11 @@ public struct RoomStore: Sendable {
     public let configuration: EchoConfiguration
     /// How long a clientId is remembered for dedupe.
     public var dedupeSeconds = 300
+    /// Shared by the copies of this store: chats stop waiting for replicas a while after one fell short.
+    public let replicaWaitPause = ReplicaWaitPause()
+    /// The longest a chat's `WAIT` may take (`ECHO_REDIS_WAIT_REPLICAS`): a replica on the same
+    /// network answers within a millisecond or two.
+    public static let replicaWaitMilliseconds = 25
 
     public init(redis: any RedisCommands, keys: RoomKeys, configuration: EchoConfiguration) {
         self.redis = redis
@@ -107,7 +115,22 @@ public struct RoomStore: Sendable {
             ratePerMinute: configuration.rateLimitPerMinute, burst: configuration.rateLimitBurst,
             roomTTLSeconds: configuration.roomTTLSeconds, dedupeSeconds: dedupeSeconds
         )
-        return redis.run(call)
+        let outcome = redis.run(call)
+        let replicas = configuration.redisWaitReplicas
+        guard replicas > 0 else { return outcome }
+        guard !replicaWaitPause.isPaused else {
+            return outcome.map { if case .stored(let id) = $0 { .storedUnreplicated(id, replicas: 0) } else { $0 } }
+        }
+        // Short: every command queued on the connection waits it out, and after a failover the new
+        // primary has no replica until one syncs, so each WAIT already sent runs to its end.
+        let timeout = min(configuration.redisTimeoutMilliseconds / 4, Self.replicaWaitMilliseconds)
+        let pause = replicaWaitPause
+        return redis.confirmedByReplicas(outcome, replicas: replicas, timeoutMilliseconds: timeout, routedBy: keys.stream(room))
+            .map { outcome, confirmed in
+                guard case .stored(let id) = outcome, confirmed < replicas else { return outcome }
+                pause.fellShort()
+                return .storedUnreplicated(id, replicas: confirmed)
+            }
     }
 
     /// Removes a member; everyone left gets a leave event. Returns the members left.

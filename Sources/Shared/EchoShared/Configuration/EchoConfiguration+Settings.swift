@@ -24,6 +24,10 @@ extension EchoConfiguration {
         .integer("ECHO_OUTBOUND_LIMIT", flag: "outbound-limit", value: "bytes", \.outboundLimitBytes, in: (64 * 1024)...(1 << 30), help: "Bytes queued for one client before it is closed as a slow consumer (1008)."),
         .integer("ECHO_PING_INTERVAL", flag: "ping-interval", value: "seconds", \.pingIntervalSeconds, in: 1...3600, help: "Seconds between WebSocket pings."),
         .integer("ECHO_REDIS_TIMEOUT_MS", flag: "redis-timeout-ms", value: "ms", \.redisTimeoutMilliseconds, in: 10...600_000, help: "A Redis command unanswered this long drops the connection (it reconnects)."),
+        .integer(
+            "ECHO_REDIS_WAIT_REPLICAS", flag: "redis-wait-replicas", value: "replicas", \.redisWaitReplicas, in: 0...16,
+            help: "Replicas that must confirm each chat (`WAIT`, for at most 25 ms) before its Redis connection runs anything else: a primary that dies holds at most one chat per connection that no replica has (0 = off). A chat fewer replicas confirmed in time stays stored and is counted (`echo_chat_unreplicated_total`), and chats then skip the WAIT for 2 s; see docs/operations.md."
+        ),
         .list(
             "ECHO_TRUSTED_PROXIES", flag: "trusted-proxies", \.trustedProxies, default: "(none)",
             help: "Comma-separated addresses or CIDR ranges whose `X-Forwarded-For` is believed.",

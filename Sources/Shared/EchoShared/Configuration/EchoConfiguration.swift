@@ -34,6 +34,8 @@ public struct EchoConfiguration: SettingsConfiguration, Equatable {
     public var outboundLimitBytes = 16 * 1024 * 1024
     public var pingIntervalSeconds = 30
     public var redisTimeoutMilliseconds = 2000
+    /// Replicas that must confirm each chat (`WAIT`) before it is acknowledged; 0 turns it off.
+    public var redisWaitReplicas = 0
     /// Addresses (or CIDR ranges) whose `X-Forwarded-For` is believed. Empty: believe nobody.
     public var trustedProxies: [String] = []
     /// `Origin` values allowed on WebSocket upgrades besides the request's own host (always
