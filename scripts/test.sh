@@ -18,9 +18,12 @@ redis_dir=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$redis_dir" \
   --daemonize yes --pidfile "$redis_dir/redis.pid" --logfile "$redis_dir/redis.log"
+cluster_dir=$(mktemp -d)
 cleanup() {
   [[ -f "$redis_dir/redis.pid" ]] && kill "$(cat "$redis_dir/redis.pid")" 2>/dev/null || true
   rm -rf "$redis_dir"
+  (cd Tests/python && ../../.venv/bin/python cluster_ctl.py stop "$cluster_dir") || true
+  rm -rf "$cluster_dir"
 }
 trap cleanup EXIT
 for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
@@ -38,3 +41,8 @@ fi
 
 echo "== integration, system and browser tests (pytest, redis on port $port)"
 ECHO_TEST_REDIS_URL="redis://127.0.0.1:$port" .venv/bin/pytest Tests/python -ra "$@"
+
+# Issue 12: the whole protocol suite again, with Echo on a Redis Cluster (3 primaries, 3 replicas).
+cluster_url=$(cd Tests/python && ../../.venv/bin/python cluster_ctl.py start "$cluster_dir")
+echo "== the protocol tests against a Redis Cluster ($cluster_url)"
+ECHO_TEST_REDIS_URL="$cluster_url" .venv/bin/pytest Tests/python/test_protocol.py -ra "$@"

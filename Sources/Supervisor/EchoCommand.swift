@@ -5,7 +5,7 @@ struct EchoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "echo",
         abstract: "Echo chat server: runs and supervises echo-worker processes on one port.",
-        subcommands: [ServeCommand.self, ReloadCommand.self, ConfigTableCommand.self],
+        subcommands: [ServeCommand.self, ReloadCommand.self, ConfigTableCommand.self, MigrateKeysCommand.self],
         defaultSubcommand: ServeCommand.self
     )
 }

@@ -78,7 +78,7 @@ final class Admission: @unchecked Sendable {
             }
             connections = (count, limits.maxConnections, limits.connectionTTLMilliseconds)
         }
-        let bucket = handshake ? limits.handshakes.map { (RoomKeys.handshakes(ip), $0) } : nil
+        let bucket = handshake ? limits.handshakes.map { (store.keys.handshakes(ip), $0) } : nil
         guard connections != nil || bucket != nil else { return eventLoop.makeSucceededFuture(nil) }
         return store.admit(ip: ip, connections: connections, bucket: bucket).map { outcome -> Refusal? in
             switch outcome {
@@ -96,7 +96,7 @@ final class Admission: @unchecked Sendable {
     func allowJoin(ip address: String) -> EventLoopFuture<ProtocolError?> {
         guard let joins = limits.joins else { return eventLoop.makeSucceededFuture(nil) }
         let ip = ClientAddress.limitKey(address)
-        return store.admit(ip: ip, connections: nil, bucket: (RoomKeys.joins(ip), joins)).map { outcome -> ProtocolError? in
+        return store.admit(ip: ip, connections: nil, bucket: (store.keys.joins(ip), joins)).map { outcome -> ProtocolError? in
             guard case .rateLimited(let retryAfter) = outcome else { return nil }
             Counter(label: "echo_admission_refused_total", dimensions: [("reason", "joins")]).increment()
             return ProtocolError(.rateLimited, "Too many join attempts from your address; wait a moment.", retryAfterMilliseconds: retryAfter)

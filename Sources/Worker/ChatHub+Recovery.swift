@@ -20,7 +20,7 @@ extension ChatHub {
             recover(room, members: joined, start: false)
         }
         if !rooms.isEmpty {
-            logger.warning("pub/sub connection lost; holding live messages until the rooms are caught up", metadata: ["rooms": "\(rooms.count)"])
+            logger.warning("live feed interrupted (a pub/sub connection lost, or a cluster slot moved); holding live messages until the rooms are caught up", metadata: ["rooms": "\(rooms.count)"])
         }
     }
 
@@ -47,7 +47,7 @@ extension ChatHub {
     func startRound(_ room: String) {
         guard let local = rooms[room], let recovery = local.recovery, !recovery.roundInFlight else { return }
         // Before the channel is confirmed, a message published after the read could be missed.
-        guard subscriber.isActive(RoomKeys.channel(room)) else { return }
+        guard subscriber.isActive(store.keys.channel(room)) else { return }
         recovery.retry?.cancel()
         recovery.retry = nil
         var positions: [ObjectIdentifier: StreamID?] = [:]
@@ -66,7 +66,7 @@ extension ChatHub {
         recovery.roundInFlight = true
         // Messages dropped for the bound before this point are read back by this round.
         recovery.held.dropped = false
-        let epoch = store.dataEpoch(candidate: SessionID.make())
+        let epoch = readEpoch(room: room)
         epoch.and(store.resync(room: room, request: request)).assumeIsolated().whenComplete { result in
             recovery.roundInFlight = false
             guard let current = self.rooms[room], current === local, local.recovery === recovery else { return }
@@ -79,8 +79,8 @@ extension ChatHub {
             case .success(let (epoch, reply)):
                 recovery.attempt = 0
                 self.noteDataEpoch(epoch)
-                let dataLost = RoomRecovery.dataLost(expected: recovery.expectedEpoch, current: epoch)
-                recovery.expectedEpoch = epoch
+                let dataLost = DataEpochs.lost(expected: recovery.expectedEpoch, current: epoch)
+                recovery.expectedEpoch = DataEpochs.merged(recovery.expectedEpoch, epoch)
                 self.apply(reply, of: request, to: positions, in: local, room: room, dataLost: dataLost)
                 if recovery.pending.isEmpty && !recovery.held.dropped {
                     self.goLive(room)
@@ -141,7 +141,7 @@ extension ChatHub {
     /// without this worker's connections noticing (FLUSHALL, a restart between two health checks)
     /// is caught here.
     func readDataEpoch() {
-        store.dataEpoch(candidate: SessionID.make()).assumeIsolated().whenComplete { result in
+        readEpoch().assumeIsolated().whenComplete { result in
             switch result {
             case .success(let epoch): self.noteDataEpoch(epoch)
             case .failure(let error):
@@ -155,10 +155,44 @@ extension ChatHub {
         }
     }
 
+    /// Redis's data epoch: one key on one node; in a cluster the epochs of the shards that could
+    /// be read (fails only when none could), or with `room` only that room's shard's, so a room
+    /// on a healthy shard is caught up while another shard fails over (``DataEpochs``).
+    func readEpoch(room: String? = nil) -> EventLoopFuture<String> {
+        guard let cluster = redis.cluster else { return store.dataEpoch(candidate: SessionID.make()) }
+        guard let map = cluster.map else {
+            return eventLoop.makeFailedFuture(RedisError(.unavailable, "the Redis Cluster's slot map is not read yet"))
+        }
+        let shards = room.map { [map.shard(forSlot: RedisSlot.of(store.keys.stream($0)))].compactMap { $0 } } ?? map.shards
+        let ttl = RESPArgument.integer(configuration.roomTTLSeconds)
+        let reads = shards.compactMap(\.ranges.first?.lowerBound).map { slot in
+            let key = DataEpochs.key(forSlot: slot)
+            let candidate = SessionID.make()
+            let set = cluster.send(RESPCommand("SET", .string(key), .string(candidate), "NX", "GET", "EX", ttl), routedBy: key)
+            let expire = cluster.send(RESPCommand("EXPIRE", .string(key), ttl), routedBy: key)
+            return set.and(expire).map { reply, _ in (key, reply.string ?? candidate) }
+        }
+        guard !reads.isEmpty else {
+            return eventLoop.makeFailedFuture(RedisError(.unavailable, "no Redis Cluster shard serves the room"))
+        }
+        return EventLoopFuture.whenAllComplete(reads, on: eventLoop).flatMapThrowing { results in
+            var epochs: [String: String] = [:]
+            var failure: Error?
+            for result in results {
+                switch result {
+                case .success(let (key, value)): epochs[key] = value
+                case .failure(let error): failure = failure ?? error
+                }
+            }
+            if epochs.isEmpty, let failure { throw failure }
+            return DataEpochs.combine(epochs)
+        }
+    }
+
     /// On a new epoch, every room is caught up, and every member told: Redis lost what it held.
     func noteDataEpoch(_ epoch: String) {
-        defer { knownEpoch = epoch }
-        guard RoomRecovery.dataLost(expected: knownEpoch, current: epoch) else { return }
+        defer { knownEpoch = DataEpochs.merged(knownEpoch, epoch) }
+        guard DataEpochs.lost(expected: knownEpoch, current: epoch) else { return }
         logger.warning("Redis lost its data; telling every member and rebuilding presence", metadata: ["rooms": "\(rooms.count)"])
         for (room, local) in rooms {
             // Rooms already recovering keep the epoch they started from, and find out themselves.

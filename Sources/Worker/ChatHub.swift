@@ -39,7 +39,9 @@ final class ChatHub: @unchecked Sendable {
 
     let eventLoop: EventLoop
     let store: RoomStore
-    let subscriber: RedisSubscriber
+    let subscriber: any RedisPubSub
+    /// What `REDIS_URL` named, and in cluster mode the router (``RedisSetup``).
+    let redis: RedisSetup
     let configuration: EchoConfiguration
     let logger: Logger
     /// What every connection's ``ChatConnectionStateMachine`` reads; one instance for all.
@@ -61,15 +63,16 @@ final class ChatHub: @unchecked Sendable {
     /// Redis's data epoch as last read (``RoomKeys/dataEpoch``); nil until the first read.
     var knownEpoch: String?
 
-    init(eventLoop: EventLoop, store: RoomStore, subscriber: RedisSubscriber, configuration: EchoConfiguration, logger: Logger) {
+    init(eventLoop: EventLoop, store: RoomStore, redis: RedisSetup, configuration: EchoConfiguration, logger: Logger) {
         self.eventLoop = eventLoop
         self.store = store
-        self.subscriber = subscriber
+        self.redis = redis
+        self.subscriber = redis.subscriber
         self.configuration = configuration
         self.logger = logger
         self.connectionConfiguration = ChatConnectionStateMachine.Configuration(configuration)
         self.trustedProxies = configuration.trustedProxies.compactMap(IPAddressRange.init)
-        self.admission = Admission(eventLoop: eventLoop, store: AdmissionStore(redis: store.redis, instance: String(UInt64.random(in: 0...UInt64.max), radix: 36)), configuration: configuration, trustedProxies: trustedProxies, logger: logger)
+        self.admission = Admission(eventLoop: eventLoop, store: AdmissionStore(redis: store.redis, keys: store.keys, instance: String(UInt64.random(in: 0...UInt64.max), radix: 36)), configuration: configuration, trustedProxies: trustedProxies, logger: logger)
         // Weak: the subscriber's connection outlives the hub when a worker fails to start.
         subscriber.onMessage = { [weak self] channel, payload in self?.received(channel: channel, payload: payload) }
         subscriber.onBatchEnd = { [weak self] in self?.flush() }
@@ -99,7 +102,7 @@ final class ChatHub: @unchecked Sendable {
         for local in rooms.values { local.recovery?.retry?.cancel() }
     }
 
-    var redisConnected: Bool { store.redis.isConnected && subscriber.client.isConnected }
+    var redisConnected: Bool { store.redis.isConnected && subscriber.isConnected }
 
     // MARK: Connections and membership
 
@@ -125,7 +128,7 @@ final class ChatHub: @unchecked Sendable {
         }
         local.members[ObjectIdentifier(connection)] = connection
         local.outageAtAdd[ObjectIdentifier(connection)] = outages
-        return subscriber.subscribe(RoomKeys.channel(room))
+        return subscriber.subscribe(store.keys.channel(room))
     }
 
     /// A member's join succeeded (it holds the history up to `lastID`). Returns whether it may
@@ -145,7 +148,7 @@ final class ChatHub: @unchecked Sendable {
         guard let local = rooms[room], local.members.removeValue(forKey: id) != nil else { return }
         local.outageAtAdd[id] = nil
         local.recovery?.pending.remove(id)
-        subscriber.unsubscribe(RoomKeys.channel(room))
+        subscriber.unsubscribe(store.keys.channel(room))
         if local.members.isEmpty {
             local.recovery?.retry?.cancel()
             rooms[room] = nil
@@ -156,7 +159,7 @@ final class ChatHub: @unchecked Sendable {
 
     private func received(channel: ByteBuffer, payload: ByteBuffer) {
         let channelName = String(buffer: channel)
-        guard let room = RoomKeys.room(ofChannel: channelName), let local = rooms[room] else { return }
+        guard let room = store.keys.room(ofChannel: channelName), let local = rooms[room] else { return }
         guard let event = RoomEvent(payload: payload) else {
             logger.debug("unknown pub/sub payload", metadata: ["room": "\(room)"])
             return
@@ -199,6 +202,10 @@ final class ChatHub: @unchecked Sendable {
 
     private func refreshPresence() {
         for room in rooms.keys { refreshPresence(room) }
+        // One call for all the rooms: the index is outside every room's slot (RoomKeys).
+        store.markActive(rooms: Array(rooms.keys)).whenFailure { [logger] error in
+            logger.debug("active rooms not marked", metadata: ["error": "\(error)"])
+        }
     }
 
     /// Also after a recovery: a Redis that restarted without its data gets this worker's members,
@@ -249,7 +256,7 @@ final class ChatHub: @unchecked Sendable {
             slot: slot, pid: pid, connections: connections.count, rooms: rooms.count,
             messagesIn: counters.messagesIn, messagesOut: counters.messagesOut, errors: counters.errorTotal,
             rateLimited: counters.rateLimited, slowConsumerCloses: counters.slowConsumerCloses,
-            redisConnected: redisConnected, redisReconnects: store.redis.reconnects + subscriber.client.reconnects,
+            redisConnected: redisConnected, redisReconnects: store.redis.reconnects + subscriber.reconnects,
             rssBytes: ProcessMemory.residentBytes()
         )
     }

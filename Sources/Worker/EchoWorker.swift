@@ -18,6 +18,18 @@ struct EchoWorker: AsyncParsableCommand {
         discussion: SettingsDocumentation.helpText(Self.settings)
     )
 
+    /// `echo-worker migrate-keys ...` runs ``MigrateKeysCommand`` (what `echo migrate-keys` hands
+    /// over to); anything else serves. Picked here, not as an argument-parser subcommand: the
+    /// settings' flags take every unrecognized word (``EchoOptions``), a subcommand's name included.
+    static func main() async {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if arguments.first == MigrateKeysCommand.configuration.commandName {
+            await MigrateKeysCommand.main(Array(arguments.dropFirst()))
+        } else {
+            await main(arguments)
+        }
+    }
+
     /// The configuration and what `echo` hands each worker besides it.
     static var settings: [any SettingDescription] { EchoConfiguration.settings + WorkerHandOff.settings }
 
@@ -40,7 +52,7 @@ struct EchoWorker: AsyncParsableCommand {
             configuration = try options.configuration(environment: environment)
             handOff = try WorkerHandOff(values: environment.merging(options.flagValues(Self.settings)) { _, flag in flag })
             // An unreadable ECHO_REDIS_CA can never work: a configuration error, not a retry.
-            redisTLS = try RedisTLS.settings(for: RedisEndpoint(url: configuration.effectiveRedisURL), configuration: configuration)
+            redisTLS = try RedisTLS.settings(for: RedisTopology(url: configuration.effectiveRedisURL).endpoints[0], configuration: configuration)
         } catch {
             FileHandle.standardError.write(Data("echo-worker: \(error)\n".utf8))
             throw ExitCode(Self.configurationErrorStatus)

@@ -228,10 +228,12 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         ]
         // Why Redis is down (refused, timed out, a certificate that does not verify), so an
         // operator need not dig through the log.
-        let clients: [any RedisCommands] = [resources.hub.store.redis, resources.hub.subscriber.client]
-        if let why = clients.lazy.filter({ !$0.isConnected }).compactMap(\.lastError).first {
+        let hub = resources.hub
+        let commandsDown = hub.store.redis.isConnected ? nil : hub.store.redis.lastError
+        if let why = commandsDown ?? (hub.subscriber.isConnected ? nil : hub.subscriber.lastError) {
             health["redisError"] = why
         }
+        health["redisTopology"] = hub.redis.healthJSON
         return health
     }
 
@@ -257,6 +259,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         for s in slots { text += "echo_slot_backing_off{slot=\"\(s.slot)\"} \(s.state == .backoff ? 1 : 0)\n" }
         text += "# TYPE echo_slot_restarts_total counter\n"
         for s in slots { text += "echo_slot_restarts_total{slot=\"\(s.slot)\"} \(s.restarts)\n" }
+        text += resources.hub.redis.metricsText
         return text
     }
 
@@ -286,6 +289,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                  "rssBytes": w.rssBytes]
             },
             "redis": resources.hub.redisConnected ? "connected" : "disconnected",
+            "redisTopology": resources.hub.redis.healthJSON,
             "slots": (resources.host?.slots ?? []).map(Self.slotJSON),
         ]
     }

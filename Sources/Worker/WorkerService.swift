@@ -44,16 +44,14 @@ final class WorkerService: Service {
         // One thread: workers scale by process, and a single loop keeps fan-out free of locks.
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let loop = group.next()
-        let endpoint = try RedisEndpoint(url: configuration.effectiveRedisURL)
-        if !endpoint.usesTLS, configuration.redisCAPath != nil || configuration.redisTLSServerName != nil {
+        let topology = try RedisTopology(url: configuration.effectiveRedisURL)
+        if !topology.usesTLS, configuration.redisCAPath != nil || configuration.redisTLSServerName != nil {
             // Whoever set them expects TLS: say plainly that this Redis traffic is not encrypted.
-            logger.warning("ECHO_REDIS_CA and ECHO_REDIS_TLS_SERVER_NAME apply to rediss:// only; this Redis connection is not encrypted", metadata: ["redis": "\(endpoint)"])
+            logger.warning("ECHO_REDIS_CA and ECHO_REDIS_TLS_SERVER_NAME apply to rediss:// only; this Redis connection is not encrypted", metadata: ["redis": "\(topology)"])
         }
         let timeout = TimeAmount.milliseconds(Int64(configuration.redisTimeoutMilliseconds))
-        let redis = RedisClient(endpoint: endpoint, tls: settings.redisTLS, eventLoop: loop, timeout: timeout, logger: logger)
-        redis.scripts = RoomStore.scripts + AdmissionStore.scripts
-        let subscriber = RedisSubscriber(endpoint: endpoint, tls: settings.redisTLS, eventLoop: loop, timeout: timeout, logger: logger)
-        let hub = ChatHub(eventLoop: loop, store: RoomStore(redis: redis, configuration: configuration), subscriber: subscriber, configuration: configuration, logger: logger)
+        let redis = try RedisSetup(topology: topology, tls: settings.redisTLS, eventLoop: loop, timeout: timeout, logger: logger)
+        let hub = ChatHub(eventLoop: loop, store: RoomStore(redis: redis.commands, keys: RoomKeys(layout: RoomKeys.layout(for: topology)), configuration: configuration), redis: redis, configuration: configuration, logger: logger)
 
         var assets: StaticAssets? = nil
         if let root = StaticAssets.locateRoot(configured: configuration.webRoot) {
@@ -68,7 +66,6 @@ final class WorkerService: Service {
         let resources = WorkerResources(hub: hub, registry: registry, assets: assets, slot: settings.slot, pid: getpid(), tls: tls)
 
         redis.start()
-        subscriber.start()
         loop.execute {
             hub.start()
             hub.admission.start()
@@ -133,7 +130,7 @@ final class WorkerService: Service {
             listening.fail(error)
             // Nothing will drain this worker: settle the request so no promise is left unfulfilled.
             drain.request(code: .goingAway, window: .zero)
-            await Self.stop(hub: hub, redis: redis, subscriber: subscriber, group: group)
+            await Self.stop(hub: hub, redis: redis, group: group)
             throw error
         }
         // Metrics and the detailed health, away from the public port. A worker that cannot bind
@@ -172,7 +169,7 @@ final class WorkerService: Service {
             }
         }
         logger.info("worker ready", metadata: [
-            "address": "\(server.localAddress.map { "\($0)" } ?? "?")", "redis": "\(endpoint)",
+            "address": "\(server.localAddress.map { "\($0)" } ?? "?")", "redis": "\(topology)",
             "admin": "\(admin?.localAddress.map { "\($0)" } ?? "off")",
             "redirect": "\(redirect?.localAddress.map { "\($0)" } ?? "off")",
             "supervised": "\(settings.controlFD != nil)",
@@ -198,7 +195,7 @@ final class WorkerService: Service {
         control?.send(.drained)
         try? await admin?.close()
         try? await redirect?.close()
-        await Self.stop(hub: hub, redis: redis, subscriber: subscriber, group: group)
+        await Self.stop(hub: hub, redis: redis, group: group)
         logger.info("worker stopped")
     }
 }
@@ -228,12 +225,11 @@ extension WorkerService {
     }
 
     /// Stops the timers and both Redis connections on the loop, then the loop itself.
-    static func stop(hub: ChatHub, redis: RedisClient, subscriber: RedisSubscriber, group: MultiThreadedEventLoopGroup) async {
+    static func stop(hub: ChatHub, redis: RedisSetup, group: MultiThreadedEventLoopGroup) async {
         try? await hub.eventLoop.submit {
             hub.stop()
             hub.admission.stop()
             redis.shutdown()
-            subscriber.shutdown()
         }.get()
         try? await group.shutdownGracefully()
     }

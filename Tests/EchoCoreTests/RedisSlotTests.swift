@@ -19,3 +19,13 @@ import Testing
         #expect(RedisSlot.of("stream:{r1}") == 2121)
     }
 }
+
+@Suite struct RedisSlotTagTests {
+    @Test func aTagForEverySlotLandsThere() {
+        for slot in [0, 1, 2121, 8192, 16383] {
+            let tag = RedisSlot.tag(forSlot: slot)
+            #expect(RedisSlot.of("{\(tag)}") == slot)
+            #expect(RedisSlot.of("anything:{\(tag)}:else") == slot)
+        }
+    }
+}

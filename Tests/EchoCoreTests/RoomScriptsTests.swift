@@ -7,6 +7,15 @@ import Testing
 @Suite struct RoomScriptsTests {
     static func bulk(_ text: String) -> RESPValue { .bulkString(ByteBuffer(string: text)) }
     static func entry(_ id: String, _ body: String = "{}") -> RESPValue { .array([bulk(id), .array([bulk("d"), bulk(body)])]) }
+    /// An argument as text (`RESPArgument` is not `Equatable`).
+    static func text(_ argument: RESPArgument?) -> String? {
+        switch argument {
+        case .string(let s): s
+        case .integer(let i): String(i)
+        case .bytes(let b): String(buffer: b)
+        case nil: nil
+        }
+    }
     static func id(_ ms: UInt64, _ seq: UInt64 = 0) -> StreamID { StreamID(milliseconds: ms, sequence: seq) }
 
     static func expectRefused<Call: RedisScriptCall>(_ call: Call, _ replies: [RESPValue]) {
@@ -17,14 +26,18 @@ import Testing
 
     static let garbage: [RESPValue] = [.null, .error("ERR boom"), .integer(1), .simpleString("OK"), .array([]), bulk("ok")]
 
-    let chat = ChatScript(room: "r", body: ByteBuffer(string: "{}"), clientID: "c1", clientIP: "1.2.3.4", streamMaxLength: 10, ratePerMinute: 0, burst: 0, roomTTLSeconds: 60, dedupeSeconds: 300)
+    let chat = ChatScript(roomKeys: .legacy, room: "r", body: ByteBuffer(string: "{}"), clientID: "c1", clientIP: "1.2.3.4", streamMaxLength: 10, ratePerMinute: 0, burst: 0, roomTTLSeconds: 60, dedupeSeconds: 300)
 
     @Test func chatKeysAndArguments() {
-        #expect(chat.keys == ["stream:r", "room:r", "rl:1.2.3.4", "cid:r:c1", "room:r:info"])
+        #expect(chat.keys == ["stream:r", "room:r", "rl:1.2.3.4", "room:r:info", "cid:r:c1"])
         var anonymous = chat
         anonymous.clientID = nil
-        #expect(anonymous.keys[3] == "")
-        #expect(chat.arguments.count == 8)
+        #expect(anonymous.keys.count == 4)
+        #expect(chat.arguments.count == 9)
+        #expect(Self.text(chat.arguments.last) == "PUBLISH")
+        var sharded = chat
+        sharded.roomKeys = .tagged
+        #expect(Self.text(sharded.arguments.last) == "SPUBLISH")
     }
 
     @Test func chatReplies() throws {
@@ -45,11 +58,12 @@ import Testing
         ])
     }
 
-    let join = JoinScript(room: "r", action: .join, sessionID: "s", username: "Ann", session: ByteBuffer(string: "{}"), eventPrefix: ByteBuffer(string: "{"), since: nil, historyLimit: 50, presenceTTLMilliseconds: 1000, roomTTLSeconds: 60)
+    let join = JoinScript(roomKeys: .legacy, room: "r", action: .join, sessionID: "s", username: "Ann", session: ByteBuffer(string: "{}"), eventPrefix: ByteBuffer(string: "{"), since: nil, historyLimit: 50, presenceTTLMilliseconds: 1000, roomTTLSeconds: 60)
 
     @Test func joinKeysAndArguments() {
-        #expect(join.keys == ["room:r:info", "room:r:members", "room:r:usernames", "session:s", "stream:r", "room:r", "active_rooms"])
+        #expect(join.keys == ["room:r:info", "room:r:members", "room:r:usernames", "session:s", "stream:r", "room:r"])
         #expect(join.arguments.count == 10)
+        #expect(Self.text(join.arguments.last) == "PUBLISH")
     }
 
     @Test func joinReplies() throws {
@@ -76,23 +90,32 @@ import Testing
     }
 
     @Test func leaveReplies() throws {
-        let leave = LeaveScript(room: "r", sessionID: "s", eventPrefix: ByteBuffer(string: "{"), roomTTLSeconds: 60)
+        let leave = LeaveScript(roomKeys: .legacy, room: "r", sessionID: "s", eventPrefix: ByteBuffer(string: "{"), roomTTLSeconds: 60)
         #expect(leave.keys == ["room:r:members", "room:r:usernames", "session:s", "room:r", "room:r:info"])
+        #expect(Self.text(leave.arguments.last) == "PUBLISH")
         #expect(try leave.decode(.integer(3)) == 3)
         Self.expectRefused(leave, [.null, .error("ERR"), Self.bulk("3"), .array([.integer(3)])])
     }
 
     @Test func refreshArgumentsAndReplies() throws {
-        let refresh = PresenceRefreshScript(room: "r", members: [("s1", "Ann"), ("s2", "Bo")], presenceTTLMilliseconds: 30_000, roomTTLSeconds: 60)
-        #expect(refresh.keys == ["room:r:members", "room:r:usernames", "room:r:info", "active_rooms"])
-        #expect(refresh.arguments.count == 7)
+        let refresh = PresenceRefreshScript(roomKeys: .legacy, room: "r", members: [("s1", "Ann"), ("s2", "Bo")], presenceTTLMilliseconds: 30_000, roomTTLSeconds: 60)
+        #expect(refresh.keys == ["room:r:members", "room:r:usernames", "room:r:info"])
+        #expect(refresh.arguments.count == 6)
         try refresh.decode(.integer(1))
         Self.expectRefused(refresh, [.null, .error("ERR"), .integer(0), Self.bulk("1")])
     }
 
+    @Test func activeRoomsArgumentsAndReplies() throws {
+        let active = ActiveRoomsScript(roomKeys: .legacy, rooms: ["a", "b"], roomTTLSeconds: 60)
+        #expect(active.keys == ["active_rooms"])
+        #expect(active.arguments.map(Self.text) == ["60", "a", "b"])
+        #expect(try active.decode(.integer(2)) == 2)
+        Self.expectRefused(active, [.null, .error("ERR"), .integer(1), Self.bulk("2")])
+    }
+
     @Test func resyncReplies() throws {
         let request = ResyncRequest(positions: [nil, Self.id(5)])
-        let resync = ResyncScript(room: "r", request: request, pageSize: 2, historyLimit: 50)
+        let resync = ResyncScript(roomKeys: .legacy, room: "r", request: request, pageSize: 2, historyLimit: 50)
         #expect(resync.keys == ["stream:r"])
         #expect(resync.arguments.count == 4)
         let reply = try resync.decode(.array([.array([.integer(0), .integer(1)]), .array([Self.entry("6-0"), Self.entry("7-0")]), .array([Self.entry("7-0"), Self.entry("6-0")])]))
@@ -111,9 +134,13 @@ import Testing
     }
 
     @Test func admitReplies() throws {
-        let admit = AdmitScript(ip: "1.2.3.4", instance: "w1", connections: (1, 10, 60_000), bucket: ("hs:1.2.3.4", .init(capacity: 20, ratePerMinute: 1200)))
+        let admit = AdmitScript(roomKeys: .legacy, ip: "1.2.3.4", instance: "w1", connections: (1, 10, 60_000), bucket: ("hs:1.2.3.4", .init(capacity: 20, ratePerMinute: 1200)))
         #expect(admit.keys == ["ipconn:1.2.3.4", "hs:1.2.3.4"])
-        #expect(AdmitScript(ip: "1.2.3.4", instance: "w1", connections: nil, bucket: nil).keys == ["", ""])
+        #expect(Self.text(admit.arguments.last) == "1")
+        let joins = AdmitScript(roomKeys: .legacy, ip: "1.2.3.4", instance: "w1", connections: nil, bucket: ("jn:1.2.3.4", .init(capacity: 5, ratePerMinute: 5)))
+        #expect(joins.keys == ["jn:1.2.3.4"])
+        #expect(Self.text(joins.arguments.last) == "0")
+        #expect(AdmitScript(roomKeys: .legacy, ip: "1.2.3.4", instance: "w1", connections: nil, bucket: nil).keys == [])
         #expect(try admit.decode(.array([Self.bulk("ok")])) == .admitted)
         #expect(try admit.decode(.array([Self.bulk("connections"), .integer(4)])) == .tooManyConnections(others: 4))
         #expect(try admit.decode(.array([Self.bulk("limited"), .integer(50)])) == .rateLimited(retryAfterMilliseconds: 50))
@@ -124,7 +151,7 @@ import Testing
     }
 
     @Test func holdReplies() throws {
-        let hold = HoldScript(ip: "1.2.3.4", instance: "w1", count: 0, ttlMilliseconds: 60_000)
+        let hold = HoldScript(roomKeys: .legacy, ip: "1.2.3.4", instance: "w1", count: 0, ttlMilliseconds: 60_000)
         #expect(hold.keys == ["ipconn:1.2.3.4"])
         try hold.decode(.integer(0))
         try hold.decode(.integer(1))
@@ -133,6 +160,6 @@ import Testing
 
     @Test func everyScriptIsLoadedOnConnect() {
         let names = Set((RoomStore.scripts + AdmissionStore.scripts).map(\.name))
-        #expect(names == ["chat", "join", "leave", "refresh", "resync", "admit", "hold"])
+        #expect(names == ["chat", "join", "leave", "refresh", "resync", "active", "admit", "hold"])
     }
 }

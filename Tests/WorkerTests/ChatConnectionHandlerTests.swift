@@ -20,9 +20,8 @@ import Testing
         configuration.maxFrameBytes = maxFrameBytes
         let logger = Logger(label: "echo.worker.test")
         let endpoint = try RedisEndpoint(url: "redis://127.0.0.1:1")
-        let redis = RedisClient(endpoint: endpoint, eventLoop: loop, timeout: .seconds(1), logger: logger)
-        let subscriber = RedisSubscriber(endpoint: endpoint, eventLoop: loop, timeout: .seconds(1), logger: logger)
-        let hub = ChatHub(eventLoop: loop, store: RoomStore(redis: redis, configuration: configuration), subscriber: subscriber,
+        let redis = try RedisSetup(topology: .single(endpoint), tls: nil, eventLoop: loop, timeout: .seconds(1), logger: logger)
+        let hub = ChatHub(eventLoop: loop, store: RoomStore(redis: redis.commands, keys: .legacy, configuration: configuration), redis: redis,
                           configuration: configuration, logger: logger)
         try ChatServer.addWebSocketHandlers(to: channel.pipeline.syncOperations, after: nil, hub: hub, clientIP: "127.0.0.1")
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9)).wait()

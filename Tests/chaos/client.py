@@ -95,7 +95,8 @@ class ClientLog:
 class AccountingClient:
     def __init__(self, url: str | list[str], room: str, name: str, role: str = "member", source_ip: str = "127.0.0.1",
                  send_interval: float = 0.5, resume_every: tuple[float, float] = (3.0, 6.0),
-                 action: str = "create", max_pending: int = 5, image: str | None = None):
+                 action: str = "create", max_pending: int = 5, image: str | None = None,
+                 keepalive: float | None = None):
         self.urls = [url] if isinstance(url, str) else list(url)
         self.log = ClientLog(name=name, room=room, role=role, source_ip=source_ip)
         self.send_interval = send_interval
@@ -103,6 +104,10 @@ class AccountingClient:
         self.first_action = action
         self.max_pending = max_pending
         self.image = image
+        # Seconds between WebSocket pings, and how long a pong may take before the connection is
+        # given up (and the client moves on to its next URL): a host whose link is cut sends no FIN
+        # or RST. None: no pings (the server's own pings keep the connection alive).
+        self.keepalive = keepalive
         self.sending = role == "sender"
         self.stop_sending = asyncio.Event()
         self.stopped = asyncio.Event()
@@ -160,8 +165,10 @@ class AccountingClient:
 
     async def _connect(self, url: str):
         if not self.read_delay:
-            return await connect(url, open_timeout=10, close_timeout=2, max_size=64 * 1024 * 1024,
-                                 ping_interval=None, compression=None, local_addr=(self.log.source_ip, 0))
+            return await connect(url, open_timeout=3 * self.keepalive if self.keepalive else 10,
+                                 close_timeout=self.keepalive or 2, max_size=64 * 1024 * 1024,
+                                 ping_interval=self.keepalive, ping_timeout=self.keepalive, compression=None,
+                                 local_addr=(self.log.source_ip, 0))
         # A slow reader: tiny kernel buffers and a one-frame queue, so the server feels it at once.
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)

@@ -17,7 +17,8 @@ class Fleet:
 
     def __init__(self, url: str | list[str], rooms: int = 3, senders: int = 2, members: int = 2, resumers: int = 1,
                  send_interval: float = 0.5, source_ip: str = "127.0.0.1", tag: str = "r",
-                 resume_every: tuple[float, float] = (3.0, 6.0), quiet_rooms: int = 0, max_pending: int = 5):
+                 resume_every: tuple[float, float] = (3.0, 6.0), quiet_rooms: int = 0, max_pending: int = 5,
+                 keepalive: float | None = None):
         urls = [url] if isinstance(url, str) else list(url)
         self.rooms = [f"chaos-{tag}-{uuid.uuid4().hex[:8]}-{i}" for i in range(rooms)]
         self.clients: list[AccountingClient] = []
@@ -30,7 +31,8 @@ class Fleet:
                     n += 1
                     self.clients.append(AccountingClient(urls[turn:] + urls[:turn], room, f"{role[0]}{n}-{room[-10:]}",
                                                          role=role, source_ip=source_ip, send_interval=send_interval,
-                                                         resume_every=resume_every, max_pending=max_pending))
+                                                         resume_every=resume_every, max_pending=max_pending,
+                                                         keepalive=keepalive))
         self.tasks: list[asyncio.Task] = []
         self.truth = Truth()
 

@@ -56,6 +56,8 @@ def http_get(url: str, timeout=5.0, headers=None):
 
 
 class RedisServer:
+    is_cluster = False
+
     def __init__(self, port: int | None = None):
         self.port = port or free_port()
         self.dir = tempfile.mkdtemp(prefix="echo-redis-")
@@ -83,6 +85,164 @@ class RedisServer:
         out = subprocess.run(["redis-cli", "-p", str(self.port), *map(str, args)],
                              capture_output=True, text=True, timeout=5)
         return out.stdout.strip()
+
+    def on_primaries(self, *args) -> dict[int, str]:
+        """A command on every primary: here the one node (RedisCluster has several)."""
+        return {self.port: self.cli(*args)}
+
+    def publish(self, channel: str, payload: str) -> str:
+        """What the send script does: PUBLISH on one node (SPUBLISH on a cluster)."""
+        return self.cli("PUBLISH", channel, payload)
+
+    @staticmethod
+    def tag(room_id: str) -> str:
+        """A room's part of its key names: `stream:{tag}` (the bare id on one node)."""
+        return room_id
+
+
+class RedisCluster:
+    """A Redis Cluster on loopback: `primaries` primaries with `replicas` replicas each
+    (`redis-server --cluster-enabled yes`, joined by `redis-cli --cluster create`).
+
+    Every node gets a free port and a free cluster-bus port (`--cluster-port`: the default,
+    port + 10000, may be taken or above 65535). `node_timeout_ms` is short so that a killed
+    primary's replica takes over within a few seconds. `.url` names the primaries as seeds.
+    `.cli(*args)` follows redirects (`redis-cli -c`), so a test that pokes a room's keys works in
+    both modes; `.node(port, *args)` asks one node."""
+
+    is_cluster = True
+
+    def __init__(self, primaries=3, replicas=1, node_timeout_ms=2000, directory: str | None = None):
+        count = primaries * (1 + replicas)
+        self.ports = [free_port() for _ in range(count)]
+        self.bus_ports = [free_port() for _ in range(count)]
+        self.primary_count = primaries
+        self.replicas = replicas
+        self.node_timeout_ms = node_timeout_ms
+        self.dir = directory or tempfile.mkdtemp(prefix="echo-cluster-")
+        self.procs: dict[int, subprocess.Popen] = {}
+
+    @property
+    def port(self):
+        """A node to connect to (the first primary at creation)."""
+        return self.ports[0]
+
+    @property
+    def url(self):
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in self.ports[:self.primary_count]) + "/"
+
+    def start_node(self, port: int):
+        bus = self.bus_ports[self.ports.index(port)]
+        node_dir = Path(self.dir) / str(port)
+        node_dir.mkdir(exist_ok=True)
+        self.procs[port] = subprocess.Popen(
+            ["redis-server", "--port", str(port), "--cluster-port", str(bus), "--bind", "127.0.0.1",
+             "--cluster-enabled", "yes", "--cluster-config-file", str(node_dir / "nodes.conf"),
+             "--cluster-node-timeout", str(self.node_timeout_ms), "--save", "", "--appendonly", "no",
+             "--dir", str(node_dir), "--logfile", str(node_dir / "redis.log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: self.node(port, "PING") == "PONG", what=f"cluster node {port}")
+
+    def start(self):
+        for port in self.ports:
+            self.start_node(port)
+        out = subprocess.run(
+            ["redis-cli", "--cluster", "create", *(f"127.0.0.1:{p}" for p in self.ports),
+             "--cluster-replicas", str(self.replicas), "--cluster-yes"],
+            capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stdout + out.stderr
+        self.wait_ok()
+        # A replica that has not synced yet refuses to take over (its data is too old): a test
+        # that kills a primary needs them all in sync.
+        replicas = [p for p in self.ports if p not in self.primaries()]
+        wait_for(lambda: all("master_link_status:up" in self.node(p, "INFO", "REPLICATION") for p in replicas),
+                 timeout=30, interval=0.2, what="every replica in sync with its primary")
+        return self
+
+    def wait_ok(self, timeout=30.0):
+        """Until every running node says the cluster is ok and every slot's primary is a running
+        node (after a kill, until a replica took over)."""
+        def ok():
+            for port in self.procs:
+                if "cluster_state:ok" not in self.node(port, "CLUSTER", "INFO"):
+                    return False
+            primaries = self.primaries()
+            return len(primaries) == self.primary_count and all(p in self.procs for p in primaries)
+        wait_for(ok, timeout=timeout, interval=0.2, what="cluster_state:ok on every node")
+
+    def stop(self):
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs.values():
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        self.procs = {}
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def kill(self, port: int):
+        """kill -9 one node (a primary's failure)."""
+        self.procs[port].kill()
+        self.procs[port].wait(5)
+        del self.procs[port]
+
+    def node(self, port: int, *args) -> str:
+        out = subprocess.run(["redis-cli", "-p", str(port), *map(str, args)], capture_output=True, text=True, timeout=10)
+        return out.stdout.strip()
+
+    def cli(self, *args) -> str:
+        """A command sent where its key lives (redirects followed), through a running primary."""
+        port = self.primaries()[0] if self.procs else self.port
+        out = subprocess.run(["redis-cli", "-c", "-p", str(port), *map(str, args)], capture_output=True, text=True, timeout=10)
+        return out.stdout.strip()
+
+    def on_primaries(self, *args) -> dict[int, str]:
+        """A command on every primary (SCRIPT FLUSH, CLIENT LIST, INFO ...)."""
+        return {port: self.node(port, *args) for port in self.primaries()}
+
+    def publish(self, channel: str, payload: str) -> str:
+        return self.cli("SPUBLISH", channel, payload)
+
+    @staticmethod
+    def tag(room_id: str) -> str:
+        """A room's part of its key names in a cluster: its hash tag (`stream:{r}`)."""
+        return "{" + room_id + "}"
+
+    def shards(self) -> list[dict]:
+        """CLUSTER SHARDS as dicts: slots [(start, end)], primary port, replica ports."""
+        for port in self.procs:
+            lines = self.node(port, "CLUSTER", "NODES").splitlines()
+            if lines:
+                break
+        shards = []
+        for line in lines:
+            fields = line.split()
+            if "master" not in fields[2] or "fail" in fields[2] or len(fields) < 9:
+                continue
+            ranges = []
+            for part in fields[8:]:
+                if part.startswith("["):
+                    continue
+                start, _, end = part.partition("-")
+                ranges.append((int(start), int(end or start)))
+            shards.append({"id": fields[0], "port": int(fields[1].split(":")[1].split("@")[0]), "slots": ranges})
+        return shards
+
+    def primaries(self) -> list[int]:
+        """Ports of the primaries that serve slots, as the first answering node sees them."""
+        return sorted(s["port"] for s in self.shards() if s["slots"])
+
+    def slot(self, key: str) -> int:
+        return int(self.node(self.port if self.port in self.procs else next(iter(self.procs)), "CLUSTER", "KEYSLOT", key))
+
+    def primary_for(self, key: str) -> int:
+        slot = self.slot(key)
+        for shard in self.shards():
+            if any(a <= slot <= b for a, b in shard["slots"]):
+                return shard["port"]
+        raise AssertionError(f"no primary serves slot {slot}")
 
 
 class EchoProcess:
@@ -144,6 +304,9 @@ class EchoProcess:
 @pytest.fixture(scope="session")
 def redis_server():
     url = os.environ.get("ECHO_TEST_REDIS_URL")
+    if url and url.startswith("redis+cluster://"):
+        yield ClusterRedisServer(url)
+        return
     if url:
         port = int(url.rsplit(":", 1)[1].split("/")[0])
         yield RedisServer(port)
@@ -151,6 +314,34 @@ def redis_server():
     server = RedisServer().start()
     yield server
     server.stop()
+
+
+class ClusterRedisServer(RedisCluster):
+    """A cluster someone else started (`make test` names it in ECHO_TEST_REDIS_URL): its seeds'
+    ports are known, the rest is asked of the nodes."""
+
+    def __init__(self, url: str):
+        seeds = [int(hp.rsplit(":", 1)[1]) for hp in url.split("://", 1)[1].rstrip("/").split(",")]
+        self.ports = seeds
+        self.primary_count = len(seeds)
+        self._url = url
+        # Not started here: every node counts as running.
+        self.procs = {p: None for p in seeds}
+
+    @property
+    def url(self):
+        return self._url
+
+    def stop(self):
+        pass
+
+
+@pytest.fixture
+def redis_cluster():
+    """A fresh 3-primary, 3-replica cluster of this test's own."""
+    cluster = RedisCluster().start()
+    yield cluster
+    cluster.stop()
 
 
 class TLSRedisServer(RedisServer):

@@ -166,7 +166,7 @@ def test_history_is_ordered_limited_and_capped(start_worker, redis_server):
     late, late_history = joined(w.ws_url, r, "bob")
     assert [m["text"] for m in late_history["messages"]] == [f"m{i}" for i in range(245, 250)]
     # XADD MAXLEN ~ trims whole stream nodes (100 entries each): about the cap, never unbounded.
-    assert int(redis_server.cli("XLEN", f"stream:{r}")) <= 10 + 100
+    assert int(redis_server.cli("XLEN", f"stream:{redis_server.tag(r)}")) <= 10 + 100
 
 
 def test_leave_and_disconnect_tell_the_others(worker):
@@ -236,7 +236,7 @@ def test_resume_has_no_gap_and_no_duplicate_under_concurrent_sends(start_worker,
     stop.set()
     t.join()
     # Everything after `since` in the stream must arrive exactly once, in order.
-    expected = [e for e in redis_server.cli("XRANGE", f"stream:{r}", f"({since}", "+").split("\n") if re.fullmatch(r"\d+-\d+", e)]
+    expected = [e for e in redis_server.cli("XRANGE", f"stream:{redis_server.tag(r)}", f"({since}", "+").split("\n") if re.fullmatch(r"\d+-\d+", e)]
     while len(got) < len(expected):
         got.append(again.next_chat()["id"])
     assert got == expected
@@ -249,7 +249,7 @@ def test_resume_too_old_says_recovered_false(worker, redis_server):
     for i in range(6):
         c.chat(r, f"m{i}")
     ids = [c.next_chat()["id"] for _ in range(6)]
-    redis_server.cli("XTRIM", f"stream:{r}", "MAXLEN", "2")
+    redis_server.cli("XTRIM", f"stream:{redis_server.tag(r)}", "MAXLEN", "2")
     d = Client(worker.ws_url)
     history = d.join(r, "alice", action="rejoin", since=ids[0])
     assert history["recovered"] is False
@@ -265,19 +265,23 @@ def test_room_events_in_redis_keep_their_wire_format(worker, redis_server):
     from resp import Redis
 
     r = room()
-    with Redis(redis_server.port) as sub:
-        assert sub.call("SUBSCRIBE", f"room:{r}") == [b"subscribe", f"room:{r}".encode(), 1]
+    # In a cluster the send script uses sharded pub/sub, on the primary that owns the room's slot.
+    prefix = "S" if redis_server.is_cluster else ""
+    port = redis_server.primary_for(r) if redis_server.is_cluster else redis_server.port
+    channel_name = f"room:{redis_server.tag(r)}".encode()
+    with Redis(port) as sub:
+        assert sub.call(prefix + "SUBSCRIBE", channel_name.decode()) == [prefix.lower().encode() + b"subscribe", channel_name, 1]
         a, _ = joined(worker.ws_url, r, "alice", action="create")
         kind, channel, join = sub._reply()
-        assert (kind, channel) == (b"message", f"room:{r}".encode())
+        assert (kind, channel) == (prefix.lower().encode() + b"message", channel_name)
         assert join.startswith(b'S{"sender":"System","message":"join","username":"alice"') and join.endswith(b',"usersCount":1}')
         a.chat(r, "hi", clientId="w1")
         frame = a.next_chat()
         _, _, chat = sub._reply()
     body = json.dumps({k: v for k, v in frame.items() if k not in ("type", "id", "messageId")}, separators=(",", ":"))
     assert chat == b"C" + frame["id"].encode() + b" " + body.encode()
-    with Redis(redis_server.port) as redis:
-        assert redis.call("XRANGE", f"stream:{r}", "-", "+") == [[frame["id"].encode(), [b"d", body.encode()]]]
+    with Redis(port) as redis:
+        assert redis.call("XRANGE", f"stream:{redis_server.tag(r)}", "-", "+") == [[frame["id"].encode(), [b"d", body.encode()]]]
 
 
 def test_malformed_room_events_in_redis_are_skipped_not_fatal(worker, redis_server):
@@ -289,9 +293,9 @@ def test_malformed_room_events_in_redis_are_skipped_not_fatal(worker, redis_serv
     before = a.next_chat()
     # An empty body once crashed the worker (the renderer stepped over a missing brace).
     for payload in ["C5-1 ", "C", "C5-1", "Cx-1 {}", "S", "Sx", "Z{}", ""]:
-        redis_server.cli("PUBLISH", f"room:{r}", payload)
+        redis_server.publish(f"room:{redis_server.tag(r)}", payload)
     for field, value in [("d", ""), ("d", "x"), ("x", "{}")]:
-        redis_server.cli("XADD", f"stream:{r}", "*", field, value)
+        redis_server.cli("XADD", f"stream:{redis_server.tag(r)}", "*", field, value)
     a.chat(r, "after")
     assert a.next_chat()["text"] == "after"
     assert worker.proc.poll() is None
@@ -314,7 +318,7 @@ def test_client_id_makes_a_send_idempotent(worker, redis_server):
     b.chat(r, "marker")
     assert a.next_chat()["text"] == "marker"  # alice never saw a second "once"
     assert b.next_chat()["text"] == "marker"  # nor did bob
-    assert redis_server.cli("XLEN", f"stream:{r}") == "2"
+    assert redis_server.cli("XLEN", f"stream:{redis_server.tag(r)}") == "2"
 
 
 def test_a_retry_from_a_new_connection_gets_the_stored_copy_it_never_saw(start_worker):
@@ -532,7 +536,7 @@ def test_scripts_are_reloaded_after_the_script_cache_is_flushed(worker, redis_se
     c, _ = joined(worker.ws_url, r, "alice", action="create")
     c.chat(r, "before flush")
     assert c.next_chat()["text"] == "before flush"
-    assert redis_server.cli("SCRIPT", "FLUSH") == "OK"
+    assert set(redis_server.on_primaries("SCRIPT", "FLUSH").values()) == {"OK"}
     c.chat(r, "after flush")  # EVALSHA answers NOSCRIPT; the client falls back to EVAL
     assert c.next_chat()["text"] == "after flush"
 
@@ -546,7 +550,7 @@ def test_subscriber_reconnect_replays_what_it_missed(start_worker, redis_server)
     assert reader.next_chat()["text"] == "warm-up"
     # Drop every pub/sub connection: messages published before the workers resubscribe are not
     # delivered by Redis; the workers must read them from the streams.
-    redis_server.cli("CLIENT", "KILL", "TYPE", "pubsub")
+    redis_server.on_primaries("CLIENT", "KILL", "TYPE", "pubsub")
     for i in range(30):
         sender.chat(r, f"gap{i}")
     texts = [reader.next_chat(timeout=10)["text"] for _ in range(30)]
@@ -603,9 +607,16 @@ def test_every_key_echo_writes_expires(start_worker, redis_server):
     a.next_chat()
     b.send("leave", roomId=r)
     a.recv_until(lambda f: f.get("message") == "leave")
-    keys = [k for k in redis_server.cli("KEYS", f"*{r}*").split("\n") if k]
-    keys += ["active_rooms", "rl:127.0.0.1", f"session:{a.session_id}", "echo:epoch"]
-    assert {f"room:{r}:info", f"room:{r}:members", f"room:{r}:usernames", f"stream:{r}", f"cid:{r}:ttl-1"} <= set(keys)
+    t = redis_server.tag(r)
+    keys = [k for found in redis_server.on_primaries("KEYS", f"*{r}*").values() for k in found.split("\n") if k]
+    keys += ["active_rooms"]
+    if redis_server.is_cluster:
+        # The session and the chat rate limit carry the room's tag; each shard has an epoch.
+        assert {f"session:{t}:{a.session_id}", f"rl:{t}:127.0.0.1"} <= set(keys)
+        keys += [k for found in redis_server.on_primaries("KEYS", "echo:epoch*").values() for k in found.split("\n") if k]
+    else:
+        keys += ["rl:127.0.0.1", f"session:{a.session_id}", "echo:epoch"]
+    assert {f"room:{t}:info", f"room:{t}:members", f"room:{t}:usernames", f"stream:{t}", f"cid:{t}:ttl-1"} <= set(keys)
     for key in keys:
         assert int(redis_server.cli("TTL", key)) > 0, f"{key} would live forever"
 

@@ -44,6 +44,15 @@ public final class RedisClient: @unchecked Sendable {
     var onAvailabilityChange: ((Bool) -> Void)?
     var onPush: ((RESPValue) -> Void)?
     var onReadComplete: (() -> Void)?
+    /// Asked before every connection attempt where to connect (under Sentinel: the primary the
+    /// Sentinels name now); nil: always ``endpoint``. The answer carries the credentials to use.
+    var resolveEndpoint: (() -> EventLoopFuture<RedisEndpoint>)?
+    /// Whether a node must say it is the primary (`ROLE`) before commands flow.
+    var requiresPrimary = false
+    /// What ``resolveEndpoint`` named for the current connection or the last attempt.
+    public private(set) var resolvedEndpoint: RedisEndpoint?
+    /// Moves on each ``reconnect(because:)``: an attempt begun before it is not used.
+    private var generation = 0
 
     public init(
         endpoint: RedisEndpoint, tls: RedisTLS? = nil, eventLoop: EventLoop, timeout: TimeAmount, logger: Logger,
@@ -56,6 +65,13 @@ public final class RedisClient: @unchecked Sendable {
         self.timeout = timeout
         self.logger = logger
         self.isSubscriber = isSubscriber
+    }
+
+    /// The node connected to or tried last.
+    private var node: RedisEndpoint { resolvedEndpoint ?? endpoint }
+    /// ``node`` for logs; a client that follows Sentinels has none until they named one.
+    private var nodeText: String {
+        resolveEndpoint != nil && resolvedEndpoint == nil ? "(not named yet)" : node.description
     }
 
     public var isConnected: Bool {
@@ -87,6 +103,27 @@ public final class RedisClient: @unchecked Sendable {
         }
     }
 
+    /// Drops the connection, or the wait before the next attempt, and connects again at once:
+    /// the primary moved (a `+switch-master`), and this connection may lead to the old one.
+    func reconnect(because why: String) {
+        eventLoop.execute {
+            self.generation += 1
+            self.attempt = 0
+            switch self.state {
+            case .connected(let connection):
+                // Through `lost`: the owners hear of it (a subscriber catches its rooms up).
+                connection.fail(RedisError(.unavailable, why))
+                connection.channel.close(promise: nil)
+            case .waiting(let scheduled):
+                scheduled.cancel()
+                self.connect()
+            case .connecting, .idle, .shutDown:
+                // A connecting attempt sees the generation moved when it completes.
+                break
+            }
+        }
+    }
+
     /// Sends `command`, or fails at once with `.unavailable` while there is no connection.
     public func send(_ command: RESPCommand) -> EventLoopFuture<RESPValue> {
         guard eventLoop.inEventLoop else {
@@ -97,6 +134,16 @@ public final class RedisClient: @unchecked Sendable {
         }
         lastActivity = .now()
         return connection.send(command)
+    }
+
+    /// Sends `command` expecting no reply of its own: on a subscriber connection, `SUNSUBSCRIBE`'s
+    /// confirmation arrives as a push, like the ones Redis sends unasked when a slot moves.
+    /// Returns whether it went out (false while there is no connection).
+    func sendWithoutReply(_ command: RESPCommand) -> Bool {
+        eventLoop.assertInEventLoop()
+        guard case .connected(let connection) = state else { return false }
+        connection.sendWithoutReply(command)
+        return true
     }
 
     /// Runs a typed script call (``RedisScriptCall``) with EVALSHA, falling back to EVAL when
@@ -137,8 +184,47 @@ public final class RedisClient: @unchecked Sendable {
 
     private func connect() {
         state = .connecting
-        let tls = self.tls
-        let logger = self.logger
+        let target = resolveEndpoint?() ?? eventLoop.makeSucceededFuture(endpoint)
+        target.flatMap { target -> EventLoopFuture<(RedisConnection, Int)> in
+            if self.resolveEndpoint != nil { self.resolvedEndpoint = target }
+            let generation = self.generation
+            return Self.open(target, tls: self.tls, on: self.eventLoop, timeout: self.timeout, isSubscriber: self.isSubscriber, logger: self.logger) { connection in
+                connection.onPush = { self.onPush?($0) }
+                connection.onReadComplete = { self.onReadComplete?() }
+                return self.login(connection, to: target).flatMap {
+                    self.loadScripts(connection)
+                }.flatMap {
+                    self.prepare?(connection) ?? self.eventLoop.makeSucceededVoidFuture()
+                }
+            }.map { connection, _ in (connection, generation) }
+        }.whenComplete { result in
+            switch result {
+            case .success(let (connection, generation)):
+                guard case .connecting = self.state else {
+                    connection.close()
+                    return
+                }
+                guard generation == self.generation else {
+                    // Begun before the primary moved: it may have reached the old one.
+                    connection.close()
+                    self.state = .idle
+                    self.connect()
+                    return
+                }
+                self.connected(connection)
+            case .failure(let error):
+                self.lost(error)
+            }
+        }
+    }
+
+    /// Opens a connection to `endpoint` and runs `setUp` on it (log in, load scripts, ask a
+    /// question) before handing both over; gives up after `timeout` if Redis stops answering on
+    /// the way.
+    static func open<Ready: Sendable>(
+        _ endpoint: RedisEndpoint, tls: RedisTLS?, on eventLoop: EventLoop, timeout: TimeAmount, isSubscriber: Bool, logger: Logger,
+        setUp: @escaping @Sendable (RedisConnection) -> EventLoopFuture<Ready>
+    ) -> EventLoopFuture<(RedisConnection, Ready)> {
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(timeout)
             .channelOption(.socketOption(.so_keepalive), value: 1)
@@ -158,69 +244,62 @@ public final class RedisClient: @unchecked Sendable {
         case .unix(let path):
             connected = bootstrap.connect(unixDomainSocketPath: path)
         }
-        connected.flatMap { channel -> EventLoopFuture<RedisConnection> in
-            let connection = RedisConnection(channel: channel, isSubscriber: self.isSubscriber)
+        return connected.flatMap { channel -> EventLoopFuture<(RedisConnection, Ready)> in
+            let connection = RedisConnection(channel: channel, isSubscriber: isSubscriber)
             let handler: RedisChannelHandler
             do {
                 handler = try channel.pipeline.syncOperations.handler(type: RedisChannelHandler.self)
             } catch {
                 channel.close(promise: nil)
-                return self.eventLoop.makeFailedFuture(error)
+                return eventLoop.makeFailedFuture(error)
             }
             handler.connection = connection
             // A Redis that accepts but never answers (paused, hung, a black-holed link, a plain
             // Redis behind rediss:// waiting for the rest of a "command") would keep this attempt
             // waiting forever: the health check only watches a connected state.
-            let milliseconds = self.timeout.nanoseconds / 1_000_000
-            let deadline = self.eventLoop.assumeIsolated().scheduleTask(in: self.timeout) {
+            let milliseconds = timeout.nanoseconds / 1_000_000
+            let deadline = eventLoop.assumeIsolated().scheduleTask(in: timeout) {
                 handler.abandon(because: "no answer within \(milliseconds) ms")
                 channel.close(promise: nil)
             }
-            connection.onPush = { self.onPush?($0) }
-            connection.onReadComplete = { self.onReadComplete?() }
             // The password goes out only once Redis's certificate and name verified.
             return handler.secured.flatMap {
-                self.login(connection)
-            }.flatMap {
-                self.loadScripts(connection)
-            }.flatMap {
-                self.prepare?(connection) ?? self.eventLoop.makeSucceededVoidFuture()
-            }.map { connection }.flatMapErrorThrowing { error in
+                setUp(connection)
+            }.map { (connection, $0) }.flatMapErrorThrowing { error in
                 connection.close()
                 throw error
             }.always { _ in
                 deadline.cancel()
             }
-        }.whenComplete { result in
-            switch result {
-            case .success(let connection):
-                guard case .connecting = self.state else {
-                    connection.close()
-                    return
-                }
-                self.connected(connection)
-            case .failure(let error):
-                self.lost(error)
-            }
         }
     }
 
-    private func login(_ connection: RedisConnection) -> EventLoopFuture<Void> {
+    private func login(_ connection: RedisConnection, to target: RedisEndpoint) -> EventLoopFuture<Void> {
         var steps: [EventLoopFuture<RESPValue>] = []
-        if let password = endpoint.password {
-            if let user = endpoint.username {
+        if let password = target.password {
+            if let user = target.username {
                 steps.append(connection.send(RESPCommand("AUTH", .string(user), .string(password))))
             } else {
                 steps.append(connection.send(RESPCommand("AUTH", .string(password))))
             }
         }
-        if endpoint.database != 0 {
-            steps.append(connection.send(RESPCommand("SELECT", .integer(endpoint.database))))
+        if target.database != 0 {
+            steps.append(connection.send(RESPCommand("SELECT", .integer(target.database))))
         }
-        if !isSubscriber {
-            steps.append(connection.send(RESPCommand("CLIENT", "SETNAME", "echo-worker")))
+        // Named so an operator (and a test) can tell Echo's command and pub/sub connections apart.
+        steps.append(connection.send(RESPCommand("CLIENT", "SETNAME", isSubscriber ? "echo-subscriber" : "echo-worker")))
+        let loggedIn = EventLoopFuture.andAllSucceed(steps, on: eventLoop)
+        guard requiresPrimary else { return loggedIn }
+        // A primary the Sentinels demoted (or a replica they have not promoted yet) must never
+        // take writes: drop it and ask again.
+        return loggedIn.flatMap {
+            connection.send(RESPCommand("ROLE"))
+        }.flatMapThrowing { reply in
+            let role = reply.array?.first?.string ?? "?"
+            guard role == "master" else {
+                throw RedisError(.unavailable, "\(target.addressText) is not the primary (ROLE: \(role))")
+            }
         }
-        return EventLoopFuture.andAllSucceed(steps, on: eventLoop)
     }
 
     /// Loads every known script on a new connection, so the first call of each is an EVALSHA.
@@ -236,9 +315,9 @@ public final class RedisClient: @unchecked Sendable {
     private func connected(_ connection: RedisConnection) {
         if everConnected {
             reconnects += 1
-            logger.info("redis reconnected", metadata: ["redis": "\(endpoint)", "subscriber": "\(isSubscriber)"])
+            logger.info("redis reconnected", metadata: ["redis": "\(nodeText)", "subscriber": "\(isSubscriber)"])
         } else {
-            logger.info("redis connected", metadata: ["redis": "\(endpoint)", "subscriber": "\(isSubscriber)"])
+            logger.info("redis connected", metadata: ["redis": "\(nodeText)", "subscriber": "\(isSubscriber)"])
         }
         everConnected = true
         lastError = nil
@@ -252,17 +331,17 @@ public final class RedisClient: @unchecked Sendable {
     }
 
     private func lost(_ error: Error, connection: RedisConnection? = nil) {
-        let reason = Self.reason(for: error, endpoint: endpoint)
+        let reason = Self.reason(for: error, endpoint: node)
         switch state {
         case .shutDown, .waiting:
             return
         case .connected(let current):
             guard connection == nil || connection === current else { return }
-            logger.warning("redis connection lost", metadata: ["redis": "\(endpoint)", "error": "\(reason)"])
+            logger.warning("redis connection lost", metadata: ["redis": "\(nodeText)", "error": "\(reason)"])
             onAvailabilityChange?(false)
         case .connecting, .idle:
             if attempt == 0 || attempt % 10 == 0 {
-                logger.warning("redis connect failed", metadata: ["redis": "\(endpoint)", "error": "\(reason)", "attempt": "\(attempt)"])
+                logger.warning("redis connect failed", metadata: ["redis": "\(nodeText)", "error": "\(reason)", "attempt": "\(attempt)"])
             }
         }
         lastError = reason
@@ -279,7 +358,7 @@ public final class RedisClient: @unchecked Sendable {
         guard case .connected(let connection) = state else { return }
         let now = NIODeadline.now()
         if let waited = connection.silentWait(now: now), waited > timeout {
-            logger.warning("redis command timed out; reconnecting", metadata: ["redis": "\(endpoint)", "waitedMs": "\(waited.nanoseconds / 1_000_000)"])
+            logger.warning("redis command timed out; reconnecting", metadata: ["redis": "\(nodeText)", "waitedMs": "\(waited.nanoseconds / 1_000_000)"])
             connection.fail(RedisError(.timeout, "no reply within \(timeout.nanoseconds / 1_000_000) ms"))
             connection.channel.close(promise: nil)
             return

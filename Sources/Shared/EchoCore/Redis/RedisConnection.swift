@@ -3,7 +3,7 @@ import NIOCore
 /// One TCP or unix-socket connection to Redis. Commands are pipelined: each is written at once and
 /// its reply is matched by order; writes are flushed once per event-loop pass.
 ///
-/// In subscriber mode, pushed messages (`message`) go to ``onPush`` instead of a waiting command.
+/// In subscriber mode, pushed messages (``isPush(_:)``) go to ``onPush`` instead of a waiting command.
 // @unchecked: every property is read and written on `channel.eventLoop` only (asserted on entry).
 final class RedisConnection: @unchecked Sendable {
     struct Pending {
@@ -46,6 +46,16 @@ final class RedisConnection: @unchecked Sendable {
         return promise.futureResult
     }
 
+    /// Writes `command` without waiting for a reply (its answer must arrive as a push).
+    func sendWithoutReply(_ command: RESPCommand) {
+        eventLoop.assertInEventLoop()
+        guard !failed else { return }
+        var buffer = channel.allocator.buffer(capacity: 64)
+        RESPCodec.encode(command, into: &buffer)
+        channel.write(buffer, promise: nil)
+        scheduleFlush()
+    }
+
     private func scheduleFlush() {
         guard !flushScheduled else { return }
         flushScheduled = true
@@ -65,8 +75,7 @@ final class RedisConnection: @unchecked Sendable {
     }
 
     func received(_ value: RESPValue) {
-        if isSubscriber, case .array(let parts) = value, let kind = parts.first?.buffer,
-           kind.readableBytes == 7, String(buffer: kind) == "message" {
+        if isSubscriber, case .array(let parts) = value, let kind = parts.first?.buffer, Self.isPush(kind) {
             onPush?(value)
             return
         }
@@ -79,6 +88,17 @@ final class RedisConnection: @unchecked Sendable {
             next.promise.fail(RedisError(.reply, message))
         } else {
             next.promise.succeed(value)
+        }
+    }
+
+    /// `message`, `smessage` (sharded pub/sub) and `sunsubscribe`: Redis sends the last one unasked
+    /// when a slot leaves the node, and Echo sends `SUNSUBSCRIBE` without waiting for a reply.
+    private static func isPush(_ kind: ByteBuffer) -> Bool {
+        switch kind.readableBytes {
+        case 7: return kind.readableBytesView.elementsEqual("message".utf8)
+        case 8: return kind.readableBytesView.elementsEqual("smessage".utf8)
+        case 12: return kind.readableBytesView.elementsEqual("sunsubscribe".utf8)
+        default: return false
         }
     }
 

@@ -46,7 +46,7 @@ public final class RedisSubscriber: @unchecked Sendable {
         }
     }
 
-    var eventLoop: EventLoop { client.eventLoop }
+    public var eventLoop: EventLoop { client.eventLoop }
 
     /// Channels held (subscribed or on their way), whatever the connection's state: a room whose
     /// last member left or whose join failed must not stay here.

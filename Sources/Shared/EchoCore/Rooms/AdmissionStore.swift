@@ -42,27 +42,31 @@ public enum AdmissionOutcome: Sendable, Equatable {
 /// The per-IP counts in Redis, shared by every worker and host. One round trip per check.
 public struct AdmissionStore: Sendable {
     public let redis: any RedisCommands
+    /// The key layout (the same as the room store's).
+    public let keys: RoomKeys
     /// This worker process's field in the connection hashes (unique across hosts).
     public let instance: String
 
-    public init(redis: any RedisCommands, instance: String) {
+    public init(redis: any RedisCommands, keys: RoomKeys, instance: String) {
         self.redis = redis
+        self.keys = keys
         self.instance = instance
     }
 
     public static let scripts = [AdmitScript.script, HoldScript.script]
 
     /// Checks (and on success records) one more connection of `ip`, holding `count` on this worker
-    /// in all, against `maxConnections`; and takes a token from `bucket`. Either may be nil.
+    /// in all, against `maxConnections`; and takes a token from `bucket` (``RoomKeys/handshakes(_:)``
+    /// or ``RoomKeys/joins(_:)`` of the same IP). Either may be nil.
     public func admit(
         ip: String, connections: (count: Int, max: Int, ttlMilliseconds: Int)?,
         bucket: (key: String, limits: AdmissionLimits.Bucket)?
     ) -> EventLoopFuture<AdmissionOutcome> {
-        redis.run(AdmitScript(ip: ip, instance: instance, connections: connections, bucket: bucket))
+        redis.run(AdmitScript(roomKeys: keys, ip: ip, instance: instance, connections: connections, bucket: bucket))
     }
 
     /// Writes this worker's count of `ip`'s open connections (0 removes it).
     public func hold(ip: String, count: Int, ttlMilliseconds: Int) -> EventLoopFuture<Void> {
-        redis.run(HoldScript(ip: ip, instance: instance, count: count, ttlMilliseconds: ttlMilliseconds))
+        redis.run(HoldScript(roomKeys: keys, ip: ip, instance: instance, count: count, ttlMilliseconds: ttlMilliseconds))
     }
 }

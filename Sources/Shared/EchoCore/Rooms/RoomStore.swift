@@ -50,18 +50,22 @@ public enum ChatOutcome: Sendable, Equatable {
 /// Room state in Redis: membership, history, chat. Each operation is one script, one round trip.
 public struct RoomStore: Sendable {
     public let redis: any RedisCommands
+    /// The key layout: ``RoomKeys/Layout/tagged`` on a Redis Cluster, else today's names.
+    public let keys: RoomKeys
     public let configuration: EchoConfiguration
     /// How long a clientId is remembered for dedupe.
     public var dedupeSeconds = 300
 
-    public init(redis: any RedisCommands, configuration: EchoConfiguration) {
+    public init(redis: any RedisCommands, keys: RoomKeys, configuration: EchoConfiguration) {
         self.redis = redis
+        self.keys = keys
         self.configuration = configuration
     }
 
     /// Every script the store runs, for the client to load on each connection.
     public static let scripts = [
         ChatScript.script, JoinScript.script, LeaveScript.script, PresenceRefreshScript.script, ResyncScript.script,
+        ActiveRoomsScript.script,
     ]
 
     public func join(_ request: JoinRequest, sessionID: String, timestamp: Int) -> EventLoopFuture<JoinOutcome> {
@@ -72,13 +76,23 @@ public struct RoomStore: Sendable {
         session.key("joinedAt"); session.int(timestamp)
         session.endObject()
         let call = JoinScript(
-            room: request.roomID, action: request.action, sessionID: sessionID, username: request.username,
+            roomKeys: keys, room: request.roomID, action: request.action, sessionID: sessionID, username: request.username,
             session: session.buffer,
             eventPrefix: ServerFrames.systemEventPrefix(event: "join", username: request.username, sessionID: sessionID, timestamp: timestamp),
             since: request.since, historyLimit: configuration.historyLimit,
             presenceTTLMilliseconds: configuration.presenceTTLSeconds * 1000, roomTTLSeconds: configuration.roomTTLSeconds
         )
-        return redis.run(call)
+        return redis.run(call).map { outcome in
+            // Not awaited: the index is not the member's business, and lives in another slot.
+            if case .joined = outcome { _ = markActive(rooms: [request.roomID]) }
+            return outcome
+        }
+    }
+
+    /// Marks `rooms` active in the active-rooms index (its own call: ``ActiveRoomsScript``).
+    public func markActive(rooms: [String]) -> EventLoopFuture<Void> {
+        guard !rooms.isEmpty else { return redis.eventLoop.makeSucceededVoidFuture() }
+        return redis.run(ActiveRoomsScript(roomKeys: keys, rooms: rooms, roomTTLSeconds: configuration.roomTTLSeconds)).map { _ in }
     }
 
     /// Stores and publishes an event the room keeps: a chat message by default, `body` being
@@ -89,7 +103,7 @@ public struct RoomStore: Sendable {
     ) -> EventLoopFuture<ChatOutcome> {
         precondition(kind.streamField != nil, "\(kind) is not kept in the stream")
         let call = ChatScript(
-            room: room, kind: kind, body: body, clientID: clientID, clientIP: clientIP, streamMaxLength: configuration.streamMaxLength,
+            roomKeys: keys, room: room, kind: kind, body: body, clientID: clientID, clientIP: clientIP, streamMaxLength: configuration.streamMaxLength,
             ratePerMinute: configuration.rateLimitPerMinute, burst: configuration.rateLimitBurst,
             roomTTLSeconds: configuration.roomTTLSeconds, dedupeSeconds: dedupeSeconds
         )
@@ -99,7 +113,7 @@ public struct RoomStore: Sendable {
     /// Removes a member; everyone left gets a leave event. Returns the members left.
     public func leave(room: String, sessionID: String, username: String, timestamp: Int) -> EventLoopFuture<Int> {
         redis.run(LeaveScript(
-            room: room, sessionID: sessionID,
+            roomKeys: keys, room: room, sessionID: sessionID,
             eventPrefix: ServerFrames.systemEventPrefix(event: "leave", username: username, sessionID: sessionID, timestamp: timestamp),
             roomTTLSeconds: configuration.roomTTLSeconds
         ))
@@ -107,14 +121,16 @@ public struct RoomStore: Sendable {
 
     /// The last `historyLimit` messages, oldest first.
     public func history(room: String) -> EventLoopFuture<[StoredMessage]> {
-        redis.send(RESPCommand("XREVRANGE", .string(RoomKeys.stream(room)), "+", "-", "COUNT", .integer(configuration.historyLimit)), routedBy: RoomKeys.stream(room))
+        let stream = keys.stream(room)
+        return redis.send(RESPCommand("XREVRANGE", .string(stream), "+", "-", "COUNT", .integer(configuration.historyLimit)), routedBy: stream)
             .map { StoredMessage.messages(RoomEvent.events(fromStream: $0).reversed()) }
     }
 
-    /// Moves this worker's members' presence expiry forward, re-adding any that Redis lost.
+    /// Moves this worker's members' presence expiry forward, re-adding any that Redis lost. The
+    /// active-rooms index is the caller's, once for all its rooms (``markActive(rooms:)``).
     public func refreshPresence(room: String, members: [(sessionID: String, username: String)]) -> EventLoopFuture<Void> {
         redis.run(PresenceRefreshScript(
-            room: room, members: members, presenceTTLMilliseconds: configuration.presenceTTLSeconds * 1000,
+            roomKeys: keys, room: room, members: members, presenceTTLMilliseconds: configuration.presenceTTLSeconds * 1000,
             roomTTLSeconds: configuration.roomTTLSeconds
         ))
     }
@@ -123,15 +139,16 @@ public struct RoomStore: Sendable {
     /// none (Redis is new, or lost its data), which then becomes it. Kept alive for the room TTL
     /// from each call; workers call it at every presence refresh.
     public func dataEpoch(candidate: String) -> EventLoopFuture<String> {
-        let key = RESPArgument.string(RoomKeys.dataEpoch)
+        let epoch = keys.dataEpoch
+        let key = RESPArgument.string(epoch)
         let ttl = RESPArgument.integer(configuration.roomTTLSeconds)
-        let set = redis.send(RESPCommand("SET", key, .string(candidate), "NX", "GET", "EX", ttl), routedBy: RoomKeys.dataEpoch)
-        let expire = redis.send(RESPCommand("EXPIRE", key, ttl), routedBy: RoomKeys.dataEpoch)
+        let set = redis.send(RESPCommand("SET", key, .string(candidate), "NX", "GET", "EX", ttl), routedBy: epoch)
+        let expire = redis.send(RESPCommand("EXPIRE", key, ttl), routedBy: epoch)
         return set.and(expire).map { reply, _ in reply.string ?? candidate }
     }
 
     /// One catch-up round for `room` (see ``RoomRecovery``).
     public func resync(room: String, request: ResyncRequest, pageSize: Int = RoomRecovery.pageSize) -> EventLoopFuture<ResyncReply> {
-        redis.run(ResyncScript(room: room, request: request, pageSize: pageSize, historyLimit: configuration.historyLimit))
+        redis.run(ResyncScript(roomKeys: keys, room: room, request: request, pageSize: pageSize, historyLimit: configuration.historyLimit))
     }
 }

@@ -9,6 +9,7 @@
 public struct AdmitScript: RedisScriptCall {
     public typealias Response = AdmissionOutcome
 
+    public var roomKeys: RoomKeys
     public var ip: String
     /// This worker process's field in the connection hashes.
     public var instance: String
@@ -17,19 +18,23 @@ public struct AdmitScript: RedisScriptCall {
     /// The bucket's key and limits; nil: no bucket.
     public var bucket: (key: String, limits: AdmissionLimits.Bucket)?
 
+    /// The connection hash (when counted), then the bucket (when any): only keys the script
+    /// touches, which share the IP's slot in the tagged layout.
     public var keys: [String] {
-        [connections == nil ? "" : RoomKeys.connections(ip), bucket?.key ?? ""]
+        (connections == nil ? [] : [roomKeys.connections(ip)]) + (bucket.map { [$0.key] } ?? [])
     }
 
     public var arguments: [RESPArgument] {
         [.string(instance), .integer(connections?.count ?? 0), .integer(connections?.max ?? 0),
          .integer(connections?.ttlMilliseconds ?? 0), .integer(bucket?.limits.capacity ?? 0),
-         .integer(bucket?.limits.ratePerMinute ?? 0)]
+         .integer(bucket?.limits.ratePerMinute ?? 0), .integer(connections == nil ? 0 : 1)]
     }
 
     public static let script = RedisScript(name: "admit", source: """
         \(LuaSnippets.now)
-        if KEYS[1] ~= '' then
+        local counted = ARGV[7] == '1'
+        local bucket = KEYS[counted and 2 or 1]
+        if counted then
           local others = 0
           local fields = redis.call('HGETALL', KEYS[1])
           for i = 1, #fields, 2 do
@@ -44,10 +49,10 @@ public struct AdmitScript: RedisScriptCall {
           end
           if others + tonumber(ARGV[2]) > tonumber(ARGV[3]) then return {'connections', others} end
         end
-        if KEYS[2] ~= '' then
-        \(LuaSnippets.takeToken(key: "KEYS[2]", burst: "tonumber(ARGV[5])", rate: "tonumber(ARGV[6])"))
+        if bucket then
+        \(LuaSnippets.takeToken(key: "bucket", burst: "tonumber(ARGV[5])", rate: "tonumber(ARGV[6])"))
         end
-        if KEYS[1] ~= '' then
+        if counted then
           redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ':' .. (now + tonumber(ARGV[4])))
           redis.call('PEXPIRE', KEYS[1], ARGV[4])
         end

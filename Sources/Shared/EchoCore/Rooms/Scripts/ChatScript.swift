@@ -4,10 +4,12 @@ import NIOCore
 /// per message, and the live order (PUBLISH) is the history order (XADD). A retry of an event
 /// stored before under the same `clientId` is not stored again: the stored one is returned.
 ///
-/// The kind's stream field and tag are arguments, so another stored kind runs the same script.
+/// The kind's stream field and tag are arguments, so another stored kind runs the same script;
+/// so is the publish command (``RoomKeys/publishCommand``), so one script serves both layouts.
 public struct ChatScript: RedisScriptCall {
     public typealias Response = ChatOutcome
 
+    public var roomKeys: RoomKeys
     public var room: String
     public var kind: RoomEvent.Kind = .chat
     /// The stored JSON (``RoomEvent/chat(_:body:)``'s body).
@@ -21,19 +23,22 @@ public struct ChatScript: RedisScriptCall {
     public var roomTTLSeconds: Int
     public var dedupeSeconds: Int
 
+    /// All in the room's slot in the tagged layout; the dedupe key last, only with a `clientId`.
     public var keys: [String] {
-        [RoomKeys.stream(room), RoomKeys.channel(room), RoomKeys.rateLimit(clientIP),
-         clientID.map { RoomKeys.dedupe(room: room, clientID: $0) } ?? "", RoomKeys.info(room)]
+        let keys = [roomKeys.stream(room), roomKeys.channel(room), roomKeys.rateLimit(ip: clientIP, room: room), roomKeys.info(room)]
+        guard let clientID else { return keys }
+        return keys + [roomKeys.dedupe(room: room, clientID: clientID)]
     }
 
     public var arguments: [RESPArgument] {
         [.bytes(body), .integer(streamMaxLength), .integer(ratePerMinute), .integer(burst),
-         .integer(roomTTLSeconds), .integer(dedupeSeconds), .string(kind.tag), .string(kind.streamField ?? "")]
+         .integer(roomTTLSeconds), .integer(dedupeSeconds), .string(kind.tag), .string(kind.streamField ?? ""),
+         .string(roomKeys.publishCommand)]
     }
 
     public static let script = RedisScript(name: "chat", source: """
-        if KEYS[4] ~= '' then
-          local seen = redis.call('GET', KEYS[4])
+        if KEYS[5] then
+          local seen = redis.call('GET', KEYS[5])
           if seen then
             local entry = redis.call('XRANGE', KEYS[1], seen, seen)
             if entry[1] then return {'dup', seen, entry[1]} end
@@ -45,10 +50,10 @@ public struct ChatScript: RedisScriptCall {
         \(LuaSnippets.takeToken(key: "KEYS[3]", burst: "tonumber(ARGV[4])", rate: "tonumber(ARGV[3])"))
         end
         local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', ARGV[8], ARGV[1])
-        redis.call('PUBLISH', KEYS[2], \(RoomEvent.Lua.storedPayload(tag: "ARGV[7]", id: "id", body: "ARGV[1]")))
-        if KEYS[4] ~= '' then redis.call('SET', KEYS[4], id, 'EX', ARGV[6]) end
+        redis.call(ARGV[9], KEYS[2], \(RoomEvent.Lua.storedPayload(tag: "ARGV[7]", id: "id", body: "ARGV[1]")))
+        if KEYS[5] then redis.call('SET', KEYS[5], id, 'EX', ARGV[6]) end
         redis.call('EXPIRE', KEYS[1], ARGV[5])
-        redis.call('EXPIRE', KEYS[5], ARGV[5])
+        redis.call('EXPIRE', KEYS[4], ARGV[5])
         return {'ok', id}
         """)
 

@@ -2,12 +2,13 @@
 public struct HoldScript: RedisScriptCall {
     public typealias Response = Void
 
+    public var roomKeys: RoomKeys
     public var ip: String
     public var instance: String
     public var count: Int
     public var ttlMilliseconds: Int
 
-    public var keys: [String] { [RoomKeys.connections(ip)] }
+    public var keys: [String] { [roomKeys.connections(ip)] }
     public var arguments: [RESPArgument] { [.string(instance), .integer(count), .integer(ttlMilliseconds)] }
 
     public static let script = RedisScript(name: "hold", source: """

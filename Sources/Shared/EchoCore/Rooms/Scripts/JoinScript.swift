@@ -4,10 +4,12 @@ import NIOCore
 /// the new member needs, all in one round trip (so no message falls between the history and the
 /// live feed the member already listens to).
 public struct JoinScript: RedisScriptCall {
-    /// `recovered`, when the join resumes (`since`), says whether the history reaches back to
-    /// `since`; then the messages are all those after it.
+    /// `recovered`, when the join resumes (`since`), says whether `since` is still in the stream
+    /// (not trimmed, not lost with a primary whose replica never got it); then the messages are
+    /// all those after it.
     public typealias Response = JoinOutcome
 
+    public var roomKeys: RoomKeys
     public var room: String
     public var action: JoinRequest.Action
     public var sessionID: String
@@ -22,15 +24,16 @@ public struct JoinScript: RedisScriptCall {
     public var presenceTTLMilliseconds: Int
     public var roomTTLSeconds: Int
 
+    /// All in the room's slot in the tagged layout (the active-rooms index is ``ActiveRoomsScript``'s).
     public var keys: [String] {
-        [RoomKeys.info(room), RoomKeys.members(room), RoomKeys.usernames(room), RoomKeys.session(sessionID),
-         RoomKeys.stream(room), RoomKeys.channel(room), RoomKeys.activeRooms]
+        [roomKeys.info(room), roomKeys.members(room), roomKeys.usernames(room), roomKeys.session(sessionID, room: room),
+         roomKeys.stream(room), roomKeys.channel(room)]
     }
 
     public var arguments: [RESPArgument] {
         [.string(action.rawValue), .string(sessionID), .string(username), .integer(presenceTTLMilliseconds),
          .integer(roomTTLSeconds), .bytes(session), .bytes(eventPrefix), .integer(historyLimit),
-         .string(since?.description ?? ""), .string(room)]
+         .string(since?.description ?? ""), .string(roomKeys.publishCommand)]
     }
 
     public static let script = RedisScript(name: "join", source: """
@@ -48,15 +51,12 @@ public struct JoinScript: RedisScriptCall {
         redis.call('EXPIRE', KEYS[2], ttl)
         redis.call('EXPIRE', KEYS[3], ttl)
         redis.call('SET', KEYS[4], ARGV[6], 'EX', ttl)
-        redis.call('ZADD', KEYS[7], now, ARGV[10])
-        redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', now - ttl * 1000)
-        redis.call('EXPIRE', KEYS[7], ttl)
         local count = redis.call('ZCARD', KEYS[2])
-        redis.call('PUBLISH', KEYS[6], \(RoomEvent.Lua.unstoredPayload(tag: RoomEvent.Lua.tag(.system), body: "ARGV[7] .. count .. '}'")))
+        redis.call(ARGV[10], KEYS[6], \(RoomEvent.Lua.unstoredPayload(tag: RoomEvent.Lua.tag(.system), body: "ARGV[7] .. count .. '}'")))
         local recovered = -1
         local entries = nil
         if ARGV[9] ~= '' then
-          if #redis.call('XREVRANGE', KEYS[5], ARGV[9], '-', 'COUNT', 1) > 0 then
+          if #redis.call('XRANGE', KEYS[5], ARGV[9], ARGV[9]) > 0 then
             recovered = 1
             entries = redis.call('XRANGE', KEYS[5], '(' .. ARGV[9], '+')
           else

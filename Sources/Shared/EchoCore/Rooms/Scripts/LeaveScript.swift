@@ -5,6 +5,7 @@ public struct LeaveScript: RedisScriptCall {
     /// The members left.
     public typealias Response = Int
 
+    public var roomKeys: RoomKeys
     public var room: String
     public var sessionID: String
     /// The leave event up to its `usersCount` value (see ``JoinScript/eventPrefix``).
@@ -12,11 +13,13 @@ public struct LeaveScript: RedisScriptCall {
     public var roomTTLSeconds: Int
 
     public var keys: [String] {
-        [RoomKeys.members(room), RoomKeys.usernames(room), RoomKeys.session(sessionID), RoomKeys.channel(room),
-         RoomKeys.info(room)]
+        [roomKeys.members(room), roomKeys.usernames(room), roomKeys.session(sessionID, room: room), roomKeys.channel(room),
+         roomKeys.info(room)]
     }
 
-    public var arguments: [RESPArgument] { [.string(sessionID), .bytes(eventPrefix), .integer(roomTTLSeconds)] }
+    public var arguments: [RESPArgument] {
+        [.string(sessionID), .bytes(eventPrefix), .integer(roomTTLSeconds), .string(roomKeys.publishCommand)]
+    }
 
     public static let script = RedisScript(name: "leave", source: """
         local removed = redis.call('ZREM', KEYS[1], ARGV[1])
@@ -26,7 +29,7 @@ public struct LeaveScript: RedisScriptCall {
         redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
         local count = redis.call('ZCARD', KEYS[1])
         if removed == 1 then
-          redis.call('PUBLISH', KEYS[4], \(RoomEvent.Lua.unstoredPayload(tag: RoomEvent.Lua.tag(.system), body: "ARGV[2] .. count .. '}'")))
+          redis.call(ARGV[4], KEYS[4], \(RoomEvent.Lua.unstoredPayload(tag: RoomEvent.Lua.tag(.system), body: "ARGV[2] .. count .. '}'")))
         end
         if redis.call('EXISTS', KEYS[5]) == 1 then redis.call('EXPIRE', KEYS[5], ARGV[3]) end
         return count

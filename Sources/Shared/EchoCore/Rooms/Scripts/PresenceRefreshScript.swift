@@ -6,19 +6,20 @@
 public struct PresenceRefreshScript: RedisScriptCall {
     public typealias Response = Void
 
+    public var roomKeys: RoomKeys
     public var room: String
     public var members: [(sessionID: String, username: String)]
     public var presenceTTLMilliseconds: Int
     public var roomTTLSeconds: Int
 
     public var keys: [String] {
-        [RoomKeys.members(room), RoomKeys.usernames(room), RoomKeys.info(room), RoomKeys.activeRooms]
+        [roomKeys.members(room), roomKeys.usernames(room), roomKeys.info(room)]
     }
 
-    /// The TTLs and the room id, then session id and username pairs.
+    /// The TTLs, then session id and username pairs.
     public var arguments: [RESPArgument] {
-        var arguments: [RESPArgument] = [.integer(presenceTTLMilliseconds), .integer(roomTTLSeconds), .string(room)]
-        arguments.reserveCapacity(3 + members.count * 2)
+        var arguments: [RESPArgument] = [.integer(presenceTTLMilliseconds), .integer(roomTTLSeconds)]
+        arguments.reserveCapacity(2 + members.count * 2)
         for member in members {
             arguments.append(.string(member.sessionID))
             arguments.append(.string(member.username))
@@ -30,15 +31,13 @@ public struct PresenceRefreshScript: RedisScriptCall {
         \(LuaSnippets.now)
         local expiry = now + tonumber(ARGV[1])
         local ttl = tonumber(ARGV[2])
-        for i = 4, #ARGV, 2 do
+        for i = 3, #ARGV, 2 do
           redis.call('ZADD', KEYS[1], expiry, ARGV[i])
           redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
         end
         redis.call('EXPIRE', KEYS[1], ttl)
         redis.call('EXPIRE', KEYS[2], ttl)
         redis.call('SET', KEYS[3], '1', 'EX', ttl)
-        redis.call('ZADD', KEYS[4], now, ARGV[3])
-        redis.call('EXPIRE', KEYS[4], ttl)
         return 1
         """)
 

@@ -6,12 +6,13 @@
 public struct ResyncScript: RedisScriptCall {
     public typealias Response = ResyncReply
 
+    public var roomKeys: RoomKeys
     public var room: String
     public var request: ResyncRequest
     public var pageSize: Int
     public var historyLimit: Int
 
-    public var keys: [String] { [RoomKeys.stream(room)] }
+    public var keys: [String] { [roomKeys.stream(room)] }
 
     /// Page size, history count, then the positions oldest first ('' = nothing seen).
     public var arguments: [RESPArgument] {

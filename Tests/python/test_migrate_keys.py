@@ -1,0 +1,176 @@
+"""Issue 12, the upgrade path: `echo migrate-keys` copies a one-node Redis that Echo filled in
+today's key layout into a Redis Cluster in the tagged layout, and Echo started on the cluster
+serves the same history with the same ids: a resume from a position taken before the move
+replays exactly the messages after it, a retried clientId is still recognised, and running the
+migration again copies nothing twice."""
+from __future__ import annotations
+
+import re
+import subprocess
+import uuid
+
+import pytest
+
+from conftest import BIN_DIR, RedisServer
+from wsclient import Client
+
+ROOMS = 6
+MESSAGES = 12
+
+
+def room() -> str:
+    return "m" + uuid.uuid4().hex[:12]
+
+
+def joined(url, room_id, name, action="join", **kw):
+    c = Client(url)
+    history = c.join(room_id, name, action=action, **kw)
+    assert history.get("type") == "history", history
+    return c, history
+
+
+def migrate(*args, check=True) -> subprocess.CompletedProcess:
+    out = subprocess.run([str(BIN_DIR / "echo"), "migrate-keys", *args], capture_output=True, text=True, timeout=60)
+    if check:
+        assert out.returncode == 0, out.stdout + out.stderr
+    return out
+
+
+def counts(output: str) -> dict[str, tuple[int, int]]:
+    """`kind copied=N existing=M` (or `to-copy=N` in a dry run) lines as {kind: (N, M)}."""
+    found = {}
+    for line in output.splitlines():
+        m = re.match(r"(\w+) (?:copied|to-copy)=(\d+) existing=(\d+)", line)
+        if m:
+            found[m.group(1)] = (int(m.group(2)), int(m.group(3)))
+    return found
+
+
+def field(output: str, name: str) -> int:
+    m = re.search(rf"\b{name}=(\d+)", output)
+    assert m, output
+    return int(m.group(1))
+
+
+def legacy_counts(source) -> dict[str, int]:
+    """What the source holds, by the kinds migrate-keys reports."""
+    keys = [k for k in source.cli("KEYS", "*").splitlines() if k]
+    kinds = {"stream": 0, "members": 0, "usernames": 0, "info": 0, "dedupe": 0, "session": 0, "index": 0}
+    for k in keys:
+        if k.startswith("stream:"):
+            kinds["stream"] += 1
+        elif re.fullmatch(r"room:[^:]+:(members|usernames|info)", k):
+            kinds[k.rsplit(":", 1)[1]] += 1
+        elif k.startswith("cid:"):
+            kinds["dedupe"] += 1
+        elif k.startswith("session:"):
+            kinds["session"] += 1
+        elif k == "active_rooms":
+            kinds["index"] += 1
+    return kinds
+
+
+@pytest.fixture
+def source():
+    """A one-node Redis of this test's own (the session's may be a cluster under `make test`)."""
+    server = RedisServer().start()
+    yield server
+    server.stop()
+
+
+def test_migrate_keys_moves_history_to_a_cluster_with_the_same_ids(source, redis_cluster, start_echo):
+    cluster = redis_cluster
+    old = start_echo(workers=2, redis_url=source.url)
+    rooms = [room() for _ in range(ROOMS)]
+    ids: dict[str, list[str]] = {}
+    texts: dict[str, list[str]] = {}
+    stayers = []
+    for r in rooms:
+        a, _ = joined(old.ws_url, r, "alice", action="create")
+        b, _ = joined(old.ws_url, r, "bob")
+        for i in range(MESSAGES):
+            a.chat(r, f"{r} message {i}", clientId=f"{r}-c{i}")
+        got = [b.next_chat() for _ in range(MESSAGES)]
+        ids[r] = [m["id"] for m in got]
+        texts[r] = [m["text"] for m in got]
+        a.close()
+        stayers.append(b)  # still in the room: presence to migrate
+    # The rooms land on every shard.
+    assert len({cluster.primary_for(f"stream:{{{r}}}") for r in rooms}) >= 2
+
+    expected = legacy_counts(source)
+    assert expected["stream"] == ROOMS and expected["dedupe"] == ROOMS * MESSAGES and expected["members"] == ROOMS
+
+    # A dry run counts and writes nothing.
+    dry = migrate("--from", source.url, "--to", cluster.url, "--dry-run")
+    assert "dry run" in dry.stdout
+    assert {kind: n for kind, (n, _) in counts(dry.stdout).items()} == expected, dry.stdout
+    assert all(cluster.node(p, "DBSIZE") == "0" for p in cluster.primaries())
+
+    run = migrate("--from", source.url, "--to", cluster.url)
+    assert {kind: n for kind, (n, _) in counts(run.stdout).items()} == expected, run.stdout
+    assert field(run.stdout, "entries") == ROOMS * MESSAGES
+    assert field(run.stdout, "vanished") == 0
+
+    for r in rooms:
+        tag = "{" + r + "}"
+        # The stream, entry for entry, IDs included; presence and names; TTLs kept.
+        assert cluster.cli("XRANGE", f"stream:{tag}", "-", "+") == source.cli("XRANGE", f"stream:{r}", "-", "+")
+        assert cluster.cli("ZRANGE", f"room:{tag}:members", 0, -1, "WITHSCORES") == source.cli("ZRANGE", f"room:{r}:members", 0, -1, "WITHSCORES")
+        assert cluster.cli("HGETALL", f"room:{tag}:usernames") == source.cli("HGETALL", f"room:{r}:usernames")
+        assert cluster.cli("GET", f"cid:{tag}:{r}-c3") == ids[r][3]
+        assert 0 < int(cluster.cli("TTL", f"stream:{tag}")) <= int(source.cli("TTL", f"stream:{r}"))
+        assert int(cluster.cli("TTL", f"room:{tag}:info")) > 0
+        # Every key of the room sits on the one shard that owns the room's slot.
+        owner = cluster.primary_for(f"stream:{tag}")
+        assert cluster.node(owner, "EXISTS", f"stream:{tag}", f"room:{tag}:members", f"room:{tag}:info") == "3"
+    for c in stayers:
+        c.close()
+    old.stop()
+
+    # Echo on the cluster: the same history, the same ids.
+    new = start_echo(workers=2, redis_url=cluster.url)
+    for r in rooms:
+        # A plain join (the room must exist: its info key came along) gets the whole history.
+        fresh, history = joined(new.ws_url, r, "carol")
+        assert [m["id"] for m in history["messages"]] == ids[r]
+        assert [m["text"] for m in history["messages"]] == texts[r]
+        # A resume from a position taken on the old Redis replays exactly what came after it.
+        resumed = Client(new.ws_url)
+        again = resumed.join(r, "bob", action="rejoin", since=ids[r][4])
+        assert again["recovered"] is True, again
+        assert [m["id"] for m in again["messages"]] == ids[r][5:]
+        # A retry of a message stored before the move is still recognised: nothing stored twice.
+        length = int(cluster.cli("XLEN", "stream:{" + r + "}"))
+        fresh.chat(r, f"{r} message 2", clientId=f"{r}-c2")
+        fresh.chat(r, f"{r} after the move", clientId=f"{r}-new")
+        after = resumed.next_chat()
+        assert after["text"] == f"{r} after the move"
+        assert after["id"] > ids[r][-1]
+        assert int(cluster.cli("XLEN", "stream:{" + r + "}")) == length + 1
+        fresh.close()
+        resumed.close()
+
+    # Again: everything is already there, and what Echo wrote on the cluster since stays.
+    rerun = migrate("--from", source.url, "--to", cluster.url)
+    found = counts(rerun.stdout)
+    assert all(copied == 0 for copied, _ in found.values()), rerun.stdout
+    assert found["stream"] == (0, ROOMS)
+    for r in rooms:
+        assert int(cluster.cli("XLEN", "stream:{" + r + "}")) == MESSAGES + 1
+
+
+def test_migrate_keys_refuses_what_it_cannot_migrate(source, redis_cluster):
+    cluster = redis_cluster
+    # The target must be a cluster.
+    out = migrate("--from", source.url, "--to", source.url, check=False)
+    assert out.returncode != 0 and "Redis Cluster" in out.stderr
+    out = migrate("--from", source.url, "--to", f"redis+cluster://127.0.0.1:{source.port}/", check=False)
+    assert out.returncode != 0 and "not a Redis Cluster node" in out.stderr, out.stderr
+    # The source must be one Redis in today's layout: not a cluster node, not tagged already.
+    out = migrate("--from", f"redis://127.0.0.1:{cluster.primaries()[0]}", "--to", cluster.url, check=False)
+    assert out.returncode != 0 and "Redis Cluster node" in out.stderr, out.stderr
+    source.cli("XADD", "stream:{done}", "*", "d", "{}")
+    out = migrate("--from", source.url, "--to", cluster.url, check=False)
+    assert out.returncode != 0 and "already uses the tagged layout" in out.stderr, out.stderr
+    assert all(cluster.node(p, "DBSIZE") == "0" for p in cluster.primaries())
