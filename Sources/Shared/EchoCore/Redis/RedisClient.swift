@@ -111,9 +111,15 @@ public final class RedisClient: @unchecked Sendable {
             self.attempt = 0
             switch self.state {
             case .connected(let connection):
-                // Through `lost`: the owners hear of it (a subscriber catches its rooms up).
+                // Not a loss to wait out with back-off: the new primary is up.
+                connection.onClose = nil
                 connection.fail(RedisError(.unavailable, why))
                 connection.channel.close(promise: nil)
+                self.logger.warning("redis connection dropped", metadata: ["redis": "\(self.nodeText)", "why": "\(why)"])
+                self.lastError = why
+                // The owners hear of it as of any loss (a subscriber catches its rooms up).
+                self.onAvailabilityChange?(false)
+                self.connect()
             case .waiting(let scheduled):
                 scheduled.cancel()
                 self.connect()

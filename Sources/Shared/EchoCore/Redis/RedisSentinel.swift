@@ -59,6 +59,11 @@ public final class RedisSentinel: @unchecked Sendable {
         watcher.onPush = { [weak self] value in
             guard let self, let parts = value.array, parts.count == 3, let payload = parts[2].string else { return }
             guard let event = SentinelReply.switchMaster(payload), event.name == self.primaryName else { return }
+            // This Sentinel knows of the switch; others may learn of it only later (from its
+            // hellos): it answers the followers' questions first.
+            if let watched = self.watcher.resolvedEndpoint, let index = self.sentinels.firstIndex(of: watched) {
+                self.sentinels.insert(self.sentinels.remove(at: index), at: 0)
+            }
             self.follow(event.new, because: "+switch-master from \(event.old)")
         }
         watcher.onAvailabilityChange = { [weak self] available in
