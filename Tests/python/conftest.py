@@ -100,6 +100,19 @@ class RedisServer:
         return room_id
 
 
+def stop_processes(procs):
+    """SIGTERM to every process still running, then up to 5 s each before SIGKILL."""
+    procs = list(procs)
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 class RedisCluster:
     """A Redis Cluster on loopback: `primaries` primaries with `replicas` replicas each
     (`redis-server --cluster-enabled yes`, joined by `redis-cli --cluster create`).
@@ -177,14 +190,7 @@ class RedisCluster:
         wait_for(ok, timeout=timeout, interval=0.2, what="cluster_state:ok on every node")
 
     def stop(self):
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs.values():
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_processes(self.procs.values())
         self.procs = {}
         shutil.rmtree(self.dir, ignore_errors=True)
 

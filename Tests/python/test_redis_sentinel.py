@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port, http_get, wait_for
+from conftest import free_port, http_get, stop_processes, wait_for
 from wsclient import Client
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "chaos"))
@@ -104,14 +104,7 @@ class SentinelSet:
         proc.wait(5)
 
     def cleanup(self):
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs.values():
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_processes(self.procs.values())
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
