@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -25,10 +26,39 @@ BIN_DIR = Path(os.environ.get("ECHO_BIN_DIR", ROOT / ".build" / "debug"))
 OUTPUT_DIR = Path(os.environ.get("ECHO_TEST_OUTPUT", ROOT / ".test-output"))
 
 
+def _ephemeral_ports() -> range:
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+        return range(low, high + 1)
+    except (OSError, ValueError):
+        return range(32768, 61000)
+
+
+_EPHEMERAL = _ephemeral_ports()
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port nobody listens on, for a server a test starts.
+
+    Chosen below the kernel's ephemeral range: a port from `bind(0)` is an ephemeral one, which any
+    outgoing connection (Echo to Redis, a client to Echo) may take as its local port between this
+    check and the server's own bind, and the server then fails with EADDRINUSE. Never the same
+    port twice in one run, so two servers of one test (a cluster's node and bus ports) cannot
+    collide either."""
+    top = min(_EPHEMERAL.start, 65536) - 1
+    for _ in range(2000):
+        port = random.randint(10000, top)
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free port in 10000-{top}")
 
 
 def wait_for(predicate, timeout=10.0, interval=0.05, what="condition"):
@@ -158,7 +188,13 @@ class RedisCluster:
              "--repl-diskless-sync-delay", "0",
              "--dir", str(node_dir), "--logfile", str(node_dir / "redis.log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for(lambda: self.node(port, "PING") == "PONG", what=f"cluster node {port}")
+        def answers():
+            if self.procs[port].poll() is not None:
+                log = node_dir / "redis.log"
+                tail = log.read_text()[-1500:] if log.exists() else "(no log)"
+                raise AssertionError(f"cluster node {port} exited: {tail}")
+            return self.node(port, "PING") == "PONG"
+        wait_for(answers, what=f"cluster node {port}")
 
     def start(self):
         for port in self.ports:
