@@ -59,42 +59,50 @@ struct KeyMigrator {
             throw Refusal(description: "the target's cluster is not ok (CLUSTER INFO: \(targetInfo.split(separator: "\r\n").first ?? ""))")
         }
 
-        let names = try await scanAll()
-        if let tagged = names.first(where: KeyMigration.isTagged) {
+        // A first pass that keeps nothing but a tagged name: refused before anything is copied.
+        var tagged: String?
+        try await scan(matching: "*{*") { page in
+            tagged = tagged ?? page.first(where: KeyMigration.isTagged)
+        }
+        if let tagged {
             throw Refusal(description: "the source already uses the tagged layout (\(tagged)): nothing to migrate")
         }
+        // Then page by page, so memory holds one page of names, not every key of a large Redis.
         var report = Report()
-        var work: [(name: String, plan: KeyMigration.Plan)] = []
-        for name in names {
-            let plan = KeyMigration.plan(forLegacyKey: name, into: keys)
-            if case .skip(let kind) = plan {
-                report.skipped[kind, default: 0] += 1
-            } else {
-                work.append((name, plan))
+        try await scan { names in
+            var work: [(name: String, plan: KeyMigration.Plan)] = []
+            for name in names {
+                let plan = KeyMigration.plan(forLegacyKey: name, into: keys)
+                if case .skip(let kind) = plan {
+                    report.skipped[kind, default: 0] += 1
+                } else {
+                    work.append((name, plan))
+                }
             }
-        }
-        var start = 0
-        while start < work.count {
-            let batch = work[start..<min(start + batchSize, work.count)]
-            try await copy(batch, dryRun: dryRun, into: &report)
-            start += batchSize
+            var start = 0
+            while start < work.count {
+                let batch = work[start..<min(start + batchSize, work.count)]
+                try await copy(batch, dryRun: dryRun, into: &report)
+                start += batchSize
+            }
         }
         return report
     }
 
-    /// Every key name of the source (SCAN, so a large Redis is not blocked).
-    private func scanAll() async throws -> [String] {
-        var names: [String] = []
+    /// Every key name of the source, a page at a time (SCAN, so a large Redis is not blocked). A
+    /// key may come twice (SCAN's guarantee is at least once): copying it again finds it existing.
+    private func scan(matching pattern: String? = nil, _ body: ([String]) async throws -> Void) async throws {
         var cursor = "0"
         repeat {
-            let reply = try await source.send(RESPCommand("SCAN", .string(cursor), "COUNT", 1000)).get()
+            var command: [RESPArgument] = ["SCAN", .string(cursor), "COUNT", 1000]
+            if let pattern { command += ["MATCH", .string(pattern)] }
+            let reply = try await source.send(RESPCommand(command)).get()
             guard case .array(let parts) = reply, parts.count == 2, let next = parts[0].string, case .array(let page) = parts[1] else {
                 throw RedisError(.protocolError, "unexpected SCAN reply: \(reply)")
             }
-            names += page.compactMap(\.string)
+            try await body(page.compactMap(\.string))
             cursor = next
         } while cursor != "0"
-        return names
     }
 
     /// One key as read from the source.

@@ -119,7 +119,10 @@ def test_migrate_keys_moves_history_to_a_cluster_with_the_same_ids(source, redis
         assert cluster.cli("ZRANGE", f"room:{tag}:members", 0, -1, "WITHSCORES") == source.cli("ZRANGE", f"room:{r}:members", 0, -1, "WITHSCORES")
         assert cluster.cli("HGETALL", f"room:{tag}:usernames") == source.cli("HGETALL", f"room:{r}:usernames")
         assert cluster.cli("GET", f"cid:{tag}:{r}-c3") == ids[r][3]
-        assert 0 < int(cluster.cli("TTL", f"stream:{tag}")) <= int(source.cli("TTL", f"stream:{r}"))
+        # The copy expires when the original does: RESTORE took the PTTL read just before it,
+        # so the copy may outlive it by the time between that read and the write (< 1 s).
+        kept = int(source.cli("PTTL", f"stream:{r}"))
+        assert 0 < int(cluster.cli("PTTL", f"stream:{tag}")) <= kept + 1000
         assert int(cluster.cli("TTL", f"room:{tag}:info")) > 0
         # Every key of the room sits on the one shard that owns the room's slot.
         owner = cluster.primary_for(f"stream:{tag}")
