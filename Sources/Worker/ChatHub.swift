@@ -183,6 +183,12 @@ final class ChatHub: @unchecked Sendable {
         let frame = WebSocketWire.frame(.text, capacity: payload.readableBytes + 64) {
             ServerFrames.write(event, into: &$0)
         }
+        if let feature = event.kind.feature {
+            // Only for members who asked for it; not kept, so not held through a recovery either.
+            guard local.recovery == nil else { return }
+            for member in local.members.values where member.deliver(frame, requiring: feature, sender: event.sender) { needsFlush(member) }
+            return
+        }
         deliverOrHold(frame, id: event.id, to: local)
     }
 
