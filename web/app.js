@@ -15,6 +15,7 @@ import { PageState } from './state.js';
 import { prefs } from './storage.js';
 import { setUpThemeToggles } from './theme.js';
 import { toast } from './toast.js';
+import { Typing } from './typing.js';
 
 /** When the server asks to wait without saying how long. */
 const UNAVAILABLE_RETRY_MS = 3000;
@@ -61,6 +62,8 @@ const ui = {
 };
 
 const zoom = setUpZoom($('#zoom'));
+// Sends only once joined: a typing before the join would earn a NOT_JOINED error (and a rejoin).
+const typing = new Typing($('#typing-line'), (frame) => session.joined && connection.send(frame));
 const timeline = new Timeline($('#timeline'), $('#jump-latest'), {
   onReply: (message) => composer.startReply(message, state.isOwn(message) ? 'yourself' : String(message.sender)),
   onZoom: zoom,
@@ -77,8 +80,12 @@ const session = new Session(state, connection);
 const outbox = new Outbox(state, connection, timeline);
 const composer = new Composer((message) => {
   outbox.add(message);
+  typing.sent();
   return true;
 }, () => state.limits);
+composer.input.addEventListener('input', () => {
+  if (composer.input.value.trim()) typing.typed();
+});
 const statusLine = new StatusLine(ui.status, ui.retryNow, connection);
 
 // ---------------------------------------------------------------------------------------------
@@ -146,6 +153,7 @@ function showStatus(status) {
   if (status !== 'connected') {
     session.lost();
     outbox.pause();
+    typing.clear();
   }
   if (!ui.joinScreen.hidden && state.roomId && (status === 'reconnecting' || status === 'disconnected')) {
     setJoinError('Cannot reach the Echo server. Retrying…');
@@ -186,6 +194,7 @@ ui.joinForm.addEventListener('submit', (event) => {
 
 $('#leave-button').addEventListener('click', () => {
   session.leave();
+  typing.clear();
   composer.reset();
   timeline.clear();
   history.replaceState(null, '', location.pathname);
@@ -212,6 +221,7 @@ function handleFrame(frame) {
     case 'error': return onError(frame);
     case 'pong': return undefined;
     case 'chat': return onChat(frame);
+    case 'typing': return onTyping(frame);
     default:
       if (frame.sender === 'System') return onSystem(frame);
       if ('text' in frame || 'image' in frame) return onChat(frame);
@@ -246,6 +256,7 @@ function onHistory(frame) {
 function onChat(message, { fromHistory = false } = {}) {
   if (message.roomId && message.roomId !== state.roomId) return;
   const own = state.isOwn(message);
+  if (!fromHistory) typing.stopped(String(message.sessionId ?? ''));
   const { result, settled } = state.receive(message);
   if (settled) outbox.confirmed(message.clientId);
   if (result === 'duplicate') return;
@@ -256,8 +267,14 @@ function onChat(message, { fromHistory = false } = {}) {
   }
 }
 
+function onTyping(frame) {
+  // The server never sends our own; a previous session of ours (before a reconnect) is still us.
+  if (!state.sessionIds.has(frame.sessionId)) typing.heard(frame);
+}
+
 function onSystem(event) {
   setMembers(event.usersCount);
+  if (event.message === 'leave') typing.stopped(String(event.sessionId ?? ''));
   // Our own join and leave (including a previous session's, after a reconnect) are noise to us.
   if (state.sessionIds.has(event.sessionId)) return;
   const name = String(event.username ?? 'Someone');

@@ -5,6 +5,9 @@
 
 import { isStreamId, limitsFrom } from './state.js';
 
+/** The optional frames this page draws (`features` in the join; the server answers the ones it has). */
+export const FEATURES = ['typing'];
+
 /** Errors that refuse the join itself: the name or the room code has to change first. */
 const JOIN_REFUSALS = new Set(['ROOM_NOT_FOUND', 'INVALID_USERNAME', 'INVALID_ROOM_ID']);
 /** Errors after which the same join succeeds later: storage down, a draining worker, too many joins. */
@@ -119,7 +122,7 @@ export class Session {
     if (!state.roomId) return;
     state.join.phase = 'joining';
     state.join.action = action;
-    const payload = { roomId: state.roomId, username: state.username, action };
+    const payload = { roomId: state.roomId, username: state.username, action, features: FEATURES };
     // Resume from the last position seen; with none (a refresh, or nothing said yet) the plain
     // recent history does the same job.
     if (action === 'rejoin' && state.join.done && isStreamId(state.lastId)) payload.since = state.lastId;

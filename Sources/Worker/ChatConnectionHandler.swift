@@ -166,6 +166,13 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         return true
     }
 
+    /// A fanned-out frame of a kind only some members receive (``RoomEvent/Kind/feature``).
+    func deliver(_ frame: ByteBuffer, requiring feature: ChatFeatures, sender: ByteBuffer?) -> Bool {
+        guard machine.liveEvent(requiring: feature, sender: sender) == .write, write(frame, flush: false, fanOut: true) else { return false }
+        hub.counters.messagesOut += 1
+        return true
+    }
+
     func flushNow() {
         flushScheduled = false
         context?.flush()
@@ -250,6 +257,10 @@ final class ChatConnectionHandler: ChannelInboundHandler {
                 case .failure(let error): chat = .failed(error)
                 }
                 self.run(self.machine.chatCompleted(room: room, clientID: clientID, chat))
+            }
+        case .publishEvent(let room, let event):
+            hub.store.publish(room: room, event: event).whenFailure { [logger] error in
+                logger.debug("event not published", metadata: ["room": "\(room)", "kind": "\(event.kind)", "error": "\(error)"])
             }
         case .readHistory(let room):
             hub.store.history(room: room).assumeIsolated().whenComplete { result in

@@ -183,6 +183,15 @@ final class ChatHub: @unchecked Sendable {
         let frame = WebSocketWire.frame(.text, capacity: payload.readableBytes + 64) {
             ServerFrames.write(event, into: &$0)
         }
+        if let feature = event.kind.feature {
+            // Only for members who asked for it. Such kinds are not kept (typing), so stale by the
+            // end of a recovery: not held. A kept one would need this check in the recovery's
+            // replay first (docs/architecture.md, "Features").
+            assert(event.position == nil, "a kept kind with a feature is not delivered through recovery yet")
+            guard local.recovery == nil else { return }
+            for member in local.members.values where member.deliver(frame, requiring: feature, sender: event.sender) { needsFlush(member) }
+            return
+        }
         deliverOrHold(frame, id: event.id, to: local)
     }
 

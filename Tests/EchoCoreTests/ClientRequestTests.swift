@@ -26,6 +26,33 @@ private let png = "data:image/png;base64," + [UInt8]([0x89, 0x50, 0x4E, 0x47, 0x
         #expect(request == .join(JoinRequest(roomID: "abc_1-234", username: "Ann Lee", action: .rejoin, since: StreamID(milliseconds: 1_700_000_000_000, sequence: 3))))
     }
 
+    @Test func joinFeaturesAreTheGrantedSubsetAndAbsentMeansNone() throws {
+        func features(_ field: String) throws -> ChatFeatures?? {
+            guard case .join(let j) = try parse(#"{"type":"join","payload":{"roomId":"room1234","username":"u"\#(field)}}"#) else { return nil }
+            return .some(j.features)
+        }
+        #expect(try features("") == .some(nil))
+        #expect(try features(#","features":[]"#) == .some([]))
+        #expect(try features(#","features":["typing","edit","react","moderation","x"]"#) == .some(.typing))
+        #expect(try features(#","features":["nope"]"#) == .some([]))
+        #expect(ChatFeatures.typing.names == ["typing"] && ChatFeatures([]).names == [])
+    }
+
+    @Test func joinFeaturesMustBeAShortListOfShortStrings() {
+        let base = #"{"type":"join","payload":{"roomId":"room1234","username":"u","features":"#
+        #expect(code(base + #""typing"}}"#) == .invalidPayload)
+        #expect(code(base + #"[1]}}"#) == .invalidPayload)
+        #expect(code(base + #"{"typing":true}}}"#) == .invalidPayload)
+        #expect(code(base + "[" + Array(repeating: #""typing""#, count: 9).joined(separator: ",") + "]}}") == .invalidPayload)
+        #expect(code(base + "[" + Array(repeating: #""typing""#, count: 8).joined(separator: ",") + "]}}") == nil)
+        #expect(code(base + #"[""# + String(repeating: "a", count: 33) + #""]}}"#) == .invalidPayload)
+    }
+
+    @Test func typingParses() throws {
+        #expect(try parse(#"{"type":"typing"}"#) == .typing)
+        #expect(try parse(#"{"type":"typing","payload":{}}"#) == .typing)
+    }
+
     @Test func joinWithoutActionCreates() throws {
         guard case .join(let j) = try parse(#"{"type":"join","payload":{"roomId":"room1234","username":"u"}}"#) else {
             Issue.record("not a join")

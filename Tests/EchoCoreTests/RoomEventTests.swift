@@ -10,7 +10,9 @@ import Testing
     static let system = RoomEvent.system(ByteBuffer(string: #"{"sender":"System","message":"join","usersCount":2}"#))
 
     /// Every kind: adding a case to ``RoomEvent`` without adding it here fails `kindsAreAllTested`.
-    static func everyKind() throws -> [RoomEvent] { [try chat(), system] }
+    static func everyKind() throws -> [RoomEvent] { [try chat(), system, typing] }
+
+    static let typing = RoomEvent.typing(ServerFrames.typing(sessionID: "s-1", username: "Ann"), sender: ByteBuffer(string: "s-1"))
 
     @Test func kindsAreAllTested() throws {
         #expect(Set(try Self.everyKind().map(\.kind)) == Set(RoomEvent.Kind.allCases))
@@ -26,6 +28,7 @@ import Testing
     @Test func payloadBytesArePinned() throws {
         #expect(String(buffer: try Self.chat("5-1", body: "{}").payload) == "C5-1 {}")
         #expect(String(buffer: Self.system.payload) == #"S{"sender":"System","message":"join","usersCount":2}"#)
+        #expect(String(buffer: Self.typing.payload) == #"T{"type":"typing","sessionId":"s-1","username":"Ann"}"#)
     }
 
     @Test func streamEntryRoundTripsForEveryStoredKind() throws {
@@ -57,6 +60,9 @@ import Testing
     @Test(arguments: [
         "", "C", "C ", "C5-1", "C5-1 ", "C5-1 x", "C5-1 {", "Cx-1 {}", "C5-1-2 {}", "C {}", "C5-1{}",
         "S", "Sx", "S{", "X{}", "c5-1 {}", "\u{0}",
+        // A typing event must name its sender, a session ID: it is not sent back to it.
+        "T{}", #"T{"type":"typing"}"#, #"T{"type":"typing","sessionId":""}"#, #"T{"type":"typing","sessionId":"a b"}"#,
+        #"T{"type":"typing","sessionId":"s1"#, "T5-1 {}",
     ])
     func payloadDecoderRefusesGarbage(_ text: String) {
         #expect(RoomEvent(payload: ByteBuffer(string: text)) == nil)
@@ -103,10 +109,20 @@ import Testing
         #expect(String(buffer: ServerFrames.event(try Self.chat("9-1"))) == #"{"type":"chat","id":"9-1","messageId":"9-1","sender":"Ann","text":"hi"}"#)
         #expect(String(buffer: ServerFrames.event(try Self.chat("9-1", body: "{}"))) == #"{"type":"chat","id":"9-1","messageId":"9-1"}"#)
         #expect(String(buffer: ServerFrames.event(Self.system)) == #"{"sender":"System","message":"join","usersCount":2}"#)
+        #expect(String(buffer: ServerFrames.event(Self.typing)) == #"{"type":"typing","sessionId":"s-1","username":"Ann"}"#)
+    }
+
+    /// Only the kinds Echo Chat's client does not know need a feature; typing is not kept.
+    @Test func featuresAndSendersOfEachKind() throws {
+        #expect(RoomEvent.Kind.allCases.filter { $0.feature != nil } == [.typing])
+        #expect(RoomEvent.Kind.typing.streamField == nil)
+        let decoded = try #require(RoomEvent(payload: Self.typing.payload))
+        #expect(decoded.sender.map { String(buffer: $0) } == "s-1")
+        #expect(try Self.chat().sender == nil && Self.system.sender == nil)
     }
 
     @Test func storedMessagesAreTheKeptKindsOnly() throws {
-        let messages = StoredMessage.messages([try Self.chat("9-1"), Self.system])
+        let messages = StoredMessage.messages([try Self.chat("9-1"), Self.system, Self.typing])
         #expect(messages.map(\.id) == [StreamID(milliseconds: 9, sequence: 1)])
     }
 }

@@ -6,6 +6,17 @@ import NIOWebSocket
 import Testing
 
 @Suite struct ServerFramesTests {
+    /// A join that announced features gets the granted ones; one that did not gets no field.
+    @Test func sessionFrameNamesTheGrantedFeaturesOnlyWhenAsked() {
+        let limits = ClientLimits(messageLength: 1, imageBytes: 2, ratePerMinute: 3, rateBurst: 4)
+        let old = String(buffer: ServerFrames.session(sessionID: "s1", roomID: "r", username: "A", limits: limits))
+        #expect(!old.contains("features"))
+        #expect(String(buffer: ServerFrames.session(sessionID: "s1", roomID: "r", username: "A", limits: limits, features: .typing))
+            == old.dropLast() + #","features":["typing"]}"#)
+        #expect(String(buffer: ServerFrames.session(sessionID: "s1", roomID: "r", username: "A", limits: limits, features: []))
+            == old.dropLast() + #","features":[]}"#)
+    }
+
     @Test func sessionFrameCarriesTheLimitsTheServerEnforces() throws {
         var configuration = EchoConfiguration()
         configuration.maxMessageLength = 123

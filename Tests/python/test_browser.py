@@ -416,7 +416,7 @@ def test_killed_worker_page_reconnects_and_resumes_without_gaps_or_duplicates(ta
 
     ada.wait_in_room()
     # It resumed from the last position it saw rather than reloading the history.
-    assert last_join(ada) == {"roomId": code, "username": "Ada", "action": "rejoin", "since": last_seen}
+    assert last_join(ada) == {"roomId": code, "username": "Ada", "action": "rejoin", "since": last_seen, "features": ["typing"]}
     ada.wait_sent()
     grace.expect_text("typed while offline")
     after = [f"after {i}" for i in range(3)]

@@ -2,7 +2,7 @@ import EchoShared
 import NIOCore
 import NIOWebSocket
 
-/// Frames and the requests they carry: join, chat, leave, history, ping (docs/protocol.md).
+/// Frames and the requests they carry: join, chat, leave, history, ping, typing (docs/protocol.md).
 extension ChatConnectionStateMachine {
     /// A whole message or control frame from the client, `payload` unmasked (fragments were put
     /// together by `NIOWebSocketFrameAggregator`; masking and reserved bits were checked before).
@@ -65,6 +65,8 @@ extension ChatConnectionStateMachine {
             return history(now: now)
         case .ping:
             return send(ServerFrames.pong(timestamp: now.wallMilliseconds))
+        case .typing:
+            return typing(now: now)
         }
     }
 
@@ -82,7 +84,7 @@ extension ChatConnectionStateMachine {
             return send(error: ProtocolError(.unavailable, "This server is restarting; reconnect and join again."))
         }
         var actions = leaveCurrentRoom(now: now)
-        let membership = Membership(roomID: request.roomID, sessionID: sessionID, username: request.username)
+        let membership = Membership(roomID: request.roomID, sessionID: sessionID, username: request.username, features: request.features)
         let generation = modify { c -> Int in
             c.generation += 1
             c.room = .joining(Joining(membership: membership, since: request.since, generation: c.generation))
@@ -112,7 +114,9 @@ extension ChatConnectionStateMachine {
             }
             guard isOpen else { return [] }
             return [
-                .write(WebSocketWire.text(ServerFrames.session(sessionID: membership.sessionID, roomID: membership.roomID, username: membership.username, limits: configuration.clientLimits)), flush: false),
+                .write(WebSocketWire.text(ServerFrames.session(
+                    sessionID: membership.sessionID, roomID: membership.roomID, username: membership.username, limits: configuration.clientLimits,
+                    features: membership.features)), flush: false),
                 .write(WebSocketWire.text(ServerFrames.history(messages.map(\.frame), recovered: trimmed ? false : recovered)), flush: false),
                 // false from the hub: the room's live feed was interrupted during this join, so
                 // the buffer has a hole; the hub replays the stream after lastID instead.
@@ -175,6 +179,15 @@ extension ChatConnectionStateMachine {
         }
     }
 
+    /// A live event of a kind that only members granted `feature` receive (``RoomEvent/Kind/feature``),
+    /// never the member who sent it (`sender`, a session ID). Not buffered during a join (the
+    /// member has no `session` frame yet, so no features) and, having no position, never a duplicate.
+    public func liveEvent(requiring feature: ChatFeatures, sender: ByteBuffer?) -> LiveDecision {
+        guard isOpen, let membership = joinedMembership, membership.features?.contains(feature) == true else { return .none }
+        if let sender, sender.readableBytesView.elementsEqual(membership.sessionID.utf8) { return .none }
+        return .write
+    }
+
     /// The room's history no longer reaches back to this member's position (trimmed, or Redis
     /// restarted without its data): it gets the room's recent history with `recovered:false` and
     /// continues from the newest message in it. Returns the frame to write (the hub flushes).
@@ -220,6 +233,27 @@ extension ChatConnectionStateMachine {
             return actions + send(error: ProtocolError(
                 .unavailable, "Chat storage did not confirm the message. Retry with the same clientId; it will not be stored twice.", clientID: clientID))
         }
+    }
+
+    // MARK: Typing
+
+    /// At most one `typing` per connection in this time; more are dropped silently (a client
+    /// sends one while its user types, so a dropped one is never missed for long).
+    static let typingInterval: UInt64 = 2_000_000_000
+
+    private mutating func typing(now: Instant) -> [Action] {
+        if let refused = takeRequestToken(now: now) { return refused }
+        guard let membership = joinedMembership else {
+            return send(error: ProtocolError(.notJoined, "Join a room before sending typing."))
+        }
+        let allowed = modify { c -> Bool in
+            guard now.uptimeNanoseconds >= c.typingQuietUntil else { return false }
+            c.typingQuietUntil = now.uptimeNanoseconds &+ Self.typingInterval
+            return true
+        } ?? false
+        guard allowed else { return [] }
+        let body = ServerFrames.typing(sessionID: membership.sessionID, username: membership.username)
+        return [.publishEvent(room: membership.roomID, .typing(body, sender: ByteBuffer(string: membership.sessionID)))]
     }
 
     // MARK: History
@@ -272,7 +306,7 @@ extension ChatConnectionStateMachine {
     private mutating func takeRequestToken(now: Instant) -> [Action]? {
         let decision = modify { $0.requestBucket.take(nowMilliseconds: now.wallMilliseconds) }
         guard case .refused(let retryAfter)? = decision else { return nil }
-        return send(error: ProtocolError(.rateLimited, "Too many joins or history requests; wait a moment.", retryAfterMilliseconds: retryAfter))
+        return send(error: ProtocolError(.rateLimited, "Too many requests (joins, history, typing); wait a moment.", retryAfterMilliseconds: retryAfter))
     }
 
     func send(_ json: ByteBuffer) -> [Action] {

@@ -92,13 +92,17 @@ public struct ChatConnectionStateMachine {
         public let roomID: String
         public let sessionID: String
         public let username: String
-        public init(roomID: String, sessionID: String, username: String) {
+        /// What the join asked for and was granted (``JoinRequest/features``); nil: it asked for
+        /// nothing, and gets exactly the frames of a client that predates features.
+        public let features: ChatFeatures?
+        public init(roomID: String, sessionID: String, username: String, features: ChatFeatures? = nil) {
             self.roomID = roomID
             self.sessionID = sessionID
             self.username = username
+            self.features = features
         }
         public static func == (a: Membership, b: Membership) -> Bool {
-            a.roomID == b.roomID && a.sessionID == b.sessionID && a.username == b.username
+            a.roomID == b.roomID && a.sessionID == b.sessionID && a.username == b.username && a.features == b.features
         }
         public var description: String { "\(username)@\(roomID)" }
     }
@@ -140,6 +144,8 @@ public struct ChatConnectionStateMachine {
         var generation = 0
         /// Counts leave requests: a join whose per-IP check was pending when one came is dropped.
         var leaves: UInt8 = 0
+        /// Uptime (ns) before which a `typing` is dropped: one per ``typingInterval``.
+        var typingQuietUntil: UInt64 = 0
     }
 
     public enum Room: Equatable {
@@ -276,6 +282,8 @@ public struct ChatConnectionStateMachine {
         /// Store and publish a kept room event (the chat script); feed ``chatCompleted(room:clientID:_:)``.
         /// The kind travels with it, so a new kept kind needs no new action.
         case storeEvent(room: String, kind: RoomEvent.Kind, body: ByteBuffer, clientID: String?)
+        /// Publish an event the room does not keep (typing) on the room's channel; no reply.
+        case publishEvent(room: String, RoomEvent)
         /// Read the room's history; feed ``historyCompleted(_:)``.
         case readHistory(room: String)
         case count(Metric)

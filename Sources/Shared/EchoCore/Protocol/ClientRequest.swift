@@ -10,6 +10,8 @@ public enum ClientRequest: Sendable, Equatable {
     case leave
     case history
     case ping
+    /// The member is typing: relayed to the room's members who asked for `typing`, not stored.
+    case typing
 }
 
 public struct JoinRequest: Sendable, Equatable {
@@ -19,6 +21,9 @@ public struct JoinRequest: Sendable, Equatable {
     public var action: Action
     /// Resume after this position (the last message the client saw).
     public var since: StreamID?
+    /// What the client announced in `features`, as far as this server grants it; nil when it
+    /// announced nothing (then its frames are exactly those of a client that predates features).
+    public var features: ChatFeatures? = nil
 }
 
 public struct ChatRequest: Sendable, Equatable {
@@ -85,6 +90,7 @@ extension ClientRequest {
         case "leave": return .leave
         case "history": return .history
         case "ping": return .ping
+        case "typing": return .typing
         default:
             throw ProtocolError(.unknownType, "Unknown message type \"\(type.prefix(40))\".")
         }
@@ -125,6 +131,7 @@ extension ClientRequest {
         var image: String?
         var replyTo: Reply?
         var clientId: String?
+        var features: [String]?
     }
 
     struct Reply: Decodable {
@@ -167,7 +174,17 @@ public enum InputRules {
             }
             since = id
         }
-        return JoinRequest(roomID: roomID, username: username, action: action, since: since)
+        return JoinRequest(roomID: roomID, username: username, action: action, since: since, features: try features(payload?.features))
+    }
+
+    /// `features`: at most ``ChatFeatures/maxNames`` short strings; names this server does not
+    /// implement are ignored, so a newer client can name features an older server lacks.
+    static func features(_ names: [String]?) throws(ProtocolError) -> ChatFeatures? {
+        guard let names else { return nil }
+        guard names.count <= ChatFeatures.maxNames, names.allSatisfy({ $0.utf8.count <= ChatFeatures.maxNameLength }) else {
+            throw ProtocolError(.invalidPayload, "features must be a list of at most \(ChatFeatures.maxNames) names of at most \(ChatFeatures.maxNameLength) bytes.")
+        }
+        return ChatFeatures(names: names)
     }
 
     static func chat(_ payload: ClientRequest.Payload?, limits: InputLimits) throws(ProtocolError) -> ChatRequest {

@@ -3,7 +3,8 @@ import NIOCore
 /// The JSON of every frame the server sends, in the shapes Echo Chat's client reads.
 public enum ServerFrames {
     /// `limits` tells the client what the server enforces; Echo Chat's client ignores the field.
-    public static func session(sessionID: String, roomID: String, username: String, limits: ClientLimits) -> ByteBuffer {
+    /// `features`: what the join asked for and got; nil (no field) when it asked for nothing.
+    public static func session(sessionID: String, roomID: String, username: String, limits: ClientLimits, features: ChatFeatures? = nil) -> ByteBuffer {
         var w = JSONWriter(capacity: 256)
         w.beginObject()
         w.key("type"); w.string("session")
@@ -17,6 +18,12 @@ public enum ServerFrames {
         w.key("ratePerMinute"); w.int(limits.ratePerMinute)
         w.key("rateBurst"); w.int(limits.rateBurst)
         w.endObject()
+        if let features {
+            w.key("features")
+            w.beginArray()
+            for name in features.names { w.string(name) }
+            w.endArray()
+        }
         w.endObject()
         return w.buffer
     }
@@ -104,7 +111,7 @@ public enum ServerFrames {
         switch event {
         case .chat(let position, let body):
             writeChat(id: position.text, body: body, into: &frame)
-        case .system(let json):
+        case .system(let json), .typing(let json, _):
             frame.writeImmutableBuffer(json)
         }
     }
@@ -121,6 +128,29 @@ public enum ServerFrames {
         rest.moveReaderIndex(forwardBy: 1)  // the body's opening brace
         if rest.readableBytes > 1 { frame.writeInteger(UInt8(ascii: ",")) }
         frame.writeBuffer(&rest)
+    }
+
+    /// `{"type":"typing","sessionId","username"}`: published whole (``RoomEvent/typing(_:sender:)``).
+    public static func typing(sessionID: String, username: String) -> ByteBuffer {
+        var w = JSONWriter(capacity: 64 + username.utf8.count)
+        w.beginObject()
+        w.key("type"); w.string("typing")
+        w.key("sessionId"); w.string(sessionID)
+        w.key("username"); w.string(username)
+        w.endObject()
+        return w.buffer
+    }
+
+    /// The session ID in a ``typing(sessionID:username:)`` frame, as a slice of it; nil for
+    /// anything else. Session IDs are tokens (no escaping), so the ID runs to the next quote.
+    static func typingSender(_ json: ByteBuffer) -> ByteBuffer? {
+        let prefix = #"{"type":"typing","sessionId":""#.utf8
+        let bytes = json.readableBytesView
+        guard bytes.starts(with: prefix) else { return nil }
+        let start = bytes.startIndex + prefix.count
+        guard let end = bytes[start...].firstIndex(of: UInt8(ascii: "\"")), end > start,
+              bytes[start..<end].allSatisfy(InputRules.isIDByte) else { return nil }
+        return json.getSlice(at: start, length: end - start)
     }
 
     /// A system event up to its `usersCount` value; the Lua script that changes the member set

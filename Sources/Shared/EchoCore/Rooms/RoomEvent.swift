@@ -17,6 +17,10 @@ public enum RoomEvent: Sendable, Equatable {
     /// A member joined or left: the whole JSON object clients receive, `usersCount` included
     /// (`ServerFrames.systemEventPrefix` plus the count the script appends). Not stored.
     case system(ByteBuffer)
+    /// A member is typing: the whole JSON object clients receive (``ServerFrames/typing(sessionID:username:)``),
+    /// and its `sender`'s session ID (a slice of it), whom it is not sent back to. Not stored;
+    /// only for members granted ``ChatFeatures/typing``.
+    case typing(ByteBuffer, sender: ByteBuffer)
 
     /// A stream entry ID, parsed, with its bytes as Redis sent them, to splice into frames without
     /// formatting the number again.
@@ -43,7 +47,7 @@ public enum RoomEvent: Sendable, Equatable {
     public var position: Position? {
         switch self {
         case .chat(let position, _): return position
-        case .system: return nil
+        case .system, .typing: return nil
         }
     }
 
@@ -55,7 +59,15 @@ public enum RoomEvent: Sendable, Equatable {
     public var body: ByteBuffer {
         switch self {
         case .chat(_, let body): return body
-        case .system(let json): return json
+        case .system(let json), .typing(let json, _): return json
+        }
+    }
+
+    /// The member whose connection does not receive this event (the one who sent it); nil: everyone.
+    public var sender: ByteBuffer? {
+        switch self {
+        case .chat, .system: return nil
+        case .typing(_, let sender): return sender
         }
     }
 
@@ -63,12 +75,22 @@ public enum RoomEvent: Sendable, Equatable {
     public enum Kind: UInt8, Sendable, CaseIterable {
         case chat = 0x43  // "C"
         case system = 0x53  // "S"
+        case typing = 0x54  // "T"
 
         /// The field of a stored kind's stream entry; nil for a kind the room does not keep.
         public var streamField: String? {
             switch self {
             case .chat: return "d"
-            case .system: return nil
+            case .system, .typing: return nil
+            }
+        }
+
+        /// The feature a member's join must have been granted to receive this kind; nil: every
+        /// member gets it (the kinds Echo Chat's client knows).
+        public var feature: ChatFeatures? {
+            switch self {
+            case .chat, .system: return nil
+            case .typing: return .typing
             }
         }
 
@@ -80,6 +102,7 @@ public enum RoomEvent: Sendable, Equatable {
         switch self {
         case .chat: return .chat
         case .system: return .system
+        case .typing: return .typing
         }
     }
 
@@ -91,6 +114,9 @@ public enum RoomEvent: Sendable, Equatable {
         switch (kind, position) {
         case (.chat, let position?): self = .chat(position, body: body)
         case (.system, nil): self = .system(body)
+        case (.typing, nil):
+            guard let sender = ServerFrames.typingSender(body) else { return nil }
+            self = .typing(body, sender: sender)
         default: return nil
         }
     }
@@ -101,7 +127,8 @@ public enum RoomEvent: Sendable, Equatable {
 /// The one encoding of room events in Redis, and its one decoder, the same for every kind.
 ///
 /// - Pub/sub payload on ``RoomKeys/channel(_:)``: the kind's tag byte, then for a kind the room
-///   keeps `<stream id> <body>`, else `<body>`. Today: `C<id> <chat body>` and `S<system JSON>`.
+///   keeps `<stream id> <body>`, else `<body>`. Today: `C<id> <chat body>`, `S<system JSON>` and
+///   `T<typing JSON>`.
 /// - Stream entry in ``RoomKeys/stream(_:)``: one field, named for the kind, holding the body.
 ///   Today: `d` → chat body.
 ///

@@ -133,6 +133,15 @@ public struct RoomStore: Sendable {
             }
     }
 
+    /// Publishes an event the room does not keep (typing) on the room's channel: PUBLISH, or
+    /// SPUBLISH on the room's shard in a cluster; never in the stream, so never in history or a
+    /// resume. Fire and forget: a lost one is not worth a retry.
+    public func publish(room: String, event: RoomEvent) -> EventLoopFuture<Void> {
+        precondition(event.kind.streamField == nil, "\(event.kind) is kept: store it (chat(room:kind:...))")
+        let channel = keys.channel(room)
+        return redis.send(RESPCommand(.string(keys.publishCommand), .string(channel), .bytes(event.payload)), routedBy: channel).map { _ in }
+    }
+
     /// Removes a member; everyone left gets a leave event. Returns the members left.
     public func leave(room: String, sessionID: String, username: String, timestamp: Int) -> EventLoopFuture<Int> {
         redis.run(LeaveScript(
