@@ -16,7 +16,9 @@ struct RedisSetup: Sendable {
     /// The watch on the Sentinels, in Sentinel mode: it points both connections at the primary.
     let sentinel: RedisSentinel?
 
-    init(topology: RedisTopology, tls: RedisTLS?, eventLoop: EventLoop, timeout: TimeAmount, logger: Logger) throws {
+    init(
+        topology: RedisTopology, tls: RedisTLS?, sentinelPassword: String? = nil, eventLoop: EventLoop, timeout: TimeAmount, logger: Logger
+    ) throws {
         self.topology = topology
         let scripts = RoomStore.scripts + AdmissionStore.scripts
         switch topology {
@@ -40,7 +42,9 @@ struct RedisSetup: Sendable {
             let client = RedisClient(endpoint: sentinels[0], tls: tls, eventLoop: eventLoop, timeout: timeout, logger: logger)
             client.scripts = scripts
             let pubsub = RedisSubscriber(endpoint: sentinels[0], tls: tls, eventLoop: eventLoop, timeout: timeout, logger: logger)
-            let watch = RedisSentinel(sentinels: sentinels, primaryName: name, tls: tls, eventLoop: eventLoop, timeout: timeout, logger: logger)
+            let watch = RedisSentinel(
+                sentinels: sentinels, primaryName: name, sentinelPassword: sentinelPassword, tls: tls,
+                eventLoop: eventLoop, timeout: timeout, logger: logger)
             watch.follow(client)
             watch.follow(pubsub.client)
             commands = client

@@ -130,6 +130,10 @@ extension EchoConfiguration {
             "ECHO_REDIS_TLS_SERVER_NAME", flag: "redis-tls-server-name", value: "name", \.redisTLSServerName, default: "(the URL's host)",
             help: "Host name a `rediss://` server's certificate must carry."
         ),
+        .optionalText(
+            "ECHO_REDIS_SENTINEL_PASSWORD", flag: "redis-sentinel-password", value: "password", \.redisSentinelPassword, default: "(none)",
+            help: "The Sentinels' own `requirepass` with `redis+sentinel://` (the URL's `user:pass@` logs in to the primary)."
+        ),
     ]
 }
 
