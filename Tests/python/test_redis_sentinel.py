@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from conftest import free_port, http_get, stop_processes, wait_for
+from test_redis_cluster_tls import carries
 from wsclient import Client
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "chaos"))
@@ -453,8 +454,8 @@ def chat_goes_through(client, r, text, timeout=20):
     """Sends `text` until it comes back (the worker may still be moving to the new primary)."""
     def delivered():
         client.chat(r, text, clientId=text.replace(" ", "-"))
-        frame = client.recv_until(lambda f: f.get("type") == "error" or f.get("text") == text, timeout=3)
-        assert frame.get("text") == text, frame
+        frame = client.recv_until(lambda f: f.get("type") == "error" or carries(f, text), timeout=3)
+        assert carries(frame, text), frame
         return True
     wait_for(delivered, timeout=timeout, interval=0.3, what=f"{text!r} delivered")
 
@@ -495,8 +496,10 @@ def test_sentinels_with_a_password_of_their_own(start_worker):
     sentinels = SentinelSet(password="primary-secret", sentinel_password="sentinel-secret").start()
     try:
         refused = start_worker(redis_url=sentinels.url, wait=False)
-        wait_for(lambda: "NOAUTH" in admin_health(refused).get("redisError", ""), timeout=15,
-                 what="/health saying the Sentinels want a password")
+        error = wait_for(lambda: "NOAUTH" in admin_health(refused).get("redisError", "") and admin_health(refused)["redisError"],
+                         timeout=15, what="/health saying the Sentinels want a password")
+        port = sentinels.sentinel_ports[0]
+        assert error.startswith(f'no Sentinel named the primary "{NAME}": 127.0.0.1:{port}: NOAUTH'), error
 
         worker = start_worker(redis_url=sentinels.url, ECHO_REDIS_SENTINEL_PASSWORD="sentinel-secret")
         log = worker.logs()
