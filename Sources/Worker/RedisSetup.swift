@@ -21,6 +21,11 @@ struct RedisSetup: Sendable {
     ) throws {
         self.topology = topology
         let scripts = RoomStore.scripts + AdmissionStore.scripts
+        let isSentinel = if case .sentinel = topology { true } else { false }
+        if sentinelPassword != nil, !isSentinel {
+            // Whoever set it expects Sentinels: say that it is not used.
+            logger.warning("ECHO_REDIS_SENTINEL_PASSWORD applies to redis+sentinel:// only; it is not used", metadata: ["redis": "\(topology)"])
+        }
         switch topology {
         case .single(let endpoint):
             let client = RedisClient(endpoint: endpoint, tls: tls, eventLoop: eventLoop, timeout: timeout, logger: logger)

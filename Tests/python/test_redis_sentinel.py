@@ -509,6 +509,9 @@ def test_sentinels_with_a_password_of_their_own(start_worker):
         assert client.join(r, "alice", action="create")["type"] == "history"
         chat_goes_through(client, r, "before the failover")
         kill_primary_and_follow(sentinels, worker, client, r)
+        # The +switch-master watch logged in to its Sentinel too: it, not a retry, told the worker.
+        worker.log.flush()
+        assert "via=+switch-master" in worker.log_path.read_text(errors="replace")
         client.close()
     finally:
         sentinels.cleanup()
