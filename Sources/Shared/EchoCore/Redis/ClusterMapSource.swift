@@ -17,7 +17,9 @@ public enum ClusterMapSource: Sendable, Equatable {
     ///   - connected: those of `open` that are up.
     ///   - seeds: the URL's seed nodes.
     ///   - replicas: the replicas of the last map.
-    public static func choose(primaries: [String], open: [String], connected: Set<String>, seeds: [String], replicas: [String]) -> ClusterMapSource {
+    public static func choose(
+        primaries: [String], open: [String], connected: Set<String>, seeds: [String], replicas: [String]
+    ) -> ClusterMapSource {
         if let primary = primaries.first(where: connected.contains) { return .ask(primary) }
         if let other = open.sorted().first(where: connected.contains) { return .ask(other) }
         var seen = Set(open)
