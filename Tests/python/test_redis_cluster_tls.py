@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import RedisCluster, wait_for
-from test_redis_cluster import admin_health, joined, rooms_on_every_shard, subscriber_clients
+from test_redis_cluster import admin_health, joined, move_slot, rooms_on_every_shard, subscriber_clients
 from tlsca import TestCA
 
 
@@ -53,6 +53,15 @@ def test_echo_chats_on_every_shard_of_a_tls_cluster_and_follows_a_failover(tls_c
     health = admin_health(e1)
     assert health["redis"] == "connected" and health["redisTopology"]["mode"] == "cluster"
     assert health["redisTopology"]["url"].startswith("rediss+cluster://")
+
+    # A slot moved (MIGRATE runs over TLS with --tls-cluster): the next chat meets MOVED, which
+    # names the new owner's TLS port, and both workers follow.
+    port, r, a, b = next(p for p in pairs if p[0] == sorted(by_primary)[-1])
+    target = sorted(by_primary)[1]
+    move_slot(cluster, cluster.slot(r), port, target)
+    a.chat(r, "moved", clientId="moved-1")
+    assert b.recv_until(lambda f: carries(f, "moved"), timeout=10)
+    assert a.recv_until(lambda f: carries(f, "moved"), timeout=10)
 
     # kill -9 of one primary: its replica takes over, and the workers reach it over TLS by the
     # address the cluster announces (it was never a seed).
