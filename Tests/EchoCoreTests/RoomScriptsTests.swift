@@ -61,7 +61,7 @@ import Testing
     let join = JoinScript(roomKeys: .legacy, room: "r", action: .join, sessionID: "s", username: "Ann", session: ByteBuffer(string: "{}"), eventPrefix: ByteBuffer(string: "{"), since: nil, historyLimit: 50, presenceTTLMilliseconds: 1000, roomTTLSeconds: 60)
 
     @Test func joinKeysAndArguments() {
-        #expect(join.keys == ["room:r:info", "room:r:members", "room:r:usernames", "session:s", "stream:r", "room:r"])
+        #expect(join.keys == ["room:r:info", "room:r:members", "room:r:usernames", "session:s", "stream:r", "room:r", "room:r:primary"])
         #expect(join.arguments.count == 10)
         #expect(Self.text(join.arguments.last) == "PUBLISH")
     }
