@@ -86,7 +86,7 @@ import Testing
             ("leave", LeaveScript(roomKeys: keys, room: room, sessionID: "s-1", eventPrefix: body, roomTTLSeconds: 60).keys),
             ("refresh", PresenceRefreshScript(roomKeys: keys, room: room, members: [("s-1", "Ann")], presenceTTLMilliseconds: 1000,
                                               roomTTLSeconds: 60).keys),
-            ("resync", ResyncScript(roomKeys: keys, room: room, request: ResyncRequest(positions: [nil]), pageSize: 10, historyLimit: 50).keys),
+            ("resync", ResyncScript(roomKeys: keys, room: room, request: ResyncRequest(positions: [nil]), pageSize: 10, historyLimit: 50, roomTTLSeconds: 60).keys),
             ("history", [keys.stream(room)]),
             ("active", ActiveRoomsScript(roomKeys: keys, rooms: [room, "other"], roomTTLSeconds: 60).keys),
             ("admit", AdmitScript(roomKeys: keys, ip: ip, instance: "w", connections: (1, 10, 1000), bucket: (keys.handshakes(ip), bucket)).keys),
@@ -125,7 +125,7 @@ import Testing
         #expect(calls["join"] == ["room:r:info", "room:r:members", "room:r:usernames", "session:s-1", "stream:r", "room:r", "room:r:primary"])
         #expect(calls["leave"] == ["room:r:members", "room:r:usernames", "session:s-1", "room:r", "room:r:info"])
         #expect(calls["refresh"] == ["room:r:members", "room:r:usernames", "room:r:info"])
-        #expect(calls["resync"] == ["stream:r"])
+        #expect(calls["resync"] == ["stream:r", "room:r:primary"])
         #expect(calls["active"] == ["active_rooms"])
         #expect(calls["admit"] == ["ipconn:1.2.3.4", "hs:1.2.3.4"])
         #expect(calls["admit joins"] == ["jn:1.2.3.4"])
