@@ -257,10 +257,11 @@ def test_resume_too_old_says_recovered_false(worker, redis_server):
 
 
 def test_resume_from_before_a_change_of_primary_says_recovered_false(worker, redis_server):
-    """The failover marker (JoinScript, docs/architecture.md): the room records the replication
-    id of the primary its joins ran on. Another one (here forged: a failover or a restart gives a
-    new one) makes every position up to the stream's end doubtful, since what followed it may
-    have been lost with the old primary; positions written after that stay trusted."""
+    """The failover marker (FailoverMarker, docs/architecture.md): the room records the
+    replication id of the primary its joins ran on. Here the record is forged to name the node's
+    previous primary (`master_replid2`), as after a replica's promotion: every position up to the
+    stream's end becomes doubtful, since what followed it may have been lost with the old
+    primary; positions written after that stay trusted."""
     r = room()
     c, _ = joined(worker.ws_url, r, "alice", action="create")
     for i in range(2):
@@ -268,7 +269,12 @@ def test_resume_from_before_a_change_of_primary_says_recovered_false(worker, red
     ids = [c.next_chat()["id"] for _ in range(2)]
     key = f"room:{redis_server.tag(r)}:primary"
     assert re.fullmatch(r"[0-9a-f]{40}", redis_server.cli("HGET", key, "replid"))
-    redis_server.cli("HSET", key, "replid", "0" * 40)
+    if getattr(redis_server, "is_cluster", False):
+        replication = redis_server.node(redis_server.primary_for(key), "INFO", "replication")
+    else:
+        replication = redis_server.cli("INFO", "replication")
+    previous = re.search(r"master_replid2:([0-9a-f]+)", replication).group(1)
+    redis_server.cli("HSET", key, "replid", previous)
 
     for since in ids:  # before the marker, and at it (its successors may be what was lost)
         history = Client(worker.ws_url).join(r, "alice", action="rejoin", since=since)
