@@ -289,6 +289,19 @@ def test_resume_from_before_a_change_of_primary_says_recovered_false(worker, red
     assert history["recovered"] is True and history["messages"] == []
 
 
+def test_a_room_moved_from_an_unrelated_primary_is_doubted_only_without_a_cluster(worker, redis_server):
+    """A record naming a primary the node never replicated from: in a cluster, the room's slot
+    migrated here (nothing lost: the resume is trusted); on one node or under Sentinel keys never
+    move, so it was a fault (the resume is told)."""
+    r = room()
+    c, _ = joined(worker.ws_url, r, "alice", action="create")
+    c.chat(r, "m0")
+    since = c.next_chat()["id"]
+    redis_server.cli("HSET", f"room:{redis_server.tag(r)}:primary", "replid", "ab" * 20)
+    history = Client(worker.ws_url).join(r, "alice", action="rejoin", since=since)
+    assert history["recovered"] is getattr(redis_server, "is_cluster", False), history
+
+
 def test_room_events_in_redis_keep_their_wire_format(worker, redis_server):
     """The pub/sub payloads and stream entries every version of the worker reads (a rolling reload
     runs two versions on one Redis; a deployment keeps its streams): pinned as bytes."""
