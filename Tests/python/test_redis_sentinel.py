@@ -146,6 +146,30 @@ class SentinelSet:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def last_id_then_leave(url, room, name) -> str:
+    """Joins `room`, waits for one chat and hangs up: the id a resume would ask `since`."""
+    c = Client(url)
+    try:
+        assert c.join(room, name).get("type") == "history"
+        return c.next_chat()["id"]
+    finally:
+        c.close()
+
+
+def resume(url, room, name, since, timeout=15.0) -> dict:
+    """The history frame of a join with `since`, retried while Echo answers with an error."""
+    deadline = time.monotonic() + timeout
+    while True:
+        c = Client(url)
+        try:
+            history = c.join(room, name, since=since)
+        finally:
+            c.close()
+        if history.get("type") == "history" or time.monotonic() > deadline:
+            return history
+        time.sleep(0.2)
+
+
 def admin_health(echo) -> dict:
     status, _, body = http_get(echo.admin_base + "/health", timeout=2)
     return json.loads(body)
@@ -235,6 +259,10 @@ async def _failover_under_traffic(echo, sentinels: SentinelSet, old: int, new: i
     try:
         await fleet.start(join_timeout=10)
         await asyncio.sleep(2.0)
+        # A client that leaves before the failover and resumes after it, from a position that
+        # survives (written long before the replica was cut off).
+        away_room = fleet.rooms[-1]
+        away_since = await asyncio.to_thread(last_id_then_leave, echo.ws_url, away_room, "away")
 
         asked = sentinels.sentinel_ports[-1]
 
@@ -307,6 +335,12 @@ async def _failover_under_traffic(echo, sentinels: SentinelSet, old: int, new: i
         assert summary.lost == acked_lost, summary.examples
         assert summary.unconfirmed == 0 and summary.stored_twice == []
         assert summary.delivered > 0
+
+        # The away client is told recovered:false: what came after its position may have been
+        # lost with the old primary (with the replica cut off, some was), and the history is the
+        # new primary's. Before the failover marker it was told recovered:true.
+        away_history = await asyncio.to_thread(resume, echo.ws_url, away_room, "away", away_since)
+        assert away_history["recovered"] is False, away_history
 
         # Chat works after, on the new primary, and /health names it.
         wait_for(lambda: admin_health(echo).get("redisTopology", {}).get("primary") == f"127.0.0.1:{new}", what="/health naming the new primary")
