@@ -61,7 +61,7 @@ extension ChatHub {
             goLive(room)
             return
         }
-        let request = ResyncRequest(positions: positions.values)
+        let request = ResyncRequest(positions: positions.values, trustsNone: recovery.forceReset)
         let outage = outages
         recovery.roundInFlight = true
         // Messages dropped for the bound before this point are read back by this round.
@@ -79,10 +79,18 @@ extension ChatHub {
             case .success(let (epoch, reply)):
                 recovery.attempt = 0
                 self.noteDataEpoch(epoch)
-                let dataLost = recovery.forceReset || DataEpochs.lost(expected: recovery.expectedEpoch, current: epoch)
-                recovery.forceReset = false
+                if DataEpochs.lost(expected: recovery.expectedEpoch, current: epoch) { recovery.forceReset = true }
                 recovery.expectedEpoch = DataEpochs.merged(recovery.expectedEpoch, epoch)
-                self.apply(reply, of: request, to: positions, in: local, room: room, dataLost: dataLost)
+                guard request.trustsNone || !recovery.forceReset else {
+                    // This round trusted positions that, it turns out (Redis lost its data, or the
+                    // shard failed over while it ran), cannot be trusted: its reply has no history
+                    // to reset the members to, and the entries it read would be dropped with
+                    // their positions. Read again, trusting none.
+                    self.eventLoop.execute { self.startRound(room) }
+                    return
+                }
+                recovery.forceReset = false
+                self.apply(reply, of: request, to: positions, in: local, room: room, dataLost: request.trustsNone)
                 if recovery.pending.isEmpty && !recovery.held.dropped {
                     self.goLive(room)
                 } else {

@@ -117,7 +117,10 @@ import Testing
         let request = ResyncRequest(positions: [nil, Self.id(5)])
         let resync = ResyncScript(roomKeys: .legacy, room: "r", request: request, pageSize: 2, historyLimit: 50, roomTTLSeconds: 60)
         #expect(resync.keys == ["stream:r", "room:r:primary"])
-        #expect(resync.arguments.count == 5)
+        #expect(resync.arguments.map(Self.text) == ["2", "50", "60", "0", "", "5-0"])
+        // A reset the hub decided: the script is told to trust no position (and so reads the history).
+        let reset = ResyncScript(roomKeys: .legacy, room: "r", request: ResyncRequest(positions: [Self.id(5)], trustsNone: true), pageSize: 2, historyLimit: 50, roomTTLSeconds: 60)
+        #expect(reset.arguments.map(Self.text) == ["2", "50", "60", "1", "5-0"])
         let reply = try resync.decode(.array([.array([.integer(0), .integer(1)]), .array([Self.entry("6-0"), Self.entry("7-0")]), .array([Self.entry("7-0"), Self.entry("6-0")])]))
         #expect(reply.covered == [false, true])
         #expect(reply.entries.map(\.id) == [Self.id(6), Self.id(7)])

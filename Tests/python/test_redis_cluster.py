@@ -236,6 +236,50 @@ def test_a_killed_primary_is_replaced_and_its_rooms_chat_again(redis_cluster, st
     assert not any(s["primary"].endswith(f":{victim}") for s in health["shards"])
 
 
+def test_a_chat_right_after_a_failover_reaches_a_member_whose_worker_still_catches_up(redis_cluster, start_echo):
+    """The hub tells the failed shard's members (recovered:false) whatever the room's failover
+    marker says: here the rooms have no marker (as rooms from before it, or whose record
+    expired), and a chat goes out as soon as the cluster is ok, while bob's worker may still be
+    catching the room up. bob gets it, live or in the history he is reset to; never a gap."""
+    cluster = redis_cluster
+    e1 = start_echo(workers=1, redis_url=cluster.url)
+    e2 = start_echo(workers=1, redis_url=cluster.url)
+    by_primary = rooms_on_every_shard(cluster, per_shard=3)
+    victim = sorted(by_primary)[0]
+    rooms = by_primary[victim]
+    pairs = []
+    for r in rooms:
+        a, _ = joined(e1.ws_url, r, "alice", action="create")
+        b, _ = joined(e2.ws_url, r, "bob")
+        a.chat(r, "before")
+        assert b.next_chat()["text"] == "before" and a.next_chat()["text"] == "before"
+        cluster.cli("DEL", "room:{" + r + "}:primary")
+        pairs.append((r, a, b))
+    cluster.wait_replicas_in_sync()
+
+    cluster.kill(victim)
+    cluster.wait_ok(timeout=30)
+    for r, a, b in pairs:
+        def stored():
+            a.chat(r, f"after {r}", clientId=f"after-{r}")
+            frame = a.recv_until(lambda f: f.get("type") == "error" or carries(f, f"after {r}"), timeout=5)
+            return carries(frame, f"after {r}")
+        wait_for(stored, timeout=20, interval=0.3, what=f"a chat in {r} after the failover")
+    for r, a, b in pairs:
+        seen = []
+        try:
+            b.recv_until(lambda f: seen.append(f) or carries(f, f"after {r}"), timeout=15)
+        except TimeoutError:
+            raise AssertionError(f"bob never got 'after {r}'; he got {seen}") from None
+        a.close()
+        b.close()
+
+
+def carries(frame: dict, text: str) -> bool:
+    """A chat with `text`, or a history (a member reset after a failover) holding it."""
+    return frame.get("text") == text or any(m.get("text") == text for m in frame.get("messages") or [])
+
+
 def replica_of(cluster, primary: int) -> int:
     info = cluster.node(primary, "INFO", "replication")
     return int(re.search(r"slave0:ip=[^,]+,port=(\d+)", info).group(1))

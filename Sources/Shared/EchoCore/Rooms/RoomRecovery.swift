@@ -41,10 +41,15 @@ public enum RoomRecovery {
 /// any ID, so the script's first covered one is where the replay starts.
 public struct ResyncRequest: Equatable, Sendable {
     public let positions: [StreamID?]
+    /// The hub already knows no position can be trusted (a failover it saw, Redis lost its data):
+    /// the script then covers none, so its reply carries the history as it stands for the
+    /// `recovered:false` frame instead of entries that would be dropped with the member's position.
+    public let trustsNone: Bool
 
-    public init(positions: some Sequence<StreamID?>) {
+    public init(positions: some Sequence<StreamID?>, trustsNone: Bool = false) {
         let distinct = Set(positions.map { $0.map(Position.id) ?? .none })
         self.positions = distinct.sorted().map(\.streamID)
+        self.trustsNone = trustsNone
     }
 
     /// nil sorts first.

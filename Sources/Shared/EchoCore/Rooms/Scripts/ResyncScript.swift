@@ -2,8 +2,10 @@
 /// A position is covered when its own entry is still in the stream (then nothing after it was
 /// trimmed and Redis did not lose it) and is after any change of primary that may have lost its
 /// successors (``FailoverMarker``, as for a resume). "Nothing seen yet" ('') is covered while the
-/// stream was never trimmed and no change of primary was found. The entries start after the oldest covered position; the recent history is read
-/// only when some position is not covered (for the `recovered:false` frame).
+/// stream was never trimmed and no change of primary was found; none is covered when the request
+/// trusts none (``ResyncRequest/trustsNone``). The entries start after the oldest covered
+/// position; the recent history is read only when some position is not covered (for the
+/// `recovered:false` frame).
 public struct ResyncScript: RedisScriptCall {
     public typealias Response = ResyncReply
 
@@ -16,9 +18,11 @@ public struct ResyncScript: RedisScriptCall {
 
     public var keys: [String] { [roomKeys.stream(room), roomKeys.primary(room)] }
 
-    /// Page size, history count, room TTL, then the positions oldest first ('' = nothing seen).
+    /// Page size, history count, room TTL, whether to trust no position (1) or check each (0),
+    /// then the positions oldest first ('' = nothing seen).
     public var arguments: [RESPArgument] {
-        [.integer(pageSize), .integer(historyLimit), .integer(roomTTLSeconds)] + request.positions.map { .string($0?.description ?? "") }
+        [.integer(pageSize), .integer(historyLimit), .integer(roomTTLSeconds), .integer(request.trustsNone ? 1 : 0)]
+            + request.positions.map { .string($0?.description ?? "") }
     }
 
     public static let script = RedisScript(name: "resync", source: """
@@ -26,10 +30,12 @@ public struct ResyncScript: RedisScriptCall {
         local start = nil
         local lost = false
         \(FailoverMarker.check(key: "KEYS[2]", stream: "KEYS[1]", ttl: "ARGV[3]"))
-        for i = 4, #ARGV do
+        for i = 5, #ARGV do
           local p = ARGV[i]
           local ok = 0
-          if p == '' then
+          if ARGV[4] == '1' then
+            ok = 0
+          elseif p == '' then
             ok = doubtful and 0 or 1
             if redis.call('EXISTS', KEYS[1]) == 1 then
               local info = redis.call('XINFO', 'STREAM', KEYS[1])
