@@ -14,12 +14,13 @@ import NIOCore
 ///   sent at most one tick late (the timer runs every τ; a late timer catches up with every tick it
 ///   missed, ``advance(to:)``), plus however late the event loop runs the timer. So while Redis
 ///   answers, an entry is rewritten at most P + τ (+ lag) after it was written, by its join or by
-///   the previous refresh: about 0.35 TTL, against the 1 TTL it lives.
+///   the previous refresh: just over a third of the TTL it lives.
 /// - A refresh that fails (Redis unreachable, or no reply within `ECHO_REDIS_TIMEOUT_MS`) is
-///   retried ``Timing/retryTicks`` later (P / 20), again after each failure, until the room's
-///   next turn. An entry therefore expires only when every attempt failed for TTL − P − τ, about
-///   two periods (40 s with the default 60 s TTL) after its last successful write; the first
-///   refresh that succeeds afterwards writes the members back (``PresenceRefreshScript``).
+///   retried ``Timing/retryTicks`` later (P / 20, at least a tick), again after each failure,
+///   until the room's next turn. An entry therefore expires only when every attempt failed for
+///   TTL − P − τ, about two periods (40 s with the default 60 s TTL) after its last successful
+///   write; the first refresh that succeeds afterwards writes the members back
+///   (``PresenceRefreshScript``).
 struct PresenceSchedule {
     struct Timing: Equatable {
         /// How often the timer runs.
