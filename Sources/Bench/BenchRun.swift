@@ -60,6 +60,15 @@ final class BenchRun: Sendable {
         self.recorders = recorders
     }
 
+    /// From now on every loop keeps the latencies between two interval resets (``gather(withHistogram:resetInterval:)``).
+    func trackIntervalLatency() async {
+        for recorder in recorders {
+            try? await recorder.eventLoop.submit {
+                recorder.value.intervalLatency = Histogram<UInt64>.merged([])
+            }.get()
+        }
+    }
+
     func roomID(_ room: Int) -> String { "\(settings.roomPrefix)-\(room)" }
 
     /// Connects and joins every planned connection, at most `connectConcurrency` at a time.

@@ -43,6 +43,9 @@ struct FanoutCommand: AsyncParsableCommand {
     @Option(help: "Seconds to wait for --start-file.")
     var startLimit = 300.0
 
+    @Flag(help: "Log the delivery latency (p50, p99, max) of every second of measurement on stderr: shows when a latency spike happens (docs/benchmarks.md, presence refresh).")
+    var perSecond = false
+
     func validate() throws {
         try options.validateCommon()
         if let rate, !(rate > 0) { throw ValidationError("--rate must be positive") }
@@ -89,11 +92,12 @@ struct FanoutCommand: AsyncParsableCommand {
                 try? await Task.sleep(for: .milliseconds(10))
             }
         }
+        if perSecond { await run.trackIntervalLatency() }
         await run.enter(.warmUp)
         await tick(run, label: "warm-up", seconds: warmup, progress: progress)
         await run.enter(.measure)
         let cpuStart = sampler.sample()
-        await tick(run, label: "measure", seconds: duration, progress: progress)
+        await tick(run, label: "measure", seconds: duration, progress: progress, logger: perSecond ? logger : nil)
         await run.enter(.drain)
         let cpuEnd = sampler.sample()
 
@@ -157,8 +161,9 @@ struct FanoutCommand: AsyncParsableCommand {
         return result
     }
 
-    /// Sleeps `seconds`, printing a progress line each second.
-    private func tick(_ run: BenchRun, label: String, seconds: Double, progress: ProgressLine) async {
+    /// Sleeps `seconds`, printing a progress line each second, and with `logger` that second's
+    /// delivery latency.
+    private func tick(_ run: BenchRun, label: String, seconds: Double, progress: ProgressLine, logger: Logger? = nil) async {
         let start = ContinuousClock.now
         let end = start + .milliseconds(Int(seconds * 1000))
         var last = start
@@ -174,6 +179,13 @@ struct FanoutCommand: AsyncParsableCommand {
             let joined = snapshots.reduce(0) { $0 + $1.joined }
             let errors = snapshots.reduce(0) { $0 + $1.errorsByCode.values.reduce(0, +) }
             let elapsed = now - start
+            if let logger {
+                let latency = Histogram<UInt64>.merged(snapshots.map(\.intervalLatency)).summary
+                logger.info("second", metadata: [
+                    "s": "\(elapsed.components.seconds)", "deliveries": "\(delivered)", "p50ms": "\(Format.fixed(latency.p50 / 1000, 2))",
+                    "p99ms": "\(Format.fixed(latency.p99 / 1000, 2))", "maxms": "\(Format.fixed(latency.max / 1000, 2))",
+                ])
+            }
             progress.show(
                 "[\(label) \(elapsed.components.seconds)/\(Int(seconds))s] members \(Format.count(joined))"
                     + "  in \(Format.rate(Double(sent) / max(interval, 0.001)))/s"

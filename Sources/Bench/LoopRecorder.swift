@@ -21,6 +21,9 @@ final class LoopRecorder {
     var tlsHandshakes = BenchTLSHandshakes()
     /// The newest session a connection on this loop got, offered by the next one (`--tls-resume`).
     var tlsSession: TLSSession?
+    /// Delivery latency since the last progress line, in microseconds; kept only when asked
+    /// (`fanout --per-second`): copying it every second is otherwise waste.
+    var intervalLatency: Histogram<UInt64>?
     /// Deliveries and sends since the last progress line (all phases).
     var intervalDelivered = 0
     var intervalSent = 0
@@ -52,6 +55,7 @@ final class LoopRecorder {
     func recordLatency(nanoseconds: UInt64) {
         let micros = Swift.min(Swift.max(1, nanoseconds / 1000), Self.highestLatency)
         _ = latency.record(micros)
+        _ = intervalLatency?.record(micros)
     }
 
     func countHandshake(resumed: Bool) {
@@ -137,6 +141,7 @@ struct LoopSnapshot: Sendable {
     var tlsHandshakes: BenchTLSHandshakes
     var intervalDelivered: Int
     var intervalSent: Int
+    var intervalLatency: Histogram<UInt64>?
     var measureStart: UInt64
     var measureEnd: UInt64
 }
@@ -147,10 +152,11 @@ extension LoopRecorder {
         let result = LoopSnapshot(
             counts: counts, latency: withHistogram ? latency : nil, errorsByCode: errorsByCode,
             joined: joined, dropped: dropped, tlsHandshakes: tlsHandshakes, intervalDelivered: intervalDelivered, intervalSent: intervalSent,
-            measureStart: measureStart, measureEnd: measureEnd)
+            intervalLatency: resetInterval ? intervalLatency : nil, measureStart: measureStart, measureEnd: measureEnd)
         if resetInterval {
             intervalDelivered = 0
             intervalSent = 0
+            intervalLatency?.reset()
         }
         return result
     }

@@ -191,7 +191,7 @@ final class SuiteRunner {
                     redisURL = started.url
                     redisPIDs = started.pids
                 }
-                try await startEcho(workers: workers, tls: false, settings: ["REDIS_URL": redisURL, "ECHO_PRESENCE_TTL": "\(BenchSuiteScenario.ScalingLoad.presenceTTLSeconds)"])
+                try await startEcho(workers: workers, tls: false, settings: ["REDIS_URL": redisURL])
                 for rate in load.rates {
                     let step = try await runScalingStep(load, layout: layout, rate: rate, redisPIDs: redisPIDs)
                     run.steps.append(step)

@@ -64,6 +64,10 @@ final class ChatHub: @unchecked Sendable {
     var outages = 0
     /// Redis's data epoch as last read (``RoomKeys/dataEpoch``); nil until the first read.
     var knownEpoch: String?
+    /// Whose presence each tick of the presence timer refreshes.
+    private var presence: PresenceSchedule
+    /// Tick 0 of ``presence``.
+    private var presenceStart = NIODeadline.now()
 
     init(eventLoop: EventLoop, store: RoomStore, redis: RedisSetup, configuration: EchoConfiguration, logger: Logger) {
         self.eventLoop = eventLoop
@@ -74,6 +78,7 @@ final class ChatHub: @unchecked Sendable {
         self.logger = logger
         self.connectionConfiguration = ChatConnectionStateMachine.Configuration(configuration)
         self.trustedProxies = configuration.trustedProxies.compactMap(IPAddressRange.init)
+        self.presence = PresenceSchedule(timing: .init(presenceTTLSeconds: configuration.presenceTTLSeconds))
         self.admission = Admission(eventLoop: eventLoop, store: AdmissionStore(redis: store.redis, keys: store.keys, instance: String(UInt64.random(in: 0...UInt64.max), radix: 36)), configuration: configuration, trustedProxies: trustedProxies, logger: logger)
         // Weak: the subscriber's connection outlives the hub when a worker fails to start.
         subscriber.onMessage = { [weak self] channel, payload in self?.received(channel: channel, payload: payload) }
@@ -89,9 +94,12 @@ final class ChatHub: @unchecked Sendable {
             for connection in Array(self?.connections.values ?? [:].values) { connection.heartbeat() }
         })
         joinDeadlines.start(hub: self)
-        let refresh = TimeAmount.milliseconds(Int64(configuration.presenceTTLSeconds) * 1000 / 3)
-        timers.append(eventLoop.scheduleRepeatedTask(initialDelay: refresh, delay: refresh) { [weak self] _ in
-            self?.refreshPresence()
+        let timing = presence.timing
+        presenceStart = .now()
+        timers.append(eventLoop.scheduleRepeatedTask(initialDelay: timing.tick, delay: timing.tick) { [weak self] _ in
+            self?.presenceTick()
+        })
+        timers.append(eventLoop.scheduleRepeatedTask(initialDelay: timing.period, delay: timing.period) { [weak self] _ in
             self?.readDataEpoch()
         })
         redis.cluster?.observeFailovers { [weak self] shards in self?.failedOver(shards) }
@@ -140,6 +148,7 @@ final class ChatHub: @unchecked Sendable {
         } else {
             local = LocalRoom()
             rooms[room] = local
+            presence.add(room)
         }
         local.members[ObjectIdentifier(connection)] = connection
         local.outageAtAdd[ObjectIdentifier(connection)] = outages
@@ -167,6 +176,7 @@ final class ChatHub: @unchecked Sendable {
         if local.members.isEmpty {
             local.recovery?.retry?.cancel()
             rooms[room] = nil
+            presence.remove(room)
         }
     }
 
@@ -224,10 +234,15 @@ final class ChatHub: @unchecked Sendable {
         for connection in batch { connection.flushNow() }
     }
 
-    private func refreshPresence() {
-        for room in rooms.keys { refreshPresence(room) }
-        // One call for all the rooms: the index is outside every room's slot (RoomKeys).
-        store.markActive(rooms: Array(rooms.keys)).whenFailure { [logger] error in
+    /// Refreshes the rooms whose turn it is (``PresenceSchedule``): a slice of them per tick, so
+    /// the period's scripts reach Redis spread over it, not at once.
+    private func presenceTick() {
+        let elapsed = NIODeadline.now() - presenceStart
+        let due = presence.advance(to: Int(elapsed.nanoseconds / presence.timing.tick.nanoseconds))
+        guard !due.isEmpty else { return }
+        for room in due { refreshPresence(room) }
+        // One call for the slice: the index is outside every room's slot (RoomKeys).
+        store.markActive(rooms: due).whenFailure { [logger] error in
             logger.debug("active rooms not marked", metadata: ["error": "\(error)"])
         }
     }
@@ -238,8 +253,9 @@ final class ChatHub: @unchecked Sendable {
         guard let local = rooms[room] else { return }
         let members = local.members.values.compactMap(\.joinedMembership).map { (sessionID: $0.sessionID, username: $0.username) }
         guard !members.isEmpty else { return }
-        store.refreshPresence(room: room, members: members).whenFailure { [logger] error in
-            logger.debug("presence refresh failed", metadata: ["room": "\(room)", "error": "\(error)"])
+        store.refreshPresence(room: room, members: members).assumeIsolated().whenFailure { error in
+            self.logger.debug("presence refresh failed", metadata: ["room": "\(room)", "error": "\(error)"])
+            self.presence.failed(room)
         }
     }
 

@@ -36,13 +36,6 @@ extension BenchSuiteScenario {
 
         public var connections: Int { rooms * members }
 
-        /// `ECHO_PRESENCE_TTL` of S6's servers. Each worker refreshes the presence of all its rooms
-        /// at once every TTL / 3 seconds: with the default (60 s) that burst of one script per room
-        /// lands inside most measurement windows and its cost would be charged to the messages.
-        /// 600 s keeps it out of a layout's whole run (its steps take under 200 s), so S6 measures
-        /// the chat path; docs/benchmarks.md reports the burst on its own.
-        public static let presenceTTLSeconds = 600
-
         /// The arguments of each of the `generators` fanout processes at `rate` (the suite adds the
         /// URL, the PIDs to sample and `--json`).
         public func arguments(rate: Int, startFile: String) -> [String] {

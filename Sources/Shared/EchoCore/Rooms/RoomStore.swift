@@ -159,7 +159,7 @@ public struct RoomStore: Sendable {
     }
 
     /// Moves this worker's members' presence expiry forward, re-adding any that Redis lost. The
-    /// active-rooms index is the caller's, once for all its rooms (``markActive(rooms:)``).
+    /// active-rooms index is the caller's, once per slice of rooms (``markActive(rooms:)``).
     public func refreshPresence(room: String, members: [(sessionID: String, username: String)]) -> EventLoopFuture<Void> {
         redis.run(PresenceRefreshScript(
             roomKeys: keys, room: room, members: members, presenceTTLMilliseconds: configuration.presenceTTLSeconds * 1000,

@@ -1,7 +1,7 @@
 /// Marks rooms active now in the active-rooms index (``RoomKeys/activeRooms``) and drops those idle
 /// longer than the room TTL. Its own call, routed by the index's key, not part of a room's script:
 /// in a Redis Cluster the index lives in another slot than the rooms. Joins and presence refreshes
-/// send it (a worker marks all its rooms in one call per refresh); chat never does.
+/// send it (a worker marks each slice of rooms it refreshes in one call); chat never does.
 public struct ActiveRoomsScript: RedisScriptCall {
     /// How many rooms were marked.
     public typealias Response = Int
