@@ -68,6 +68,10 @@ final class ChatHub: @unchecked Sendable {
     private var presence: PresenceSchedule
     /// Tick 0 of ``presence``.
     private var presenceStart = NIODeadline.now()
+    /// Which connections each tick of the ping timer pings.
+    private var pings: SpreadSchedule<ObjectIdentifier>
+    /// Tick 0 of ``pings``.
+    private var pingStart = NIODeadline.now()
 
     init(eventLoop: EventLoop, store: RoomStore, redis: RedisSetup, configuration: EchoConfiguration, logger: Logger) {
         self.eventLoop = eventLoop
@@ -79,6 +83,8 @@ final class ChatHub: @unchecked Sendable {
         self.connectionConfiguration = ChatConnectionStateMachine.Configuration(configuration)
         self.trustedProxies = configuration.trustedProxies.compactMap(IPAddressRange.init)
         self.presence = PresenceSchedule(timing: .init(presenceTTLSeconds: configuration.presenceTTLSeconds))
+        let pingTiming = SpreadSchedule<ObjectIdentifier>.Timing(period: .seconds(Int64(configuration.pingIntervalSeconds)))
+        self.pings = SpreadSchedule(timing: pingTiming, firstTurnAfter: pingTiming.ticksPerPeriod / 2)
         self.admission = Admission(eventLoop: eventLoop, store: AdmissionStore(redis: store.redis, keys: store.keys, instance: String(UInt64.random(in: 0...UInt64.max), radix: 36)), configuration: configuration, trustedProxies: trustedProxies, logger: logger)
         // Weak: the subscriber's connection outlives the hub when a worker fails to start.
         subscriber.onMessage = { [weak self] channel, payload in self?.received(channel: channel, payload: payload) }
@@ -88,10 +94,11 @@ final class ChatHub: @unchecked Sendable {
     }
 
     func start() {
-        // One timer per worker for all pings, instead of one per connection.
-        let ping = TimeAmount.seconds(Int64(configuration.pingIntervalSeconds))
-        timers.append(eventLoop.scheduleRepeatedTask(initialDelay: ping, delay: ping) { [weak self] _ in
-            for connection in Array(self?.connections.values ?? [:].values) { connection.heartbeat() }
+        // One timer per worker for all pings, instead of one per connection; each tick pings
+        // the connections whose turn it is (``SpreadSchedule``).
+        pingStart = .now()
+        timers.append(eventLoop.scheduleRepeatedTask(initialDelay: pings.timing.tick, delay: pings.timing.tick) { [weak self] _ in
+            self?.pingTick()
         })
         joinDeadlines.start(hub: self)
         let timing = presence.timing
@@ -131,10 +138,12 @@ final class ChatHub: @unchecked Sendable {
 
     func attach(_ connection: ChatConnectionHandler) {
         connections[ObjectIdentifier(connection)] = connection
+        pings.add(ObjectIdentifier(connection))
     }
 
     func detach(_ connection: ChatConnectionHandler) {
         connections[ObjectIdentifier(connection)] = nil
+        pings.remove(ObjectIdentifier(connection))
         // Every WebSocket counted against its IP when it was admitted (HTTPHandler hands it over).
         if admission.countsConnections { admission.release(ip: connection.clientIP) }
     }
@@ -232,6 +241,13 @@ final class ChatHub: @unchecked Sendable {
         let batch = toFlush
         toFlush.removeAll(keepingCapacity: true)
         for connection in batch { connection.flushNow() }
+    }
+
+    private func pingTick() {
+        let elapsed = NIODeadline.now() - pingStart
+        for id in pings.advance(to: Int(elapsed.nanoseconds / pings.timing.tick.nanoseconds)) {
+            connections[id]?.heartbeat()
+        }
     }
 
     /// Refreshes the rooms whose turn it is (``PresenceSchedule``): a slice of them per tick, so

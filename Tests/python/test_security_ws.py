@@ -375,3 +375,24 @@ def test_a_client_sending_large_frames_does_not_stall_the_others(start_worker):
         # The budget held: one burst (a 5 MiB frame) plus the rate, each frame about 4 MiB.
         assert 1 <= handled <= (5 * 1024 * 1024 + budget * elapsed) / (4 * 1024 * 1024) + 1
         assert p99 < 150, f"p99 {p99:.0f} ms"
+
+
+def test_a_peer_that_never_answers_pings_is_closed_and_one_that_answers_stays(start_worker):
+    """Each connection is pinged once per ECHO_PING_INTERVAL at its own tick of the interval (the
+    first one half an interval to an interval and a half after it opened), and closed at its next
+    tick if nothing came back."""
+    w = start_worker(ECHO_PING_INTERVAL="1", ECHO_JOIN_TIMEOUT="60")
+    silent, polite = RawWebSocket(w.port), RawWebSocket(w.port)
+    opened = time.monotonic()
+    assert silent.read_frame()[0] == 0x9  # a ping
+    assert 0.4 <= time.monotonic() - opened < 2.0
+    assert silent.read_frame() == (None, b"")  # no pong by its next turn: closed
+    assert time.monotonic() - opened < 3.5
+    while time.monotonic() - opened < 4.0:
+        opcode, payload = polite.read_frame()
+        assert opcode == 0x9, opcode
+        polite.send_frame(0xA, payload)
+    polite.send_frame(1, b'{"type":"ping"}')
+    while (frame := polite.read_frame())[0] == 0x9:
+        polite.send_frame(0xA, frame[1])
+    assert frame[0] == 1 and json.loads(frame[1])["type"] == "pong"

@@ -3,7 +3,7 @@ import Testing
 
 @testable import Worker
 
-@Suite struct PresenceScheduleTests {
+@Suite struct SpreadScheduleTests {
     /// 20 ticks of 100 ms per period.
     private let timing = PresenceSchedule.Timing(presenceTTLSeconds: 6)
 
@@ -13,6 +13,35 @@ import Testing
         #expect(timing.ticksPerPeriod == 200)
         #expect(timing.period == .seconds(20))
         #expect(timing.retryTicks == 10)
+    }
+
+    @Test func pingsAreSpreadOverTheirIntervalInTicksOf100Milliseconds() {
+        for (seconds, ticks) in [(1, 10), (30, 300), (100, 1000), (3600, 1000)] {
+            let timing = SpreadSchedule<ObjectIdentifier>.Timing(period: .seconds(Int64(seconds)))
+            #expect(timing.ticksPerPeriod == ticks)
+            #expect(timing.period == .seconds(Int64(seconds)))
+        }
+        // 10,000 connections open at once, a 30 s interval: none pinged in its first half, each
+        // once by one and a half intervals, then once per interval; at most 34 per tick.
+        final class Connection {}
+        let connections = (0..<10_000).map { _ in Connection() }
+        var pings = SpreadSchedule<ObjectIdentifier>(timing: .init(period: .seconds(30)), firstTurnAfter: 150)
+        for connection in connections { pings.add(ObjectIdentifier(connection)) }
+        var seen: [ObjectIdentifier: Int] = [:]
+        for tick in 1...750 {
+            let due = pings.advance(to: tick)
+            if tick < 150 { #expect(due.isEmpty, "tick \(tick)") }
+            #expect(due.count <= 34)
+            for id in due { seen[id, default: 0] += 1 }
+            if tick == 449 { #expect(seen.count == 10_000 && seen.values.allSatisfy { $0 == 1 }) }
+        }
+        #expect(seen.values.allSatisfy { $0 == 2 || $0 == 3 })
+        // One closed before its first ping is never pinged, and leaves nothing behind.
+        let late = Connection()
+        pings.add(ObjectIdentifier(late))
+        pings.remove(ObjectIdentifier(late))
+        #expect(pings.count == 10_000)
+        #expect(!(751...1050).contains { pings.advance(to: $0).contains(ObjectIdentifier(late)) })
     }
 
     @Test func everyTTLLeavesMoreThanAPeriodOfFailedRetriesBeforeAnEntryExpires() {
@@ -120,7 +149,7 @@ import Testing
         schedule.remove("a")
         #expect((3...30).allSatisfy { !schedule.advance(to: $0).contains("a") })
         schedule.failed("never-added")
-        #expect(schedule.rooms == 1)
+        #expect(schedule.count == 1)
     }
 }
 
