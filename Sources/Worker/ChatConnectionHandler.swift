@@ -160,8 +160,8 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     ///
     /// The hot path: the machine decides (a state check and an id comparison, no allocation) and
     /// this writes; no action array is built per delivery.
-    func deliver(_ frame: ByteBuffer, id: StreamID?) -> Bool {
-        guard machine.liveMessage(frame, id: id) == .write, write(frame, flush: false, fanOut: true) else { return false }
+    func deliver(_ frame: ByteBuffer, id: StreamID?, requires: ChatFeatures = []) -> Bool {
+        guard machine.liveMessage(frame, id: id, requires: requires) == .write, write(frame, flush: false, fanOut: true) else { return false }
         hub.counters.messagesOut += 1
         return true
     }
@@ -232,7 +232,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
             // false: the room's live feed was interrupted during this join; the hub catches this
             // connection up from the stream instead (ChatHub+Recovery.swift).
             if hub.memberJoined(self, room: room) {
-                for live in buffered { _ = deliver(live.frame, id: live.id) }
+                for live in buffered { _ = deliver(live.frame, id: live.id, requires: live.requires) }
             }
         case .removeMember(let room):
             hub.removeMember(self, room: room)

@@ -101,7 +101,8 @@ extension ChatConnectionStateMachine {
         guard let connection, case .joining(let pending) = connection.room, pending.generation == generation else { return [] }
         let membership = pending.membership
         switch result {
-        case .joined(let all, let recovered):
+        case .joined(let stored, let recovered):
+            let all = stored.filter { membership.receives($0.requires) }
             // The oldest messages that do not fit the history budget are left out; the reply then
             // says recovered:false, so a resuming client knows it may have a gap.
             let messages = all.suffix(HistoryBudget.keptCount(sizes: all.map(\.frame.readableBytes), budget: historyBudget))
@@ -120,7 +121,7 @@ extension ChatConnectionStateMachine {
                 .write(WebSocketWire.text(ServerFrames.history(messages.map(\.frame), recovered: trimmed ? false : recovered)), flush: false),
                 // false from the hub: the room's live feed was interrupted during this join, so
                 // the buffer has a hole; the hub replays the stream after lastID instead.
-                .goLive(room: membership.roomID, buffered: Self.liveAfterHistory(pending.buffered, lastSeen: lastSeen)),
+                .goLive(room: membership.roomID, buffered: Self.liveAfterHistory(pending.buffered.filter { membership.receives($0.requires) }, lastSeen: lastSeen)),
                 .flush,
             ]
         case .roomNotFound:
@@ -138,7 +139,7 @@ extension ChatConnectionStateMachine {
 
     /// See ``ResumePlan/liveAfterHistory(_:lastSeen:)``.
     static func liveAfterHistory(_ buffered: [LiveMessage], lastSeen: StreamID?) -> [LiveMessage] {
-        ResumePlan.liveAfterHistory(buffered.map { (id: $0.id, frame: $0.frame) }, lastSeen: lastSeen).map { LiveMessage(id: $0.id, frame: $0.frame) }
+        ResumePlan.liveAfterHistory(buffered.map { (id: $0.id, frame: $0) }, lastSeen: lastSeen).map(\.frame)
     }
 
     /// Leaves the room joined or being joined. Idle before the hub is told: removing a member
@@ -164,7 +165,10 @@ extension ChatConnectionStateMachine {
     /// A message from the room's channel (fan-out), or one the hub replays after a Redis fault.
     /// The hot path: a joined connection decides with a state check and an id comparison; nothing
     /// is allocated.
-    public mutating func liveMessage(_ frame: ByteBuffer, id: StreamID?) -> LiveDecision {
+    ///
+    /// `requires`: the features a member needs to be sent it (``StoredMessage/requires``); a
+    /// member without them still moves its position past it, so it is not replayed later.
+    public mutating func liveMessage(_ frame: ByteBuffer, id: StreamID?, requires: ChatFeatures = []) -> LiveDecision {
         guard case .open(let c) = state else { return .none }
         switch c.room {
         case .idle:
@@ -172,9 +176,10 @@ extension ChatConnectionStateMachine {
         case .joined(let joined):
             guard ResumePlan.isNew(id, after: joined.lastID) else { return .none }
             if let id { joined.lastID = id }
+            guard requires.isEmpty || joined.membership.receives(requires) else { return .none }
             return .write
         case .joining(let pending):
-            pending.buffered.append(LiveMessage(id: id, frame: frame))
+            pending.buffered.append(LiveMessage(id: id, frame: frame, requires: requires))
             return .none
         }
     }
@@ -193,6 +198,7 @@ extension ChatConnectionStateMachine {
     /// continues from the newest message in it. Returns the frame to write (the hub flushes).
     public mutating func resync(history: [StoredMessage]) -> ByteBuffer? {
         guard isOpen, let joined else { return nil }
+        let history = history.filter { joined.membership.receives($0.requires) }
         joined.lastID = history.last?.id
         joined.duplicateFloor = history.first?.id
         return WebSocketWire.text(ServerFrames.history(history.map(\.frame), recovered: false))
@@ -284,7 +290,9 @@ extension ChatConnectionStateMachine {
         } ?? 0
         guard isOpen, waiters > 0 else { return [] }
         switch result {
-        case .read(let all):
+        case .read(let stored):
+            let membership = joinedMembership
+            let all = stored.filter { membership?.receives($0.requires) ?? false }
             let messages = all.suffix(HistoryBudget.keptCount(sizes: all.map(\.frame.readableBytes), budget: historyBudget))
             let frame = WebSocketWire.text(ServerFrames.history(messages.map(\.frame), recovered: messages.count < all.count ? false : nil))
             // Each copy counts against the outbound limit: a client that asks again and again

@@ -105,15 +105,24 @@ public struct ChatConnectionStateMachine {
             a.roomID == b.roomID && a.sessionID == b.sessionID && a.username == b.username && a.features == b.features
         }
         public var description: String { "\(username)@\(roomID)" }
+
+        /// Whether this member is sent a frame that needs `features` (``StoredMessage/requires``).
+        @inline(__always)
+        public func receives(_ features: ChatFeatures) -> Bool {
+            features.isEmpty || (self.features ?? []).isSuperset(of: features)
+        }
     }
 
     /// A message from the room's channel: `id` is nil for system events (always new).
     public struct LiveMessage: Sendable, Equatable {
         public var id: StreamID?
         public var frame: ByteBuffer
-        public init(id: StreamID?, frame: ByteBuffer) {
+        /// See ``StoredMessage/requires``: kept with a buffered message, decided when it goes out.
+        public var requires: ChatFeatures
+        public init(id: StreamID?, frame: ByteBuffer, requires: ChatFeatures = []) {
             self.id = id
             self.frame = frame
+            self.requires = requires
         }
     }
 

@@ -5,10 +5,15 @@ import NIOCore
 public struct StoredMessage: Sendable, Equatable {
     public var id: StreamID
     public var frame: ByteBuffer
+    /// The features a member needs to be sent this frame (empty: every member): a frame of a new
+    /// kind, kept in the stream, must not reach a client that did not ask for it on any path
+    /// (join, resume, `history`, the hub's replay after a Redis fault).
+    public var requires: ChatFeatures
 
-    public init(id: StreamID, frame: ByteBuffer) {
+    public init(id: StreamID, frame: ByteBuffer, requires: ChatFeatures = []) {
         self.id = id
         self.frame = frame
+        self.requires = requires
     }
 
     /// The event rendered (nil for a kind the room does not keep: it has no position).
