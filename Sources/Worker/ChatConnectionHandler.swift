@@ -242,8 +242,8 @@ final class ChatConnectionHandler: ChannelInboundHandler {
                     // The member's presence expires by itself (presence TTL): no ghost stays.
                     logger.debug("leave not recorded", metadata: ["room": "\(membership.roomID)", "error": "\(error)"])
                 }
-        case .storeEvent(let room, let kind, let body, let clientID):
-            hub.store.chat(room: room, kind: kind, body: body, clientID: clientID, clientIP: clientIP).assumeIsolated().whenComplete { result in
+        case .storeEvent(let room, let kind, let body, let clientID, let author):
+            hub.store.chat(room: room, kind: kind, body: body, clientID: clientID, author: author, clientIP: clientIP).assumeIsolated().whenComplete { result in
                 let chat: ChatConnectionStateMachine.ChatResult
                 switch result {
                 case .success(.stored): chat = .stored

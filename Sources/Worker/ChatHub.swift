@@ -94,9 +94,11 @@ final class ChatHub: @unchecked Sendable {
         timers.append(eventLoop.scheduleRepeatedTask(initialDelay: refresh, delay: refresh) { [weak self] _ in
             self?.refreshPresence()
             self?.readDataEpoch()
+            self?.readAuthorSecret()
         })
         redis.cluster?.observeFailovers { [weak self] shards in self?.failedOver(shards) }
         readDataEpoch()
+        readAuthorSecret()
     }
 
     func stop() {

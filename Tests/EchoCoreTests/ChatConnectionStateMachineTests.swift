@@ -229,7 +229,7 @@ import Testing
     @Test func aCloseDuringAPendingScriptIgnoresItsResult() {
         var (machine, membership) = joinedMachine()
         let chat = request(#"{"type":"chat","payload":{"roomId":"room1234","message":"hi","clientId":"c1"}}"#, &machine)
-        guard case .storeEvent(let room, .chat, _, let clientID)? = chat.last else {
+        guard case .storeEvent(let room, .chat, _, let clientID, _)? = chat.last else {
             Issue.record("no chat script in \(chat)")
             return
         }

@@ -84,7 +84,9 @@ extension ChatConnectionStateMachine {
             return send(error: ProtocolError(.unavailable, "This server is restarting; reconnect and join again."))
         }
         var actions = leaveCurrentRoom(now: now)
-        let membership = Membership(roomID: request.roomID, sessionID: sessionID, username: request.username, features: request.features)
+        let membership = Membership(
+            roomID: request.roomID, sessionID: sessionID, username: request.username, features: request.features,
+            authorHash: request.authorKey.flatMap(configuration.authors.hash))
         let generation = modify { c -> Int in
             c.generation += 1
             c.room = .joining(Joining(membership: membership, since: request.since, generation: c.generation))
@@ -214,7 +216,7 @@ extension ChatConnectionStateMachine {
             return send(error: ProtocolError(.roomMismatch, "Room mismatch: this connection is in room \(membership.roomID).", clientID: request.clientID))
         }
         let body = ServerFrames.chatBody(sender: membership.username, sessionID: membership.sessionID, request: request, timestamp: now.wallMilliseconds)
-        return [.count(.messageIn), .storeEvent(room: membership.roomID, kind: .chat, body: body, clientID: request.clientID)]
+        return [.count(.messageIn), .storeEvent(room: membership.roomID, kind: .chat, body: body, clientID: request.clientID, author: membership.authorHash)]
     }
 
     /// The chat script answered. Once the connection is closing, nothing is written or counted.

@@ -50,11 +50,14 @@ public struct ChatConnectionStateMachine {
         /// Whether chat goes through the Redis rate limiter (`ECHO_RATE_LIMIT` > 0): a failed chat
         /// then also counts as the limiter being unavailable.
         public let rateLimited: Bool
+        /// Hashes joins' `authorKey`s; the hub sets its secret once read from Redis.
+        public let authors: AuthorHasher
 
         public init(
             limits: InputLimits, clientLimits: ClientLimits, maxFrameBytes: Int, inboundBytesPerSecond: Int,
-            outboundLimitBytes: Int, joinTimeoutSeconds: Int, rateLimited: Bool
+            outboundLimitBytes: Int, joinTimeoutSeconds: Int, rateLimited: Bool, authors: AuthorHasher = AuthorHasher()
         ) {
+            self.authors = authors
             self.limits = limits
             self.clientLimits = clientLimits
             self.maxFrameBytes = maxFrameBytes
@@ -95,14 +98,19 @@ public struct ChatConnectionStateMachine {
         /// What the join asked for and was granted (``JoinRequest/features``); nil: it asked for
         /// nothing, and gets exactly the frames of a client that predates features.
         public let features: ChatFeatures?
-        public init(roomID: String, sessionID: String, username: String, features: ChatFeatures? = nil) {
+        /// The keyed hash of the join's `authorKey` (``AuthorHasher``), stored with each message
+        /// this member writes; nil: its messages have no author.
+        public let authorHash: String?
+        public init(roomID: String, sessionID: String, username: String, features: ChatFeatures? = nil, authorHash: String? = nil) {
             self.roomID = roomID
             self.sessionID = sessionID
             self.username = username
             self.features = features
+            self.authorHash = authorHash
         }
         public static func == (a: Membership, b: Membership) -> Bool {
             a.roomID == b.roomID && a.sessionID == b.sessionID && a.username == b.username && a.features == b.features
+                && a.authorHash == b.authorHash
         }
         public var description: String { "\(username)@\(roomID)" }
 
@@ -290,7 +298,8 @@ public struct ChatConnectionStateMachine {
         case leave(Membership, timestamp: Int)
         /// Store and publish a kept room event (the chat script); feed ``chatCompleted(room:clientID:_:)``.
         /// The kind travels with it, so a new kept kind needs no new action.
-        case storeEvent(room: String, kind: RoomEvent.Kind, body: ByteBuffer, clientID: String?)
+        /// `author`: the member's ``Membership/authorHash``, stored beside the body.
+        case storeEvent(room: String, kind: RoomEvent.Kind, body: ByteBuffer, clientID: String?, author: String? = nil)
         /// Publish an event the room does not keep (typing) on the room's channel; no reply.
         case publishEvent(room: String, RoomEvent)
         /// Read the room's history; feed ``historyCompleted(_:)``.

@@ -24,6 +24,9 @@ public struct JoinRequest: Sendable, Equatable {
     /// What the client announced in `features`, as far as this server grants it; nil when it
     /// announced nothing (then its frames are exactly those of a client that predates features).
     public var features: ChatFeatures? = nil
+    /// Proves authorship for edit and delete (``AuthorKey``); nil: this member's messages have no
+    /// author and cannot be edited or deleted.
+    public var authorKey: AuthorKey? = nil
 }
 
 public struct ChatRequest: Sendable, Equatable {
@@ -132,6 +135,7 @@ extension ClientRequest {
         var replyTo: Reply?
         var clientId: String?
         var features: [String]?
+        var authorKey: String?
     }
 
     struct Reply: Decodable {
@@ -174,7 +178,15 @@ public enum InputRules {
             }
             since = id
         }
-        return JoinRequest(roomID: roomID, username: username, action: action, since: since, features: try features(payload?.features))
+        var authorKey: AuthorKey? = nil
+        if let raw = payload?.authorKey {
+            guard let key = AuthorKey(text: raw) else {
+                throw ProtocolError(.invalidPayload, "authorKey must be 32 random bytes in base64url without padding (43 characters).")
+            }
+            authorKey = key
+        }
+        return JoinRequest(
+            roomID: roomID, username: username, action: action, since: since, features: try features(payload?.features), authorKey: authorKey)
     }
 
     /// `features`: at most ``ChatFeatures/maxNames`` short strings; names this server does not

@@ -188,6 +188,10 @@ extension RoomEvent {
         self.init(kind: kind, position: position, body: body)
     }
 
+    /// The stream entry field that holds the writer's authorship hash (``AuthorHasher``), after
+    /// the body's field; the decoder reads only the first field, so members never see it.
+    static let authorField = "a"
+
     /// The kinds a room keeps, with their stream field (built once: decoding runs per entry).
     private static let storedKinds: [(kind: Kind, field: String)] = Kind.allCases.compactMap { kind in
         kind.streamField.map { (kind, $0) }

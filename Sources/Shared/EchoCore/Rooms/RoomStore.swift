@@ -111,12 +111,14 @@ public struct RoomStore: Sendable {
     /// Stores and publishes an event the room keeps: a chat message by default, `body` being
     /// ``ServerFrames/chatBody(sender:sessionID:request:timestamp:)``. Any stored kind goes
     /// through here (one script, one rate limit, one dedupe by `clientId`).
+    /// `author`: the writer's ``AuthorHasher`` hash, kept in the entry beside the body (never in
+    /// the body, which members receive).
     public func chat(
-        room: String, kind: RoomEvent.Kind = .chat, body: ByteBuffer, clientID: String?, clientIP: String
+        room: String, kind: RoomEvent.Kind = .chat, body: ByteBuffer, clientID: String?, author: String? = nil, clientIP: String
     ) -> EventLoopFuture<ChatOutcome> {
         precondition(kind.streamField != nil, "\(kind) is not kept in the stream")
         let call = ChatScript(
-            roomKeys: keys, room: room, kind: kind, body: body, clientID: clientID, clientIP: clientIP, streamMaxLength: configuration.streamMaxLength,
+            roomKeys: keys, room: room, kind: kind, body: body, clientID: clientID, author: author, clientIP: clientIP, streamMaxLength: configuration.streamMaxLength,
             ratePerMinute: configuration.rateLimitPerMinute, burst: configuration.rateLimitBurst,
             roomTTLSeconds: configuration.roomTTLSeconds, dedupeSeconds: dedupeSeconds
         )
@@ -182,6 +184,18 @@ public struct RoomStore: Sendable {
         let set = redis.send(RESPCommand("SET", key, .string(candidate), "NX", "GET", "EX", ttl), routedBy: epoch)
         let expire = redis.send(RESPCommand("EXPIRE", key, ttl), routedBy: epoch)
         return set.and(expire).map { reply, _ in reply.string ?? candidate }
+    }
+
+    /// The authorship secret (``RoomKeys/authorSecret``): the stored one, or `candidate` (hex of
+    /// 32 random bytes, or the secret this worker already has) when there was none. nil for a
+    /// stored value that is not such hex (then nothing is hashed, rather than with a weak key).
+    public func authorSecret(candidate: [UInt8]) -> EventLoopFuture<[UInt8]?> {
+        let key = keys.authorSecret
+        return redis.send(RESPCommand("SET", .string(key), .string(AuthorHasher.hex(candidate)), "NX", "GET"), routedBy: key).map { reply in
+            guard let stored = reply.string else { return candidate }
+            guard let bytes = AuthorHasher.bytes(hex: stored), bytes.count == 32 else { return nil }
+            return bytes
+        }
     }
 
     /// One catch-up round for `room` (see ``RoomRecovery``).
