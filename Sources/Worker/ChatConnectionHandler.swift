@@ -258,6 +258,16 @@ final class ChatConnectionHandler: ChannelInboundHandler {
                 }
                 self.run(self.machine.chatCompleted(room: room, clientID: clientID, chat))
             }
+        case .amendEvent(let room, let kind, let target, let body, let author, let clientID):
+            hub.store.amend(room: room, kind: kind, target: target, body: body, author: author, clientID: clientID).assumeIsolated()
+                .whenComplete { result in
+                    let amended: ChatConnectionStateMachine.AmendResult
+                    switch result {
+                    case .success(let outcome): amended = .done(outcome)
+                    case .failure(let error): amended = .failed(error)
+                    }
+                    self.run(self.machine.amendCompleted(clientID: clientID, amended))
+                }
         case .publishEvent(let room, let event):
             hub.store.publish(room: room, event: event).whenFailure { [logger] error in
                 logger.debug("event not published", metadata: ["room": "\(room)", "kind": "\(event.kind)", "error": "\(error)"])

@@ -67,6 +67,10 @@ extension ChatConnectionStateMachine {
             return send(ServerFrames.pong(timestamp: now.wallMilliseconds))
         case .typing:
             return typing(now: now)
+        case .edit(let edit):
+            return amend(.edit, edit, now: now)
+        case .delete(let delete):
+            return amend(.delete, delete, now: now)
         }
     }
 
@@ -264,6 +268,41 @@ extension ChatConnectionStateMachine {
         return [.publishEvent(room: membership.roomID, .typing(body, sender: ByteBuffer(string: membership.sessionID)))]
     }
 
+    // MARK: Edit and delete
+
+    private mutating func amend(_ kind: RoomEvent.Kind, _ request: AmendRequest, now: Instant) -> [Action] {
+        if let refused = takeRequestToken(now: now) { return refused }
+        let verb = kind == .edit ? "edit" : "delete"
+        guard let membership = joinedMembership else {
+            return send(error: ProtocolError(.notJoined, "Join a room before you \(verb) a message.", clientID: request.clientID))
+        }
+        guard let author = membership.authorHash else {
+            return send(error: ProtocolError(.notAuthor, "Only the author of a message can \(verb) it (join with your authorKey).", clientID: request.clientID))
+        }
+        let body = request.text.map { ServerFrames.editBody(messageID: request.messageID, text: $0, editedAt: now.wallMilliseconds) }
+            ?? ServerFrames.deleteBody(messageID: request.messageID)
+        return [.amendEvent(room: membership.roomID, kind: kind, target: request.messageID, body: body, author: author, clientID: request.clientID)]
+    }
+
+    /// The edit or delete script answered: nothing to write when stored (members granted `edit`,
+    /// this one too, receive it through the room), else the refusal.
+    public mutating func amendCompleted(clientID: String?, _ result: AmendResult) -> [Action] {
+        guard isOpen else { return [] }
+        switch result {
+        case .done(.stored), .done(.duplicate):
+            return []
+        case .done(.notFound):
+            return send(error: ProtocolError(.messageNotFound, "That message is not in this room's history (deleted, or too old).", clientID: clientID))
+        case .done(.notAuthor):
+            return send(error: ProtocolError(.notAuthor, "Only the author of a message can change it.", clientID: clientID))
+        case .done(.windowClosed):
+            return send(error: ProtocolError(.editWindowClosed, "A message can be edited only in the first minutes after it was sent.", clientID: clientID))
+        case .failed(let error):
+            return [.log(LogEntry(level: .warning, message: "edit not confirmed", metadata: ["error": "\(error)"]))]
+                + send(error: ProtocolError(.unavailable, "Chat storage did not confirm the change; try again.", clientID: clientID))
+        }
+    }
+
     // MARK: History
 
     private mutating func history(now: Instant) -> [Action] {
@@ -316,7 +355,7 @@ extension ChatConnectionStateMachine {
     private mutating func takeRequestToken(now: Instant) -> [Action]? {
         let decision = modify { $0.requestBucket.take(nowMilliseconds: now.wallMilliseconds) }
         guard case .refused(let retryAfter)? = decision else { return nil }
-        return send(error: ProtocolError(.rateLimited, "Too many requests (joins, history, typing); wait a moment.", retryAfterMilliseconds: retryAfter))
+        return send(error: ProtocolError(.rateLimited, "Too many requests (joins, history, typing, edits); wait a moment.", retryAfterMilliseconds: retryAfter))
     }
 
     func send(_ json: ByteBuffer) -> [Action] {

@@ -256,6 +256,11 @@ public struct ChatConnectionStateMachine {
         case failed(any Error)
     }
 
+    public enum AmendResult {
+        case done(AmendOutcome)
+        case failed(any Error)
+    }
+
     public enum HistoryResult {
         case read([StoredMessage])
         case failed
@@ -300,6 +305,8 @@ public struct ChatConnectionStateMachine {
         /// The kind travels with it, so a new kept kind needs no new action.
         /// `author`: the member's ``Membership/authorHash``, stored beside the body.
         case storeEvent(room: String, kind: RoomEvent.Kind, body: ByteBuffer, clientID: String?, author: String? = nil)
+        /// Edit or delete one of the member's messages (``AmendScript``); feed ``amendCompleted(clientID:_:)``.
+        case amendEvent(room: String, kind: RoomEvent.Kind, target: StreamID, body: ByteBuffer, author: String, clientID: String?)
         /// Publish an event the room does not keep (typing) on the room's channel; no reply.
         case publishEvent(room: String, RoomEvent)
         /// Read the room's history; feed ``historyCompleted(_:)``.

@@ -19,11 +19,7 @@ public struct StoredMessage: Sendable, Equatable {
     /// The event rendered (nil for a kind the room does not keep: it has no position).
     public init?(_ event: RoomEvent) {
         guard let id = event.id else { return nil }
-        self.init(id: id, frame: ServerFrames.event(event))
-    }
-
-    static func messages(_ events: some Sequence<RoomEvent>) -> [StoredMessage] {
-        events.compactMap(StoredMessage.init)
+        self.init(id: id, frame: ServerFrames.event(event), requires: event.kind.feature ?? [])
     }
 }
 
@@ -77,7 +73,7 @@ public struct RoomStore: Sendable {
 
     /// Every script the store runs, for the client to load on each connection.
     public static let scripts = [
-        ChatScript.script, JoinScript.script, LeaveScript.script, PresenceRefreshScript.script, ResyncScript.script,
+        ChatScript.script, AmendScript.script, JoinScript.script, LeaveScript.script, PresenceRefreshScript.script, ResyncScript.script,
         ActiveRoomsScript.script,
     ]
 
@@ -140,6 +136,19 @@ public struct RoomStore: Sendable {
             }
     }
 
+    /// Edits (`kind` `.edit`, within ``EchoConfiguration/editWindowSeconds``) or deletes one of the
+    /// room's chat messages written under `author` (``AmendScript``).
+    public func amend(
+        room: String, kind: RoomEvent.Kind, target: StreamID, body: ByteBuffer, author: String, clientID: String?
+    ) -> EventLoopFuture<AmendOutcome> {
+        precondition(kind == .edit || kind == .delete, "\(kind) does not amend a message")
+        return redis.run(AmendScript(
+            roomKeys: keys, room: room, kind: kind, target: target, author: author, body: body, clientID: clientID,
+            windowMilliseconds: kind == .edit ? configuration.editWindowSeconds * 1000 : nil, streamMaxLength: configuration.streamMaxLength,
+            roomTTLSeconds: configuration.roomTTLSeconds, dedupeSeconds: dedupeSeconds
+        ))
+    }
+
     /// Publishes an event the room does not keep (typing) on the room's channel: PUBLISH, or
     /// SPUBLISH on the room's shard in a cluster; never in the stream, so never in history or a
     /// resume. Fire and forget: a lost one is not worth a retry.
@@ -162,7 +171,7 @@ public struct RoomStore: Sendable {
     public func history(room: String) -> EventLoopFuture<[StoredMessage]> {
         let stream = keys.stream(room)
         return redis.send(RESPCommand("XREVRANGE", .string(stream), "+", "-", "COUNT", .integer(configuration.historyLimit)), routedBy: stream)
-            .map { StoredMessage.messages(RoomEvent.events(fromStream: $0).reversed()) }
+            .map { StoredMessage.messages(Array(RoomEvent.events(fromStream: $0).reversed())) }
     }
 
     /// Moves this worker's members' presence expiry forward, re-adding any that Redis lost. The
