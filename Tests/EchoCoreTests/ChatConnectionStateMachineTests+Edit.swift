@@ -65,3 +65,67 @@ extension ChatConnectionStateMachineTests {
         #expect(machine.historyCompleted(.read(stored)).first == Self.history([Self.stored(1)], recovered: nil))
     }
 }
+
+/// The edit and delete requests' rules, without I/O.
+extension ChatConnectionStateMachineTests {
+    static let authors = AuthorHasher(secret: [UInt8](repeating: 3, count: 32))
+    static let authorKey = AuthorKey(bytes: [UInt8](repeating: 9, count: 32))
+
+    func authoredMachine(key: AuthorKey? = Self.authorKey) -> Machine {
+        let configuration = Machine.Configuration(
+            limits: InputLimits(), clientLimits: Self.clientLimits, maxFrameBytes: 64 * 1024, inboundBytesPerSecond: 0, outboundLimitBytes: 1 << 20,
+            joinTimeoutSeconds: 30, rateLimited: true, authors: Self.authors)
+        var machine = Machine(configuration: configuration, now: Self.t0)
+        let join = JoinRequest(roomID: room, username: "ann", action: .join, since: nil, features: .edit, authorKey: key)
+        if case .join(_, _, let generation)? = machine.joinAdmitted(join, leaves: 0, refusal: nil, draining: false, sessionID: "s1", now: Self.t0).last {
+            _ = machine.joinCompleted(generation: generation, .joined(messages: [], recovered: nil))
+        }
+        return machine
+    }
+
+    @Test func anEditOrDeleteByAnAuthoredMemberGoesToTheScriptWithItsHash() throws {
+        var machine = authoredMachine()
+        let hash = try #require(Self.authors.hash(Self.authorKey))
+        #expect(request(#"{"type":"edit","payload":{"messageId":"5-1","text":"new","clientId":"c9"}}"#, &machine) == [
+            .amendEvent(room: room, kind: .edit, target: StreamID(milliseconds: 5, sequence: 1),
+                        body: ServerFrames.editBody(messageID: StreamID(milliseconds: 5, sequence: 1), text: "new", editedAt: Self.t0.wallMilliseconds),
+                        author: hash, clientID: "c9"),
+        ])
+        #expect(request(#"{"type":"delete","payload":{"messageId":"5-1"}}"#, &machine) == [
+            .amendEvent(room: room, kind: .delete, target: StreamID(milliseconds: 5, sequence: 1),
+                        body: ServerFrames.deleteBody(messageID: StreamID(milliseconds: 5, sequence: 1)), author: hash, clientID: nil),
+        ])
+    }
+
+    @Test func editAndDeleteAreRefusedBeforeAJoinWithoutAKeyAndWithBadPayloads() {
+        var fresh = Machine(configuration: Self.configuration, now: Self.t0)
+        #expect(request(#"{"type":"edit","payload":{"messageId":"5-1","text":"x"}}"#, &fresh).first == .count(.error(.notJoined)))
+        #expect(request(#"{"type":"delete","payload":{"messageId":"5-1"}}"#, &fresh).first == .count(.error(.notJoined)))
+        var keyless = authoredMachine(key: nil)
+        #expect(request(#"{"type":"edit","payload":{"messageId":"5-1","text":"x"}}"#, &keyless).first == .count(.error(.notAuthor)))
+        var machine = authoredMachine()
+        #expect(request(#"{"type":"edit","payload":{"messageId":"nope","text":"x"}}"#, &machine).first == .count(.error(.invalidPayload)))
+        #expect(request(#"{"type":"edit","payload":{"messageId":"5-1","text":"  "}}"#, &machine).first == .count(.error(.emptyMessage)))
+        #expect(request(#"{"type":"edit","payload":{"messageId":"5-1"}}"#, &machine).first == .count(.error(.emptyMessage)))
+        let long = String(repeating: "a", count: 2001)
+        #expect(request(#"{"type":"edit","payload":{"messageId":"5-1","text":"\#(long)"}}"#, &machine).first == .count(.error(.messageTooLong)))
+        #expect(request(#"{"type":"delete","payload":{}}"#, &machine).first == .count(.error(.invalidPayload)))
+        #expect(request(#"{"type":"delete","payload":{"messageId":"5-1","clientId":"bad id"}}"#, &machine).first == .count(.error(.invalidClientID)))
+    }
+
+    @Test func theScriptsRefusalsBecomeTheirErrors() {
+        var machine = authoredMachine()
+        #expect(machine.amendCompleted(clientID: "c1", .done(.stored(Self.id(9)))) == [])
+        #expect(machine.amendCompleted(clientID: "c1", .done(.duplicate(Self.id(9)))) == [])
+        #expect(machine.amendCompleted(clientID: "c1", .done(.notFound)).first == .count(.error(.messageNotFound)))
+        #expect(machine.amendCompleted(clientID: "c1", .done(.notAuthor)).first == .count(.error(.notAuthor)))
+        #expect(machine.amendCompleted(clientID: nil, .done(.windowClosed)).first == .count(.error(.editWindowClosed)))
+        #expect(machine.amendCompleted(clientID: nil, .failed(Fault())).last.map { if case .write = $0 { true } else { false } } == true)
+    }
+
+    @Test func editsCountAgainstTheRequestBucket() {
+        var machine = authoredMachine()  // the join took one token
+        for _ in 0..<19 { _ = request(#"{"type":"delete","payload":{"messageId":"5-1"}}"#, &machine) }
+        #expect(request(#"{"type":"delete","payload":{"messageId":"5-1"}}"#, &machine).first == .count(.error(.rateLimited)))
+    }
+}

@@ -163,6 +163,6 @@ import Testing
 
     @Test func everyScriptIsLoadedOnConnect() {
         let names = Set((RoomStore.scripts + AdmissionStore.scripts).map(\.name))
-        #expect(names == ["chat", "join", "leave", "refresh", "resync", "active", "admit", "hold"])
+        #expect(names == ["chat", "amend", "join", "leave", "refresh", "resync", "active", "admit", "hold"])
     }
 }
