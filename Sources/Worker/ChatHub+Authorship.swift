@@ -16,6 +16,9 @@ extension ChatHub {
                 logger.error("the authorship secret in Redis is not 64 hex digits; edits and deletes are refused", metadata: ["key": "\(self.store.keys.authorSecret)"])
             case .failure(let error):
                 logger.debug("authorship secret not read", metadata: ["error": "\(error)"])
+                // Until the first read, joins get no author: retry soon rather than at the next refresh.
+                guard authors.current == nil else { return }
+                self.eventLoop.scheduleTask(in: .milliseconds(100)) { self.readAuthorSecret() }
             }
         }
     }

@@ -18,6 +18,7 @@ public struct ChatFeatures: OptionSet, Sendable, Hashable {
     /// it is ignored (a newer client asking a server that does not have the feature yet).
     public static let implemented: [(name: String, feature: ChatFeatures)] = [
         ("typing", .typing),
+        ("edit", .edit),
     ]
 
     /// The most names a join may list, and the longest name.
