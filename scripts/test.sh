@@ -46,4 +46,4 @@ ECHO_TEST_REDIS_URL="redis://127.0.0.1:$port" .venv/bin/pytest Tests/python -ra 
 # typing (issue 13) too: it is published by SPUBLISH on the room's shard.
 cluster_url=$(cd Tests/python && ../../.venv/bin/python cluster_ctl.py start "$cluster_dir")
 echo "== the protocol tests against a Redis Cluster ($cluster_url)"
-ECHO_TEST_REDIS_URL="$cluster_url" .venv/bin/pytest Tests/python/test_protocol.py Tests/python/test_typing.py -ra "$@"
+ECHO_TEST_REDIS_URL="$cluster_url" .venv/bin/pytest Tests/python/test_protocol.py Tests/python/test_typing.py Tests/python/test_edit_delete.py -ra "$@"
