@@ -16,9 +16,16 @@ struct RedisSetup: Sendable {
     /// The watch on the Sentinels, in Sentinel mode: it points both connections at the primary.
     let sentinel: RedisSentinel?
 
-    init(topology: RedisTopology, tls: RedisTLS?, eventLoop: EventLoop, timeout: TimeAmount, logger: Logger) throws {
+    init(
+        topology: RedisTopology, tls: RedisTLS?, sentinelPassword: String? = nil, eventLoop: EventLoop, timeout: TimeAmount, logger: Logger
+    ) throws {
         self.topology = topology
         let scripts = RoomStore.scripts + AdmissionStore.scripts
+        let isSentinel = if case .sentinel = topology { true } else { false }
+        if sentinelPassword != nil, !isSentinel {
+            // Whoever set it expects Sentinels: say that it is not used.
+            logger.warning("ECHO_REDIS_SENTINEL_PASSWORD applies to redis+sentinel:// only; it is not used", metadata: ["redis": "\(topology)"])
+        }
         switch topology {
         case .single(let endpoint):
             let client = RedisClient(endpoint: endpoint, tls: tls, eventLoop: eventLoop, timeout: timeout, logger: logger)
@@ -40,7 +47,9 @@ struct RedisSetup: Sendable {
             let client = RedisClient(endpoint: sentinels[0], tls: tls, eventLoop: eventLoop, timeout: timeout, logger: logger)
             client.scripts = scripts
             let pubsub = RedisSubscriber(endpoint: sentinels[0], tls: tls, eventLoop: eventLoop, timeout: timeout, logger: logger)
-            let watch = RedisSentinel(sentinels: sentinels, primaryName: name, tls: tls, eventLoop: eventLoop, timeout: timeout, logger: logger)
+            let watch = RedisSentinel(
+                sentinels: sentinels, primaryName: name, sentinelPassword: sentinelPassword, tls: tls,
+                eventLoop: eventLoop, timeout: timeout, logger: logger)
             watch.follow(client)
             watch.follow(pubsub.client)
             commands = client

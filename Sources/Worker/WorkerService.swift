@@ -50,7 +50,9 @@ final class WorkerService: Service {
             logger.warning("ECHO_REDIS_CA and ECHO_REDIS_TLS_SERVER_NAME apply to rediss:// only; this Redis connection is not encrypted", metadata: ["redis": "\(topology)"])
         }
         let timeout = TimeAmount.milliseconds(Int64(configuration.redisTimeoutMilliseconds))
-        let redis = try RedisSetup(topology: topology, tls: settings.redisTLS, eventLoop: loop, timeout: timeout, logger: logger)
+        let redis = try RedisSetup(
+            topology: topology, tls: settings.redisTLS, sentinelPassword: configuration.redisSentinelPassword,
+            eventLoop: loop, timeout: timeout, logger: logger)
         let hub = ChatHub(eventLoop: loop, store: RoomStore(redis: redis.commands, keys: RoomKeys(layout: RoomKeys.layout(for: topology)), configuration: configuration), redis: redis, configuration: configuration, logger: logger)
 
         var assets: StaticAssets? = nil

@@ -28,7 +28,7 @@ import Testing
 
     @Test func shortLivedKeysAreNotCopied() {
         for key in [legacy.rateLimit(ip: "10.0.0.1", room: "r"), legacy.connections("::1"), legacy.handshakes("10.0.0.1"),
-                    legacy.joins("10.0.0.1"), legacy.dataEpoch] {
+                    legacy.joins("10.0.0.1"), legacy.dataEpoch, legacy.primary("r")] {
             #expect(KeyMigration.plan(forLegacyKey: key) == .skip(.skipped), "\(key)")
         }
     }

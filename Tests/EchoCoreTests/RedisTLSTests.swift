@@ -16,6 +16,20 @@ import Testing
         #expect(RedisTLS.withoutCode("hostname mismatch") == "hostname mismatch")
     }
 
+    @Test func eachConnectionChecksTheHostItDialsUnlessOneNameIsSet() throws {
+        let context = try TLSClientContext(caFile: nil)
+        let seed = try RedisEndpoint(url: "rediss://redis.example:6379")
+        var announced = seed
+        announced.address = .tcp(host: "10.1.2.3", port: 6380)
+        let perNode = RedisTLS(context: context)
+        #expect(perNode.serverName(for: seed) == "redis.example")
+        // A cluster node (or a Sentinel's primary) named by its IP is checked against that IP.
+        #expect(perNode.serverName(for: announced) == "10.1.2.3")
+        let shared = RedisTLS(context: context, fixedServerName: "redis.internal")
+        #expect(shared.serverName(for: seed) == "redis.internal")
+        #expect(shared.serverName(for: announced) == "redis.internal")
+    }
+
     @Test func plainConnectionsAreSecuredAtOnce() throws {
         let channel = EmbeddedChannel()
         let handler = RedisChannelHandler(expectsTLS: false)

@@ -15,6 +15,7 @@ import Testing
         #expect(legacy.members("ab12") == "room:ab12:members")
         #expect(legacy.usernames("ab12") == "room:ab12:usernames")
         #expect(legacy.info("ab12") == "room:ab12:info")
+        #expect(legacy.primary("ab12") == "room:ab12:primary")
         #expect(legacy.dedupe(room: "ab12", clientID: "c-1") == "cid:ab12:c-1")
         #expect(legacy.publishCommand == "PUBLISH")
     }
@@ -35,6 +36,7 @@ import Testing
         #expect(tagged.members("ab12") == "room:{ab12}:members")
         #expect(tagged.usernames("ab12") == "room:{ab12}:usernames")
         #expect(tagged.info("ab12") == "room:{ab12}:info")
+        #expect(tagged.primary("ab12") == "room:{ab12}:primary")
         #expect(tagged.dedupe(room: "ab12", clientID: "c-1") == "cid:{ab12}:c-1")
         #expect(tagged.session("s1", room: "ab12") == "session:{ab12}:s1")
         #expect(tagged.rateLimit(ip: "10.0.0.1", room: "ab12") == "rl:{ab12}:10.0.0.1")
@@ -84,7 +86,7 @@ import Testing
             ("leave", LeaveScript(roomKeys: keys, room: room, sessionID: "s-1", eventPrefix: body, roomTTLSeconds: 60).keys),
             ("refresh", PresenceRefreshScript(roomKeys: keys, room: room, members: [("s-1", "Ann")], presenceTTLMilliseconds: 1000,
                                               roomTTLSeconds: 60).keys),
-            ("resync", ResyncScript(roomKeys: keys, room: room, request: ResyncRequest(positions: [nil]), pageSize: 10, historyLimit: 50).keys),
+            ("resync", ResyncScript(roomKeys: keys, room: room, request: ResyncRequest(positions: [nil]), pageSize: 10, historyLimit: 50, roomTTLSeconds: 60).keys),
             ("history", [keys.stream(room)]),
             ("active", ActiveRoomsScript(roomKeys: keys, rooms: [room, "other"], roomTTLSeconds: 60).keys),
             ("admit", AdmitScript(roomKeys: keys, ip: ip, instance: "w", connections: (1, 10, 1000), bucket: (keys.handshakes(ip), bucket)).keys),
@@ -120,10 +122,10 @@ import Testing
         let calls = Dictionary(uniqueKeysWithValues: Self.calls(legacy, room: "r", ip: "1.2.3.4").map { ($0.name, $0.keys) })
         #expect(calls["chat"] == ["stream:r", "room:r", "rl:1.2.3.4", "room:r:info", "cid:r:c-1"])
         #expect(calls["chat without clientId"] == ["stream:r", "room:r", "rl:1.2.3.4", "room:r:info"])
-        #expect(calls["join"] == ["room:r:info", "room:r:members", "room:r:usernames", "session:s-1", "stream:r", "room:r"])
+        #expect(calls["join"] == ["room:r:info", "room:r:members", "room:r:usernames", "session:s-1", "stream:r", "room:r", "room:r:primary"])
         #expect(calls["leave"] == ["room:r:members", "room:r:usernames", "session:s-1", "room:r", "room:r:info"])
         #expect(calls["refresh"] == ["room:r:members", "room:r:usernames", "room:r:info"])
-        #expect(calls["resync"] == ["stream:r"])
+        #expect(calls["resync"] == ["stream:r", "room:r:primary"])
         #expect(calls["active"] == ["active_rooms"])
         #expect(calls["admit"] == ["ipconn:1.2.3.4", "hs:1.2.3.4"])
         #expect(calls["admit joins"] == ["jn:1.2.3.4"])

@@ -64,7 +64,7 @@ import Testing
     let join = JoinScript(roomKeys: .legacy, room: "r", action: .join, sessionID: "s", username: "Ann", session: ByteBuffer(string: "{}"), eventPrefix: ByteBuffer(string: "{"), since: nil, historyLimit: 50, presenceTTLMilliseconds: 1000, roomTTLSeconds: 60)
 
     @Test func joinKeysAndArguments() {
-        #expect(join.keys == ["room:r:info", "room:r:members", "room:r:usernames", "session:s", "stream:r", "room:r"])
+        #expect(join.keys == ["room:r:info", "room:r:members", "room:r:usernames", "session:s", "stream:r", "room:r", "room:r:primary"])
         #expect(join.arguments.count == 10)
         #expect(Self.text(join.arguments.last) == "PUBLISH")
     }
@@ -118,9 +118,9 @@ import Testing
 
     @Test func resyncReplies() throws {
         let request = ResyncRequest(positions: [nil, Self.id(5)])
-        let resync = ResyncScript(roomKeys: .legacy, room: "r", request: request, pageSize: 2, historyLimit: 50)
-        #expect(resync.keys == ["stream:r"])
-        #expect(resync.arguments.count == 4)
+        let resync = ResyncScript(roomKeys: .legacy, room: "r", request: request, pageSize: 2, historyLimit: 50, roomTTLSeconds: 60)
+        #expect(resync.keys == ["stream:r", "room:r:primary"])
+        #expect(resync.arguments.count == 5)
         let reply = try resync.decode(.array([.array([.integer(0), .integer(1)]), .array([Self.entry("6-0"), Self.entry("7-0")]), .array([Self.entry("7-0"), Self.entry("6-0")])]))
         #expect(reply.covered == [false, true])
         #expect(reply.entries.map(\.id) == [Self.id(6), Self.id(7)])

@@ -27,6 +27,9 @@ import Testing
                         RedisEndpoint(address: .tcp(host: "s2", port: 26380), password: "pw")],
             primaryName: "mymaster"))
         #expect(topology.description == "redis+sentinel://s1:26379,s2:26380/mymaster")
+        let tls = try RedisTopology(url: "rediss+sentinel://:pw@s1:26379,s2:26380/mymaster")
+        #expect(tls.usesTLS && tls.endpoints.allSatisfy { $0.usesTLS && $0.password == "pw" })
+        #expect(tls.description == "rediss+sentinel://s1:26379,s2:26380/mymaster")
     }
 
     @Test(arguments: [

@@ -65,6 +65,7 @@ struct SettingTests {
         configuration.acmeWebroot = "/var/www/acme"
         configuration.redisCAPath = "/etc/echo/redis-ca.pem"
         configuration.redisTLSServerName = "redis.internal"
+        configuration.redisSentinelPassword = "sentinel-secret"
         #expect(try EchoConfiguration(values: configuration.environment) == configuration)
         // Each field above differs from its default, so a setting missing from the table would fail.
         for setting in EchoConfiguration.settings where setting.name != "ECHO_ENV" {

@@ -151,12 +151,18 @@ class RedisCluster:
     port + 10000, may be taken or above 65535). `node_timeout_ms` is short so that a killed
     primary's replica takes over within a few seconds. `.url` names the primaries as seeds.
     `.cli(*args)` follows redirects (`redis-cli -c`), so a test that pokes a room's keys works in
-    both modes; `.node(port, *args)` asks one node."""
+    both modes; `.node(port, *args)` asks one node.
+
+    With `tls` (a tlsca.TestCA), every node speaks only TLS (`--port 0 --tls-port`), on the
+    cluster bus and for replication too, with one certificate for localhost and 127.0.0.1 (the
+    address each node announces); `.url` is `rediss+cluster://…`."""
 
     is_cluster = True
 
-    def __init__(self, primaries=3, replicas=1, node_timeout_ms=2000, directory: str | None = None):
+    def __init__(self, primaries=3, replicas=1, node_timeout_ms=2000, directory: str | None = None, tls=None):
         count = primaries * (1 + replicas)
+        self.tls = tls
+        self.leaf = tls.issue("localhost", serial=0x3C01, prefix="cluster-node") if tls else None
         self.ports = [free_port() for _ in range(count)]
         self.bus_ports = [free_port() for _ in range(count)]
         self.primary_count = primaries
@@ -166,20 +172,31 @@ class RedisCluster:
         self.procs: dict[int, subprocess.Popen] = {}
 
     @property
+    def redis_cli(self) -> list[str]:
+        return ["redis-cli", "--tls", "--cacert", str(self.tls.cert)] if getattr(self, "tls", None) else ["redis-cli"]
+
+    @property
     def port(self):
         """A node to connect to (the first primary at creation)."""
         return self.ports[0]
 
     @property
     def url(self):
-        return "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in self.ports[:self.primary_count]) + "/"
+        scheme = "rediss+cluster://" if self.tls else "redis+cluster://"
+        return scheme + ",".join(f"127.0.0.1:{p}" for p in self.ports[:self.primary_count]) + "/"
 
     def start_node(self, port: int):
         bus = self.bus_ports[self.ports.index(port)]
         node_dir = Path(self.dir) / str(port)
         node_dir.mkdir(exist_ok=True)
+        if self.tls:
+            listen = ["--port", "0", "--tls-port", str(port), "--tls-cluster", "yes", "--tls-replication", "yes",
+                      "--tls-cert-file", str(self.leaf.cert), "--tls-key-file", str(self.leaf.key),
+                      "--tls-ca-cert-file", str(self.tls.cert), "--tls-auth-clients", "no"]
+        else:
+            listen = ["--port", str(port)]
         self.procs[port] = subprocess.Popen(
-            ["redis-server", "--port", str(port), "--cluster-port", str(bus), "--bind", "127.0.0.1",
+            ["redis-server", *listen, "--cluster-port", str(bus), "--bind", "127.0.0.1",
              "--cluster-enabled", "yes", "--cluster-config-file", str(node_dir / "nodes.conf"),
              "--cluster-node-timeout", str(self.node_timeout_ms), "--save", "", "--appendonly", "no",
              # As docs/operations.md recommends: the other shards keep serving while one fails over.
@@ -200,7 +217,7 @@ class RedisCluster:
         for port in self.ports:
             self.start_node(port)
         out = subprocess.run(
-            ["redis-cli", "--cluster", "create", *(f"127.0.0.1:{p}" for p in self.ports),
+            [*self.redis_cli, "--cluster", "create", *(f"127.0.0.1:{p}" for p in self.ports),
              "--cluster-replicas", str(self.replicas), "--cluster-yes"],
             capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, out.stdout + out.stderr
@@ -237,13 +254,13 @@ class RedisCluster:
         del self.procs[port]
 
     def node(self, port: int, *args) -> str:
-        out = subprocess.run(["redis-cli", "-p", str(port), *map(str, args)], capture_output=True, text=True, timeout=10)
+        out = subprocess.run([*self.redis_cli, "-p", str(port), *map(str, args)], capture_output=True, text=True, timeout=10)
         return out.stdout.strip()
 
     def cli(self, *args) -> str:
         """A command sent where its key lives (redirects followed), through a running primary."""
         port = self.primaries()[0] if self.procs else self.port
-        out = subprocess.run(["redis-cli", "-c", "-p", str(port), *map(str, args)], capture_output=True, text=True, timeout=10)
+        out = subprocess.run([*self.redis_cli, "-c", "-p", str(port), *map(str, args)], capture_output=True, text=True, timeout=10)
         return out.stdout.strip()
 
     def on_primaries(self, *args) -> dict[int, str]:

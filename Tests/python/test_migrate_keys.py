@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from conftest import BIN_DIR, RedisServer
+from conftest import BIN_DIR, RedisServer, wait_for
 from wsclient import Client
 
 ROOMS = 6
@@ -177,3 +177,39 @@ def test_migrate_keys_refuses_what_it_cannot_migrate(source, redis_cluster):
     out = migrate("--from", source.url, "--to", cluster.url, check=False)
     assert out.returncode != 0 and "already uses the tagged layout" in out.stderr, out.stderr
     assert all(cluster.node(p, "DBSIZE") == "0" for p in cluster.primaries())
+
+
+def test_migrate_keys_from_the_embedded_redis_as_operations_md_says(redis_cluster, start_echo, tmp_path):
+    """docs/operations.md: stop Echo, start a redis-server on the embedded Redis's data directory,
+    migrate from it. What the embedded Redis wrote (its append-only file) reaches the cluster."""
+    cluster = redis_cluster
+    state = tmp_path / "state"
+    old = start_echo(workers=1, redis_url=None, args=["--runtime-dir", str(tmp_path / "run")], STATE_DIRECTORY=str(state))
+    r = room()
+    a, _ = joined(old.ws_url, r, "alice", action="create")
+    b, _ = joined(old.ws_url, r, "bob")
+    for i in range(MESSAGES):
+        a.chat(r, f"{r} message {i}", clientId=f"{r}-c{i}")
+    ids = [b.next_chat()["id"] for _ in range(MESSAGES)]
+    a.close()
+    b.close()
+    old.stop()  # SIGTERM: the embedded redis-server stops with it, its append-only file flushed
+
+    data = RedisServer()
+    data.proc = subprocess.Popen(
+        ["redis-server", "--dir", str(state / "redis"), "--appendonly", "yes", "--port", str(data.port),
+         "--bind", "127.0.0.1", "--save", ""], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: data.cli("XLEN", f"stream:{r}") == str(MESSAGES), what="the embedded Redis's data, loaded")
+        run = migrate("--from", data.url, "--to", cluster.url)
+        assert counts(run.stdout)["stream"] == (1, 0), run.stdout
+        assert field(run.stdout, "entries") == MESSAGES
+    finally:
+        data.stop()
+
+    new = start_echo(workers=1, redis_url=cluster.url)
+    resumed = Client(new.ws_url)
+    again = resumed.join(r, "bob", action="rejoin", since=ids[3])
+    assert again["recovered"] is True, again
+    assert [m["id"] for m in again["messages"]] == ids[4:]
+    resumed.close()

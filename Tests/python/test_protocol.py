@@ -256,6 +256,52 @@ def test_resume_too_old_says_recovered_false(worker, redis_server):
     assert [m["id"] for m in history["messages"]] == ids[-2:]
 
 
+def test_resume_from_before_a_change_of_primary_says_recovered_false(worker, redis_server):
+    """The failover marker (FailoverMarker, docs/architecture.md): the room records the
+    replication id of the primary its joins ran on. Here the record is forged to name the node's
+    previous primary (`master_replid2`), as after a replica's promotion: every position up to the
+    stream's end becomes doubtful, since what followed it may have been lost with the old
+    primary; positions written after that stay trusted."""
+    r = room()
+    c, _ = joined(worker.ws_url, r, "alice", action="create")
+    for i in range(2):
+        c.chat(r, f"m{i}")
+    ids = [c.next_chat()["id"] for _ in range(2)]
+    key = f"room:{redis_server.tag(r)}:primary"
+    assert re.fullmatch(r"[0-9a-f]{40}", redis_server.cli("HGET", key, "replid"))
+    if getattr(redis_server, "is_cluster", False):
+        replication = redis_server.node(redis_server.primary_for(key), "INFO", "replication")
+    else:
+        replication = redis_server.cli("INFO", "replication")
+    previous = re.search(r"master_replid2:([0-9a-f]+)", replication).group(1)
+    redis_server.cli("HSET", key, "replid", previous)
+
+    for since in ids:  # before the marker, and at it (its successors may be what was lost)
+        history = Client(worker.ws_url).join(r, "alice", action="rejoin", since=since)
+        assert history["recovered"] is False
+        assert [m["id"] for m in history["messages"]] == ids
+    assert redis_server.cli("HGET", key, "doubtful") == ids[-1]
+    c.chat(r, "m2")
+    after = c.next_chat()["id"]
+    history = Client(worker.ws_url).join(r, "alice", action="rejoin", since=ids[-1])
+    assert history["recovered"] is False, "the mark stays"
+    history = Client(worker.ws_url).join(r, "alice", action="rejoin", since=after)
+    assert history["recovered"] is True and history["messages"] == []
+
+
+def test_a_room_moved_from_an_unrelated_primary_is_doubted_only_without_a_cluster(worker, redis_server):
+    """A record naming a primary the node never replicated from: in a cluster, the room's slot
+    migrated here (nothing lost: the resume is trusted); on one node or under Sentinel keys never
+    move, so it was a fault (the resume is told)."""
+    r = room()
+    c, _ = joined(worker.ws_url, r, "alice", action="create")
+    c.chat(r, "m0")
+    since = c.next_chat()["id"]
+    redis_server.cli("HSET", f"room:{redis_server.tag(r)}:primary", "replid", "ab" * 20)
+    history = Client(worker.ws_url).join(r, "alice", action="rejoin", since=since)
+    assert history["recovered"] is getattr(redis_server, "is_cluster", False), history
+
+
 def test_room_events_in_redis_keep_their_wire_format(worker, redis_server):
     """The pub/sub payloads and stream entries every version of the worker reads (a rolling reload
     runs two versions on one Redis; a deployment keeps its streams): pinned as bytes."""

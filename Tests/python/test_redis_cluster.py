@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import signal
+import time
 import uuid
 
 from conftest import http_get, wait_for
@@ -232,6 +234,78 @@ def test_a_killed_primary_is_replaced_and_its_rooms_chat_again(redis_cluster, st
     health = admin_health(e1)["redisTopology"]
     assert all(s["connected"] and s["subscriberConnected"] for s in health["shards"])
     assert not any(s["primary"].endswith(f":{victim}") for s in health["shards"])
+
+
+def replica_of(cluster, primary: int) -> int:
+    info = cluster.node(primary, "INFO", "replication")
+    return int(re.search(r"slave0:ip=[^,]+,port=(\d+)", info).group(1))
+
+
+def resume(url, room_id, name, since, timeout=20.0):
+    """Joins with `since` until the worker serves the room again (UNAVAILABLE while it follows)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        c = Client(url)
+        history = c.join(room_id, name, since=since)
+        if history.get("type") == "history":
+            return c, history
+        c.close()
+        assert time.monotonic() < deadline, history
+        time.sleep(0.2)
+
+
+def test_a_client_away_during_a_failover_is_told_what_the_replica_never_got(redis_cluster, start_echo):
+    """The silent-gap case: bob leaves after `m1`; `m2` and `m3` are acknowledged while the
+    shard's replica is cut off; the primary dies and the replica takes over without them. Bob
+    comes back with `since` = m1, which survived: he must be told recovered:false (the failover
+    marker, JoinScript), not be handed "everything after m1" without m2 and m3. Alice, connected
+    throughout, is told too (failedOver), and a resume from a position written by the new primary
+    is trusted again."""
+    cluster = redis_cluster
+    echo = start_echo(workers=1, redis_url=cluster.url)
+    victim = sorted(rooms_on_every_shard(cluster, per_shard=1).items())[0]
+    primary, (r,) = victim
+    replica = replica_of(cluster, primary)
+    alice, _ = joined(echo.ws_url, r, "alice", action="create")
+    bob, _ = joined(echo.ws_url, r, "bob")
+    alice.chat(r, "m1")
+    m1 = bob.next_chat()["id"]
+    assert alice.next_chat()["text"] == "m1"
+    bob.close()
+
+    # Cut the replica off: stopped, it cannot reconnect and catch up from the backlog.
+    cluster.procs[replica].send_signal(signal.SIGSTOP)
+    try:
+        cluster.node(primary, "CLIENT", "KILL", "TYPE", "replica")
+        for text in ("m2", "m3"):
+            alice.chat(r, text)
+            assert alice.next_chat()["text"] == text  # acknowledged: stored and published
+        time.sleep(0.2)
+        cluster.kill(primary)
+    finally:
+        cluster.procs[replica].send_signal(signal.SIGCONT)
+    cluster.wait_ok(timeout=30)
+    assert cluster.primary_for(f"stream:{{{r}}}") == replica
+    stream = cluster.node(replica, "XRANGE", f"stream:{{{r}}}", "-", "+")
+    assert "m1" in stream and "m2" not in stream and "m3" not in stream, "the replica should have missed m2 and m3"
+
+    bob, history = resume(echo.ws_url, r, "bob", since=m1)
+    # Without the marker this was recovered:true with no message: m2 and m3 silently gone.
+    assert history["recovered"] is False, history
+    assert [m["text"] for m in history["messages"] if m.get("sender") != "System"] == ["m1"]
+
+    # Alice was connected: she is told too, then the room chats on the new primary.
+    frame = alice.recv_until(lambda f: f.get("type") == "history", timeout=15)
+    assert frame["recovered"] is False
+    alice.chat(r, "m4")
+    m4 = bob.next_chat(timeout=10)
+    assert m4["text"] == "m4"
+    bob.close()
+    # A position the new primary wrote is trusted: nothing after it can have been lost.
+    bob, history = resume(echo.ws_url, r, "bob", since=m4["id"])
+    assert history["recovered"] is True and history["messages"] == [], history
+    alice.close()
+    bob.close()
 
 
 def test_a_slot_mid_migration_answers_ask_and_tryagain(redis_cluster, start_echo):

@@ -129,8 +129,15 @@ def test_redis_kill9_and_restart_with_data(start_worker):
 
         report = run_fault(start_worker, redis, "kill -9 + restart (AOF always)", inject)
         assert_accounted(report)
-        # Redis kept everything, so every member that stayed connected got every message.
-        assert report.recovered_false == 0
+        # Redis kept everything, so every client got every message (assert_accounted). The
+        # restart gave Redis a new replication id, and a restart that kept everything cannot be
+        # told from one that lost its last writes (appendfsync everysec, a snapshot): a client
+        # whose position was written before it is told recovered:false, once, with the history
+        # as it stands (the failover marker: JoinScript, ResyncScript). A resumer (r<n>-...) may be
+        # told twice: its resume from the mark itself, told, is caught up again from the same mark
+        # when the join overlapped the worker's own catch-up.
+        assert all(v.told <= (2 if v.name.startswith("r") else 1) for v in report.verdicts), \
+            [v.describe() for v in report.verdicts]
     finally:
         redis.cleanup()
 

@@ -16,6 +16,7 @@ import json
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -27,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from conftest import free_port, http_get, stop_processes, wait_for
+from test_redis_cluster_tls import carries
 from wsclient import Client
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "chaos"))
@@ -43,24 +45,49 @@ FOLLOW_LIMIT_S = (DOWN_AFTER_MS + FAILOVER_TIMEOUT_MS) / 1000 + 2
 
 class SentinelSet:
     """A primary, a replica of it and three Sentinels watching it under NAME, each on a free
-    loopback port, in one temporary folder (Sentinels rewrite their config file)."""
+    loopback port, in one temporary folder (Sentinels rewrite their config file).
 
-    def __init__(self):
+    - `tls` (a tlsca.TestCA): every process listens only on TLS and replicates and watches over
+      TLS. The primary and replica certificates carry only IP 127.0.0.1 (the address the
+      Sentinels give), the Sentinels' only the name localhost (the URL's host).
+    - `password`: the primary's and replica's `requirepass` (the URL's userinfo);
+      `sentinel_password`: the Sentinels' own `requirepass` (ECHO_REDIS_SENTINEL_PASSWORD)."""
+
+    def __init__(self, tls=None, password=None, sentinel_password=None):
         self.dir = Path(tempfile.mkdtemp(prefix="echo-sentinel-"))
         self.primary_port = free_port()
         self.replica_port = free_port()
         self.sentinel_ports = [free_port() for _ in range(3)]
         self.procs: dict[int, subprocess.Popen] = {}
+        self.tls = tls
+        self.password = password
+        self.sentinel_password = sentinel_password
+        if tls:
+            self.node_leaf = tls.issue("redis", serial=0x5E01, prefix="sentinel-node", names=("IP:127.0.0.1",))
+            self.sentinel_leaf = tls.issue("localhost", serial=0x5E02, prefix="sentinel", names=("DNS:localhost",))
 
     @property
     def url(self):
-        return "redis+sentinel://" + ",".join(f"127.0.0.1:{p}" for p in self.sentinel_ports) + f"/{NAME}"
+        scheme = "rediss+sentinel://" if self.tls else "redis+sentinel://"
+        host = "localhost" if self.tls else "127.0.0.1"
+        auth = f":{self.password}@" if self.password else ""
+        return scheme + auth + ",".join(f"{host}:{p}" for p in self.sentinel_ports) + f"/{NAME}"
+
+    def _tls_options(self, leaf, port):
+        if not self.tls:
+            return [f"port {port}"]
+        return ["port 0", f"tls-port {port}", "tls-replication yes", "tls-auth-clients no",
+                f"tls-cert-file {leaf.cert}", f"tls-key-file {leaf.key}", f"tls-ca-cert-file {self.tls.cert}"]
 
     def _redis(self, port, *extra):
         folder = self.dir / str(port)
         folder.mkdir()
+        options = self._tls_options(self.node_leaf if self.tls else None, port)
+        if self.password:
+            options += [f"requirepass {self.password}", f"masterauth {self.password}"]
+        args = [f"--{word}" if i == 0 else word for option in options for i, word in enumerate(option.split(" ", 1))]
         self.procs[port] = subprocess.Popen(
-            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            ["redis-server", *args, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
              "--dir", str(folder), *extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -69,12 +96,16 @@ class SentinelSet:
         self._redis(self.replica_port, "--replicaof", "127.0.0.1", str(self.primary_port))
         for port in self.sentinel_ports:
             config = self.dir / f"sentinel-{port}.conf"
+            auth = [f"sentinel auth-pass {NAME} {self.password}"] if self.password else []
+            if self.sentinel_password:
+                # The Sentinels log in to each other with it too.
+                auth += [f"requirepass {self.sentinel_password}", f"sentinel sentinel-pass {self.sentinel_password}"]
             config.write_text("\n".join([
-                f"port {port}", "bind 127.0.0.1", f"dir {self.dir}",
+                *self._tls_options(self.sentinel_leaf if self.tls else None, port), "bind 127.0.0.1", f"dir {self.dir}",
                 f"sentinel monitor {NAME} 127.0.0.1 {self.primary_port} 2",
                 f"sentinel down-after-milliseconds {NAME} {DOWN_AFTER_MS}",
                 f"sentinel failover-timeout {NAME} {FAILOVER_TIMEOUT_MS}",
-                f"sentinel parallel-syncs {NAME} 1", ""]))
+                f"sentinel parallel-syncs {NAME} 1", *auth, ""]))
             self.procs[port] = subprocess.Popen(["redis-server", str(config), "--sentinel"],
                                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(lambda: self.call(self.replica_port, "INFO", "replication").find(b"master_link_status:up") >= 0,
@@ -88,6 +119,13 @@ class SentinelSet:
 
     def call(self, port, *args):
         with Redis(port, timeout=2) as r:
+            if self.tls:
+                context = ssl.create_default_context(cafile=str(self.tls.cert))
+                context.check_hostname = False  # Echo's checks are under test, not this helper's
+                r.sock = context.wrap_socket(r.sock)
+            password = self.sentinel_password if port in self.sentinel_ports else self.password
+            if password:
+                r.call("AUTH", password)
             return r.call(*args)
 
     def named_primary(self, port=None) -> int | None:
@@ -106,6 +144,30 @@ class SentinelSet:
     def cleanup(self):
         stop_processes(self.procs.values())
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def last_id_then_leave(url, room, name) -> str:
+    """Joins `room`, waits for one chat and hangs up: the id a resume would ask `since`."""
+    c = Client(url)
+    try:
+        assert c.join(room, name).get("type") == "history"
+        return c.next_chat()["id"]
+    finally:
+        c.close()
+
+
+def resume(url, room, name, since, timeout=15.0) -> dict:
+    """The history frame of a join with `since`, retried while Echo answers with an error."""
+    deadline = time.monotonic() + timeout
+    while True:
+        c = Client(url)
+        try:
+            history = c.join(room, name, since=since)
+        finally:
+            c.close()
+        if history.get("type") == "history" or time.monotonic() > deadline:
+            return history
+        time.sleep(0.2)
 
 
 def admin_health(echo) -> dict:
@@ -197,6 +259,10 @@ async def _failover_under_traffic(echo, sentinels: SentinelSet, old: int, new: i
     try:
         await fleet.start(join_timeout=10)
         await asyncio.sleep(2.0)
+        # A client that leaves before the failover and resumes after it, from a position that
+        # survives (written long before the replica was cut off).
+        away_room = fleet.rooms[-1]
+        away_since = await asyncio.to_thread(last_id_then_leave, echo.ws_url, away_room, "away")
 
         asked = sentinels.sentinel_ports[-1]
 
@@ -269,6 +335,12 @@ async def _failover_under_traffic(echo, sentinels: SentinelSet, old: int, new: i
         assert summary.lost == acked_lost, summary.examples
         assert summary.unconfirmed == 0 and summary.stored_twice == []
         assert summary.delivered > 0
+
+        # The away client is told recovered:false: what came after its position may have been
+        # lost with the old primary (with the replica cut off, some was), and the history is the
+        # new primary's. Before the failover marker it was told recovered:true.
+        away_history = await asyncio.to_thread(resume, echo.ws_url, away_room, "away", away_since)
+        assert away_history["recovered"] is False, away_history
 
         # Chat works after, on the new primary, and /health names it.
         wait_for(lambda: admin_health(echo).get("redisTopology", {}).get("primary") == f"127.0.0.1:{new}", what="/health naming the new primary")
@@ -410,3 +482,70 @@ def test_a_resume_from_a_message_the_stream_no_longer_holds_is_told(start_worker
             b.close()
     finally:
         a.close()
+
+
+def chat_goes_through(client, r, text, timeout=20):
+    """Sends `text` until it comes back (the worker may still be moving to the new primary)."""
+    def delivered():
+        client.chat(r, text, clientId=text.replace(" ", "-"))
+        frame = client.recv_until(lambda f: f.get("type") == "error" or carries(f, text), timeout=3)
+        assert carries(frame, text), frame
+        return True
+    wait_for(delivered, timeout=timeout, interval=0.3, what=f"{text!r} delivered")
+
+
+def kill_primary_and_follow(sentinels: SentinelSet, worker, client, r):
+    """kill -9 of the primary: the worker follows the Sentinels to the replica and chats there."""
+    sentinels.kill9(sentinels.primary_port)
+    wait_for(lambda: sentinels.named_primary() == sentinels.replica_port, timeout=FOLLOW_LIMIT_S, what="the Sentinels' switch")
+    chat_goes_through(client, r, "after the failover")
+    new = f"127.0.0.1:{sentinels.replica_port}"
+    wait_for(lambda: admin_health(worker)["redisTopology"]["primary"] == new, what="/health naming the new primary")
+    assert sentinels.call(sentinels.replica_port, "XLEN", f"stream:{r}") >= 1
+
+
+def test_echo_follows_a_failover_with_tls_sentinels(start_worker, tmp_path):
+    """`rediss+sentinel://`: the Sentinels and both Redis nodes speak only TLS. Each connection
+    checks the host it dials: the Sentinels by the URL's name (localhost), the primary by the IP
+    the Sentinels give (127.0.0.1); neither certificate carries the other's name."""
+    from tlsca import TestCA
+    sentinels = SentinelSet(tls=TestCA(tmp_path / "ca", name="Echo Sentinel Test CA")).start()
+    try:
+        assert sentinels.url.startswith("rediss+sentinel://localhost:")
+        worker = start_worker(redis_url=sentinels.url, ECHO_REDIS_CA=str(sentinels.tls.cert))
+        assert admin_health(worker)["redisTopology"]["primary"] == f"127.0.0.1:{sentinels.primary_port}"
+        r = "t" + uuid.uuid4().hex[:10]
+        client = Client(worker.ws_url)
+        assert client.join(r, "alice", action="create")["type"] == "history"
+        chat_goes_through(client, r, "before the failover")
+        kill_primary_and_follow(sentinels, worker, client, r)
+        client.close()
+    finally:
+        sentinels.cleanup()
+
+
+def test_sentinels_with_a_password_of_their_own(start_worker):
+    """Sentinels with `requirepass` are asked with ECHO_REDIS_SENTINEL_PASSWORD; the URL's
+    password logs in to the primary. Without the Sentinels' password, /health says why."""
+    sentinels = SentinelSet(password="primary-secret", sentinel_password="sentinel-secret").start()
+    try:
+        refused = start_worker(redis_url=sentinels.url, wait=False)
+        error = wait_for(lambda: "NOAUTH" in admin_health(refused).get("redisError", "") and admin_health(refused)["redisError"],
+                         timeout=15, what="/health saying the Sentinels want a password")
+        port = sentinels.sentinel_ports[0]
+        assert error.startswith(f'no Sentinel named the primary "{NAME}": 127.0.0.1:{port}: NOAUTH'), error
+
+        worker = start_worker(redis_url=sentinels.url, ECHO_REDIS_SENTINEL_PASSWORD="sentinel-secret")
+        log = worker.logs()
+        assert "sentinel-secret" not in log and "primary-secret" not in log
+        r = "w" + uuid.uuid4().hex[:10]
+        client = Client(worker.ws_url)
+        assert client.join(r, "alice", action="create")["type"] == "history"
+        chat_goes_through(client, r, "before the failover")
+        kill_primary_and_follow(sentinels, worker, client, r)
+        # The +switch-master watch logged in to its Sentinel too: it, not a retry, told the worker.
+        worker.log.flush()
+        assert "via=+switch-master" in worker.log_path.read_text(errors="replace")
+        client.close()
+    finally:
+        sentinels.cleanup()

@@ -238,7 +238,7 @@ public final class RedisClient: @unchecked Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
                     if let tls {
-                        try pipeline.addHandler(TLSHandler.client(context: tls.context, serverName: tls.serverName, logger: logger))
+                        try pipeline.addHandler(TLSHandler.client(context: tls.context, serverName: tls.serverName(for: endpoint), logger: logger))
                     }
                     try pipeline.addHandler(RedisChannelHandler(expectsTLS: tls != nil))
                 }

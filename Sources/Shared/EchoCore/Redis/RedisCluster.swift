@@ -181,6 +181,14 @@ public final class RedisCluster: RedisCommands, @unchecked Sendable {
         return primaries.first(where: \.isConnected) ?? clients.values.first(where: \.isConnected) ?? primaries.first ?? clients.values.first
     }
 
+    /// The connection to a node named `host:port` (`[v6]:port`).
+    private func client(address: String) -> RedisClient? {
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else { return nil }
+        var host = address[..<colon]
+        if host.hasPrefix("["), host.hasSuffix("]") { host = host.dropFirst().dropLast() }
+        return client(host: String(host), port: port)
+    }
+
     /// The connection to `host:port`, made (and started) the first time.
     private func client(host: String, port: Int) -> RedisClient {
         let address = ClusterSlotMap.Node.address(host: host, port: port)
@@ -195,6 +203,8 @@ public final class RedisCluster: RedisCommands, @unchecked Sendable {
                 self.refresh(because: "connection to \(address) lost")
             } else if self.map == nil {
                 self.refresh(because: "first connection")
+            } else if !self.isPartlyConnected {
+                self.refresh(because: "\(address) answers while no known primary does")
             }
         }
         clients[address] = client
@@ -254,10 +264,22 @@ public final class RedisCluster: RedisCommands, @unchecked Sendable {
             }
             return
         }
-        // A primary first: a replica may lag behind a failover it has not heard of yet.
-        let known = map?.primaries.compactMap { clients[$0.address] } ?? []
-        guard let node = known.first(where: \.isConnected) ?? clients.values.first(where: \.isConnected) else {
+        let source = ClusterMapSource.choose(
+            primaries: map?.primaries.map(\.address) ?? [], open: Array(clients.keys),
+            connected: Set(clients.filter { $0.value.isConnected }.keys),
+            seeds: seeds.compactMap { seed in
+                guard case .tcp(let host, let port) = seed.address else { return nil }
+                return ClusterSlotMap.Node.address(host: host, port: port)
+            },
+            replicas: map?.shards.flatMap(\.replicas).map(\.address) ?? [])
+        guard case .ask(let address) = source, let node = clients[address] else {
             refreshError = map == nil ? "no Redis Cluster node reachable (seeds: \(seeds.map(\.hostAndPort).joined(separator: ",")))" : nil
+            if case .dial(let nodes) = source, !nodes.isEmpty {
+                // Every known node is silent: they may all have moved. The seeds (and replicas)
+                // may know where to; the first to connect is asked (onAvailabilityChange).
+                logger.warning("no known redis cluster node answers; trying the seeds and replicas", metadata: ["nodes": "\(nodes.joined(separator: ","))"])
+                for node in nodes { _ = client(address: node) }
+            }
             return
         }
         refreshing = true

@@ -31,14 +31,17 @@ public final class RedisSentinel: @unchecked Sendable {
     /// The primary followed now: the last the Sentinels named; nil until one did.
     public private(set) var primary: SentinelReply.Address?
 
-    /// `sentinels` as parsed from the URL (their credentials are the primary's: Sentinels are
-    /// asked without any).
-    public init(sentinels: [RedisEndpoint], primaryName: String, tls: RedisTLS?, eventLoop: EventLoop, timeout: TimeAmount, logger: Logger) {
+    /// `sentinels` as parsed from the URL (their credentials are the primary's); the Sentinels
+    /// themselves are asked with `sentinelPassword` (their `requirepass`), or without one.
+    public init(
+        sentinels: [RedisEndpoint], primaryName: String, sentinelPassword: String? = nil, tls: RedisTLS?,
+        eventLoop: EventLoop, timeout: TimeAmount, logger: Logger
+    ) {
         precondition(!sentinels.isEmpty, "at least one Sentinel")
         self.primaryName = primaryName
         self.eventLoop = eventLoop
         self.primaryTemplate = sentinels[0]
-        self.sentinels = sentinels.map { RedisEndpoint(address: $0.address, usesTLS: $0.usesTLS) }
+        self.sentinels = sentinels.map { RedisEndpoint(address: $0.address, password: sentinelPassword, usesTLS: $0.usesTLS) }
         self.tls = tls
         self.timeout = timeout
         self.logger = logger
@@ -116,7 +119,12 @@ public final class RedisSentinel: @unchecked Sendable {
         }
         let name = primaryName
         let asked = RedisClient.open(sentinel, tls: tls, on: eventLoop, timeout: timeout, isSubscriber: false, logger: logger) { connection in
-            connection.send(RESPCommand("SENTINEL", "get-master-addr-by-name", .string(name)))
+            let question = RESPCommand("SENTINEL", "get-master-addr-by-name", .string(name))
+            guard let password = sentinel.password else { return connection.send(question) }
+            // Pipelined: a refused password fails the AUTH and with it this Sentinel's answer.
+            let login = connection.send(RESPCommand("AUTH", .string(password)))
+            let answer = connection.send(question)
+            return login.flatMap { _ in answer }
         }
         let answer = asked.flatMapThrowing { connection, reply in
             connection.close()

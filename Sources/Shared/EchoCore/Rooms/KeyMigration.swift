@@ -28,7 +28,8 @@ public enum KeyMigration {
     /// tagged one: no bucket maps onto another, and each refills within a minute), the admission
     /// counts and buckets (each worker rewrites its counts, and the old workers are gone), and the
     /// data epoch (a cluster keeps one per shard; a new one makes workers recover conservatively,
-    /// which costs nothing since every position is still in the copied streams).
+    /// which costs nothing since every position is still in the copied streams), and each room's
+    /// failover marker (``RoomKeys/primary(_:)``: it names the source's primary).
     public static func plan(forLegacyKey key: String, into keys: RoomKeys = .tagged) -> Plan {
         if key == keys.activeRooms { return .copy(.index, target: key) }
         if key == keys.dataEpoch { return .skip(.skipped) }
@@ -45,6 +46,8 @@ public enum KeyMigration {
                 case "members": return .copy(.members, target: keys.members(room))
                 case "usernames": return .copy(.usernames, target: keys.usernames(room))
                 case "info": return .copy(.info, target: keys.info(room))
+                // Names the source's primary: the target's first join records its own.
+                case "primary": return .skip(.skipped)
                 default: break
                 }
             }

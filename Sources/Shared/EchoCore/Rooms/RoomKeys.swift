@@ -54,6 +54,11 @@ public struct RoomKeys: Sendable, Equatable {
     public func usernames(_ room: String) -> String { "room:\(tag(room)):usernames" }
     /// Exists while the room is joinable (refreshed by every join, chat and presence refresh).
     public func info(_ room: String) -> String { "room:\(tag(room)):info" }
+    /// Hash: `replid`, the replication id of the Redis primary that served the room when a join
+    /// last looked, and `doubtful`, the stream position up to which a change of primary (a
+    /// failover, a restart) may have lost successors (``JoinScript``, docs/architecture.md,
+    /// "Failover marker"). Node-local by nature: never copied by `migrate-keys`.
+    public func primary(_ room: String) -> String { "room:\(tag(room)):primary" }
     /// String with TTL: the stream ID a client's `clientId` was stored under, so a retry is not
     /// stored twice.
     public func dedupe(room: String, clientID: String) -> String { "cid:\(tag(room)):\(clientID)" }

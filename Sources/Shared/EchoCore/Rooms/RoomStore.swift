@@ -209,6 +209,8 @@ public struct RoomStore: Sendable {
 
     /// One catch-up round for `room` (see ``RoomRecovery``).
     public func resync(room: String, request: ResyncRequest, pageSize: Int = RoomRecovery.pageSize) -> EventLoopFuture<ResyncReply> {
-        redis.run(ResyncScript(roomKeys: keys, room: room, request: request, pageSize: pageSize, historyLimit: configuration.historyLimit))
+        redis.run(ResyncScript(
+            roomKeys: keys, room: room, request: request, pageSize: pageSize, historyLimit: configuration.historyLimit,
+            roomTTLSeconds: configuration.roomTTLSeconds))
     }
 }

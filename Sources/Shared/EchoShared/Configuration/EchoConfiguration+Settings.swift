@@ -9,7 +9,7 @@ extension EchoConfiguration {
         .integer("PORT", flag: "port", value: "port", \.port, in: 0...65535, help: "Port to listen on.", appliesOn: .restart),
         .optionalText(
             "REDIS_URL", flag: "redis-url", value: "url", \.redisURL, default: "(embedded)",
-            help: "`redis://[user:pass@]host:port[/db]`, `rediss://...` (TLS: `ECHO_REDIS_CA`), `unix:///path/redis.sock[?db=N]`, `redis+cluster://host:port,host:port/` (Redis Cluster seeds) or `redis+sentinel://host:port,host:port/<primary-name>`; unset: `echo` runs its own redis-server, a lone `echo-worker` uses `redis://127.0.0.1:6379`.",
+            help: "`redis://[user:pass@]host:port[/db]`, `rediss://...` (TLS: `ECHO_REDIS_CA`), `unix:///path/redis.sock[?db=N]`, `redis+cluster://host:port,host:port/` (Redis Cluster seeds) or `redis+sentinel://host:port,host:port/<primary-name>` (`rediss+cluster://`, `rediss+sentinel://`: TLS); unset: `echo` runs its own redis-server, a lone `echo-worker` uses `redis://127.0.0.1:6379`.",
             validate: { _ = try RedisTopology(url: $0) }
         ),
         .integer("ECHO_RATE_LIMIT", flag: "rate-limit", \.rateLimitPerMinute, in: 0...1_000_000_000, help: "Chat messages per minute per client IP (0 = off)."),
@@ -130,6 +130,10 @@ extension EchoConfiguration {
         .optionalText(
             "ECHO_REDIS_TLS_SERVER_NAME", flag: "redis-tls-server-name", value: "name", \.redisTLSServerName, default: "(the URL's host)",
             help: "Host name a `rediss://` server's certificate must carry."
+        ),
+        .optionalText(
+            "ECHO_REDIS_SENTINEL_PASSWORD", flag: "redis-sentinel-password", value: "password", \.redisSentinelPassword, default: "(none)",
+            help: "The Sentinels' own `requirepass` with `redis+sentinel://` (the URL's `user:pass@` logs in to the primary)."
         ),
     ]
 }

@@ -83,6 +83,8 @@ public struct EchoConfiguration: SettingsConfiguration, Equatable {
     public var redisCAPath: String? = nil
     /// Name a `rediss://` server's certificate must carry; `nil`: the URL's host.
     public var redisTLSServerName: String? = nil
+    /// The password Sentinels ask for (their `requirepass`); `nil`: they ask for none.
+    public var redisSentinelPassword: String? = nil
 
     public init() {}
 

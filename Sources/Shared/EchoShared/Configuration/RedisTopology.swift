@@ -5,7 +5,8 @@
 /// - `redis+cluster://[user:pass@]host:port,host:port/` (`rediss+cluster://` over TLS): seed nodes;
 ///   the slot map is read from any of them. Cluster mode has no databases.
 /// - `redis+sentinel://[user:pass@]host:port,host:port/<primary-name>` (`rediss+sentinel://`):
-///   Sentinels to ask for the primary named `<primary-name>`. The credentials log in to the primary.
+///   Sentinels to ask for the primary named `<primary-name>`. The credentials log in to the primary
+///   (the Sentinels' own password is `ECHO_REDIS_SENTINEL_PASSWORD`, kept out of the URL).
 public enum RedisTopology: Sendable, Equatable, CustomStringConvertible {
     case single(RedisEndpoint)
     case cluster(seeds: [RedisEndpoint])

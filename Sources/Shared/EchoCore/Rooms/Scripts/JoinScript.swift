@@ -5,8 +5,9 @@ import NIOCore
 /// live feed the member already listens to).
 public struct JoinScript: RedisScriptCall {
     /// `recovered`, when the join resumes (`since`), says whether `since` is still in the stream
-    /// (not trimmed, not lost with a primary whose replica never got it); then the messages are
-    /// all those after it.
+    /// (not trimmed, not lost with a primary whose replica never got it) and after any change of
+    /// primary that may have lost its successors (``FailoverMarker``); then the messages are all
+    /// those after it.
     public typealias Response = JoinOutcome
 
     public var roomKeys: RoomKeys
@@ -27,7 +28,7 @@ public struct JoinScript: RedisScriptCall {
     /// All in the room's slot in the tagged layout (the active-rooms index is ``ActiveRoomsScript``'s).
     public var keys: [String] {
         [roomKeys.info(room), roomKeys.members(room), roomKeys.usernames(room), roomKeys.session(sessionID, room: room),
-         roomKeys.stream(room), roomKeys.channel(room)]
+         roomKeys.stream(room), roomKeys.channel(room), roomKeys.primary(room)]
     }
 
     public var arguments: [RESPArgument] {
@@ -55,8 +56,9 @@ public struct JoinScript: RedisScriptCall {
         redis.call(ARGV[10], KEYS[6], \(RoomEvent.Lua.unstoredPayload(tag: RoomEvent.Lua.tag(.system), body: "ARGV[7] .. count .. '}'")))
         local recovered = -1
         local entries = nil
+        \(FailoverMarker.check(key: "KEYS[7]", stream: "KEYS[5]", ttl: "ttl"))
         if ARGV[9] ~= '' then
-          if #redis.call('XRANGE', KEYS[5], ARGV[9], ARGV[9]) > 0 then
+          if #redis.call('XRANGE', KEYS[5], ARGV[9], ARGV[9]) > 0 and not \(FailoverMarker.isDoubtful(since: "ARGV[9]", stream: "KEYS[5]")) then
             recovered = 1
             entries = redis.call('XRANGE', KEYS[5], '(' .. ARGV[9], '+')
           else

@@ -1,7 +1,8 @@
 /// One catch-up round of a room after its live feed was interrupted (see ``RoomRecovery``).
-/// A position is covered when its own entry is still in the stream: then nothing after it was
-/// trimmed and Redis did not lose it. "Nothing seen yet" ('') is covered while the stream was
-/// never trimmed. The entries start after the oldest covered position; the recent history is read
+/// A position is covered when its own entry is still in the stream (then nothing after it was
+/// trimmed and Redis did not lose it) and is after any change of primary that may have lost its
+/// successors (``FailoverMarker``, as for a resume). "Nothing seen yet" ('') is covered while the
+/// stream was never trimmed and no change of primary was found. The entries start after the oldest covered position; the recent history is read
 /// only when some position is not covered (for the `recovered:false` frame).
 public struct ResyncScript: RedisScriptCall {
     public typealias Response = ResyncReply
@@ -11,23 +12,25 @@ public struct ResyncScript: RedisScriptCall {
     public var request: ResyncRequest
     public var pageSize: Int
     public var historyLimit: Int
+    public var roomTTLSeconds: Int
 
-    public var keys: [String] { [roomKeys.stream(room)] }
+    public var keys: [String] { [roomKeys.stream(room), roomKeys.primary(room)] }
 
-    /// Page size, history count, then the positions oldest first ('' = nothing seen).
+    /// Page size, history count, room TTL, then the positions oldest first ('' = nothing seen).
     public var arguments: [RESPArgument] {
-        [.integer(pageSize), .integer(historyLimit)] + request.positions.map { .string($0?.description ?? "") }
+        [.integer(pageSize), .integer(historyLimit), .integer(roomTTLSeconds)] + request.positions.map { .string($0?.description ?? "") }
     }
 
     public static let script = RedisScript(name: "resync", source: """
         local covered = {}
         local start = nil
         local lost = false
-        for i = 3, #ARGV do
+        \(FailoverMarker.check(key: "KEYS[2]", stream: "KEYS[1]", ttl: "ARGV[3]"))
+        for i = 4, #ARGV do
           local p = ARGV[i]
           local ok = 0
           if p == '' then
-            ok = 1
+            ok = doubtful and 0 or 1
             if redis.call('EXISTS', KEYS[1]) == 1 then
               local info = redis.call('XINFO', 'STREAM', KEYS[1])
               for j = 1, #info, 2 do
@@ -35,7 +38,7 @@ public struct ResyncScript: RedisScriptCall {
               end
             end
             if ok == 1 and not start then start = '-' end
-          elseif #redis.call('XRANGE', KEYS[1], p, p) > 0 then
+          elseif #redis.call('XRANGE', KEYS[1], p, p) > 0 and not \(FailoverMarker.isDoubtful(since: "p", stream: "KEYS[1]")) then
             ok = 1
             if not start then start = '(' .. p end
           end
