@@ -160,8 +160,8 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     ///
     /// The hot path: the machine decides (a state check and an id comparison, no allocation) and
     /// this writes; no action array is built per delivery.
-    func deliver(_ frame: ByteBuffer, id: StreamID?) -> Bool {
-        guard machine.liveMessage(frame, id: id) == .write, write(frame, flush: false, fanOut: true) else { return false }
+    func deliver(_ frame: ByteBuffer, id: StreamID?, requires: ChatFeatures = []) -> Bool {
+        guard machine.liveMessage(frame, id: id, requires: requires) == .write, write(frame, flush: false, fanOut: true) else { return false }
         hub.counters.messagesOut += 1
         return true
     }
@@ -232,7 +232,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
             // false: the room's live feed was interrupted during this join; the hub catches this
             // connection up from the stream instead (ChatHub+Recovery.swift).
             if hub.memberJoined(self, room: room) {
-                for live in buffered { _ = deliver(live.frame, id: live.id) }
+                for live in buffered { _ = deliver(live.frame, id: live.id, requires: live.requires) }
             }
         case .removeMember(let room):
             hub.removeMember(self, room: room)
@@ -242,8 +242,8 @@ final class ChatConnectionHandler: ChannelInboundHandler {
                     // The member's presence expires by itself (presence TTL): no ghost stays.
                     logger.debug("leave not recorded", metadata: ["room": "\(membership.roomID)", "error": "\(error)"])
                 }
-        case .storeEvent(let room, let kind, let body, let clientID):
-            hub.store.chat(room: room, kind: kind, body: body, clientID: clientID, clientIP: clientIP).assumeIsolated().whenComplete { result in
+        case .storeEvent(let room, let kind, let body, let clientID, let author):
+            hub.store.chat(room: room, kind: kind, body: body, clientID: clientID, author: author, clientIP: clientIP).assumeIsolated().whenComplete { result in
                 let chat: ChatConnectionStateMachine.ChatResult
                 switch result {
                 case .success(.stored): chat = .stored
@@ -258,6 +258,16 @@ final class ChatConnectionHandler: ChannelInboundHandler {
                 }
                 self.run(self.machine.chatCompleted(room: room, clientID: clientID, chat))
             }
+        case .amendEvent(let room, let kind, let target, let body, let author, let clientID):
+            hub.store.amend(room: room, kind: kind, target: target, body: body, author: author, clientID: clientID).assumeIsolated()
+                .whenComplete { result in
+                    let amended: ChatConnectionStateMachine.AmendResult
+                    switch result {
+                    case .success(let outcome): amended = .done(outcome)
+                    case .failure(let error): amended = .failed(error)
+                    }
+                    self.run(self.machine.amendCompleted(clientID: clientID, amended))
+                }
         case .publishEvent(let room, let event):
             hub.store.publish(room: room, event: event).whenFailure { [logger] error in
                 logger.debug("event not published", metadata: ["room": "\(room)", "kind": "\(event.kind)", "error": "\(error)"])

@@ -115,7 +115,7 @@ extension ChatHub {
     ) {
         guard let recovery = local.recovery else { return }
         // One frame per entry, the same buffer for every member.
-        let frames = reply.entries.map { (id: $0.id, frame: WebSocketWire.text($0.frame)) }
+        let frames = reply.entries.map { (id: $0.id, frame: WebSocketWire.text($0.frame), requires: $0.requires) }
         var replayed = 0
         var reset = 0
         for (id, position) in positions {
@@ -123,7 +123,7 @@ extension ChatHub {
             switch RoomRecovery.action(for: position, in: request, covered: reply.covered, dataLost: dataLost) {
             case .replay:
                 for entry in frames where ResumePlan.isNew(entry.id, after: member.lastID) {
-                    if member.deliver(entry.frame, id: entry.id) {
+                    if member.deliver(entry.frame, id: entry.id, requires: entry.requires) {
                         needsFlush(member)
                         replayed += 1
                     }
@@ -248,7 +248,7 @@ extension ChatHub {
         local.recovery = nil
         recovery.retry?.cancel()
         for entry in recovery.held.take() {
-            for member in local.members.values where member.deliver(entry.frame, id: entry.id) {
+            for member in local.members.values where member.deliver(entry.frame.frame, id: entry.id, requires: entry.frame.requires) {
                 needsFlush(member)
             }
         }

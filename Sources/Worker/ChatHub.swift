@@ -23,7 +23,8 @@ final class ChatHub: @unchecked Sendable {
     }
 
     final class Recovery {
-        var held = HeldMessages<ByteBuffer>()
+        /// Each frame with the features a member needs to be sent it (``StoredMessage/requires``).
+        var held = HeldMessages<(frame: ByteBuffer, requires: ChatFeatures)>()
         /// Joined members not caught up yet.
         var pending: Set<ObjectIdentifier> = []
         var roundInFlight = false
@@ -108,9 +109,11 @@ final class ChatHub: @unchecked Sendable {
         })
         timers.append(eventLoop.scheduleRepeatedTask(initialDelay: timing.period, delay: timing.period) { [weak self] _ in
             self?.readDataEpoch()
+            self?.readAuthorSecret()
         })
         redis.cluster?.observeFailovers { [weak self] shards in self?.failedOver(shards) }
         readDataEpoch()
+        readAuthorSecret()
     }
 
     func stop() {
@@ -202,30 +205,30 @@ final class ChatHub: @unchecked Sendable {
         let frame = WebSocketWire.frame(.text, capacity: payload.readableBytes + 64) {
             ServerFrames.write(event, into: &$0)
         }
-        if let feature = event.kind.feature {
-            // Only for members who asked for it. Such kinds are not kept (typing), so stale by the
-            // end of a recovery: not held. A kept one would need this check in the recovery's
-            // replay first (docs/architecture.md, "Features").
-            assert(event.position == nil, "a kept kind with a feature is not delivered through recovery yet")
+        if let feature = event.kind.feature, event.position == nil {
+            // Only for members who asked for it. Not kept (typing), so stale by the end of a
+            // recovery: not held.
             guard local.recovery == nil else { return }
             for member in local.members.values where member.deliver(frame, requiring: feature, sender: event.sender) { needsFlush(member) }
             return
         }
-        deliverOrHold(frame, id: event.id, to: local)
+        // A kept kind with a feature (edit, delete) goes the chat way, its feature with it, so the
+        // recovery's hold and a joining member's buffer decide per member too.
+        deliverOrHold(frame, id: event.id, requires: event.kind.feature ?? [], to: local)
     }
 
-    private func deliverOrHold(_ frame: ByteBuffer, id: StreamID?, to room: LocalRoom) {
+    private func deliverOrHold(_ frame: ByteBuffer, id: StreamID?, requires: ChatFeatures, to room: LocalRoom) {
         if let recovery = room.recovery {
-            recovery.held.hold(id: id, frame: frame, size: frame.readableBytes)
+            recovery.held.hold(id: id, frame: (frame, requires), size: frame.readableBytes)
         } else {
-            deliver(frame, id: id, to: room)
+            deliver(frame, id: id, requires: requires, to: room)
         }
     }
 
     /// Writes one encoded frame (the same buffer) to every member of `room`.
-    func deliver(_ frame: ByteBuffer, id: StreamID?, to room: LocalRoom) {
+    func deliver(_ frame: ByteBuffer, id: StreamID?, requires: ChatFeatures, to room: LocalRoom) {
         for member in room.members.values {
-            if member.deliver(frame, id: id) { needsFlush(member) }
+            if member.deliver(frame, id: id, requires: requires) { needsFlush(member) }
         }
     }
 

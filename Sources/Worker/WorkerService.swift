@@ -242,7 +242,8 @@ extension WorkerService {
         let promise = loop.makePromise(of: Void.self)
         loop.execute {
             func check() {
-                if hub.redisConnected || NIODeadline.now() >= deadline {
+                // The authorship secret too: a join accepted before it is read gets no author.
+                if hub.redisConnected && hub.connectionConfiguration.authors.current != nil || NIODeadline.now() >= deadline {
                     promise.succeed()
                 } else {
                     loop.assumeIsolated().scheduleTask(in: .milliseconds(20)) { check() }

@@ -79,7 +79,7 @@ extension ChatConnectionStateMachineTests {
         var (machine, _) = featuredMachine("")  // the join took one token
         for _ in 0..<19 { _ = request(#"{"type":"typing"}"#, &machine) }  // one published, the rest dropped
         #expect(request(#"{"type":"typing"}"#, &machine)
-            == Self.error(ProtocolError(.rateLimited, "Too many requests (joins, history, typing); wait a moment.", retryAfterMilliseconds: 500)))
+            == Self.error(ProtocolError(.rateLimited, "Too many requests (joins, history, typing, edits); wait a moment.", retryAfterMilliseconds: 500)))
     }
 
     @Test func onlyMembersGrantedAFeatureGetItsEventsAndNeverTheirOwn() {

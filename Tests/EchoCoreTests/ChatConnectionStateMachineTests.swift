@@ -221,7 +221,7 @@ import Testing
                 == .join(join, .init(roomID: room, sessionID: "s\(n)", username: "ann"), generation: n + 1))
         }
         let refused = machine.joinAdmitted(join, leaves: 0, refusal: nil, draining: false, sessionID: "s20", now: Self.t0)
-        #expect(refused == Self.error(ProtocolError(.rateLimited, "Too many requests (joins, history, typing); wait a moment.", retryAfterMilliseconds: 500)))
+        #expect(refused == Self.error(ProtocolError(.rateLimited, "Too many requests (joins, history, typing, edits); wait a moment.", retryAfterMilliseconds: 500)))
     }
 
     // MARK: Pending scripts and close
@@ -229,7 +229,7 @@ import Testing
     @Test func aCloseDuringAPendingScriptIgnoresItsResult() {
         var (machine, membership) = joinedMachine()
         let chat = request(#"{"type":"chat","payload":{"roomId":"room1234","message":"hi","clientId":"c1"}}"#, &machine)
-        guard case .storeEvent(let room, .chat, _, let clientID)? = chat.last else {
+        guard case .storeEvent(let room, .chat, _, let clientID, _)? = chat.last else {
             Issue.record("no chat script in \(chat)")
             return
         }

@@ -10,7 +10,12 @@ import Testing
     static let system = RoomEvent.system(ByteBuffer(string: #"{"sender":"System","message":"join","usersCount":2}"#))
 
     /// Every kind: adding a case to ``RoomEvent`` without adding it here fails `kindsAreAllTested`.
-    static func everyKind() throws -> [RoomEvent] { [try chat(), system, typing] }
+    static func everyKind() throws -> [RoomEvent] { [try chat(), system, typing, edit, delete] }
+
+    static let edit = RoomEvent.edit(RoomEvent.Position(StreamID(milliseconds: 8, sequence: 0)), body: ServerFrames.editBody(
+        messageID: StreamID(milliseconds: 5, sequence: 1), text: "new", editedAt: 77))
+    static let delete = RoomEvent.delete(RoomEvent.Position(StreamID(milliseconds: 9, sequence: 0)), body: ServerFrames.deleteBody(
+        messageID: StreamID(milliseconds: 5, sequence: 1)))
 
     static let typing = RoomEvent.typing(ServerFrames.typing(sessionID: "s-1", username: "Ann"), sender: ByteBuffer(string: "s-1"))
 
@@ -29,14 +34,17 @@ import Testing
         #expect(String(buffer: try Self.chat("5-1", body: "{}").payload) == "C5-1 {}")
         #expect(String(buffer: Self.system.payload) == #"S{"sender":"System","message":"join","usersCount":2}"#)
         #expect(String(buffer: Self.typing.payload) == #"T{"type":"typing","sessionId":"s-1","username":"Ann"}"#)
+        #expect(String(buffer: Self.edit.payload) == #"E8-0 {"messageId":"5-1","text":"new","editedAt":77}"#)
+        #expect(String(buffer: Self.delete.payload) == #"X9-0 {"messageId":"5-1"}"#)
     }
 
     @Test func streamEntryRoundTripsForEveryStoredKind() throws {
         for event in try Self.everyKind() {
-            guard let field = event.kind.streamField, case .chat(let position, let body) = event else {
+            guard let field = event.kind.streamField, let position = event.position else {
                 #expect(event.id == nil)
                 continue
             }
+            let body = event.body
             // As XRANGE returns it: [id, [field, value]].
             let entry = RESPValue.array([.bulkString(position.text), .array([.bulkString(ByteBuffer(string: field)), .bulkString(body)])])
             #expect(RoomEvent(streamEntry: entry) == event)
@@ -47,7 +55,7 @@ import Testing
         let good = RESPValue.array([.bulkString(ByteBuffer(string: "2-0")), .array([.bulkString(ByteBuffer(string: "d")), .bulkString(ByteBuffer(string: "{}"))])])
         let reply = RESPValue.array([
             good,
-            .array([.bulkString(ByteBuffer(string: "3-0")), .array([.bulkString(ByteBuffer(string: "x")), .bulkString(ByteBuffer(string: "{}"))])]),
+            .array([.bulkString(ByteBuffer(string: "3-0")), .array([.bulkString(ByteBuffer(string: "z")), .bulkString(ByteBuffer(string: "{}"))])]),
             .array([.bulkString(ByteBuffer(string: "nope")), .array([.bulkString(ByteBuffer(string: "d")), .bulkString(ByteBuffer(string: "{}"))])]),
             .array([.bulkString(ByteBuffer(string: "4-0"))]),
             .integer(7), .null,
@@ -110,11 +118,14 @@ import Testing
         #expect(String(buffer: ServerFrames.event(try Self.chat("9-1", body: "{}"))) == #"{"type":"chat","id":"9-1","messageId":"9-1"}"#)
         #expect(String(buffer: ServerFrames.event(Self.system)) == #"{"sender":"System","message":"join","usersCount":2}"#)
         #expect(String(buffer: ServerFrames.event(Self.typing)) == #"{"type":"typing","sessionId":"s-1","username":"Ann"}"#)
+        #expect(String(buffer: ServerFrames.event(Self.edit)) == #"{"type":"edit","id":"8-0","messageId":"5-1","text":"new","editedAt":77}"#)
+        #expect(String(buffer: ServerFrames.event(Self.delete)) == #"{"type":"delete","id":"9-0","messageId":"5-1"}"#)
     }
 
     /// Only the kinds Echo Chat's client does not know need a feature; typing is not kept.
     @Test func featuresAndSendersOfEachKind() throws {
-        #expect(RoomEvent.Kind.allCases.filter { $0.feature != nil } == [.typing])
+        #expect(RoomEvent.Kind.allCases.filter { $0.feature != nil } == [.typing, .edit, .delete])
+        #expect(RoomEvent.Kind.edit.feature == .edit && RoomEvent.Kind.delete.feature == .edit)
         #expect(RoomEvent.Kind.typing.streamField == nil)
         let decoded = try #require(RoomEvent(payload: Self.typing.payload))
         #expect(decoded.sender.map { String(buffer: $0) } == "s-1")

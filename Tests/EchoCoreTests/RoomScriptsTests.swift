@@ -33,11 +33,14 @@ import Testing
         var anonymous = chat
         anonymous.clientID = nil
         #expect(anonymous.keys.count == 4)
-        #expect(chat.arguments.count == 9)
-        #expect(Self.text(chat.arguments.last) == "PUBLISH")
+        #expect(chat.arguments.count == 10)
+        #expect(Self.text(chat.arguments[8]) == "PUBLISH")
+        #expect(Self.text(chat.arguments[9]) == "")  // no author
         var sharded = chat
         sharded.roomKeys = .tagged
-        #expect(Self.text(sharded.arguments.last) == "SPUBLISH")
+        sharded.author = "ab12"
+        #expect(Self.text(sharded.arguments[8]) == "SPUBLISH")
+        #expect(Self.text(sharded.arguments[9]) == "ab12")
     }
 
     @Test func chatReplies() throws {
@@ -163,6 +166,6 @@ import Testing
 
     @Test func everyScriptIsLoadedOnConnect() {
         let names = Set((RoomStore.scripts + AdmissionStore.scripts).map(\.name))
-        #expect(names == ["chat", "join", "leave", "refresh", "resync", "active", "admit", "hold"])
+        #expect(names == ["chat", "amend", "join", "leave", "refresh", "resync", "active", "admit", "hold"])
     }
 }

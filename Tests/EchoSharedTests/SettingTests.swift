@@ -33,6 +33,7 @@ struct SettingTests {
         configuration.rateLimitPerMinute = 0
         configuration.rateLimitBurst = 3
         configuration.historyLimit = 7
+        configuration.editWindowSeconds = 60
         configuration.streamMaxLength = 70
         configuration.roomTTLSeconds = 600
         configuration.presenceTTLSeconds = 9

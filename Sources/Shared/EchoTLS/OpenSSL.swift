@@ -1134,3 +1134,26 @@ private let bioDestroy: @convention(c) (OpaquePointer?) -> Int32 = { bio in
     BIO_set_data(bio, nil)
     return 1
 }
+
+/// Keyed hashes and random bytes from OpenSSL, for what the chat server keeps about a client
+/// without keeping the client's secret (authorship: docs/security.md).
+public enum Crypto {
+    /// HMAC-SHA-256 of `message` under `key` (32 bytes).
+    public static func hmacSHA256(key: [UInt8], message: [UInt8]) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: 32)
+        var length = 0
+        let done = out.withUnsafeMutableBufferPointer { out in
+            EVP_Q_mac(nil, "HMAC", nil, "SHA256", nil, key, key.count, message, message.count, out.baseAddress, out.count, &length) != nil
+        }
+        // Only fails when OpenSSL lacks SHA-256 or memory: nothing Echo could run without.
+        precondition(done && length == 32, "HMAC-SHA-256 failed")
+        return out
+    }
+
+    /// `count` bytes from OpenSSL's CSPRNG.
+    public static func randomBytes(_ count: Int) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        precondition(RAND_bytes(&bytes, Int32(count)) == 1, "the random generator failed")
+        return bytes
+    }
+}

@@ -67,6 +67,10 @@ extension ChatConnectionStateMachine {
             return send(ServerFrames.pong(timestamp: now.wallMilliseconds))
         case .typing:
             return typing(now: now)
+        case .edit(let edit):
+            return amend(.edit, edit, now: now)
+        case .delete(let delete):
+            return amend(.delete, delete, now: now)
         }
     }
 
@@ -84,7 +88,9 @@ extension ChatConnectionStateMachine {
             return send(error: ProtocolError(.unavailable, "This server is restarting; reconnect and join again."))
         }
         var actions = leaveCurrentRoom(now: now)
-        let membership = Membership(roomID: request.roomID, sessionID: sessionID, username: request.username, features: request.features)
+        let membership = Membership(
+            roomID: request.roomID, sessionID: sessionID, username: request.username, features: request.features,
+            authorHash: request.authorKey.flatMap(configuration.authors.hash))
         let generation = modify { c -> Int in
             c.generation += 1
             c.room = .joining(Joining(membership: membership, since: request.since, generation: c.generation))
@@ -101,7 +107,8 @@ extension ChatConnectionStateMachine {
         guard let connection, case .joining(let pending) = connection.room, pending.generation == generation else { return [] }
         let membership = pending.membership
         switch result {
-        case .joined(let all, let recovered):
+        case .joined(let stored, let recovered):
+            let all = stored.filter { membership.receives($0.requires) }
             // The oldest messages that do not fit the history budget are left out; the reply then
             // says recovered:false, so a resuming client knows it may have a gap.
             let messages = all.suffix(HistoryBudget.keptCount(sizes: all.map(\.frame.readableBytes), budget: historyBudget))
@@ -120,7 +127,7 @@ extension ChatConnectionStateMachine {
                 .write(WebSocketWire.text(ServerFrames.history(messages.map(\.frame), recovered: trimmed ? false : recovered)), flush: false),
                 // false from the hub: the room's live feed was interrupted during this join, so
                 // the buffer has a hole; the hub replays the stream after lastID instead.
-                .goLive(room: membership.roomID, buffered: Self.liveAfterHistory(pending.buffered, lastSeen: lastSeen)),
+                .goLive(room: membership.roomID, buffered: Self.liveAfterHistory(pending.buffered.filter { membership.receives($0.requires) }, lastSeen: lastSeen)),
                 .flush,
             ]
         case .roomNotFound:
@@ -138,7 +145,7 @@ extension ChatConnectionStateMachine {
 
     /// See ``ResumePlan/liveAfterHistory(_:lastSeen:)``.
     static func liveAfterHistory(_ buffered: [LiveMessage], lastSeen: StreamID?) -> [LiveMessage] {
-        ResumePlan.liveAfterHistory(buffered.map { (id: $0.id, frame: $0.frame) }, lastSeen: lastSeen).map { LiveMessage(id: $0.id, frame: $0.frame) }
+        ResumePlan.liveAfterHistory(buffered.map { (id: $0.id, frame: $0) }, lastSeen: lastSeen).map(\.frame)
     }
 
     /// Leaves the room joined or being joined. Idle before the hub is told: removing a member
@@ -164,7 +171,10 @@ extension ChatConnectionStateMachine {
     /// A message from the room's channel (fan-out), or one the hub replays after a Redis fault.
     /// The hot path: a joined connection decides with a state check and an id comparison; nothing
     /// is allocated.
-    public mutating func liveMessage(_ frame: ByteBuffer, id: StreamID?) -> LiveDecision {
+    ///
+    /// `requires`: the features a member needs to be sent it (``StoredMessage/requires``); a
+    /// member without them still moves its position past it, so it is not replayed later.
+    public mutating func liveMessage(_ frame: ByteBuffer, id: StreamID?, requires: ChatFeatures = []) -> LiveDecision {
         guard case .open(let c) = state else { return .none }
         switch c.room {
         case .idle:
@@ -172,9 +182,10 @@ extension ChatConnectionStateMachine {
         case .joined(let joined):
             guard ResumePlan.isNew(id, after: joined.lastID) else { return .none }
             if let id { joined.lastID = id }
+            guard requires.isEmpty || joined.membership.receives(requires) else { return .none }
             return .write
         case .joining(let pending):
-            pending.buffered.append(LiveMessage(id: id, frame: frame))
+            pending.buffered.append(LiveMessage(id: id, frame: frame, requires: requires))
             return .none
         }
     }
@@ -193,6 +204,7 @@ extension ChatConnectionStateMachine {
     /// continues from the newest message in it. Returns the frame to write (the hub flushes).
     public mutating func resync(history: [StoredMessage]) -> ByteBuffer? {
         guard isOpen, let joined else { return nil }
+        let history = history.filter { joined.membership.receives($0.requires) }
         joined.lastID = history.last?.id
         joined.duplicateFloor = history.first?.id
         return WebSocketWire.text(ServerFrames.history(history.map(\.frame), recovered: false))
@@ -208,7 +220,7 @@ extension ChatConnectionStateMachine {
             return send(error: ProtocolError(.roomMismatch, "Room mismatch: this connection is in room \(membership.roomID).", clientID: request.clientID))
         }
         let body = ServerFrames.chatBody(sender: membership.username, sessionID: membership.sessionID, request: request, timestamp: now.wallMilliseconds)
-        return [.count(.messageIn), .storeEvent(room: membership.roomID, kind: .chat, body: body, clientID: request.clientID)]
+        return [.count(.messageIn), .storeEvent(room: membership.roomID, kind: .chat, body: body, clientID: request.clientID, author: membership.authorHash)]
     }
 
     /// The chat script answered. Once the connection is closing, nothing is written or counted.
@@ -256,6 +268,41 @@ extension ChatConnectionStateMachine {
         return [.publishEvent(room: membership.roomID, .typing(body, sender: ByteBuffer(string: membership.sessionID)))]
     }
 
+    // MARK: Edit and delete
+
+    private mutating func amend(_ kind: RoomEvent.Kind, _ request: AmendRequest, now: Instant) -> [Action] {
+        if let refused = takeRequestToken(now: now) { return refused }
+        let verb = kind == .edit ? "edit" : "delete"
+        guard let membership = joinedMembership else {
+            return send(error: ProtocolError(.notJoined, "Join a room before you \(verb) a message.", clientID: request.clientID))
+        }
+        guard let author = membership.authorHash else {
+            return send(error: ProtocolError(.notAuthor, "Only the author of a message can \(verb) it (join with your authorKey).", clientID: request.clientID))
+        }
+        let body = request.text.map { ServerFrames.editBody(messageID: request.messageID, text: $0, editedAt: now.wallMilliseconds) }
+            ?? ServerFrames.deleteBody(messageID: request.messageID)
+        return [.amendEvent(room: membership.roomID, kind: kind, target: request.messageID, body: body, author: author, clientID: request.clientID)]
+    }
+
+    /// The edit or delete script answered: nothing to write when stored (members granted `edit`,
+    /// this one too, receive it through the room), else the refusal.
+    public mutating func amendCompleted(clientID: String?, _ result: AmendResult) -> [Action] {
+        guard isOpen else { return [] }
+        switch result {
+        case .done(.stored), .done(.duplicate):
+            return []
+        case .done(.notFound):
+            return send(error: ProtocolError(.messageNotFound, "That message is not in this room's history (deleted, or too old).", clientID: clientID))
+        case .done(.notAuthor):
+            return send(error: ProtocolError(.notAuthor, "Only the author of a message can change it.", clientID: clientID))
+        case .done(.windowClosed):
+            return send(error: ProtocolError(.editWindowClosed, "A message can be edited only in the first minutes after it was sent.", clientID: clientID))
+        case .failed(let error):
+            return [.log(LogEntry(level: .warning, message: "edit not confirmed", metadata: ["error": "\(error)"]))]
+                + send(error: ProtocolError(.unavailable, "Chat storage did not confirm the change; try again.", clientID: clientID))
+        }
+    }
+
     // MARK: History
 
     private mutating func history(now: Instant) -> [Action] {
@@ -284,7 +331,9 @@ extension ChatConnectionStateMachine {
         } ?? 0
         guard isOpen, waiters > 0 else { return [] }
         switch result {
-        case .read(let all):
+        case .read(let stored):
+            let membership = joinedMembership
+            let all = stored.filter { membership?.receives($0.requires) ?? false }
             let messages = all.suffix(HistoryBudget.keptCount(sizes: all.map(\.frame.readableBytes), budget: historyBudget))
             let frame = WebSocketWire.text(ServerFrames.history(messages.map(\.frame), recovered: messages.count < all.count ? false : nil))
             // Each copy counts against the outbound limit: a client that asks again and again
@@ -306,7 +355,7 @@ extension ChatConnectionStateMachine {
     private mutating func takeRequestToken(now: Instant) -> [Action]? {
         let decision = modify { $0.requestBucket.take(nowMilliseconds: now.wallMilliseconds) }
         guard case .refused(let retryAfter)? = decision else { return nil }
-        return send(error: ProtocolError(.rateLimited, "Too many requests (joins, history, typing); wait a moment.", retryAfterMilliseconds: retryAfter))
+        return send(error: ProtocolError(.rateLimited, "Too many requests (joins, history, typing, edits); wait a moment.", retryAfterMilliseconds: retryAfter))
     }
 
     func send(_ json: ByteBuffer) -> [Action] {

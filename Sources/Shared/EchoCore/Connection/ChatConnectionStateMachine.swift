@@ -50,11 +50,14 @@ public struct ChatConnectionStateMachine {
         /// Whether chat goes through the Redis rate limiter (`ECHO_RATE_LIMIT` > 0): a failed chat
         /// then also counts as the limiter being unavailable.
         public let rateLimited: Bool
+        /// Hashes joins' `authorKey`s; the hub sets its secret once read from Redis.
+        public let authors: AuthorHasher
 
         public init(
             limits: InputLimits, clientLimits: ClientLimits, maxFrameBytes: Int, inboundBytesPerSecond: Int,
-            outboundLimitBytes: Int, joinTimeoutSeconds: Int, rateLimited: Bool
+            outboundLimitBytes: Int, joinTimeoutSeconds: Int, rateLimited: Bool, authors: AuthorHasher = AuthorHasher()
         ) {
+            self.authors = authors
             self.limits = limits
             self.clientLimits = clientLimits
             self.maxFrameBytes = maxFrameBytes
@@ -95,25 +98,39 @@ public struct ChatConnectionStateMachine {
         /// What the join asked for and was granted (``JoinRequest/features``); nil: it asked for
         /// nothing, and gets exactly the frames of a client that predates features.
         public let features: ChatFeatures?
-        public init(roomID: String, sessionID: String, username: String, features: ChatFeatures? = nil) {
+        /// The keyed hash of the join's `authorKey` (``AuthorHasher``), stored with each message
+        /// this member writes; nil: its messages have no author.
+        public let authorHash: String?
+        public init(roomID: String, sessionID: String, username: String, features: ChatFeatures? = nil, authorHash: String? = nil) {
             self.roomID = roomID
             self.sessionID = sessionID
             self.username = username
             self.features = features
+            self.authorHash = authorHash
         }
         public static func == (a: Membership, b: Membership) -> Bool {
             a.roomID == b.roomID && a.sessionID == b.sessionID && a.username == b.username && a.features == b.features
+                && a.authorHash == b.authorHash
         }
         public var description: String { "\(username)@\(roomID)" }
+
+        /// Whether this member is sent a frame that needs `features` (``StoredMessage/requires``).
+        @inline(__always)
+        public func receives(_ features: ChatFeatures) -> Bool {
+            features.isEmpty || (self.features ?? []).isSuperset(of: features)
+        }
     }
 
     /// A message from the room's channel: `id` is nil for system events (always new).
     public struct LiveMessage: Sendable, Equatable {
         public var id: StreamID?
         public var frame: ByteBuffer
-        public init(id: StreamID?, frame: ByteBuffer) {
+        /// See ``StoredMessage/requires``: kept with a buffered message, decided when it goes out.
+        public var requires: ChatFeatures
+        public init(id: StreamID?, frame: ByteBuffer, requires: ChatFeatures = []) {
             self.id = id
             self.frame = frame
+            self.requires = requires
         }
     }
 
@@ -239,6 +256,11 @@ public struct ChatConnectionStateMachine {
         case failed(any Error)
     }
 
+    public enum AmendResult {
+        case done(AmendOutcome)
+        case failed(any Error)
+    }
+
     public enum HistoryResult {
         case read([StoredMessage])
         case failed
@@ -281,7 +303,10 @@ public struct ChatConnectionStateMachine {
         case leave(Membership, timestamp: Int)
         /// Store and publish a kept room event (the chat script); feed ``chatCompleted(room:clientID:_:)``.
         /// The kind travels with it, so a new kept kind needs no new action.
-        case storeEvent(room: String, kind: RoomEvent.Kind, body: ByteBuffer, clientID: String?)
+        /// `author`: the member's ``Membership/authorHash``, stored beside the body.
+        case storeEvent(room: String, kind: RoomEvent.Kind, body: ByteBuffer, clientID: String?, author: String? = nil)
+        /// Edit or delete one of the member's messages (``AmendScript``); feed ``amendCompleted(clientID:_:)``.
+        case amendEvent(room: String, kind: RoomEvent.Kind, target: StreamID, body: ByteBuffer, author: String, clientID: String?)
         /// Publish an event the room does not keep (typing) on the room's channel; no reply.
         case publishEvent(room: String, RoomEvent)
         /// Read the room's history; feed ``historyCompleted(_:)``.

@@ -9,11 +9,16 @@ public struct ChatFeatures: OptionSet, Sendable, Hashable {
 
     /// `{"type":"typing","sessionId","username"}` frames.
     public static let typing = ChatFeatures(rawValue: 1 << 0)
+    /// `edit` and `delete` frames, edit/delete entries in history, deleted messages as
+    /// `{"type":"chat","messageId","deleted":true}`; without it history shows the edited text and
+    /// hides deleted messages.
+    public static let edit = ChatFeatures(rawValue: 1 << 1)
 
     /// Every feature this server grants, with its name on the wire: the one list. A name not in
     /// it is ignored (a newer client asking a server that does not have the feature yet).
     public static let implemented: [(name: String, feature: ChatFeatures)] = [
         ("typing", .typing),
+        ("edit", .edit),
     ]
 
     /// The most names a join may list, and the longest name.

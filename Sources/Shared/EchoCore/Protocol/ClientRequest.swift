@@ -12,6 +12,17 @@ public enum ClientRequest: Sendable, Equatable {
     case ping
     /// The member is typing: relayed to the room's members who asked for `typing`, not stored.
     case typing
+    /// A new text for one of the member's messages (``AmendRequest``).
+    case edit(AmendRequest)
+    /// Deletes one of the member's messages (``AmendRequest``, no text).
+    case delete(AmendRequest)
+}
+
+/// An `edit` (with `text`) or a `delete` (without) of the message `messageID`.
+public struct AmendRequest: Sendable, Equatable {
+    public var messageID: StreamID
+    public var text: String?
+    public var clientID: String?
 }
 
 public struct JoinRequest: Sendable, Equatable {
@@ -24,6 +35,9 @@ public struct JoinRequest: Sendable, Equatable {
     /// What the client announced in `features`, as far as this server grants it; nil when it
     /// announced nothing (then its frames are exactly those of a client that predates features).
     public var features: ChatFeatures? = nil
+    /// Proves authorship for edit and delete (``AuthorKey``); nil: this member's messages have no
+    /// author and cannot be edited or deleted.
+    public var authorKey: AuthorKey? = nil
 }
 
 public struct ChatRequest: Sendable, Equatable {
@@ -91,6 +105,8 @@ extension ClientRequest {
         case "history": return .history
         case "ping": return .ping
         case "typing": return .typing
+        case "edit": return .edit(try InputRules.amend(payload, withText: true, limits: limits))
+        case "delete": return .delete(try InputRules.amend(payload, withText: false, limits: limits))
         default:
             throw ProtocolError(.unknownType, "Unknown message type \"\(type.prefix(40))\".")
         }
@@ -132,6 +148,9 @@ extension ClientRequest {
         var replyTo: Reply?
         var clientId: String?
         var features: [String]?
+        var authorKey: String?
+        var messageId: String?
+        var text: String?
     }
 
     struct Reply: Decodable {
@@ -174,7 +193,15 @@ public enum InputRules {
             }
             since = id
         }
-        return JoinRequest(roomID: roomID, username: username, action: action, since: since, features: try features(payload?.features))
+        var authorKey: AuthorKey? = nil
+        if let raw = payload?.authorKey {
+            guard let key = AuthorKey(text: raw) else {
+                throw ProtocolError(.invalidPayload, "authorKey must be 32 random bytes in base64url without padding (43 characters).")
+            }
+            authorKey = key
+        }
+        return JoinRequest(
+            roomID: roomID, username: username, action: action, since: since, features: try features(payload?.features), authorKey: authorKey)
     }
 
     /// `features`: at most ``ChatFeatures/maxNames`` short strings; names this server does not
@@ -185,6 +212,29 @@ public enum InputRules {
             throw ProtocolError(.invalidPayload, "features must be a list of at most \(ChatFeatures.maxNames) names of at most \(ChatFeatures.maxNameLength) bytes.")
         }
         return ChatFeatures(names: names)
+    }
+
+    /// An edit's or delete's payload: `messageId` a message id; an edit's `text` follows the chat
+    /// text rules (not blank, at most the message length); `clientId` as for chat.
+    static func amend(_ payload: ClientRequest.Payload?, withText: Bool, limits: InputLimits) throws(ProtocolError) -> AmendRequest {
+        var clientID: String? = nil
+        if let raw = payload?.clientId, !raw.isEmpty {
+            guard isToken(raw, maxLength: limits.maxClientIDLength) else {
+                throw ProtocolError(.invalidClientID, "clientId must be 1–\(limits.maxClientIDLength) letters, digits, _ or -.")
+            }
+            clientID = raw
+        }
+        guard let raw = payload?.messageId, let messageID = StreamID(raw) else {
+            throw ProtocolError(.invalidPayload, "messageId must be a message id like 1700000000000-0.", clientID: clientID)
+        }
+        guard withText else { return AmendRequest(messageID: messageID, text: nil, clientID: clientID) }
+        guard let text = payload?.text, !isBlank(text) else {
+            throw ProtocolError(.emptyMessage, "An edit needs text.", clientID: clientID)
+        }
+        guard text.utf16.count <= limits.maxMessageLength else {
+            throw ProtocolError(.messageTooLong, "A message can have at most \(limits.maxMessageLength) characters.", clientID: clientID)
+        }
+        return AmendRequest(messageID: messageID, text: text, clientID: clientID)
     }
 
     static func chat(_ payload: ClientRequest.Payload?, limits: InputLimits) throws(ProtocolError) -> ChatRequest {

@@ -113,7 +113,42 @@ public enum ServerFrames {
             writeChat(id: position.text, body: body, into: &frame)
         case .system(let json), .typing(let json, _):
             frame.writeImmutableBuffer(json)
+        case .edit(let position, let body):
+            writeAmendment(type: "{\"type\":\"edit\",\"id\":\"", id: position.text, body: body, into: &frame)
+        case .delete(let position, let body):
+            writeAmendment(type: "{\"type\":\"delete\",\"id\":\"", id: position.text, body: body, into: &frame)
         }
+    }
+
+    /// `{"type":TYPE,"id":ID,` + the stored body after its `{` (which names the `messageId`).
+    private static func writeAmendment(type: StaticString, id: ByteBuffer, body: ByteBuffer, into frame: inout ByteBuffer) {
+        frame.writeStaticString(type)
+        frame.writeImmutableBuffer(id)
+        frame.writeStaticString("\"")
+        var rest = body
+        rest.moveReaderIndex(forwardBy: 1)
+        if rest.readableBytes > 1 { frame.writeInteger(UInt8(ascii: ",")) }
+        frame.writeBuffer(&rest)
+    }
+
+    /// An edit as stored in the room's stream: `{"messageId","text","editedAt"}`.
+    public static func editBody(messageID: StreamID, text: String, editedAt: Int) -> ByteBuffer {
+        var w = JSONWriter(capacity: 64 + text.utf8.count)
+        w.beginObject()
+        w.key("messageId"); w.string(messageID.description)
+        w.key("text"); w.string(text)
+        w.key("editedAt"); w.int(editedAt)
+        w.endObject()
+        return w.buffer
+    }
+
+    /// A delete as stored in the room's stream: `{"messageId"}`.
+    public static func deleteBody(messageID: StreamID) -> ByteBuffer {
+        var w = JSONWriter(capacity: 48)
+        w.beginObject()
+        w.key("messageId"); w.string(messageID.description)
+        w.endObject()
+        return w.buffer
     }
 
     /// `{"type":"chat","id":ID,"messageId":ID,` + the stored body after its `{`. `id` is the ID's

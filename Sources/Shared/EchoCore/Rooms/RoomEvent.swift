@@ -21,6 +21,12 @@ public enum RoomEvent: Sendable, Equatable {
     /// and its `sender`'s session ID (a slice of it), whom it is not sent back to. Not stored;
     /// only for members granted ``ChatFeatures/typing``.
     case typing(ByteBuffer, sender: ByteBuffer)
+    /// A message's new text: its own position, and its body (``ServerFrames/editBody(messageID:text:editedAt:)``).
+    /// Only for members granted ``ChatFeatures/edit``; history applies it for the others.
+    case edit(Position, body: ByteBuffer)
+    /// A message deleted: its own position, and its body (``ServerFrames/deleteBody(messageID:)``).
+    /// Only for members granted ``ChatFeatures/edit``; history applies it for the others.
+    case delete(Position, body: ByteBuffer)
 
     /// A stream entry ID, parsed, with its bytes as Redis sent them, to splice into frames without
     /// formatting the number again.
@@ -46,7 +52,7 @@ public enum RoomEvent: Sendable, Equatable {
     /// The event's position in the room's stream; nil for a kind the room does not keep.
     public var position: Position? {
         switch self {
-        case .chat(let position, _): return position
+        case .chat(let position, _), .edit(let position, _), .delete(let position, _): return position
         case .system, .typing: return nil
         }
     }
@@ -58,7 +64,7 @@ public enum RoomEvent: Sendable, Equatable {
     /// The JSON bytes the event carries (for sizing the rendered frame).
     public var body: ByteBuffer {
         switch self {
-        case .chat(_, let body): return body
+        case .chat(_, let body), .edit(_, let body), .delete(_, let body): return body
         case .system(let json), .typing(let json, _): return json
         }
     }
@@ -66,7 +72,7 @@ public enum RoomEvent: Sendable, Equatable {
     /// The member whose connection does not receive this event (the one who sent it); nil: everyone.
     public var sender: ByteBuffer? {
         switch self {
-        case .chat, .system: return nil
+        case .chat, .system, .edit, .delete: return nil
         case .typing(_, let sender): return sender
         }
     }
@@ -76,11 +82,15 @@ public enum RoomEvent: Sendable, Equatable {
         case chat = 0x43  // "C"
         case system = 0x53  // "S"
         case typing = 0x54  // "T"
+        case edit = 0x45  // "E"
+        case delete = 0x58  // "X"
 
         /// The field of a stored kind's stream entry; nil for a kind the room does not keep.
         public var streamField: String? {
             switch self {
             case .chat: return "d"
+            case .edit: return "e"
+            case .delete: return "x"
             case .system, .typing: return nil
             }
         }
@@ -91,6 +101,7 @@ public enum RoomEvent: Sendable, Equatable {
             switch self {
             case .chat, .system: return nil
             case .typing: return .typing
+            case .edit, .delete: return .edit
             }
         }
 
@@ -103,6 +114,8 @@ public enum RoomEvent: Sendable, Equatable {
         case .chat: return .chat
         case .system: return .system
         case .typing: return .typing
+        case .edit: return .edit
+        case .delete: return .delete
         }
     }
 
@@ -117,6 +130,8 @@ public enum RoomEvent: Sendable, Equatable {
         case (.typing, nil):
             guard let sender = ServerFrames.typingSender(body) else { return nil }
             self = .typing(body, sender: sender)
+        case (.edit, let position?): self = .edit(position, body: body)
+        case (.delete, let position?): self = .delete(position, body: body)
         default: return nil
         }
     }
@@ -187,6 +202,10 @@ extension RoomEvent {
         else { return nil }
         self.init(kind: kind, position: position, body: body)
     }
+
+    /// The stream entry field that holds the writer's authorship hash (``AuthorHasher``), after
+    /// the body's field; the decoder reads only the first field, so members never see it.
+    static let authorField = "a"
 
     /// The kinds a room keeps, with their stream field (built once: decoding runs per entry).
     private static let storedKinds: [(kind: Kind, field: String)] = Kind.allCases.compactMap { kind in

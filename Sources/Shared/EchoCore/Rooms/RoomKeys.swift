@@ -118,6 +118,9 @@ public struct RoomKeys: Sendable, Equatable {
     /// A random value that lives as long as Redis keeps its data: a different one means Redis lost
     /// it (restarted empty, flushed), so no position held before can be trusted.
     public var dataEpoch: String { "echo:epoch" }
+    /// The secret authorship hashes are keyed with (``AuthorHasher``): made once by the first
+    /// worker that finds none, never expires (Redis losing it loses the messages it signed too).
+    public var authorSecret: String { "echo:author-secret" }
 
     // MARK: Admission keys (docs/security.md; every one expires; one IP's keys share a slot)
 

@@ -5,20 +5,21 @@ import NIOCore
 public struct StoredMessage: Sendable, Equatable {
     public var id: StreamID
     public var frame: ByteBuffer
+    /// The features a member needs to be sent this frame (empty: every member): a frame of a new
+    /// kind, kept in the stream, must not reach a client that did not ask for it on any path
+    /// (join, resume, `history`, the hub's replay after a Redis fault).
+    public var requires: ChatFeatures
 
-    public init(id: StreamID, frame: ByteBuffer) {
+    public init(id: StreamID, frame: ByteBuffer, requires: ChatFeatures = []) {
         self.id = id
         self.frame = frame
+        self.requires = requires
     }
 
     /// The event rendered (nil for a kind the room does not keep: it has no position).
     public init?(_ event: RoomEvent) {
         guard let id = event.id else { return nil }
-        self.init(id: id, frame: ServerFrames.event(event))
-    }
-
-    static func messages(_ events: some Sequence<RoomEvent>) -> [StoredMessage] {
-        events.compactMap(StoredMessage.init)
+        self.init(id: id, frame: ServerFrames.event(event), requires: event.kind.feature ?? [])
     }
 }
 
@@ -72,7 +73,7 @@ public struct RoomStore: Sendable {
 
     /// Every script the store runs, for the client to load on each connection.
     public static let scripts = [
-        ChatScript.script, JoinScript.script, LeaveScript.script, PresenceRefreshScript.script, ResyncScript.script,
+        ChatScript.script, AmendScript.script, JoinScript.script, LeaveScript.script, PresenceRefreshScript.script, ResyncScript.script,
         ActiveRoomsScript.script,
     ]
 
@@ -106,12 +107,14 @@ public struct RoomStore: Sendable {
     /// Stores and publishes an event the room keeps: a chat message by default, `body` being
     /// ``ServerFrames/chatBody(sender:sessionID:request:timestamp:)``. Any stored kind goes
     /// through here (one script, one rate limit, one dedupe by `clientId`).
+    /// `author`: the writer's ``AuthorHasher`` hash, kept in the entry beside the body (never in
+    /// the body, which members receive).
     public func chat(
-        room: String, kind: RoomEvent.Kind = .chat, body: ByteBuffer, clientID: String?, clientIP: String
+        room: String, kind: RoomEvent.Kind = .chat, body: ByteBuffer, clientID: String?, author: String? = nil, clientIP: String
     ) -> EventLoopFuture<ChatOutcome> {
         precondition(kind.streamField != nil, "\(kind) is not kept in the stream")
         let call = ChatScript(
-            roomKeys: keys, room: room, kind: kind, body: body, clientID: clientID, clientIP: clientIP, streamMaxLength: configuration.streamMaxLength,
+            roomKeys: keys, room: room, kind: kind, body: body, clientID: clientID, author: author, clientIP: clientIP, streamMaxLength: configuration.streamMaxLength,
             ratePerMinute: configuration.rateLimitPerMinute, burst: configuration.rateLimitBurst,
             roomTTLSeconds: configuration.roomTTLSeconds, dedupeSeconds: dedupeSeconds
         )
@@ -131,6 +134,19 @@ public struct RoomStore: Sendable {
                 pause.fellShort()
                 return .storedUnreplicated(id, replicas: confirmed)
             }
+    }
+
+    /// Edits (`kind` `.edit`, within ``EchoConfiguration/editWindowSeconds``) or deletes one of the
+    /// room's chat messages written under `author` (``AmendScript``).
+    public func amend(
+        room: String, kind: RoomEvent.Kind, target: StreamID, body: ByteBuffer, author: String, clientID: String?
+    ) -> EventLoopFuture<AmendOutcome> {
+        precondition(kind == .edit || kind == .delete, "\(kind) does not amend a message")
+        return redis.run(AmendScript(
+            roomKeys: keys, room: room, kind: kind, target: target, author: author, body: body, clientID: clientID,
+            windowMilliseconds: kind == .edit ? configuration.editWindowSeconds * 1000 : nil, streamMaxLength: configuration.streamMaxLength,
+            roomTTLSeconds: configuration.roomTTLSeconds, dedupeSeconds: dedupeSeconds
+        ))
     }
 
     /// Publishes an event the room does not keep (typing) on the room's channel: PUBLISH, or
@@ -155,7 +171,7 @@ public struct RoomStore: Sendable {
     public func history(room: String) -> EventLoopFuture<[StoredMessage]> {
         let stream = keys.stream(room)
         return redis.send(RESPCommand("XREVRANGE", .string(stream), "+", "-", "COUNT", .integer(configuration.historyLimit)), routedBy: stream)
-            .map { StoredMessage.messages(RoomEvent.events(fromStream: $0).reversed()) }
+            .map { StoredMessage.messages(Array(RoomEvent.events(fromStream: $0).reversed())) }
     }
 
     /// Moves this worker's members' presence expiry forward, re-adding any that Redis lost. The
@@ -177,6 +193,18 @@ public struct RoomStore: Sendable {
         let set = redis.send(RESPCommand("SET", key, .string(candidate), "NX", "GET", "EX", ttl), routedBy: epoch)
         let expire = redis.send(RESPCommand("EXPIRE", key, ttl), routedBy: epoch)
         return set.and(expire).map { reply, _ in reply.string ?? candidate }
+    }
+
+    /// The authorship secret (``RoomKeys/authorSecret``): the stored one, or `candidate` (hex of
+    /// 32 random bytes, or the secret this worker already has) when there was none. nil for a
+    /// stored value that is not such hex (then nothing is hashed, rather than with a weak key).
+    public func authorSecret(candidate: [UInt8]) -> EventLoopFuture<[UInt8]?> {
+        let key = keys.authorSecret
+        return redis.send(RESPCommand("SET", .string(key), .string(AuthorHasher.hex(candidate)), "NX", "GET"), routedBy: key).map { reply in
+            guard let stored = reply.string else { return candidate }
+            guard let bytes = AuthorHasher.bytes(hex: stored), bytes.count == 32 else { return nil }
+            return bytes
+        }
     }
 
     /// One catch-up round for `room` (see ``RoomRecovery``).

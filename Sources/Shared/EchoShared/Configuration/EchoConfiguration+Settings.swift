@@ -15,6 +15,7 @@ extension EchoConfiguration {
         .integer("ECHO_RATE_LIMIT", flag: "rate-limit", \.rateLimitPerMinute, in: 0...1_000_000_000, help: "Chat messages per minute per client IP (0 = off)."),
         .integer("ECHO_RATE_BURST", flag: "rate-burst", \.rateLimitBurst, in: 1...1_000_000_000, help: "Chat messages a client IP may send at once after a quiet period (the rate limiter's bucket size)."),
         .integer("ECHO_HISTORY_LIMIT", flag: "history-limit", \.historyLimit, in: 1...10_000, help: "Messages sent on join."),
+        .integer("ECHO_EDIT_WINDOW", flag: "edit-window", value: "seconds", \.editWindowSeconds, in: 0...31_536_000, help: "Seconds after writing a message during which its author may edit it (deleting has no limit)."),
         .integer("ECHO_STREAM_MAXLEN", flag: "stream-maxlen", \.streamMaxLength, in: 1...10_000_000, help: "Approximate cap of a room's history (`XADD MAXLEN ~`)."),
         .integer("ECHO_ROOM_TTL", flag: "room-ttl", value: "seconds", \.roomTTLSeconds, in: 10...31_536_000, help: "Seconds an empty, silent room lives before all its keys expire."),
         .integer("ECHO_PRESENCE_TTL", flag: "presence-ttl", value: "seconds", \.presenceTTLSeconds, in: 3...86_400, help: "Seconds a member lives without a refresh (a crashed worker's members disappear after it)."),

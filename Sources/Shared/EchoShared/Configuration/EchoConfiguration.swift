@@ -20,6 +20,8 @@ public struct EchoConfiguration: SettingsConfiguration, Equatable {
     /// Token-bucket capacity: how many messages may be sent at once after a quiet period.
     public var rateLimitBurst = 20
     public var historyLimit = 50
+    /// How long after writing a message its author may edit it.
+    public var editWindowSeconds = 900
     /// Approximate cap of each room's stream (`XADD MAXLEN ~`).
     public var streamMaxLength = 500
     /// A room that has been empty and silent this long expires with all its keys.

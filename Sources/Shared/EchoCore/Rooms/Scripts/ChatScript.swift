@@ -15,6 +15,8 @@ public struct ChatScript: RedisScriptCall {
     /// The stored JSON (``RoomEvent/chat(_:body:)``'s body).
     public var body: ByteBuffer
     public var clientID: String?
+    /// Stored in the entry's `a` field (``RoomEvent/authorField``); never published.
+    public var author: String? = nil
     public var clientIP: String
     public var streamMaxLength: Int
     /// 0 turns the limit off.
@@ -33,7 +35,7 @@ public struct ChatScript: RedisScriptCall {
     public var arguments: [RESPArgument] {
         [.bytes(body), .integer(streamMaxLength), .integer(ratePerMinute), .integer(burst),
          .integer(roomTTLSeconds), .integer(dedupeSeconds), .string(kind.tag), .string(kind.streamField ?? ""),
-         .string(roomKeys.publishCommand)]
+         .string(roomKeys.publishCommand), .string(author ?? "")]
     }
 
     public static let script = RedisScript(name: "chat", source: """
@@ -49,7 +51,12 @@ public struct ChatScript: RedisScriptCall {
           \(LuaSnippets.now)
         \(LuaSnippets.takeToken(key: "KEYS[3]", burst: "tonumber(ARGV[4])", rate: "tonumber(ARGV[3])"))
         end
-        local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', ARGV[8], ARGV[1])
+        local id
+        if ARGV[10] ~= '' then
+          id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', ARGV[8], ARGV[1], '\(RoomEvent.authorField)', ARGV[10])
+        else
+          id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', ARGV[8], ARGV[1])
+        end
         redis.call(ARGV[9], KEYS[2], \(RoomEvent.Lua.storedPayload(tag: "ARGV[7]", id: "id", body: "ARGV[1]")))
         if KEYS[5] then redis.call('SET', KEYS[5], id, 'EX', ARGV[6]) end
         redis.call('EXPIRE', KEYS[1], ARGV[5])

@@ -78,9 +78,9 @@ public struct JoinScript: RedisScriptCall {
         if status == "notfound", parts.count == 1 { return .roomNotFound }
         guard status == "ok", parts.count == 4, let count = parts[1].int, let flag = parts[2].int,
               (-1...1).contains(flag), case .array = parts[3] else { throw unexpected(reply) }
-        var messages = StoredMessage.messages(RoomEvent.events(fromStream: parts[3]))
+        var events = RoomEvent.events(fromStream: parts[3])
         let recovered: Bool? = flag < 0 ? nil : flag == 1
-        if recovered != true { messages.reverse() }
-        return .joined(usersCount: count, messages: messages, recovered: recovered)
+        if recovered != true { events.reverse() }
+        return .joined(usersCount: count, messages: StoredMessage.messages(events), recovered: recovered)
     }
 }

@@ -71,7 +71,7 @@ public struct ResyncScript: RedisScriptCall {
         }
         return ResyncReply(
             covered: covered, entries: StoredMessage.messages(RoomEvent.events(fromStream: parts[1])),
-            history: StoredMessage.messages(RoomEvent.events(fromStream: parts[2]).reversed()),
+            history: StoredMessage.messages(Array(RoomEvent.events(fromStream: parts[2]).reversed())),
             // Counted on the raw reply: an entry that does not decode still took its place in the page.
             isLastPage: rawEntries.count < pageSize
         )
