@@ -32,7 +32,7 @@ import Testing
     /// RFC 4231, test case 2.
     @Test func hmacSHA256MatchesTheRFCVector() {
         let mac = Crypto.hmacSHA256(key: Array("Jefe".utf8), message: Array("what do ya want for nothing?".utf8))
-        #expect(AuthorHasher.hex(mac) == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
+        #expect(Hex.encode(mac) == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
     }
 
     @Test func theHashIsKeyedAndNeededASecret() throws {
@@ -40,11 +40,11 @@ import Testing
         #expect(AuthorHasher().hash(key) == nil)
         let a = AuthorHasher(secret: [UInt8](repeating: 1, count: 32))
         let b = AuthorHasher(secret: [UInt8](repeating: 2, count: 32))
-        #expect(a.hash(key) == AuthorHasher.hex(Crypto.hmacSHA256(key: [UInt8](repeating: 1, count: 32), message: Self.keyBytes)))
+        #expect(a.hash(key) == Hex.encode(Crypto.hmacSHA256(key: [UInt8](repeating: 1, count: 32), message: Self.keyBytes)))
         #expect(a.hash(key) != b.hash(key))
         #expect(a.hash(key)?.count == 64)
-        #expect(AuthorHasher.bytes(hex: AuthorHasher.hex(Self.keyBytes)) == Self.keyBytes)
-        #expect(AuthorHasher.bytes(hex: "0g") == nil)
+        #expect(Hex.decode(Hex.encode(Self.keyBytes)) == Self.keyBytes)
+        #expect(Hex.decode("0g") == nil)
     }
 
     @Test func theJoinPayloadsAuthorKeyIsValidatedStrictly() throws {

@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from wsclient import Client
+from wsclient import Client, join_announcing
 
 PNG = "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"SECRETPIXELS" * 4).decode()
 
@@ -31,20 +31,7 @@ def workers(start_worker):
 
 def join(url, room_id, name, action="join", features=None, key=None, since=None):
     """Joins; returns the client and its history frame's messages."""
-    c = Client(url)
-    payload = {"roomId": room_id, "username": name, "action": action}
-    if features is not None:
-        payload["features"] = features
-    if key is not None:
-        payload["authorKey"] = key
-    if since is not None:
-        payload["since"] = since
-    c.send("join", **payload)
-    session = c.recv_until(lambda f: f.get("type") in ("session", "error"))
-    assert session["type"] == "session", session
-    c.session_id = session["sessionId"]
-    c.features = session.get("features")
-    history = c.recv_until(lambda f: f.get("type") == "history")
+    c, _, history = join_announcing(url, room_id, name, action, features=features, authorKey=key, since=since)
     return c, history["messages"]
 
 
@@ -195,7 +182,7 @@ def test_a_client_that_was_away_comes_back_to_the_edited_text_without_the_delete
     alice, _ = join(w1.ws_url, r, "alice", action="create", features=["edit"], key=key)
     keep = say(alice, r, "keep me")
     gone = say(alice, r, "delete me")
-    quote = say(alice, r, "quoting", replyTo={"messageId": gone["id"], "sender": "alice", "preview": "delete me"})
+    say(alice, r, "quoting", replyTo={"messageId": gone["id"], "sender": "alice", "preview": "delete me"})
 
     away, seen = join(w2.ws_url, r, "bob", features=["edit"])
     old_away, old_seen = join(w2.ws_url, r, "carol")

@@ -10,7 +10,7 @@ import time
 import uuid
 
 from conftest import http_get, wait_for
-from wsclient import Client
+from wsclient import Client, carries
 
 
 def room() -> str:
@@ -274,10 +274,6 @@ def test_a_chat_right_after_a_failover_reaches_a_member_whose_worker_still_catch
         a.close()
         b.close()
 
-
-def carries(frame: dict, text: str) -> bool:
-    """A chat with `text`, or a history (a member reset after a failover) holding it."""
-    return frame.get("text") == text or any(m.get("text") == text for m in frame.get("messages") or [])
 
 
 def replica_of(cluster, primary: int) -> int:

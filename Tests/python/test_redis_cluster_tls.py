@@ -14,12 +14,8 @@ import pytest
 from conftest import RedisCluster, wait_for
 from test_redis_cluster import admin_health, joined, move_slot, rooms_on_every_shard, subscriber_clients
 from tlsca import TestCA
+from wsclient import carries
 
-
-def carries(frame: dict, text: str) -> bool:
-    """A chat with `text`, or the history a member is sent after a failover (`recovered:false`)
-    holding it."""
-    return frame.get("text") == text or any(m.get("text") == text for m in frame.get("messages") or [])
 
 
 @pytest.fixture

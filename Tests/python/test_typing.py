@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from wsclient import Client
+from wsclient import Client, join_announcing
 
 TODAYS_SESSION_FIELDS = {"type", "sessionId", "roomId", "username", "limits"}
 
@@ -25,18 +25,7 @@ def workers(start_worker):
 
 def join(url, room_id, name, action="join", features=None, since=None):
     """Joins; returns the client, its session frame and its history frame."""
-    c = Client(url)
-    payload = {"roomId": room_id, "username": name, "action": action}
-    if features is not None:
-        payload["features"] = features
-    if since is not None:
-        payload["since"] = since
-    c.send("join", **payload)
-    session = c.recv_until(lambda f: f.get("type") in ("session", "error"))
-    assert session["type"] == "session", session
-    c.session_id = session["sessionId"]
-    history = c.recv_until(lambda f: f.get("type") == "history")
-    return c, session, history
+    return join_announcing(url, room_id, name, action, features=features, since=since)
 
 
 def frames_until_chat(c: Client, text: str) -> list[dict]:

@@ -64,3 +64,25 @@ class Client:
             self.ws.close()
         except Exception:
             pass
+
+
+def carries(frame: dict, text: str) -> bool:
+    """A chat with `text`, or a history holding it (a member reset with `recovered:false`, after a
+    failover or a Redis that lost its data, gets the room as it stands instead of the live chat)."""
+    return frame.get("text") == text or any(m.get("text") == text for m in frame.get("messages") or [])
+
+
+def join_announcing(url, room_id, name, action="join", **fields):
+    """A join with the newer fields (`features`, `authorKey`, `since`; None ones left out).
+    Returns the client (its `session_id` and granted `features` set), the session frame and the
+    history frame."""
+    c = Client(url)
+    payload = {"roomId": room_id, "username": name, "action": action}
+    payload.update({k: v for k, v in fields.items() if v is not None})
+    c.send("join", **payload)
+    session = c.recv_until(lambda f: f.get("type") in ("session", "error"))
+    assert session["type"] == "session", session
+    c.session_id = session["sessionId"]
+    c.features = session.get("features")
+    history = c.recv_until(lambda f: f.get("type") == "history")
+    return c, session, history

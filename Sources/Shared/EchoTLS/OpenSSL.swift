@@ -294,7 +294,8 @@ private let alpnSelectCallback: @convention(c) (
 private let keylogCallback: @convention(c) (OpaquePointer?, UnsafePointer<CChar>?) -> Void = { ssl, line in
     guard let ssl, let line, let connection = connection(of: SSL_get_rbio(ssl)) else { return }
     let fields = String(cString: line).split(separator: " ")
-    guard fields.count == 3, let secret = TLS13Records.bytes(hex: fields[2]) else { return }
+    // A TLS 1.3 secret is at most 48 bytes (SHA-384): anything longer is not one.
+    guard fields.count == 3, fields[2].utf8.count <= 128, let secret = Hex.decode(fields[2]) else { return }
     switch fields[0] {
     case "CLIENT_TRAFFIC_SECRET_0": connection.clientTrafficSecret = secret
     case "SERVER_TRAFFIC_SECRET_0": connection.serverTrafficSecret = secret
@@ -818,28 +819,6 @@ final class TLS13Records {
             count += 1
         }
         return count
-    }
-
-    static func bytes(hex: Substring) -> [UInt8]? {
-        let digits = Array(hex.utf8)
-        guard digits.count % 2 == 0, digits.count <= 128 else { return nil }
-        func value(_ digit: UInt8) -> UInt8? {
-            switch digit {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit - UInt8(ascii: "A") + 10
-            default: nil
-            }
-        }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(digits.count / 2)
-        var index = 0
-        while index < digits.count {
-            guard let high = value(digits[index]), let low = value(digits[index + 1]) else { return nil }
-            bytes.append(high << 4 | low)
-            index += 2
-        }
-        return bytes
     }
 
     // MARK: Reading

@@ -1,4 +1,5 @@
 import EchoShared
+import EchoTLS
 import NIOCore
 
 /// An event the room keeps, as read from its stream: its position and the frame clients receive.
@@ -200,9 +201,9 @@ public struct RoomStore: Sendable {
     /// stored value that is not such hex (then nothing is hashed, rather than with a weak key).
     public func authorSecret(candidate: [UInt8]) -> EventLoopFuture<[UInt8]?> {
         let key = keys.authorSecret
-        return redis.send(RESPCommand("SET", .string(key), .string(AuthorHasher.hex(candidate)), "NX", "GET"), routedBy: key).map { reply in
+        return redis.send(RESPCommand("SET", .string(key), .string(Hex.encode(candidate)), "NX", "GET"), routedBy: key).map { reply in
             guard let stored = reply.string else { return candidate }
-            guard let bytes = AuthorHasher.bytes(hex: stored), bytes.count == 32 else { return nil }
+            guard let bytes = Hex.decode(stored), bytes.count == 32 else { return nil }
             return bytes
         }
     }
