@@ -124,7 +124,7 @@ import Testing
         #expect(calls["chat without clientId"] == ["stream:r", "room:r", "rl:1.2.3.4", "room:r:info"])
         #expect(calls["join"] == ["room:r:info", "room:r:members", "room:r:usernames", "session:s-1", "stream:r", "room:r", "room:r:primary"])
         #expect(calls["leave"] == ["room:r:members", "room:r:usernames", "session:s-1", "room:r", "room:r:info"])
-        #expect(calls["refresh"] == ["room:r:members", "room:r:usernames", "room:r:info"])
+        #expect(calls["refresh"] == ["room:r:members", "room:r:usernames", "room:r:info", "room:r:primary"])
         #expect(calls["resync"] == ["stream:r", "room:r:primary"])
         #expect(calls["active"] == ["active_rooms"])
         #expect(calls["admit"] == ["ipconn:1.2.3.4", "hs:1.2.3.4"])

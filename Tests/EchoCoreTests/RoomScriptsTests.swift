@@ -102,7 +102,7 @@ import Testing
 
     @Test func refreshArgumentsAndReplies() throws {
         let refresh = PresenceRefreshScript(roomKeys: .legacy, room: "r", members: [("s1", "Ann"), ("s2", "Bo")], presenceTTLMilliseconds: 30_000, roomTTLSeconds: 60)
-        #expect(refresh.keys == ["room:r:members", "room:r:usernames", "room:r:info"])
+        #expect(refresh.keys == ["room:r:members", "room:r:usernames", "room:r:info", "room:r:primary"])
         #expect(refresh.arguments.count == 6)
         try refresh.decode(.integer(1))
         Self.expectRefused(refresh, [.null, .error("ERR"), .integer(0), Self.bulk("1")])

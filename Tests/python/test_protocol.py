@@ -302,6 +302,19 @@ def test_a_room_moved_from_an_unrelated_primary_is_doubted_only_without_a_cluste
     assert history["recovered"] is getattr(redis_server, "is_cluster", False), history
 
 
+def test_the_presence_refresh_keeps_a_rooms_failover_record_as_long_as_the_room(start_worker, redis_server):
+    """A room nobody joins for a whole room TTL while its members stay and chat must not lose the
+    record of its primary (then a failover would be taken for its first sight)."""
+    w = start_worker(ECHO_PRESENCE_TTL="3", ECHO_ROOM_TTL="3600")  # a refresh each second
+    r = room()
+    c, _ = joined(w.ws_url, r, "alice", action="create")
+    key = f"room:{redis_server.tag(r)}:primary"
+    assert int(redis_server.cli("TTL", key)) > 3000
+    redis_server.cli("EXPIRE", key, 100)
+    wait_for(lambda: int(redis_server.cli("TTL", key)) > 3000, timeout=5, what="the record's TTL renewed")
+    c.close()
+
+
 def test_room_events_in_redis_keep_their_wire_format(worker, redis_server):
     """The pub/sub payloads and stream entries every version of the worker reads (a rolling reload
     runs two versions on one Redis; a deployment keeps its streams): pinned as bytes."""

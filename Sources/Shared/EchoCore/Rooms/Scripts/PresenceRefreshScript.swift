@@ -2,7 +2,9 @@
 /// living while anyone is in it. Members are (re)added, not only refreshed: after a Redis restart
 /// that lost data (or a stall long enough for another worker to expire them) they are still here,
 /// so presence, `usersCount` and the room's info key (a `join` needs it) come back without anyone
-/// rejoining. A member who left is not in the worker's list any more.
+/// rejoining. A member who left is not in the worker's list any more. The room's failover record
+/// (``RoomKeys/primary(_:)``) lives as long as the room: a room nobody joined for a whole room TTL
+/// while its members stayed and chatted must still know which primary served it.
 public struct PresenceRefreshScript: RedisScriptCall {
     public typealias Response = Void
 
@@ -13,7 +15,7 @@ public struct PresenceRefreshScript: RedisScriptCall {
     public var roomTTLSeconds: Int
 
     public var keys: [String] {
-        [roomKeys.members(room), roomKeys.usernames(room), roomKeys.info(room)]
+        [roomKeys.members(room), roomKeys.usernames(room), roomKeys.info(room), roomKeys.primary(room)]
     }
 
     /// The TTLs, then session id and username pairs.
@@ -38,6 +40,7 @@ public struct PresenceRefreshScript: RedisScriptCall {
         redis.call('EXPIRE', KEYS[1], ttl)
         redis.call('EXPIRE', KEYS[2], ttl)
         redis.call('SET', KEYS[3], '1', 'EX', ttl)
+        redis.call('EXPIRE', KEYS[4], ttl)
         return 1
         """)
 
