@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from wsclient import Client, join_announcing
+from wsclient import Client, frames_until_chat, join_announcing
 
 PNG = "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"SECRETPIXELS" * 4).decode()
 
@@ -38,17 +38,6 @@ def join(url, room_id, name, action="join", features=None, key=None, since=None)
 def say(c: Client, r: str, text: str, **extra) -> dict:
     c.chat(r, text, **extra)
     return c.recv_until(lambda f: f.get("type") == "chat" and f.get("text") == text)
-
-
-def frames_until_chat(c: Client, text: str) -> list[dict]:
-    """Every frame up to and including the chat `text` (sent after what is looked for, on the
-    same channel, so "not delivered" needs no timeout)."""
-    frames = []
-    while True:
-        f = c.recv()
-        frames.append(f)
-        if f.get("type") == "chat" and f.get("text") == text:
-            return frames
 
 
 def of_type(frames, kind):

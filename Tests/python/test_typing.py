@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from wsclient import Client, join_announcing
+from wsclient import Client, frames_until_chat, join_announcing
 
 TODAYS_SESSION_FIELDS = {"type", "sessionId", "roomId", "username", "limits"}
 
@@ -26,18 +26,6 @@ def workers(start_worker):
 def join(url, room_id, name, action="join", features=None, since=None):
     """Joins; returns the client, its session frame and its history frame."""
     return join_announcing(url, room_id, name, action, features=features, since=since)
-
-
-def frames_until_chat(c: Client, text: str) -> list[dict]:
-    """Every frame up to and including the chat `text`. A typing published before that chat by
-    the same connection arrives before it (one Redis connection, one channel, in order), so this
-    tells "not delivered" without waiting for a timeout."""
-    frames = []
-    while True:
-        f = c.recv()
-        frames.append(f)
-        if f.get("type") == "chat" and f.get("text") == text:
-            return frames
 
 
 def typings(frames: list[dict]) -> list[dict]:

@@ -86,3 +86,15 @@ def join_announcing(url, room_id, name, action="join", **fields):
     c.features = session.get("features")
     history = c.recv_until(lambda f: f.get("type") == "history")
     return c, session, history
+
+
+def frames_until_chat(c: Client, text: str) -> list[dict]:
+    """Every frame up to and including the chat `text`. Whatever the same connection published
+    before that chat arrives before it (one Redis connection, one channel, in order), so a test
+    sends a chat after what it looks for and tells "not delivered" without waiting for a timeout."""
+    frames = []
+    while True:
+        f = c.recv()
+        frames.append(f)
+        if f.get("type") == "chat" and f.get("text") == text:
+            return frames
