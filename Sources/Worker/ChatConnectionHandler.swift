@@ -18,7 +18,7 @@ import Glibc
 ///
 /// Kept here rather than in the machine: the channel's writability and queued bytes (NIO's
 /// figures, read where a frame is written), and ``flushScheduled`` (the hub's batch bookkeeping).
-final class ChatConnectionHandler: ChannelInboundHandler {
+final class ChatConnectionHandler: ChannelInboundHandler, SpreadScheduled {
     typealias InboundIn = WebSocketFrame
     /// Frames are written already encoded (``WebSocketWire``); no frame encoder is in the pipeline.
     typealias OutboundOut = ByteBuffer
@@ -39,6 +39,8 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     private var aggregating = false
     /// Set by the hub while this connection waits for the end-of-batch flush.
     var flushScheduled = false
+    /// Its ping turn (the hub's ``ChatHub/connections``).
+    var spreadPlace = SpreadPlace()
 
     init(hub: ChatHub, clientIP: String) {
         self.hub = hub

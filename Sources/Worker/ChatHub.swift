@@ -13,13 +13,19 @@ import NIOWebSocket
 /// of messages that Redis delivered in one read.
 // @unchecked: every property is touched on `eventLoop` only (the worker's single event loop).
 final class ChatHub: @unchecked Sendable {
-    final class LocalRoom {
+    final class LocalRoom: SpreadScheduled {
+        let id: String
         var members: [ObjectIdentifier: ChatConnectionHandler] = [:]
         /// Set while the room's live feed is interrupted or being caught up (``RoomRecovery``).
         var recovery: Recovery?
         /// ``ChatHub/outages`` when each joining member was added: a join that an outage overlapped
         /// holds live messages with a hole in them.
         var outageAtAdd: [ObjectIdentifier: Int] = [:]
+        /// Its presence refresh turn (``presence``).
+        var spreadPlace = SpreadPlace()
+        init(id: String) {
+            self.id = id
+        }
     }
 
     final class Recovery {
@@ -54,7 +60,8 @@ final class ChatHub: @unchecked Sendable {
     let admission: Admission
 
     private(set) var rooms: [String: LocalRoom] = [:]
-    private(set) var connections: [ObjectIdentifier: ChatConnectionHandler] = [:]
+    /// Every open WebSocket of this worker, each at the tick of the ping timer that pings it.
+    private(set) var connections: SpreadSchedule<ChatConnectionHandler>
     private var toFlush: [ChatConnectionHandler] = []
     var counters = WorkerCounters()
     let joinDeadlines = JoinDeadlines()
@@ -69,9 +76,7 @@ final class ChatHub: @unchecked Sendable {
     private var presence: PresenceSchedule
     /// Tick 0 of ``presence``.
     private var presenceStart = NIODeadline.now()
-    /// Which connections each tick of the ping timer pings.
-    private var pings: SpreadSchedule<ObjectIdentifier>
-    /// Tick 0 of ``pings``.
+    /// Tick 0 of ``connections``' ping timer.
     private var pingStart = NIODeadline.now()
 
     init(eventLoop: EventLoop, store: RoomStore, redis: RedisSetup, configuration: EchoConfiguration, logger: Logger) {
@@ -84,8 +89,8 @@ final class ChatHub: @unchecked Sendable {
         self.connectionConfiguration = ChatConnectionStateMachine.Configuration(configuration)
         self.trustedProxies = configuration.trustedProxies.compactMap(IPAddressRange.init)
         self.presence = PresenceSchedule(timing: .init(presenceTTLSeconds: configuration.presenceTTLSeconds))
-        let pingTiming = SpreadSchedule<ObjectIdentifier>.Timing(period: .seconds(Int64(configuration.pingIntervalSeconds)))
-        self.pings = SpreadSchedule(timing: pingTiming, firstTurnAfter: pingTiming.ticksPerPeriod / 2)
+        let pingTiming = SpreadSchedule<ChatConnectionHandler>.Timing(period: .seconds(Int64(configuration.pingIntervalSeconds)))
+        self.connections = SpreadSchedule(timing: pingTiming, firstTurnAfter: pingTiming.ticksPerPeriod / 2)
         self.admission = Admission(eventLoop: eventLoop, store: AdmissionStore(redis: store.redis, keys: store.keys, instance: String(UInt64.random(in: 0...UInt64.max), radix: 36)), configuration: configuration, trustedProxies: trustedProxies, logger: logger)
         // Weak: the subscriber's connection outlives the hub when a worker fails to start.
         subscriber.onMessage = { [weak self] channel, payload in self?.received(channel: channel, payload: payload) }
@@ -98,7 +103,7 @@ final class ChatHub: @unchecked Sendable {
         // One timer per worker for all pings, instead of one per connection; each tick pings
         // the connections whose turn it is (``SpreadSchedule``).
         pingStart = .now()
-        timers.append(eventLoop.scheduleRepeatedTask(initialDelay: pings.timing.tick, delay: pings.timing.tick) { [weak self] _ in
+        timers.append(eventLoop.scheduleRepeatedTask(initialDelay: connections.timing.tick, delay: connections.timing.tick) { [weak self] _ in
             self?.pingTick()
         })
         joinDeadlines.start(hub: self)
@@ -140,13 +145,11 @@ final class ChatHub: @unchecked Sendable {
     // MARK: Connections and membership
 
     func attach(_ connection: ChatConnectionHandler) {
-        connections[ObjectIdentifier(connection)] = connection
-        pings.add(ObjectIdentifier(connection))
+        connections.add(connection)
     }
 
     func detach(_ connection: ChatConnectionHandler) {
-        connections[ObjectIdentifier(connection)] = nil
-        pings.remove(ObjectIdentifier(connection))
+        connections.remove(connection)
         // Every WebSocket counted against its IP when it was admitted (HTTPHandler hands it over).
         if admission.countsConnections { admission.release(ip: connection.clientIP) }
     }
@@ -158,9 +161,9 @@ final class ChatHub: @unchecked Sendable {
         if let existing = rooms[room] {
             local = existing
         } else {
-            local = LocalRoom()
+            local = LocalRoom(id: room)
             rooms[room] = local
-            presence.add(room)
+            presence.add(local)
         }
         local.members[ObjectIdentifier(connection)] = connection
         local.outageAtAdd[ObjectIdentifier(connection)] = outages
@@ -188,7 +191,7 @@ final class ChatHub: @unchecked Sendable {
         if local.members.isEmpty {
             local.recovery?.retry?.cancel()
             rooms[room] = nil
-            presence.remove(room)
+            presence.remove(local)
         }
     }
 
@@ -248,8 +251,8 @@ final class ChatHub: @unchecked Sendable {
 
     private func pingTick() {
         let elapsed = NIODeadline.now() - pingStart
-        for id in pings.advance(to: Int(elapsed.nanoseconds / pings.timing.tick.nanoseconds)) {
-            connections[id]?.heartbeat()
+        for connection in connections.advance(to: Int(elapsed.nanoseconds / connections.timing.tick.nanoseconds)) {
+            connection.heartbeat()
         }
     }
 
@@ -259,9 +262,9 @@ final class ChatHub: @unchecked Sendable {
         let elapsed = NIODeadline.now() - presenceStart
         let due = presence.advance(to: Int(elapsed.nanoseconds / presence.timing.tick.nanoseconds))
         guard !due.isEmpty else { return }
-        for room in due { refreshPresence(room) }
+        for local in due { refreshPresence(local.id) }
         // One call for the slice: the index is outside every room's slot (RoomKeys).
-        store.markActive(rooms: due).whenFailure { [logger] error in
+        store.markActive(rooms: due.map(\.id)).whenFailure { [logger] error in
             logger.debug("active rooms not marked", metadata: ["error": "\(error)"])
         }
     }
@@ -274,7 +277,7 @@ final class ChatHub: @unchecked Sendable {
         guard !members.isEmpty else { return }
         store.refreshPresence(room: room, members: members).assumeIsolated().whenFailure { error in
             self.logger.debug("presence refresh failed", metadata: ["room": "\(room)", "error": "\(error)"])
-            self.presence.failed(room)
+            self.presence.failed(local)
         }
     }
 
@@ -284,7 +287,7 @@ final class ChatHub: @unchecked Sendable {
     /// reconnect at the same instant; completes when all are closed (or a grace period passed).
     func drain(code: CloseCode, window: TimeAmount) -> EventLoopFuture<Void> {
         draining = true
-        let all = Array(connections.values)
+        let all = connections.keys
         guard !all.isEmpty else { return eventLoop.makeSucceededVoidFuture() }
         let step = all.count > 1 ? window.nanoseconds / Int64(all.count) : 0
         var closed: [EventLoopFuture<Void>] = []

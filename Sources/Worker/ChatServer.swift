@@ -15,7 +15,7 @@ import Glibc
 enum ChatServer {
     static func start(
         group: EventLoopGroup, resources: WorkerResources, configuration: EchoConfiguration,
-        inheritedSocket: Int32?, tracker: ConnectionTracker
+        inheritedSocket: Int32?
     ) async throws -> Channel {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: configuration.backlog)
@@ -33,8 +33,7 @@ enum ChatServer {
                 value: .init(low: configuration.outboundLimitBytes / 2, high: configuration.outboundLimitBytes)
             )
             .childChannelInitializer { channel in
-                tracker.opened(channel)
-                return channel.eventLoop.makeCompletedFuture {
+                channel.eventLoop.makeCompletedFuture {
                     try configure(channel: channel, resources: resources, listener: .chat)
                 }
             }

@@ -1,12 +1,14 @@
 import NIOCore
 
-/// The connections a worker's public listener accepted and that are still open, so a drain can
-/// let the HTTP requests already accepted finish before the process exits.
+/// The connections of a worker's public listener that still speak HTTP, so a drain can let the
+/// HTTP requests already accepted finish before the process exits.
 ///
 /// NIO's `HTTPServerPipelineHandler` does the per-connection part: told to quiesce
 /// (`ChannelShouldQuiesceEvent`), it closes an idle connection at once and one with a request in
-/// flight right after its response. Connections that became WebSockets ignore the event; the
-/// hub's drain closes those with the supervisor's close code.
+/// flight right after its response. A connection that becomes a WebSocket leaves the tracker (the
+/// hub's drain closes those with the supervisor's close code), so an idle WebSocket costs nothing
+/// here: ``HTTPHandler`` enters a connection when it is added and takes it out when it is removed,
+/// by the upgrade or by the close (no close-future callback per connection).
 // @unchecked: every member is touched only on `eventLoop` (the worker's one loop).
 final class ConnectionTracker: @unchecked Sendable {
     /// How long a drain waits before asking idle connections to close: a connection accepted just
@@ -21,20 +23,14 @@ final class ConnectionTracker: @unchecked Sendable {
         self.eventLoop = eventLoop
     }
 
-    /// Called from the child channel initializer, on the loop.
+    /// An HTTP connection of the public listener; on the loop.
     func opened(_ channel: Channel) {
-        let id = ObjectIdentifier(channel)
-        eventLoop.execute {
-            self.open[id] = channel
-            channel.closeFuture.whenComplete { _ in
-                self.eventLoop.execute { self.closed(id) }
-            }
-        }
+        open[ObjectIdentifier(channel)] = channel
     }
 
-    private func closed(_ id: ObjectIdentifier) {
-        open[id] = nil
-        guard open.isEmpty else { return }
+    /// It closed, or became a WebSocket; on the loop.
+    func left(_ channel: Channel) {
+        guard open.removeValue(forKey: ObjectIdentifier(channel)) != nil, open.isEmpty else { return }
         let waiting = allClosed
         allClosed = []
         waiting.forEach { $0.succeed() }

@@ -43,6 +43,10 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         self.listener = listener
     }
 
+    func handlerAdded(context: ChannelHandlerContext) {
+        if listener == .chat { resources.tracker.opened(context.channel) }
+    }
+
     func channelActive(context: ChannelHandlerContext) {
         armHeaderTimer(context: context)
         context.fireChannelActive()
@@ -57,8 +61,10 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         context.fireChannelInactive()
     }
 
+    /// By the upgrade, or when the channel closes (its pipeline removes every handler).
     func handlerRemoved(context: ChannelHandlerContext) {
         cancelHeaderTimer()
+        if listener == .chat { resources.tracker.left(context.channel) }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

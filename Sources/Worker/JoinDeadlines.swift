@@ -8,19 +8,20 @@ import NIOCore
 /// connection that joined, or closed, is skipped when its turn comes.
 // @unchecked: touched on the worker's single event loop only (the hub's rule).
 final class JoinDeadlines: @unchecked Sendable {
-    private var queue = CircularBuffer<(deadline: NIODeadline, connection: ObjectIdentifier)>()
+    /// Holds each connection until its deadline, joined or closed meanwhile (then skipped): no
+    /// lookup table, and a closed connection's handler is small.
+    private var queue = CircularBuffer<(deadline: NIODeadline, connection: ChatConnectionHandler)>()
     private var task: RepeatedTask?
 
     func add(_ connection: ChatConnectionHandler, timeoutSeconds: Int) {
         guard timeoutSeconds > 0 else { return }
-        queue.append((.now() + .seconds(Int64(timeoutSeconds)), ObjectIdentifier(connection)))
+        queue.append((.now() + .seconds(Int64(timeoutSeconds)), connection))
     }
 
-    /// Starts the once-a-second sweep over `hub`'s open connections.
+    /// Starts the once-a-second sweep, on `hub`'s loop.
     func start(hub: ChatHub) {
-        task = hub.eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [weak self, weak hub] _ in
-            guard let hub else { return }
-            self?.expire(now: .now()) { hub.connections[$0] }
+        task = hub.eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [weak self] _ in
+            self?.expire(now: .now())
         }
     }
 
@@ -29,10 +30,10 @@ final class JoinDeadlines: @unchecked Sendable {
         task = nil
     }
 
-    private func expire(now: NIODeadline, lookUp: (ObjectIdentifier) -> ChatConnectionHandler?) {
+    private func expire(now: NIODeadline) {
         while let first = queue.first, first.deadline <= now {
             queue.removeFirst()
-            lookUp(first.connection)?.joinDeadlinePassed()
+            first.connection.joinDeadlinePassed()
         }
     }
 }

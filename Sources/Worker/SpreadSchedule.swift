@@ -28,7 +28,7 @@ import NIOCore
 /// and closed at its next one if nothing came back; its first ping comes half an interval to an
 /// interval and a half after it opened, never right away. One ping for every connection at once wrote
 /// 10,000 frames in one loop pass and held chats up to 0.7 s (S6).
-struct SpreadSchedule<Key: Hashable> {
+struct SpreadSchedule<Key: SpreadScheduled> {
     struct Timing: Equatable {
         /// How often the timer runs.
         let tick: TimeAmount
@@ -49,9 +49,10 @@ struct SpreadSchedule<Key: Hashable> {
     }
 
     let timing: Timing
-    /// The keys whose turn each tick of the period is.
-    private var slots: [Set<Key>]
-    private var phases: [Key: Int] = [:]
+    /// The keys whose turn each tick of the period is. A key knows its tick and index
+    /// (``SpreadPlace``): one reference here per key, and no hash table.
+    private var slots: [[Key]]
+    private(set) var count = 0
     /// Keys whose work failed, waiting for their retry, in tick order (each is `retryTicks` after the
     /// tick it failed at, which only grows).
     private var retries = CircularBuffer<(tick: Int, key: Key)>()
@@ -60,8 +61,6 @@ struct SpreadSchedule<Key: Hashable> {
 
     /// Ticks a new key waits at least before its first turn.
     let firstTurnAfter: Int
-    /// New keys whose first turn came sooner than ``firstTurnAfter``, by the tick of that turn.
-    private var skipped: [Key: Int] = [:]
 
     init(timing: Timing, firstTurnAfter: Int = 0) {
         self.timing = timing
@@ -69,32 +68,43 @@ struct SpreadSchedule<Key: Hashable> {
         slots = Array(repeating: [], count: timing.ticksPerPeriod)
     }
 
-    var count: Int { phases.count }
-
     /// How many keys have their turn at each tick of the period.
     var load: [Int] { slots.map(\.count) }
+
+    /// Every key, in tick order.
+    var keys: [Key] { Array(slots.joined()) }
 
     /// Gives `key` the least loaded tick (the soonest of those), unless it has one. A first turn
     /// sooner than ``firstTurnAfter`` ticks is skipped.
     mutating func add(_ key: Key) {
-        guard phases[key] == nil else { return }
-        let count = timing.ticksPerPeriod
-        var best = (tick + 1) % count
-        for offset in 1..<count {
-            let candidate = (tick + 1 + offset) % count
+        guard !key.spreadPlace.isScheduled else { return }
+        let ticks = timing.ticksPerPeriod
+        var best = (tick + 1) % ticks
+        for offset in 1..<ticks {
+            let candidate = (tick + 1 + offset) % ticks
             if slots[candidate].count < slots[best].count { best = candidate }
         }
-        slots[best].insert(key)
-        phases[key] = best
-        let distance = ((best - tick) % count + count) % count
-        let firstTurn = tick + (distance == 0 ? count : distance)
-        if firstTurn - tick < firstTurnAfter { skipped[key] = firstTurn }
+        let distance = ((best - tick) % ticks + ticks) % ticks
+        let firstTurn = tick + (distance == 0 ? ticks : distance)
+        key.spreadPlace = SpreadPlace(
+            phase: Int32(best), index: Int32(slots[best].count),
+            skippedTurn: firstTurn - tick < firstTurnAfter ? SpreadPlace.turnMark(firstTurn) : SpreadPlace.noSkip)
+        slots[best].append(key)
+        count += 1
     }
 
+    /// Takes `key` out (the last key of its tick moves into its place).
     mutating func remove(_ key: Key) {
-        guard let phase = phases.removeValue(forKey: key) else { return }
-        slots[phase].remove(key)
-        skipped[key] = nil
+        let place = key.spreadPlace
+        guard place.isScheduled else { return }
+        let phase = Int(place.phase), index = Int(place.index)
+        let moved = slots[phase].removeLast()
+        if index < slots[phase].count {
+            slots[phase][index] = moved
+            moved.spreadPlace.index = place.index
+        }
+        key.spreadPlace = SpreadPlace()
+        count -= 1
     }
 
     /// The keys due in the ticks after the last one handed out, up to `now`: their turn, or a
@@ -106,25 +116,23 @@ struct SpreadSchedule<Key: Hashable> {
         tick = now
         var due: [Key] = []
         for passed in first...now {
-            let keys = slots[passed % timing.ticksPerPeriod]
-            guard !skipped.isEmpty else {
-                due.append(contentsOf: keys)
-                continue
-            }
-            for key in keys {
-                if let skip = skipped[key], skip <= passed {
-                    skipped[key] = nil
-                    if skip == passed { continue }
+            for key in slots[passed % timing.ticksPerPeriod] {
+                // A key's first visit decides its skip: it is skipped only if this is the turn
+                // `add` chose (a stall may have jumped past that one).
+                let skipped = key.spreadPlace.skippedTurn
+                if skipped != SpreadPlace.noSkip {
+                    key.spreadPlace.skippedTurn = SpreadPlace.noSkip
+                    if skipped == SpreadPlace.turnMark(passed) { continue }
                 }
                 due.append(key)
             }
         }
         guard retries.first.map({ $0.tick <= now }) == true else { return due }
-        var seen = Set(due)
+        var seen = Set(due.map(ObjectIdentifier.init))
         while let retry = retries.first, retry.tick <= now {
             retries.removeFirst()
             // A key removed meanwhile needs nothing.
-            if phases[retry.key] != nil, seen.insert(retry.key).inserted { due.append(retry.key) }
+            if retry.key.spreadPlace.isScheduled, seen.insert(ObjectIdentifier(retry.key)).inserted { due.append(retry.key) }
         }
         return due
     }
@@ -132,18 +140,43 @@ struct SpreadSchedule<Key: Hashable> {
     /// `key`'s work failed: it is due again ``Timing/retryTicks`` after the current tick,
     /// unless its own turn comes first.
     mutating func failed(_ key: Key) {
-        guard let phase = phases[key] else { return }
-        let count = timing.ticksPerPeriod
-        let untilTurn = ((phase - tick) % count + count) % count
-        let nextTurn = tick + (untilTurn == 0 ? count : untilTurn)
+        guard key.spreadPlace.isScheduled else { return }
+        let ticks = timing.ticksPerPeriod
+        let phase = Int(key.spreadPlace.phase)
+        let untilTurn = ((phase - tick) % ticks + ticks) % ticks
+        let nextTurn = tick + (untilTurn == 0 ? ticks : untilTurn)
         let retry = tick + timing.retryTicks
         guard retry < nextTurn else { return }
         retries.append((retry, key))
     }
 }
 
+/// What a ``SpreadSchedule`` keeps about a key, stored in the key (a connection, a room): its
+/// tick and its index in that tick's list, so adding and removing touch no hash table. 12 bytes
+/// in the key instead of two hash-table entries and a set entry in the schedule (S3, idle memory).
+struct SpreadPlace {
+    /// The key's tick within the period; -1: not in a schedule.
+    var phase: Int32 = -1
+    /// Its index in that tick's list.
+    var index: Int32 = 0
+    /// ``turnMark(_:)`` of a first turn that is skipped (it came sooner than
+    /// ``SpreadSchedule/firstTurnAfter``), until the key's tick first comes; ``noSkip`` otherwise.
+    var skippedTurn: UInt32 = noSkip
+
+    var isScheduled: Bool { phase >= 0 }
+
+    static let noSkip = UInt32.max
+    /// A tick number cut to 32 bits: only ever compared with a tick less than a period away.
+    static func turnMark(_ tick: Int) -> UInt32 { UInt32(truncatingIfNeeded: tick) & 0x7FFF_FFFF }
+}
+
+/// An object a ``SpreadSchedule`` can hold (one schedule at a time).
+protocol SpreadScheduled: AnyObject {
+    var spreadPlace: SpreadPlace { get set }
+}
+
 /// Rooms and their presence refresh, over a third of the TTL (see ``SpreadSchedule``).
-typealias PresenceSchedule = SpreadSchedule<String>
+typealias PresenceSchedule = SpreadSchedule<ChatHub.LocalRoom>
 
 extension SpreadSchedule.Timing {
     init(presenceTTLSeconds: Int) {

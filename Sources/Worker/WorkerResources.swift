@@ -16,6 +16,8 @@ final class WorkerResources: @unchecked Sendable {
     /// The certificate and ticket keys of the chat port when it serves TLS: built once per
     /// worker, shared by every connection; the control channel hands it new ticket keys.
     let tls: TLSServerContext?
+    /// The public listener's connections while they speak HTTP (a drain lets their requests finish).
+    let tracker: ConnectionTracker
     var metrics = WorkerMetrics()
     /// The whole host, as last reported by the supervisor; nil when this worker runs alone.
     var host: HostStats?
@@ -27,6 +29,7 @@ final class WorkerResources: @unchecked Sendable {
         self.slot = slot
         self.pid = pid
         self.tls = tls
+        self.tracker = ConnectionTracker(eventLoop: hub.eventLoop)
     }
 
     func stats() -> WorkerStats {

@@ -120,12 +120,10 @@ final class WorkerService: Service {
         }
         firstTicketKeys.succeed()
 
-        let tracker = ConnectionTracker(eventLoop: loop)
         let server: Channel
         do {
             server = try await ChatServer.start(
-                group: group, resources: resources, configuration: configuration, inheritedSocket: settings.listenFD,
-                tracker: tracker)
+                group: group, resources: resources, configuration: configuration, inheritedSocket: settings.listenFD)
         } catch {
             // Port taken, socket unusable: stop what started, then fail with a clear message.
             logger.critical("cannot listen", metadata: ["error": "\(error)", "port": "\(configuration.port)"])
@@ -190,7 +188,7 @@ final class WorkerService: Service {
         try? await loop.flatSubmit {
             server.close().flatMapError { _ in loop.makeSucceededVoidFuture() }.flatMap {
                 hub.drain(code: code, window: drainWindow)
-                    .and(tracker.quiesce(within: drainWindow + .seconds(2)))
+                    .and(resources.tracker.quiesce(within: drainWindow + .seconds(2)))
                     .map { _ in }
             }
         }.get()
