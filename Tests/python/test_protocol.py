@@ -40,7 +40,7 @@ def test_join_reports_members_and_session(worker):
     r = room()
     a, history = joined(worker.ws_url, r, "alice", action="create")
     assert history["messages"] == []
-    assert re.fullmatch(r"[0-9a-f]{32}", a.session_id)
+    assert re.fullmatch(r"[A-Za-z0-9_-]{15}", a.session_id)
     first = a.recv_until(lambda f: f.get("sender") == "System")
     assert first["message"] == "join" and first["username"] == "alice" and first["usersCount"] == 1
     b, _ = joined(worker.ws_url, r, "bob")
