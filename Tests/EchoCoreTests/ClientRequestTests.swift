@@ -49,7 +49,8 @@ private let png = "data:image/png;base64," + [UInt8]([0x89, 0x50, 0x4E, 0x47, 0x
         #expect(code(base + #"[""# + String(repeating: "a", count: 33) + #""]}}"#) == .invalidPayload)
     }
 
-    @Test(arguments: ["👍", "❤️", "🇫🇷", "👍🏽", "❤️‍🔥", "1️⃣", "é", "a", "*"])
+    /// The last one is exactly 16 bytes (a thumb and six combining accents: one grapheme).
+    @Test(arguments: ["👍", "❤️", "🇫🇷", "👍🏽", "❤️‍🔥", "1️⃣", "é", "a", "*", "👍" + String(repeating: "\u{301}", count: 6)])
     func aReactionIsOneGraphemeOfAtMost16Bytes(_ emoji: String) throws {
         #expect(try parse(#"{"type":"react","payload":{"messageId":"5-1","emoji":"\#(emoji)"}}"#)
             == .react(ReactRequest(messageID: StreamID(milliseconds: 5, sequence: 1), emoji: emoji)))
@@ -58,7 +59,7 @@ private let png = "data:image/png;base64," + [UInt8]([0x89, 0x50, 0x4E, 0x47, 0x
     @Test(arguments: [
         "", "👍👍", "ab", " ", "\\n", "\\u0000", "\\u200d", "\\u00a0", "👍 ",
         // One grapheme, but more than 16 bytes: families of three (18 bytes) and four (25), the flag of England (28).
-        "👨‍👩‍👧", "👨‍👩‍👧‍👦", "🏴󠁧󠁢󠁥󠁮󠁧󠁿",
+        "👨‍👩‍👧", "👨‍👩‍👧‍👦", "🏴󠁧󠁢󠁥󠁮󠁧󠁿", "a" + String(repeating: "\u{301}", count: 8),
     ])
     func aReactionThatIsNotOneShortSymbolIsRefused(_ emoji: String) {
         #expect(code(#"{"type":"react","payload":{"messageId":"5-1","emoji":"\#(emoji)"}}"#) == .invalidPayload)
