@@ -47,4 +47,4 @@ ECHO_TEST_REDIS_URL="redis://127.0.0.1:$port" .venv/bin/pytest Tests/python -ra 
 # script reads, appends and publishes in the room's slot.
 cluster_url=$(cd Tests/python && ../../.venv/bin/python cluster_ctl.py start "$cluster_dir")
 echo "== the protocol tests against a Redis Cluster ($cluster_url)"
-ECHO_TEST_REDIS_URL="$cluster_url" .venv/bin/pytest Tests/python/test_protocol.py Tests/python/test_typing.py Tests/python/test_edit_delete.py -ra "$@"
+ECHO_TEST_REDIS_URL="$cluster_url" .venv/bin/pytest Tests/python/test_protocol.py Tests/python/test_typing.py Tests/python/test_edit_delete.py Tests/python/test_react.py -ra "$@"

@@ -49,6 +49,8 @@ final class ChatConnectionHandler: ChannelInboundHandler, SpreadScheduled {
     }
 
     var joinedSessionID: String? { machine.joinedMembership?.sessionID }
+    /// The joined member's granted features (nil: it announced none).
+    var joinedFeatures: ChatFeatures? { machine.joinedMembership?.features }
     var joinedMembership: Membership? { machine.joinedMembership }
     /// The newest message this client has: after a Redis reconnect the hub replays the stream
     /// after it (ChatHub+Recovery.swift).
@@ -269,6 +271,16 @@ final class ChatConnectionHandler: ChannelInboundHandler, SpreadScheduled {
                     case .failure(let error): amended = .failed(error)
                     }
                     self.run(self.machine.amendCompleted(clientID: clientID, amended))
+                }
+        case .reactEvent(let room, let target, let emoji, let sessionID, let body):
+            hub.store.react(room: room, target: target, emoji: emoji, sessionID: sessionID, bodyPrefix: body).assumeIsolated()
+                .whenComplete { result in
+                    let reacted: ChatConnectionStateMachine.ReactResult
+                    switch result {
+                    case .success(let outcome): reacted = .done(outcome)
+                    case .failure(let error): reacted = .failed(error)
+                    }
+                    self.run(self.machine.reactCompleted(reacted))
                 }
         case .publishEvent(let room, let event):
             hub.store.publish(room: room, event: event).whenFailure { [logger] error in

@@ -114,8 +114,12 @@ extension ChatHub {
         dataLost: Bool
     ) {
         guard let recovery = local.recovery else { return }
-        // One frame per entry, the same buffer for every member.
-        let frames = reply.entries.map { (id: $0.id, frame: WebSocketWire.text($0.frame), requires: $0.requires) }
+        // One frame per entry, the same buffer for every member (and one for the members granted
+        // an entry's `featured` frame: a message with its reactions).
+        let frames = reply.entries.map { entry in
+            (id: entry.id, frame: WebSocketWire.text(entry.frame), requires: entry.requires,
+             featured: entry.featured.map { (feature: $0.feature, frame: WebSocketWire.text($0.frame)) })
+        }
         var replayed = 0
         var reset = 0
         for (id, position) in positions {
@@ -123,7 +127,8 @@ extension ChatHub {
             switch RoomRecovery.action(for: position, in: request, covered: reply.covered, dataLost: dataLost) {
             case .replay:
                 for entry in frames where ResumePlan.isNew(entry.id, after: member.lastID) {
-                    if member.deliver(entry.frame, id: entry.id, requires: entry.requires) {
+                    let frame = entry.featured.flatMap { (member.joinedFeatures ?? []).isSuperset(of: $0.feature) ? $0.frame : nil } ?? entry.frame
+                    if member.deliver(frame, id: entry.id, requires: entry.requires) {
                         needsFlush(member)
                         replayed += 1
                     }

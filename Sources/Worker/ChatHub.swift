@@ -215,7 +215,7 @@ final class ChatHub: @unchecked Sendable {
             for member in local.members.values where member.deliver(frame, requiring: feature, sender: event.sender) { needsFlush(member) }
             return
         }
-        // A kept kind with a feature (edit, delete) goes the chat way, its feature with it, so the
+        // A kept kind with a feature (edit, delete, react) goes the chat way, its feature with it, so the
         // recovery's hold and a joining member's buffer decide per member too.
         deliverOrHold(frame, id: event.id, requires: event.kind.feature ?? [], to: local)
     }

@@ -129,3 +129,55 @@ extension ChatConnectionStateMachineTests {
         #expect(request(#"{"type":"delete","payload":{"messageId":"5-1"}}"#, &machine).first == .count(.error(.rateLimited)))
     }
 }
+
+/// The react request's rules, and a message with reactions on every history path, without I/O.
+extension ChatConnectionStateMachineTests {
+    func joinedMachine(features: ChatFeatures?) -> Machine {
+        var (machine, generation) = joiningMachine(features: features)
+        _ = machine.joinCompleted(generation: generation, .joined(messages: [], recovered: nil))
+        return machine
+    }
+
+    @Test func aReactionGoesToTheScriptWithTheMembersSessionAndName() {
+        var machine = joinedMachine(features: .react)
+        let target = StreamID(milliseconds: 5, sequence: 1)
+        #expect(request(#"{"type":"react","payload":{"messageId":"5-1","emoji":"👍"}}"#, &machine) == [
+            .reactEvent(room: room, target: target, emoji: "👍", sessionID: "s1",
+                        body: ServerFrames.reactBodyPrefix(messageID: target, emoji: "👍", sessionID: "s1", username: "ann")),
+        ])
+    }
+
+    @Test func aReactionIsRefusedBeforeAJoinAndCountsAgainstTheRequestBucket() {
+        var fresh = Machine(configuration: Self.configuration, now: Self.t0)
+        #expect(request(#"{"type":"react","payload":{"messageId":"5-1","emoji":"👍"}}"#, &fresh).first == .count(.error(.notJoined)))
+        var machine = joinedMachine(features: .react)  // the join took one token
+        for _ in 0..<19 { _ = request(#"{"type":"react","payload":{"messageId":"5-1","emoji":"👍"}}"#, &machine) }
+        #expect(request(#"{"type":"react","payload":{"messageId":"5-1","emoji":"👍"}}"#, &machine).first == .count(.error(.rateLimited)))
+    }
+
+    @Test func theReactScriptsRefusalsBecomeTheirErrors() {
+        var machine = joinedMachine(features: .react)
+        #expect(machine.reactCompleted(.done(.stored(Self.id(9), on: true))) == [])
+        #expect(machine.reactCompleted(.done(.notFound)).first == .count(.error(.messageNotFound)))
+        #expect(machine.reactCompleted(.done(.tooMany)).first == .count(.error(.tooManyReactions)))
+        #expect(machine.reactCompleted(.failed(Fault())).last.map { if case .write = $0 { true } else { false } } == true)
+    }
+
+    /// Join, `history` and a resync each send a member the frame its features choose.
+    @Test func aMessageWithReactionsIsSentWithThemOnlyToMembersGrantedReact() {
+        let plain = ByteBuffer(string: #"{"id":"1-0"}"#)
+        let withReactions = ByteBuffer(string: #"{"id":"1-0","reactions":{}}"#)
+        let stored = [StoredMessage(id: Self.id(1), frame: plain, featured: .init(feature: .react, frame: withReactions))]
+        let cases: [(ChatFeatures?, ByteBuffer)] = [(nil, plain), (.edit, plain), (.react, withReactions), ([.edit, .react], withReactions)]
+        for (features, expected) in cases {
+            let sent = [StoredMessage(id: Self.id(1), frame: expected)]
+            var (joining, generation) = joiningMachine(features: features)
+            #expect(joining.joinCompleted(generation: generation, .joined(messages: stored, recovered: nil)).dropFirst().first
+                == Self.history(sent, recovered: nil))
+            var machine = joinedMachine(features: features)
+            _ = request(#"{"type":"history"}"#, &machine)
+            #expect(machine.historyCompleted(.read(stored)).first == Self.history(sent, recovered: nil))
+            #expect(machine.resync(history: stored) == WebSocketWire.text(ServerFrames.history([expected], recovered: false)))
+        }
+    }
+}

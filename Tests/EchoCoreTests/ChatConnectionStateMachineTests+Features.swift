@@ -33,9 +33,9 @@ extension ChatConnectionStateMachineTests {
         #expect(old.joinedMembership?.features == nil)
         #expect(oldActions.first == .write(WebSocketWire.text(ServerFrames.session(sessionID: "s1", roomID: room, username: "ann", limits: Self.clientLimits)), flush: false))
         let (new, newActions) = featuredMachine(#","features":["react","typing","future"]"#)
-        #expect(new.joinedMembership?.features == .typing)
+        #expect(new.joinedMembership?.features == [.typing, .react])
         #expect(newActions.first == .write(Self.text(
-            #"{"type":"session","sessionId":"s1","roomId":"room1234","username":"ann","limits":{"messageLength":2000,"imageBytes":3145728,"ratePerMinute":60,"rateBurst":20},"features":["typing"]}"#),
+            #"{"type":"session","sessionId":"s1","roomId":"room1234","username":"ann","limits":{"messageLength":2000,"imageBytes":3145728,"ratePerMinute":60,"rateBurst":20},"features":["typing","react"]}"#),
             flush: false))
         let (none, _) = featuredMachine(#","features":[]"#)
         #expect(none.joinedMembership?.features == [])
@@ -79,7 +79,7 @@ extension ChatConnectionStateMachineTests {
         var (machine, _) = featuredMachine("")  // the join took one token
         for _ in 0..<19 { _ = request(#"{"type":"typing"}"#, &machine) }  // one published, the rest dropped
         #expect(request(#"{"type":"typing"}"#, &machine)
-            == Self.error(ProtocolError(.rateLimited, "Too many requests (joins, history, typing, edits); wait a moment.", retryAfterMilliseconds: 500)))
+            == Self.error(ProtocolError(.rateLimited, "Too many requests (joins, history, typing, edits, reactions); wait a moment.", retryAfterMilliseconds: 500)))
     }
 
     @Test func onlyMembersGrantedAFeatureGetItsEventsAndNeverTheirOwn() {

@@ -221,7 +221,7 @@ import Testing
                 == .join(join, .init(roomID: room, sessionID: "s\(n)", username: "ann"), generation: n + 1))
         }
         let refused = machine.joinAdmitted(join, leaves: 0, refusal: nil, draining: false, sessionID: "s20", now: Self.t0)
-        #expect(refused == Self.error(ProtocolError(.rateLimited, "Too many requests (joins, history, typing, edits); wait a moment.", retryAfterMilliseconds: 500)))
+        #expect(refused == Self.error(ProtocolError(.rateLimited, "Too many requests (joins, history, typing, edits, reactions); wait a moment.", retryAfterMilliseconds: 500)))
     }
 
     // MARK: Pending scripts and close

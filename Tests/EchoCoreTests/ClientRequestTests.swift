@@ -33,8 +33,8 @@ private let png = "data:image/png;base64," + [UInt8]([0x89, 0x50, 0x4E, 0x47, 0x
         }
         #expect(try features("") == .some(nil))
         #expect(try features(#","features":[]"#) == .some([]))
-        #expect(try features(#","features":["typing","edit","react","moderation","x"]"#) == .some([.typing, .edit]))
-        #expect(ChatFeatures([.typing, .edit]).names == ["typing", "edit"])
+        #expect(try features(#","features":["typing","edit","react","moderation","x"]"#) == .some([.typing, .edit, .react]))
+        #expect(ChatFeatures([.typing, .edit, .react]).names == ["typing", "edit", "react"])
         #expect(try features(#","features":["nope"]"#) == .some([]))
         #expect(ChatFeatures.typing.names == ["typing"] && ChatFeatures([]).names == [])
     }
@@ -47,6 +47,29 @@ private let png = "data:image/png;base64," + [UInt8]([0x89, 0x50, 0x4E, 0x47, 0x
         #expect(code(base + "[" + Array(repeating: #""typing""#, count: 9).joined(separator: ",") + "]}}") == .invalidPayload)
         #expect(code(base + "[" + Array(repeating: #""typing""#, count: 8).joined(separator: ",") + "]}}") == nil)
         #expect(code(base + #"[""# + String(repeating: "a", count: 33) + #""]}}"#) == .invalidPayload)
+    }
+
+    /// The last one is exactly 16 bytes (a thumb and six combining accents: one grapheme).
+    @Test(arguments: ["👍", "❤️", "🇫🇷", "👍🏽", "❤️‍🔥", "1️⃣", "é", "a", "*", "👍" + String(repeating: "\u{301}", count: 6)])
+    func aReactionIsOneGraphemeOfAtMost16Bytes(_ emoji: String) throws {
+        #expect(try parse(#"{"type":"react","payload":{"messageId":"5-1","emoji":"\#(emoji)"}}"#)
+            == .react(ReactRequest(messageID: StreamID(milliseconds: 5, sequence: 1), emoji: emoji)))
+    }
+
+    @Test(arguments: [
+        "", "👍👍", "ab", " ", "\\n", "\\u0000", "\\u200d", "\\u00a0", "👍 ",
+        // One grapheme, but more than 16 bytes: families of three (18 bytes) and four (25), the flag of England (28).
+        "👨‍👩‍👧", "👨‍👩‍👧‍👦", "🏴󠁧󠁢󠁥󠁮󠁧󠁿", "a" + String(repeating: "\u{301}", count: 8),
+    ])
+    func aReactionThatIsNotOneShortSymbolIsRefused(_ emoji: String) {
+        #expect(code(#"{"type":"react","payload":{"messageId":"5-1","emoji":"\#(emoji)"}}"#) == .invalidPayload)
+    }
+
+    @Test func aReactionNeedsAMessageIDAndAnEmoji() {
+        #expect(code(#"{"type":"react","payload":{"emoji":"👍"}}"#) == .invalidPayload)
+        #expect(code(#"{"type":"react","payload":{"messageId":"x","emoji":"👍"}}"#) == .invalidPayload)
+        #expect(code(#"{"type":"react","payload":{"messageId":"5-1"}}"#) == .invalidPayload)
+        #expect(code(#"{"type":"react","payload":{"messageId":"5-1","emoji":7}}"#) == .invalidPayload)
     }
 
     @Test func typingParses() throws {

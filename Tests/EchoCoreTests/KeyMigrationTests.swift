@@ -14,6 +14,9 @@ import Testing
             #expect(KeyMigration.plan(forLegacyKey: legacy.usernames(room)) == .copy(.usernames, target: tagged.usernames(room)))
             #expect(KeyMigration.plan(forLegacyKey: legacy.info(room)) == .copy(.info, target: tagged.info(room)))
             #expect(KeyMigration.plan(forLegacyKey: legacy.dedupe(room: room, clientID: "c:1")) == .copy(.dedupe, target: tagged.dedupe(room: room, clientID: "c:1")))
+            let message = StreamID(milliseconds: 1_700_000_000_000, sequence: 2)
+            #expect(KeyMigration.plan(forLegacyKey: legacy.reactions(room: room, message: message))
+                == .copy(.reactions, target: tagged.reactions(room: room, message: message)))
         }
         #expect(KeyMigration.plan(forLegacyKey: "active_rooms") == .copy(.index, target: "active_rooms"))
     }
@@ -34,7 +37,7 @@ import Testing
     }
 
     @Test func otherKeysAreLeftAlone() {
-        for key in ["foo", "room:ab12", "room:ab12:other", "room:a b:info", "stream:", "stream:a:b", "cid:r:", "session:", "mykey:{x}"] {
+        for key in ["foo", "room:ab12", "room:ab12:other", "room:ab12:react:", "room:ab12:react:x", "room:a b:info", "stream:", "stream:a:b", "cid:r:", "session:", "mykey:{x}"] {
             #expect(KeyMigration.plan(forLegacyKey: key) == .skip(.foreign), "\(key)")
         }
     }

@@ -10,12 +10,19 @@ import Testing
     static let system = RoomEvent.system(ByteBuffer(string: #"{"sender":"System","message":"join","usersCount":2}"#))
 
     /// Every kind: adding a case to ``RoomEvent`` without adding it here fails `kindsAreAllTested`.
-    static func everyKind() throws -> [RoomEvent] { [try chat(), system, typing, edit, delete] }
+    static func everyKind() throws -> [RoomEvent] { [try chat(), system, typing, edit, delete, react] }
 
     static let edit = RoomEvent.edit(RoomEvent.Position(StreamID(milliseconds: 8, sequence: 0)), body: ServerFrames.editBody(
         messageID: StreamID(milliseconds: 5, sequence: 1), text: "new", editedAt: 77))
     static let delete = RoomEvent.delete(RoomEvent.Position(StreamID(milliseconds: 9, sequence: 0)), body: ServerFrames.deleteBody(
         messageID: StreamID(milliseconds: 5, sequence: 1)))
+
+    /// As ``ReactScript`` completes it: the prefix, then `true}` or `false}`.
+    static let react: RoomEvent = {
+        var body = ServerFrames.reactBodyPrefix(messageID: StreamID(milliseconds: 5, sequence: 1), emoji: "👍", sessionID: "s-1", username: "Ann")
+        body.writeString("true}")
+        return .react(RoomEvent.Position(StreamID(milliseconds: 10, sequence: 0)), body: body)
+    }()
 
     static let typing = RoomEvent.typing(ServerFrames.typing(sessionID: "s-1", username: "Ann"), sender: ByteBuffer(string: "s-1"))
 
@@ -36,6 +43,7 @@ import Testing
         #expect(String(buffer: Self.typing.payload) == #"T{"type":"typing","sessionId":"s-1","username":"Ann"}"#)
         #expect(String(buffer: Self.edit.payload) == #"E8-0 {"messageId":"5-1","text":"new","editedAt":77}"#)
         #expect(String(buffer: Self.delete.payload) == #"X9-0 {"messageId":"5-1"}"#)
+        #expect(String(buffer: Self.react.payload) == #"R10-0 {"messageId":"5-1","emoji":"👍","sessionId":"s-1","username":"Ann","on":true}"#)
     }
 
     @Test func streamEntryRoundTripsForEveryStoredKind() throws {
@@ -120,12 +128,15 @@ import Testing
         #expect(String(buffer: ServerFrames.event(Self.typing)) == #"{"type":"typing","sessionId":"s-1","username":"Ann"}"#)
         #expect(String(buffer: ServerFrames.event(Self.edit)) == #"{"type":"edit","id":"8-0","messageId":"5-1","text":"new","editedAt":77}"#)
         #expect(String(buffer: ServerFrames.event(Self.delete)) == #"{"type":"delete","id":"9-0","messageId":"5-1"}"#)
+        #expect(String(buffer: ServerFrames.event(Self.react))
+            == #"{"type":"react","id":"10-0","messageId":"5-1","emoji":"👍","sessionId":"s-1","username":"Ann","on":true}"#)
     }
 
     /// Only the kinds Echo Chat's client does not know need a feature; typing is not kept.
     @Test func featuresAndSendersOfEachKind() throws {
-        #expect(RoomEvent.Kind.allCases.filter { $0.feature != nil } == [.typing, .edit, .delete])
+        #expect(RoomEvent.Kind.allCases.filter { $0.feature != nil } == [.typing, .edit, .delete, .react])
         #expect(RoomEvent.Kind.edit.feature == .edit && RoomEvent.Kind.delete.feature == .edit)
+        #expect(RoomEvent.Kind.react.feature == .react && RoomEvent.Kind.react.streamField == "r" && RoomEvent.Kind.react.tag == "R")
         #expect(RoomEvent.Kind.typing.streamField == nil)
         let decoded = try #require(RoomEvent(payload: Self.typing.payload))
         #expect(decoded.sender.map { String(buffer: $0) } == "s-1")

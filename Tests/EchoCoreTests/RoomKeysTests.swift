@@ -17,6 +17,7 @@ import Testing
         #expect(legacy.info("ab12") == "room:ab12:info")
         #expect(legacy.primary("ab12") == "room:ab12:primary")
         #expect(legacy.dedupe(room: "ab12", clientID: "c-1") == "cid:ab12:c-1")
+        #expect(legacy.reactions(room: "ab12", message: StreamID(milliseconds: 5, sequence: 1)) == "room:ab12:react:5-1")
         #expect(legacy.publishCommand == "PUBLISH")
     }
 
@@ -38,6 +39,7 @@ import Testing
         #expect(tagged.info("ab12") == "room:{ab12}:info")
         #expect(tagged.primary("ab12") == "room:{ab12}:primary")
         #expect(tagged.dedupe(room: "ab12", clientID: "c-1") == "cid:{ab12}:c-1")
+        #expect(tagged.reactions(room: "ab12", message: StreamID(milliseconds: 5, sequence: 1)) == "room:{ab12}:react:5-1")
         #expect(tagged.session("s1", room: "ab12") == "session:{ab12}:s1")
         #expect(tagged.rateLimit(ip: "10.0.0.1", room: "ab12") == "rl:{ab12}:10.0.0.1")
         #expect(tagged.connections("10.0.0.1") == "ipconn:{10.0.0.1}")
@@ -88,6 +90,10 @@ import Testing
                                               roomTTLSeconds: 60).keys),
             ("resync", ResyncScript(roomKeys: keys, room: room, request: ResyncRequest(positions: [nil]), pageSize: 10, historyLimit: 50, roomTTLSeconds: 60).keys),
             ("history", [keys.stream(room)]),
+            ("amend", AmendScript(roomKeys: keys, room: room, kind: .delete, target: StreamID(milliseconds: 5, sequence: 1), author: "h", body: body,
+                                  clientID: "c-1", windowMilliseconds: nil, streamMaxLength: 10, roomTTLSeconds: 60, dedupeSeconds: 300).keys),
+            ("react", ReactScript(roomKeys: keys, room: room, target: StreamID(milliseconds: 5, sequence: 1), sessionID: "s-1", emoji: "👍",
+                                  bodyPrefix: body, streamMaxLength: 10, roomTTLSeconds: 60).keys),
             ("active", ActiveRoomsScript(roomKeys: keys, rooms: [room, "other"], roomTTLSeconds: 60).keys),
             ("admit", AdmitScript(roomKeys: keys, ip: ip, instance: "w", connections: (1, 10, 1000), bucket: (keys.handshakes(ip), bucket)).keys),
             ("admit joins", AdmitScript(roomKeys: keys, ip: ip, instance: "w", connections: nil, bucket: (keys.joins(ip), bucket)).keys),
@@ -126,6 +132,8 @@ import Testing
         #expect(calls["leave"] == ["room:r:members", "room:r:usernames", "session:s-1", "room:r", "room:r:info"])
         #expect(calls["refresh"] == ["room:r:members", "room:r:usernames", "room:r:info", "room:r:primary"])
         #expect(calls["resync"] == ["stream:r", "room:r:primary"])
+        #expect(calls["amend"] == ["stream:r", "room:r", "room:r:info", "room:r:react:5-1", "cid:r:c-1"])
+        #expect(calls["react"] == ["stream:r", "room:r", "room:r:info", "room:r:react:5-1"])
         #expect(calls["active"] == ["active_rooms"])
         #expect(calls["admit"] == ["ipconn:1.2.3.4", "hs:1.2.3.4"])
         #expect(calls["admit joins"] == ["jn:1.2.3.4"])

@@ -164,8 +164,23 @@ import Testing
         Self.expectRefused(hold, [.null, .error("ERR"), .integer(2), Self.bulk("1")])
     }
 
+    @Test func reactReplies() throws {
+        let react = ReactScript(roomKeys: .legacy, room: "r", target: Self.id(5, 1), sessionID: "s1", emoji: "👍", bodyPrefix: ByteBuffer(string: "{"),
+                                streamMaxLength: 10, roomTTLSeconds: 60)
+        #expect(react.keys == ["stream:r", "room:r", "room:r:info", "room:r:react:5-1"])
+        #expect(react.arguments.map(Self.text) == ["5-1", "10", "60", "PUBLISH", "r", "R", "{", "s1", "👍", "20"])
+        #expect(try react.decode(.array([Self.bulk("ok"), Self.bulk("9-0"), Self.bulk("true")])) == .stored(Self.id(9), on: true))
+        #expect(try react.decode(.array([Self.bulk("ok"), Self.bulk("9-0"), Self.bulk("false")])) == .stored(Self.id(9), on: false))
+        #expect(try react.decode(.array([Self.bulk("missing")])) == .notFound)
+        #expect(try react.decode(.array([Self.bulk("full")])) == .tooMany)
+        Self.expectRefused(react, Self.garbage + [
+            .array([Self.bulk("ok"), Self.bulk("9-0")]), .array([Self.bulk("ok"), Self.bulk("x"), Self.bulk("true")]),
+            .array([Self.bulk("ok"), Self.bulk("9-0"), Self.bulk("1")]), .array([Self.bulk("missing"), Self.bulk("9-0")]),
+        ])
+    }
+
     @Test func everyScriptIsLoadedOnConnect() {
         let names = Set((RoomStore.scripts + AdmissionStore.scripts).map(\.name))
-        #expect(names == ["chat", "amend", "join", "leave", "refresh", "resync", "active", "admit", "hold"])
+        #expect(names == ["chat", "amend", "react", "join", "leave", "refresh", "resync", "active", "admit", "hold"])
     }
 }

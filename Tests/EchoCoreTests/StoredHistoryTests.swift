@@ -76,4 +76,84 @@ import Testing
         #expect(reply?["deleted"] as? Bool == true)
         #expect((Self.json(messages[1])["replyTo"] as? [String: Any])?["preview"] as? String == "quoted")
     }
+
+    // MARK: Reactions
+
+    static func react(_ n: UInt64, of target: UInt64, _ emoji: String, session: String, username: String, on: Bool) -> RoomEvent {
+        var body = ServerFrames.reactBodyPrefix(messageID: id(target), emoji: emoji, sessionID: session, username: username)
+        body.writeString(on ? "true}" : "false}")
+        return .react(position(n), body: body)
+    }
+
+    static func json(_ frame: ByteBuffer?) -> [String: Any] {
+        frame.flatMap { (try? JSONSerialization.jsonObject(with: Data($0.readableBytesView))) as? [String: Any] } ?? [:]
+    }
+
+    /// Toggled by session, shown by username in the order they reacted; an emoji nobody has on is gone.
+    @Test func reactionsAreFoldedIntoTheMessageForMembersGrantedReact() {
+        let events = [
+            Self.chat(1, "hi"), Self.chat(2, "untouched"),
+            Self.react(3, of: 1, "👍", session: "s1", username: "alice", on: true),
+            Self.react(4, of: 1, "👍", session: "s2", username: "bob", on: true),
+            Self.react(5, of: 1, "🎉", session: "s1", username: "alice", on: true),
+            Self.react(6, of: 1, "🎉", session: "s1", username: "alice", on: false),
+            Self.react(7, of: 1, "❤️", session: "s3", username: "carol", on: true),
+            Self.react(8, of: 1, "👍", session: "s1", username: "alice", on: false),
+            Self.react(9, of: 1, "👍", session: "s1", username: "alice", on: true),
+        ]
+        let messages = StoredMessage.messages(events)
+        #expect(messages.map(\.id) == (1...9).map(Self.id))
+        #expect(messages.map(\.requires) == [[], []] + Array(repeating: .react, count: 7))
+        let message = messages[0]
+        #expect(message.featured?.feature == .react)
+        // The frame for everyone else is the message as written.
+        #expect(Self.json(message.frame)["reactions"] == nil)
+        #expect(Self.json(message.frame(for: nil))["reactions"] == nil)
+        #expect(Self.json(message.frame(for: [.typing, .edit]))["reactions"] == nil)
+        let reactions = Self.json(message.frame(for: .react))["reactions"] as? [String: [String]]
+        #expect(reactions == ["👍": ["bob", "alice"], "❤️": ["carol"]])
+        #expect(Self.json(message.frame(for: .react))["text"] as? String == "hi")
+        #expect(messages[1].featured == nil)
+        // The react entries themselves: only for members granted react.
+        #expect(messages[2].frame(for: nil) == nil && messages[2].frame(for: .edit) == nil)
+        #expect(Self.json(messages[2].frame(for: .react))["type"] as? String == "react")
+        #expect(Self.json(messages[7].frame(for: .react))["on"] as? Bool == false)
+    }
+
+    @Test func everyReactionTurnedOffLeavesNoReactionsField() {
+        let messages = StoredMessage.messages([
+            Self.chat(1, "hi"), Self.react(2, of: 1, "👍", session: "s1", username: "alice", on: true),
+            Self.react(3, of: 1, "👍", session: "s1", username: "alice", on: false),
+        ])
+        #expect(messages[0].featured == nil)
+    }
+
+    @Test func atMostTwentyEmojiAreShownTheFirstOnes() {
+        let emoji = (0..<25).map { String(UnicodeScalar(0x1F600 + $0)!) }
+        let events = [Self.chat(1, "hi")] + emoji.enumerated().map { Self.react(UInt64($0.offset + 2), of: 1, $0.element, session: "s1", username: "a", on: true) }
+        let reactions = Self.json(StoredMessage.messages(events)[0].frame(for: .react))["reactions"] as? [String: [String]]
+        #expect(reactions.map { Set($0.keys) } == Set(emoji.prefix(ReactScript.maxEmoji)))
+    }
+
+    @Test func aDeletedMessageLosesItsReactionsAndAnEditKeepsThem() {
+        let messages = StoredMessage.messages([
+            Self.chat(1, "gone"), Self.chat(2, "kept"),
+            Self.react(3, of: 1, "👍", session: "s1", username: "alice", on: true),
+            Self.react(4, of: 2, "👍", session: "s1", username: "alice", on: true),
+            Self.edit(5, of: 2, "kept, edited"), Self.delete(6, of: 1),
+        ])
+        #expect(messages[0].featured == nil && messages[0].requires == .edit)
+        #expect(!String(buffer: messages[0].frame).contains("reactions"))
+        let kept = Self.json(messages[1].frame(for: [.edit, .react]))
+        #expect(kept["text"] as? String == "kept, edited")
+        #expect(kept["reactions"] as? [String: [String]] == ["👍": ["alice"]])
+        #expect(Self.json(messages[1].frame(for: nil))["text"] as? String == "kept, edited")
+    }
+
+    /// A resume's stretch starts after the message: its react entries come as frames, nothing folds.
+    @Test func aReactionToAMessageBeforeTheStretchIsOnlyItsEntry() {
+        let messages = StoredMessage.messages([Self.chat(5, "x"), Self.react(6, of: 1, "👍", session: "s1", username: "alice", on: true)])
+        #expect(messages.map(\.id) == [Self.id(5), Self.id(6)])
+        #expect(messages[0].featured == nil)
+    }
 }

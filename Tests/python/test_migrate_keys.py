@@ -12,7 +12,7 @@ import uuid
 import pytest
 
 from conftest import BIN_DIR, RedisServer, wait_for
-from wsclient import Client
+from wsclient import Client, join_announcing
 
 ROOMS = 6
 MESSAGES = 12
@@ -55,12 +55,14 @@ def field(output: str, name: str) -> int:
 def legacy_counts(source) -> dict[str, int]:
     """What the source holds, by the kinds migrate-keys reports."""
     keys = [k for k in source.cli("KEYS", "*").splitlines() if k]
-    kinds = {"stream": 0, "members": 0, "usernames": 0, "info": 0, "dedupe": 0, "session": 0, "index": 0}
+    kinds = {"stream": 0, "members": 0, "usernames": 0, "info": 0, "reactions": 0, "dedupe": 0, "session": 0, "index": 0}
     for k in keys:
         if k.startswith("stream:"):
             kinds["stream"] += 1
         elif re.fullmatch(r"room:[^:]+:(members|usernames|info)", k):
             kinds[k.rsplit(":", 1)[1]] += 1
+        elif re.fullmatch(r"room:[^:]+:react:\d+-\d+", k):
+            kinds["reactions"] += 1
         elif k.startswith("cid:"):
             kinds["dedupe"] += 1
         elif k.startswith("session:"):
@@ -95,11 +97,17 @@ def test_migrate_keys_moves_history_to_a_cluster_with_the_same_ids(source, redis
         texts[r] = [m["text"] for m in got]
         a.close()
         stayers.append(b)  # still in the room: presence to migrate
+    # A reaction (bob announced no features: he may react, and is sent no react frame): its hash
+    # beside the stream moves too.
+    reacted = f"room:{rooms[0]}:react:{ids[rooms[0]][0]}"
+    stayers[0].send("react", messageId=ids[rooms[0]][0], emoji="👍")
+    wait_for(lambda: source.cli("EXISTS", reacted) == "1", what="the reaction stored")
     # The rooms land on every shard.
     assert len({cluster.primary_for(f"stream:{{{r}}}") for r in rooms}) >= 2
 
     expected = legacy_counts(source)
     assert expected["stream"] == ROOMS and expected["dedupe"] == ROOMS * MESSAGES and expected["members"] == ROOMS
+    assert expected["reactions"] == 1
 
     # A dry run counts and writes nothing.
     dry = migrate("--from", source.url, "--to", cluster.url, "--dry-run")
@@ -109,7 +117,9 @@ def test_migrate_keys_moves_history_to_a_cluster_with_the_same_ids(source, redis
 
     run = migrate("--from", source.url, "--to", cluster.url)
     assert {kind: n for kind, (n, _) in counts(run.stdout).items()} == expected, run.stdout
-    assert field(run.stdout, "entries") == ROOMS * MESSAGES
+    assert field(run.stdout, "entries") == ROOMS * MESSAGES + 1  # the reaction's entry
+    assert cluster.cli("HGETALL", "room:{" + rooms[0] + "}:react:" + ids[rooms[0]][0]) == source.cli("HGETALL", reacted)
+    assert int(cluster.cli("TTL", "room:{" + rooms[0] + "}:react:" + ids[rooms[0]][0])) > 0
     assert field(run.stdout, "vanished") == 0
 
     for r in rooms:
@@ -153,6 +163,10 @@ def test_migrate_keys_moves_history_to_a_cluster_with_the_same_ids(source, redis
         assert int(cluster.cli("XLEN", "stream:{" + r + "}")) == length + 1
         fresh.close()
         resumed.close()
+    # The reaction is still there, for a member that asks for reactions.
+    featured, _, featured_history = join_announcing(new.ws_url, rooms[0], "erin", features=["react"])
+    assert featured_history["messages"][0]["reactions"] == {"👍": ["bob"]}
+    featured.close()
 
     # Again: everything is already there, and what Echo wrote on the cluster since stays.
     rerun = migrate("--from", source.url, "--to", cluster.url)
@@ -160,7 +174,7 @@ def test_migrate_keys_moves_history_to_a_cluster_with_the_same_ids(source, redis
     assert all(copied == 0 for copied, _ in found.values()), rerun.stdout
     assert found["stream"] == (0, ROOMS)
     for r in rooms:
-        assert int(cluster.cli("XLEN", "stream:{" + r + "}")) == MESSAGES + 1
+        assert int(cluster.cli("XLEN", "stream:{" + r + "}")) == MESSAGES + 1 + (r == rooms[0])
 
 
 def test_migrate_keys_refuses_what_it_cannot_migrate(source, redis_cluster):

@@ -663,6 +663,9 @@ def test_every_key_echo_writes_expires(start_worker, redis_server):
     a, _ = joined(w.ws_url, r, "alice", action="create")
     b, _ = joined(w.ws_url, r, "bob")
     a.chat(r, "hello", clientId="ttl-1")
+    hello = a.next_chat()
+    a.send("react", messageId=hello["id"], emoji="👍")  # stored by its own script before the next chat's
+    a.chat(r, "after the reaction")
     a.next_chat()
     b.send("leave", roomId=r)
     a.recv_until(lambda f: f.get("message") == "leave")
@@ -675,7 +678,8 @@ def test_every_key_echo_writes_expires(start_worker, redis_server):
         keys += [k for found in redis_server.on_primaries("KEYS", "echo:epoch*").values() for k in found.split("\n") if k]
     else:
         keys += ["rl:127.0.0.1", f"session:{a.session_id}", "echo:epoch"]
-    assert {f"room:{t}:info", f"room:{t}:members", f"room:{t}:usernames", f"stream:{t}", f"cid:{t}:ttl-1"} <= set(keys)
+    assert {f"room:{t}:info", f"room:{t}:members", f"room:{t}:usernames", f"stream:{t}", f"cid:{t}:ttl-1",
+            f"room:{t}:react:{hello['id']}"} <= set(keys)
     for key in keys:
         assert int(redis_server.cli("TTL", key)) > 0, f"{key} would live forever"
 

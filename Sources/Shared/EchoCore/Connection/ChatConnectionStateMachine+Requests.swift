@@ -2,7 +2,8 @@ import EchoShared
 import NIOCore
 import NIOWebSocket
 
-/// Frames and the requests they carry: join, chat, leave, history, ping, typing (docs/protocol.md).
+/// Frames and the requests they carry: join, chat, leave, history, ping, typing, edit, delete,
+/// react (docs/protocol.md).
 extension ChatConnectionStateMachine {
     /// A whole message or control frame from the client, `payload` unmasked (fragments were put
     /// together by `NIOWebSocketFrameAggregator`; masking and reserved bits were checked before).
@@ -71,6 +72,8 @@ extension ChatConnectionStateMachine {
             return amend(.edit, edit, now: now)
         case .delete(let delete):
             return amend(.delete, delete, now: now)
+        case .react(let react):
+            return self.react(react, now: now)
         }
     }
 
@@ -108,7 +111,7 @@ extension ChatConnectionStateMachine {
         let membership = pending.membership
         switch result {
         case .joined(let stored, let recovered):
-            let all = stored.filter { membership.receives($0.requires) }
+            let all = stored.compactMap { $0.delivered(to: membership) }
             // The oldest messages that do not fit the history budget are left out; the reply then
             // says recovered:false, so a resuming client knows it may have a gap.
             let messages = all.suffix(HistoryBudget.keptCount(sizes: all.map(\.frame.readableBytes), budget: historyBudget))
@@ -204,7 +207,7 @@ extension ChatConnectionStateMachine {
     /// continues from the newest message in it. Returns the frame to write (the hub flushes).
     public mutating func resync(history: [StoredMessage]) -> ByteBuffer? {
         guard isOpen, let joined else { return nil }
-        let history = history.filter { joined.membership.receives($0.requires) }
+        let history = history.compactMap { $0.delivered(to: joined.membership) }
         joined.lastID = history.last?.id
         joined.duplicateFloor = history.first?.id
         return WebSocketWire.text(ServerFrames.history(history.map(\.frame), recovered: false))
@@ -303,6 +306,37 @@ extension ChatConnectionStateMachine {
         }
     }
 
+    // MARK: Reactions
+
+    private mutating func react(_ request: ReactRequest, now: Instant) -> [Action] {
+        if let refused = takeRequestToken(now: now) { return refused }
+        guard let membership = joinedMembership else {
+            return send(error: ProtocolError(.notJoined, "Join a room before you react to a message."))
+        }
+        let body = ServerFrames.reactBodyPrefix(
+            messageID: request.messageID, emoji: request.emoji, sessionID: membership.sessionID, username: membership.username)
+        return [.reactEvent(room: membership.roomID, target: request.messageID, emoji: request.emoji, sessionID: membership.sessionID, body: body)]
+    }
+
+    /// The reaction script answered: nothing to write when stored (members granted `react`, this
+    /// one too, receive it through the room, so every tab of this session sees the new state),
+    /// else the refusal.
+    public mutating func reactCompleted(_ result: ReactResult) -> [Action] {
+        guard isOpen else { return [] }
+        switch result {
+        case .done(.stored):
+            return []
+        case .done(.notFound):
+            return send(error: ProtocolError(.messageNotFound, "That message is not in this room's history (deleted, or too old)."))
+        case .done(.tooMany):
+            return send(error: ProtocolError(
+                .tooManyReactions, "A message can have at most \(ReactScript.maxEmoji) different reactions; use one it already has."))
+        case .failed(let error):
+            return [.log(LogEntry(level: .warning, message: "reaction not confirmed", metadata: ["error": "\(error)"]))]
+                + send(error: ProtocolError(.unavailable, "Chat storage did not confirm the reaction; try again."))
+        }
+    }
+
     // MARK: History
 
     private mutating func history(now: Instant) -> [Action] {
@@ -333,7 +367,7 @@ extension ChatConnectionStateMachine {
         switch result {
         case .read(let stored):
             let membership = joinedMembership
-            let all = stored.filter { membership?.receives($0.requires) ?? false }
+            let all = membership.map { membership in stored.compactMap { $0.delivered(to: membership) } } ?? []
             let messages = all.suffix(HistoryBudget.keptCount(sizes: all.map(\.frame.readableBytes), budget: historyBudget))
             let frame = WebSocketWire.text(ServerFrames.history(messages.map(\.frame), recovered: messages.count < all.count ? false : nil))
             // Each copy counts against the outbound limit: a client that asks again and again
@@ -355,7 +389,7 @@ extension ChatConnectionStateMachine {
     private mutating func takeRequestToken(now: Instant) -> [Action]? {
         let decision = modify { $0.requestBucket.take(nowMilliseconds: now.wallMilliseconds) }
         guard case .refused(let retryAfter)? = decision else { return nil }
-        return send(error: ProtocolError(.rateLimited, "Too many requests (joins, history, typing, edits); wait a moment.", retryAfterMilliseconds: retryAfter))
+        return send(error: ProtocolError(.rateLimited, "Too many requests (joins, history, typing, edits, reactions); wait a moment.", retryAfterMilliseconds: retryAfter))
     }
 
     func send(_ json: ByteBuffer) -> [Action] {

@@ -261,6 +261,11 @@ public struct ChatConnectionStateMachine {
         case failed(any Error)
     }
 
+    public enum ReactResult {
+        case done(ReactOutcome)
+        case failed(any Error)
+    }
+
     public enum HistoryResult {
         case read([StoredMessage])
         case failed
@@ -307,6 +312,9 @@ public struct ChatConnectionStateMachine {
         case storeEvent(room: String, kind: RoomEvent.Kind, body: ByteBuffer, clientID: String?, author: String? = nil)
         /// Edit or delete one of the member's messages (``AmendScript``); feed ``amendCompleted(clientID:_:)``.
         case amendEvent(room: String, kind: RoomEvent.Kind, target: StreamID, body: ByteBuffer, author: String, clientID: String?)
+        /// Toggle the member's reaction `emoji` on `target` (``ReactScript``); `body` is the stored
+        /// body up to its `on`. Feed ``reactCompleted(_:)``.
+        case reactEvent(room: String, target: StreamID, emoji: String, sessionID: String, body: ByteBuffer)
         /// Publish an event the room does not keep (typing) on the room's channel; no reply.
         case publishEvent(room: String, RoomEvent)
         /// Read the room's history; feed ``historyCompleted(_:)``.

@@ -13,12 +13,16 @@ public struct ChatFeatures: OptionSet, Sendable, Hashable {
     /// `{"type":"chat","messageId","deleted":true}`; without it history shows the edited text and
     /// hides deleted messages.
     public static let edit = ChatFeatures(rawValue: 1 << 1)
+    /// `react` frames, react entries in history, and each message's `reactions` in history;
+    /// without it a member sees no reaction data at all.
+    public static let react = ChatFeatures(rawValue: 1 << 2)
 
     /// Every feature this server grants, with its name on the wire: the one list. A name not in
     /// it is ignored (a newer client asking a server that does not have the feature yet).
     public static let implemented: [(name: String, feature: ChatFeatures)] = [
         ("typing", .typing),
         ("edit", .edit),
+        ("react", .react),
     ]
 
     /// The most names a join may list, and the longest name.

@@ -16,6 +16,14 @@ public enum ClientRequest: Sendable, Equatable {
     case edit(AmendRequest)
     /// Deletes one of the member's messages (``AmendRequest``, no text).
     case delete(AmendRequest)
+    /// Turns the member's reaction `emoji` on `messageID` on, or off if it was on (``ReactRequest``).
+    case react(ReactRequest)
+}
+
+/// A `react`: the message, and one emoji (``InputRules/react(_:)``).
+public struct ReactRequest: Sendable, Equatable {
+    public var messageID: StreamID
+    public var emoji: String
 }
 
 /// An `edit` (with `text`) or a `delete` (without) of the message `messageID`.
@@ -107,6 +115,7 @@ extension ClientRequest {
         case "typing": return .typing
         case "edit": return .edit(try InputRules.amend(payload, withText: true, limits: limits))
         case "delete": return .delete(try InputRules.amend(payload, withText: false, limits: limits))
+        case "react": return .react(try InputRules.react(payload))
         default:
             throw ProtocolError(.unknownType, "Unknown message type \"\(type.prefix(40))\".")
         }
@@ -151,6 +160,7 @@ extension ClientRequest {
         var authorKey: String?
         var messageId: String?
         var text: String?
+        var emoji: String?
     }
 
     struct Reply: Decodable {
@@ -235,6 +245,33 @@ public enum InputRules {
             throw ProtocolError(.messageTooLong, "A message can have at most \(limits.maxMessageLength) characters.", clientID: clientID)
         }
         return AmendRequest(messageID: messageID, text: text, clientID: clientID)
+    }
+
+    /// The longest emoji a reaction may be, in UTF-8 bytes: enough for a family or a flag with a
+    /// skin tone, too little to smuggle text.
+    public static let maxEmojiBytes = 16
+
+    /// A reaction's payload: `messageId` a message id; `emoji` one grapheme (an extended grapheme
+    /// cluster, Swift's `Character`: what a person sees as one symbol) of at most
+    /// ``maxEmojiBytes`` UTF-8 bytes, neither white space nor a control character (it would
+    /// show as nothing). Which graphemes are emoji is the client's choice (its emoji data).
+    static func react(_ payload: ClientRequest.Payload?) throws(ProtocolError) -> ReactRequest {
+        guard let raw = payload?.messageId, let messageID = StreamID(raw) else {
+            throw ProtocolError(.invalidPayload, "messageId must be a message id like 1700000000000-0.")
+        }
+        guard let emoji = payload?.emoji, isOneSymbol(emoji) else {
+            throw ProtocolError(.invalidPayload, "emoji must be one emoji of at most \(maxEmojiBytes) bytes.")
+        }
+        return ReactRequest(messageID: messageID, emoji: emoji)
+    }
+
+    /// One visible grapheme of at most ``maxEmojiBytes`` bytes (see ``react(_:)``).
+    static func isOneSymbol(_ text: String) -> Bool {
+        guard !text.isEmpty, text.utf8.count <= maxEmojiBytes, text.count == 1 else { return false }
+        let scalars = text.unicodeScalars
+        // Format characters alone (a lone zero-width joiner) show as nothing either.
+        return !scalars.contains { isSpace($0) || $0.properties.generalCategory == .control }
+            && !scalars.allSatisfy { $0.properties.generalCategory == .format }
     }
 
     static func chat(_ payload: ClientRequest.Payload?, limits: InputLimits) throws(ProtocolError) -> ChatRequest {

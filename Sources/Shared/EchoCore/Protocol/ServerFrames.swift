@@ -117,6 +117,8 @@ public enum ServerFrames {
             writeAmendment(type: "{\"type\":\"edit\",\"id\":\"", id: position.text, body: body, into: &frame)
         case .delete(let position, let body):
             writeAmendment(type: "{\"type\":\"delete\",\"id\":\"", id: position.text, body: body, into: &frame)
+        case .react(let position, let body):
+            writeAmendment(type: "{\"type\":\"react\",\"id\":\"", id: position.text, body: body, into: &frame)
         }
     }
 
@@ -148,6 +150,20 @@ public enum ServerFrames {
         w.beginObject()
         w.key("messageId"); w.string(messageID.description)
         w.endObject()
+        return w.buffer
+    }
+
+    /// A reaction as stored in the room's stream, up to its `on` value:
+    /// `{"messageId","emoji","sessionId","username","on":`. ``ReactScript`` appends `true}` or
+    /// `false}`: only the script knows whether this request turned the reaction on or off.
+    public static func reactBodyPrefix(messageID: StreamID, emoji: String, sessionID: String, username: String) -> ByteBuffer {
+        var w = JSONWriter(capacity: 96 + emoji.utf8.count + username.utf8.count)
+        w.beginObject()
+        w.key("messageId"); w.string(messageID.description)
+        w.key("emoji"); w.string(emoji)
+        w.key("sessionId"); w.string(sessionID)
+        w.key("username"); w.string(username)
+        w.key("on")
         return w.buffer
     }
 

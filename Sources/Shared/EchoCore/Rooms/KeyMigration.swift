@@ -4,7 +4,7 @@
 public enum KeyMigration {
     /// A class of keys, as the migration reports them.
     public enum Kind: String, Sendable, CaseIterable {
-        case stream, members, usernames, info, dedupe, session
+        case stream, members, usernames, info, reactions, dedupe, session
         /// `active_rooms`: copied under the same name.
         case index
         /// Short-lived limits and the data epoch: not copied (see ``Plan/skip(_:)``).
@@ -48,6 +48,10 @@ public enum KeyMigration {
                 case "info": return .copy(.info, target: keys.info(room))
                 // Names the source's primary: the target's first join records its own.
                 case "primary": return .skip(.skipped)
+                case let tail where tail.hasPrefix("react:"):
+                    if let message = StreamID(String(tail.dropFirst(6))) {
+                        return .copy(.reactions, target: keys.reactions(room: room, message: message))
+                    }
                 default: break
                 }
             }

@@ -27,6 +27,11 @@ public enum RoomEvent: Sendable, Equatable {
     /// A message deleted: its own position, and its body (``ServerFrames/deleteBody(messageID:)``).
     /// Only for members granted ``ChatFeatures/edit``; history applies it for the others.
     case delete(Position, body: ByteBuffer)
+    /// A member's reaction to a message turned on or off: its own position, and its body
+    /// (``ServerFrames/reactBodyPrefix(messageID:emoji:sessionID:username:)`` completed by
+    /// ``ReactScript`` with `on`). Only for members granted ``ChatFeatures/react``; history folds
+    /// it into the message's `reactions` for them, and shows the others nothing of it.
+    case react(Position, body: ByteBuffer)
 
     /// A stream entry ID, parsed, with its bytes as Redis sent them, to splice into frames without
     /// formatting the number again.
@@ -52,7 +57,7 @@ public enum RoomEvent: Sendable, Equatable {
     /// The event's position in the room's stream; nil for a kind the room does not keep.
     public var position: Position? {
         switch self {
-        case .chat(let position, _), .edit(let position, _), .delete(let position, _): return position
+        case .chat(let position, _), .edit(let position, _), .delete(let position, _), .react(let position, _): return position
         case .system, .typing: return nil
         }
     }
@@ -64,7 +69,7 @@ public enum RoomEvent: Sendable, Equatable {
     /// The JSON bytes the event carries (for sizing the rendered frame).
     public var body: ByteBuffer {
         switch self {
-        case .chat(_, let body), .edit(_, let body), .delete(_, let body): return body
+        case .chat(_, let body), .edit(_, let body), .delete(_, let body), .react(_, let body): return body
         case .system(let json), .typing(let json, _): return json
         }
     }
@@ -72,7 +77,7 @@ public enum RoomEvent: Sendable, Equatable {
     /// The member whose connection does not receive this event (the one who sent it); nil: everyone.
     public var sender: ByteBuffer? {
         switch self {
-        case .chat, .system, .edit, .delete: return nil
+        case .chat, .system, .edit, .delete, .react: return nil
         case .typing(_, let sender): return sender
         }
     }
@@ -84,6 +89,7 @@ public enum RoomEvent: Sendable, Equatable {
         case typing = 0x54  // "T"
         case edit = 0x45  // "E"
         case delete = 0x58  // "X"
+        case react = 0x52  // "R"
 
         /// The field of a stored kind's stream entry; nil for a kind the room does not keep.
         public var streamField: String? {
@@ -91,6 +97,7 @@ public enum RoomEvent: Sendable, Equatable {
             case .chat: return "d"
             case .edit: return "e"
             case .delete: return "x"
+            case .react: return "r"
             case .system, .typing: return nil
             }
         }
@@ -102,6 +109,7 @@ public enum RoomEvent: Sendable, Equatable {
             case .chat, .system: return nil
             case .typing: return .typing
             case .edit, .delete: return .edit
+            case .react: return .react
             }
         }
 
@@ -116,6 +124,7 @@ public enum RoomEvent: Sendable, Equatable {
         case .typing: return .typing
         case .edit: return .edit
         case .delete: return .delete
+        case .react: return .react
         }
     }
 
@@ -132,6 +141,7 @@ public enum RoomEvent: Sendable, Equatable {
             self = .typing(body, sender: sender)
         case (.edit, let position?): self = .edit(position, body: body)
         case (.delete, let position?): self = .delete(position, body: body)
+        case (.react, let position?): self = .react(position, body: body)
         default: return nil
         }
     }

@@ -59,6 +59,10 @@ public struct RoomKeys: Sendable, Equatable {
     /// failover, a restart) may have lost successors (``JoinScript``, docs/architecture.md,
     /// "Failover marker"). Node-local by nature: never copied by `migrate-keys`.
     public func primary(_ room: String) -> String { "room:\(tag(room)):primary" }
+    /// Hash with the room's TTL: one message's reactions (``ReactScript``): `s:<session>:<emoji>`
+    /// for each reaction that is on, `e:<emoji>` how many sessions have it on, `n` how many distinct
+    /// emoji the message has. Deleted with its message (``AmendScript``).
+    public func reactions(room: String, message: StreamID) -> String { "room:\(tag(room)):react:\(message)" }
     /// String with TTL: the stream ID a client's `clientId` was stored under, so a retry is not
     /// stored twice.
     public func dedupe(room: String, clientID: String) -> String { "cid:\(tag(room)):\(clientID)" }

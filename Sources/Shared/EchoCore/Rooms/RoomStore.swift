@@ -10,11 +10,35 @@ public struct StoredMessage: Sendable, Equatable {
     /// kind, kept in the stream, must not reach a client that did not ask for it on any path
     /// (join, resume, `history`, the hub's replay after a Redis fault).
     public var requires: ChatFeatures
+    /// Another frame of the same message for members granted `feature`, sent to them instead of
+    /// ``frame``: a chat message with its `reactions` (``StoredMessage/messages(_:)``), which a
+    /// member without `react` must not see. nil: one frame for everyone it reaches.
+    public var featured: Featured?
 
-    public init(id: StreamID, frame: ByteBuffer, requires: ChatFeatures = []) {
+    public struct Featured: Sendable, Equatable {
+        public var feature: ChatFeatures
+        public var frame: ByteBuffer
+    }
+
+    public init(id: StreamID, frame: ByteBuffer, requires: ChatFeatures = [], featured: Featured? = nil) {
         self.id = id
         self.frame = frame
         self.requires = requires
+        self.featured = featured
+    }
+
+    /// The frame a member granted `features` is sent (``requires``, then ``featured``); nil: none.
+    public func frame(for features: ChatFeatures?) -> ByteBuffer? {
+        let granted = features ?? []
+        guard granted.isSuperset(of: requires) else { return nil }
+        if let featured, granted.isSuperset(of: featured.feature) { return featured.frame }
+        return frame
+    }
+
+    /// This message as `membership` is sent it, its frame chosen (``frame(for:)``); nil: not sent.
+    public func delivered(to membership: ChatConnectionStateMachine.Membership) -> StoredMessage? {
+        guard featured != nil || !requires.isEmpty else { return self }
+        return frame(for: membership.features).map { StoredMessage(id: id, frame: $0) }
     }
 
     /// The event rendered (nil for a kind the room does not keep: it has no position).
@@ -74,7 +98,7 @@ public struct RoomStore: Sendable {
 
     /// Every script the store runs, for the client to load on each connection.
     public static let scripts = [
-        ChatScript.script, AmendScript.script, JoinScript.script, LeaveScript.script, PresenceRefreshScript.script, ResyncScript.script,
+        ChatScript.script, AmendScript.script, ReactScript.script, JoinScript.script, LeaveScript.script, PresenceRefreshScript.script, ResyncScript.script,
         ActiveRoomsScript.script,
     ]
 
@@ -148,6 +172,14 @@ public struct RoomStore: Sendable {
             windowMilliseconds: kind == .edit ? configuration.editWindowSeconds * 1000 : nil, streamMaxLength: configuration.streamMaxLength,
             roomTTLSeconds: configuration.roomTTLSeconds, dedupeSeconds: dedupeSeconds
         ))
+    }
+
+    /// Turns `sessionID`'s reaction `emoji` to the chat message `target` on, or off if it was on
+    /// (``ReactScript``); `bodyPrefix` is ``ServerFrames/reactBodyPrefix(messageID:emoji:sessionID:username:)``.
+    public func react(room: String, target: StreamID, emoji: String, sessionID: String, bodyPrefix: ByteBuffer) -> EventLoopFuture<ReactOutcome> {
+        redis.run(ReactScript(
+            roomKeys: keys, room: room, target: target, sessionID: sessionID, emoji: emoji, bodyPrefix: bodyPrefix,
+            streamMaxLength: configuration.streamMaxLength, roomTTLSeconds: configuration.roomTTLSeconds))
     }
 
     /// Publishes an event the room does not keep (typing) on the room's channel: PUBLISH, or

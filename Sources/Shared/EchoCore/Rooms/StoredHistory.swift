@@ -2,9 +2,9 @@ import Foundation
 import NIOCore
 
 /// A stretch of the room's stream as members receive it (join, resume, `history`, the replay
-/// after a Redis fault), with its edits and deletes applied: the stream keeps each message as it
-/// was written and each edit and delete as an entry of its own, and this is the one place that
-/// folds them together. Pure (unit-tested without Redis).
+/// after a Redis fault), with its edits, deletes and reactions applied: the stream keeps each
+/// message as it was written and each edit, delete and reaction as an entry of its own, and this
+/// is the one place that folds them together. Pure (unit-tested without Redis).
 ///
 /// - An edited message carries its newest text and `editedAt` (a client that predates `edit`
 ///   ignores the field and shows the new text).
@@ -15,14 +15,25 @@ import NIOCore
 ///   `replyTo.deleted` true.
 /// - The edit and delete entries stay in the list (for members granted `edit`), so a resuming
 ///   client replays them in order.
+/// - A message with reactions has a second frame for members granted `react`
+///   (``StoredMessage/featured``) carrying `reactions`, `{"👍":["alice","bob"]}`: each react
+///   entry turns its session's reaction on or off (its `on`), the names are the usernames of the
+///   sessions whose reaction is on, in the order they reacted, and at most
+///   ``ReactScript/maxEmoji`` emoji (the first ones) are shown. Members without `react` get the
+///   message without the field, and no react entries; a deleted message has no reactions. The
+///   react entries stay in the list for members granted `react`, so a resume replays them; each
+///   one says the state it set (`on`), so replaying one already folded in changes nothing.
 ///
 /// Only within the stretch: an edit whose message is older than the stretch changes nothing
-/// here (members granted `edit` get the edit entry itself). Bodies are parsed only when the
-/// stretch holds an edit or a delete; chat without either is spliced as before.
+/// here (members granted `edit` get the edit entry itself), and so does a reaction. A message's
+/// later entries are all after it, so a stretch that runs to the stream's end (join, `history`,
+/// a resume) folds every one. Bodies are parsed only when the stretch holds an edit, a delete
+/// or a reaction; chat without any is spliced as before.
 extension StoredMessage {
     static func messages(_ events: [RoomEvent]) -> [StoredMessage] {
         var edits: [StreamID: (text: String, editedAt: Int)] = [:]
         var deleted: Set<StreamID> = []
+        var reactions: [StreamID: Reactions] = [:]
         for event in events {
             switch event {
             case .edit(_, let body):
@@ -32,11 +43,16 @@ extension StoredMessage {
             case .delete(_, let body):
                 guard let target = (Self.object(body)?["messageId"] as? String).flatMap(StreamID.init) else { continue }
                 deleted.insert(target)
+            case .react(_, let body):
+                guard let object = Self.object(body), let target = (object["messageId"] as? String).flatMap(StreamID.init),
+                      let emoji = object["emoji"] as? String, let session = object["sessionId"] as? String,
+                      let username = object["username"] as? String, let on = object["on"] as? Bool else { continue }
+                reactions[target, default: Reactions()].set(emoji, session: session, username: username, on: on)
             case .chat, .system, .typing:
                 continue
             }
         }
-        guard !edits.isEmpty || !deleted.isEmpty else { return events.compactMap(StoredMessage.init) }
+        guard !edits.isEmpty || !deleted.isEmpty || !reactions.isEmpty else { return events.compactMap(StoredMessage.init) }
         // Tombstones in the stretch only: an older deleted message was never in it.
         var tombstones = deleted.filter { id in events.first?.id.map { id >= $0 } ?? false }.sorted()[...]
         var messages: [StoredMessage] = []
@@ -67,10 +83,42 @@ extension StoredMessage {
             }) {
                 body = rewritten
             }
-            messages.append(StoredMessage(id: position.id, frame: ServerFrames.event(.chat(position, body: body))))
+            var featured: StoredMessage.Featured? = nil
+            if let shown = reactions[position.id]?.shown(), let withReactions = rewrite(body, { $0["reactions"] = shown }) {
+                featured = StoredMessage.Featured(feature: .react, frame: ServerFrames.event(.chat(position, body: withReactions)))
+            }
+            messages.append(StoredMessage(id: position.id, frame: ServerFrames.event(.chat(position, body: body)), featured: featured))
         }
         messages.append(contentsOf: tombstones.map(tombstone))
         return messages
+    }
+
+    /// One message's reactions while a stretch is folded: emoji in the order they first appeared,
+    /// each with the sessions whose reaction is on (and their usernames), in the order they reacted.
+    struct Reactions {
+        var order: [String] = []
+        var on: [String: [(session: String, username: String)]] = [:]
+
+        mutating func set(_ emoji: String, session: String, username: String, on isOn: Bool) {
+            var members = on[emoji] ?? []
+            members.removeAll { $0.session == session }
+            if isOn { members.append((session, username)) }
+            if members.isEmpty {
+                on[emoji] = nil
+                order.removeAll { $0 == emoji }
+            } else {
+                if on[emoji] == nil { order.append(emoji) }
+                on[emoji] = members
+            }
+        }
+
+        /// `{"👍": ["alice","bob"]}`, at most ``ReactScript/maxEmoji`` emoji; nil when none is on.
+        func shown() -> [String: [String]]? {
+            guard !order.isEmpty else { return nil }
+            var shown: [String: [String]] = [:]
+            for emoji in order.prefix(ReactScript.maxEmoji) { shown[emoji] = on[emoji]?.map(\.username) }
+            return shown
+        }
     }
 
     /// `{"type":"chat","id","messageId","deleted":true}`, for members granted `edit`.

@@ -18,7 +18,8 @@ public enum AmendOutcome: Sendable, Equatable {
 /// there and a chat, that the stored authorship hash is the caller's, and (an edit) that the
 /// message is younger than the edit window by Redis's clock; then appends the edit or delete to
 /// the room's stream as its own entry (a resume replays it in order) and publishes it. A delete
-/// also removes the original entry (XDEL), so its text and image bytes do not stay in Redis.
+/// also removes the original entry (XDEL), so its text and image bytes do not stay in Redis, and
+/// its reactions (``RoomKeys/reactions(room:message:)``).
 ///
 /// Every key is the room's (one slot in the tagged layout); the dedupe key last, only with a `clientId`.
 public struct AmendScript: RedisScriptCall {
@@ -41,7 +42,7 @@ public struct AmendScript: RedisScriptCall {
     public var dedupeSeconds: Int
 
     public var keys: [String] {
-        let keys = [roomKeys.stream(room), roomKeys.channel(room), roomKeys.info(room)]
+        let keys = [roomKeys.stream(room), roomKeys.channel(room), roomKeys.info(room), roomKeys.reactions(room: room, message: target)]
         guard let clientID else { return keys }
         return keys + [roomKeys.dedupe(room: room, clientID: clientID)]
     }
@@ -53,12 +54,11 @@ public struct AmendScript: RedisScriptCall {
     }
 
     public static let script = RedisScript(name: "amend", source: """
-        if KEYS[4] then
-          local seen = redis.call('GET', KEYS[4])
+        if KEYS[5] then
+          local seen = redis.call('GET', KEYS[5])
           if seen then return {'dup', seen} end
         end
-        local entry = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])[1]
-        if not entry or entry[2][1] ~= '\(RoomEvent.Kind.chat.streamField ?? "")' then return {'missing'} end
+        \(LuaSnippets.chatEntry(stream: "KEYS[1]", id: "ARGV[1]"))
         local author = nil
         local fields = entry[2]
         for i = 3, #fields, 2 do
@@ -71,12 +71,14 @@ public struct AmendScript: RedisScriptCall {
           local written = tonumber(string.match(ARGV[1], '^(%d+)'))
           if now - written > window then return {'closed'} end
         end
-        local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[6], '*', ARGV[5], ARGV[4])
-        if ARGV[9] == '1' then redis.call('XDEL', KEYS[1], ARGV[1]) end
-        redis.call(ARGV[8], KEYS[2], \(RoomEvent.Lua.storedPayload(tag: "ARGV[11]", id: "id", body: "ARGV[4]")))
-        if KEYS[4] then redis.call('SET', KEYS[4], id, 'EX', ARGV[10]) end
-        redis.call('EXPIRE', KEYS[1], ARGV[7])
-        redis.call('EXPIRE', KEYS[3], ARGV[7])
+        \(LuaSnippets.appendAndPublish(
+            stream: "KEYS[1]", channel: "KEYS[2]", info: "KEYS[3]", maxLength: "ARGV[6]", field: "ARGV[5]", body: "ARGV[4]", publish: "ARGV[8]",
+            tag: "ARGV[11]", ttl: "ARGV[7]"))
+        if ARGV[9] == '1' then
+          redis.call('XDEL', KEYS[1], ARGV[1])
+          redis.call('DEL', KEYS[4])
+        end
+        if KEYS[5] then redis.call('SET', KEYS[5], id, 'EX', ARGV[10]) end
         return {'ok', id}
         """)
 

@@ -7,6 +7,30 @@ enum LuaSnippets {
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
         """
 
+    /// Defines `entry`, the entry `id` of `stream` (Lua expressions), when it is a chat message;
+    /// otherwise returns `{'missing'}` from the script (never written, trimmed, or deleted).
+    static func chatEntry(stream: String, id: String) -> String {
+        """
+          local entry = redis.call('XRANGE', \(stream), \(id), \(id))[1]
+          if not entry or entry[2][1] ~= '\(RoomEvent.Kind.chat.streamField ?? "")' then return {'missing'} end
+        """
+    }
+
+    /// Appends a kept event to the room's `stream` (capped at `maxLength`) as its one `field`,
+    /// publishes it on `channel` with `publish` (PUBLISH or SPUBLISH) in the wire format
+    /// (``RoomEvent/Lua``, tag `tag`), and gives the stream and the room's `info` key `ttl` again.
+    /// Defines `id`, the new entry's. All parameters are Lua expressions.
+    static func appendAndPublish(
+        stream: String, channel: String, info: String, maxLength: String, field: String, body: String, publish: String, tag: String, ttl: String
+    ) -> String {
+        """
+          local id = redis.call('XADD', \(stream), 'MAXLEN', '~', \(maxLength), '*', \(field), \(body))
+          redis.call(\(publish), \(channel), \(RoomEvent.Lua.storedPayload(tag: tag, id: "id", body: body)))
+          redis.call('EXPIRE', \(stream), \(ttl))
+          redis.call('EXPIRE', \(info), \(ttl))
+        """
+    }
+
     /// Takes one token from the bucket hash `key` (fields `tokens`, `ts`) of capacity `burst`,
     /// refilled at `rate` tokens a minute (Lua expressions), or returns `{'limited', retryAfterMs}`
     /// from the script. Needs ``now``. The same arithmetic as `TokenBucket` (unit-tested).
