@@ -16,6 +16,7 @@ import Testing
         #expect(legacy.usernames("ab12") == "room:ab12:usernames")
         #expect(legacy.info("ab12") == "room:ab12:info")
         #expect(legacy.primary("ab12") == "room:ab12:primary")
+        #expect(legacy.moderation("ab12") == "room:ab12:moderation")
         #expect(legacy.dedupe(room: "ab12", clientID: "c-1") == "cid:ab12:c-1")
         #expect(legacy.publishCommand == "PUBLISH")
     }
@@ -37,6 +38,7 @@ import Testing
         #expect(tagged.usernames("ab12") == "room:{ab12}:usernames")
         #expect(tagged.info("ab12") == "room:{ab12}:info")
         #expect(tagged.primary("ab12") == "room:{ab12}:primary")
+        #expect(tagged.moderation("ab12") == "room:{ab12}:moderation")
         #expect(tagged.dedupe(room: "ab12", clientID: "c-1") == "cid:{ab12}:c-1")
         #expect(tagged.session("s1", room: "ab12") == "session:{ab12}:s1")
         #expect(tagged.rateLimit(ip: "10.0.0.1", room: "ab12") == "rl:{ab12}:10.0.0.1")
@@ -88,6 +90,10 @@ import Testing
                                               roomTTLSeconds: 60).keys),
             ("resync", ResyncScript(roomKeys: keys, room: room, request: ResyncRequest(positions: [nil]), pageSize: 10, historyLimit: 50, roomTTLSeconds: 60).keys),
             ("history", [keys.stream(room)]),
+            ("kick", ModerationScript(roomKeys: keys, room: room, operation: .kick(sessionID: "s-1"), ownerHash: "h", kicker: nil, timestamp: 1,
+                                      roomTTLSeconds: 60).keys),
+            ("lock", ModerationScript(roomKeys: keys, room: room, operation: .lock(true), ownerHash: "h", kicker: nil, timestamp: 1,
+                                      roomTTLSeconds: 60).keys),
             ("active", ActiveRoomsScript(roomKeys: keys, rooms: [room, "other"], roomTTLSeconds: 60).keys),
             ("admit", AdmitScript(roomKeys: keys, ip: ip, instance: "w", connections: (1, 10, 1000), bucket: (keys.handshakes(ip), bucket)).keys),
             ("admit joins", AdmitScript(roomKeys: keys, ip: ip, instance: "w", connections: nil, bucket: (keys.joins(ip), bucket)).keys),
@@ -108,6 +114,7 @@ import Testing
                 #expect(RedisSlot.of(tagged.channel(room)) == roomSlot)
                 #expect(RedisSlot.of(tagged.rateLimit(ip: ip, room: room)) == roomSlot)
                 #expect(RedisSlot.of(tagged.session("s", room: room)) == roomSlot)
+                #expect(RedisSlot.of(tagged.moderation(room)) == roomSlot)
             }
         }
     }
@@ -122,9 +129,10 @@ import Testing
         let calls = Dictionary(uniqueKeysWithValues: Self.calls(legacy, room: "r", ip: "1.2.3.4").map { ($0.name, $0.keys) })
         #expect(calls["chat"] == ["stream:r", "room:r", "rl:1.2.3.4", "room:r:info", "cid:r:c-1"])
         #expect(calls["chat without clientId"] == ["stream:r", "room:r", "rl:1.2.3.4", "room:r:info"])
-        #expect(calls["join"] == ["room:r:info", "room:r:members", "room:r:usernames", "session:s-1", "stream:r", "room:r", "room:r:primary"])
-        #expect(calls["leave"] == ["room:r:members", "room:r:usernames", "session:s-1", "room:r", "room:r:info"])
-        #expect(calls["refresh"] == ["room:r:members", "room:r:usernames", "room:r:info", "room:r:primary"])
+        #expect(calls["join"] == ["room:r:info", "room:r:members", "room:r:usernames", "session:s-1", "stream:r", "room:r", "room:r:primary", "room:r:moderation"])
+        #expect(calls["leave"] == ["room:r:members", "room:r:usernames", "session:s-1", "room:r", "room:r:info", "room:r:moderation"])
+        #expect(calls["refresh"] == ["room:r:members", "room:r:usernames", "room:r:info", "room:r:primary", "room:r:moderation"])
+        #expect(calls["kick"] == ["room:r:moderation", "room:r:members", "room:r:usernames", "room:r"])
         #expect(calls["resync"] == ["stream:r", "room:r:primary"])
         #expect(calls["active"] == ["active_rooms"])
         #expect(calls["admit"] == ["ipconn:1.2.3.4", "hs:1.2.3.4"])

@@ -13,12 +13,16 @@ public struct ChatFeatures: OptionSet, Sendable, Hashable {
     /// `{"type":"chat","messageId","deleted":true}`; without it history shows the edited text and
     /// hides deleted messages.
     public static let edit = ChatFeatures(rawValue: 1 << 1)
+    /// The room owner's tools: `ownerKey` and `locked` in `session`, `lock` frames, and the
+    /// `kick` System frame (members without it see the kicked member's ordinary `leave`).
+    public static let moderation = ChatFeatures(rawValue: 1 << 3)
 
     /// Every feature this server grants, with its name on the wire: the one list. A name not in
     /// it is ignored (a newer client asking a server that does not have the feature yet).
     public static let implemented: [(name: String, feature: ChatFeatures)] = [
         ("typing", .typing),
         ("edit", .edit),
+        ("moderation", .moderation),
     ]
 
     /// The most names a join may list, and the longest name.

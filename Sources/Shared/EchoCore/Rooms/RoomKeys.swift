@@ -59,6 +59,11 @@ public struct RoomKeys: Sendable, Equatable {
     /// failover, a restart) may have lost successors (``JoinScript``, docs/architecture.md,
     /// "Failover marker"). Node-local by nature: never copied by `migrate-keys`.
     public func primary(_ room: String) -> String { "room:\(tag(room)):primary" }
+    /// Hash: the room's moderation state (``ModerationScript``), with the room's TTL: `owner` (the
+    /// keyed hash of its ``OwnerKey``), `locked` (present while locked), `s:<session>` (each
+    /// member's author hash, so a lock can record who was in), `a:<author hash>` (allowed into the
+    /// locked room by `rejoin`), `k:<author hash>` (kicked: never allowed in while locked).
+    public func moderation(_ room: String) -> String { "room:\(tag(room)):moderation" }
     /// String with TTL: the stream ID a client's `clientId` was stored under, so a retry is not
     /// stored twice.
     public func dedupe(room: String, clientID: String) -> String { "cid:\(tag(room)):\(clientID)" }

@@ -32,7 +32,7 @@ extension StoredMessage {
             case .delete(_, let body):
                 guard let target = (Self.object(body)?["messageId"] as? String).flatMap(StreamID.init) else { continue }
                 deleted.insert(target)
-            case .chat, .system, .typing:
+            case .chat, .system, .typing, .kick, .lock:
                 continue
             }
         }
