@@ -192,6 +192,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
 
     /// A kick event of this connection's room: closes it with 4001 if it is the kicked member
     /// (``ChatConnectionStateMachine/kicked(target:author:)``). Returns whether it closes.
+    @discardableResult
     func kickIfTargeted(target: ByteBuffer, author: ByteBuffer?) -> Bool {
         guard context != nil else { return false }
         let actions = machine.kicked(target: target, author: author)
