@@ -44,7 +44,8 @@ ECHO_TEST_REDIS_URL="redis://127.0.0.1:$port" .venv/bin/pytest Tests/python -ra 
 
 # Issue 12: the whole protocol suite again, with Echo on a Redis Cluster (3 primaries, 3 replicas);
 # typing (issue 13) too: it is published by SPUBLISH on the room's shard; edit and delete: their
-# script reads, appends and publishes in the room's slot.
+# script reads, appends and publishes in the room's slot; moderation: the join, kick and lock scripts
+# read and write the room's moderation hash in the room's slot and publish there.
 cluster_url=$(cd Tests/python && ../../.venv/bin/python cluster_ctl.py start "$cluster_dir")
 echo "== the protocol tests against a Redis Cluster ($cluster_url)"
-ECHO_TEST_REDIS_URL="$cluster_url" .venv/bin/pytest Tests/python/test_protocol.py Tests/python/test_typing.py Tests/python/test_edit_delete.py Tests/python/test_react.py -ra "$@"
+ECHO_TEST_REDIS_URL="$cluster_url" .venv/bin/pytest Tests/python/test_protocol.py Tests/python/test_typing.py Tests/python/test_edit_delete.py Tests/python/test_react.py Tests/python/test_moderation.py -ra "$@"

@@ -194,6 +194,16 @@ final class ChatConnectionHandler: ChannelInboundHandler, SpreadScheduled {
         run(machine.joinDeadlinePassed(now: .now))
     }
 
+    /// A kick event of this connection's room: closes it with 4001 if it is the kicked member
+    /// (``ChatConnectionStateMachine/kicked(target:author:)``). Returns whether it closes.
+    @discardableResult
+    func kickIfTargeted(target: ByteBuffer, author: ByteBuffer?) -> Bool {
+        guard context != nil else { return false }
+        let actions = machine.kicked(target: target, author: author)
+        run(actions)
+        return !actions.isEmpty
+    }
+
     /// Sends a close frame with `code` (a drain), then closes; completes when the channel closed.
     func close(code: CloseCode) -> EventLoopFuture<Void> {
         guard let context else { return hub.eventLoop.makeSucceededVoidFuture() }
@@ -219,15 +229,17 @@ final class ChatConnectionHandler: ChannelInboundHandler, SpreadScheduled {
                 self.run(self.machine.joinAdmitted(
                     request, leaves: leaves, refusal: refusal, draining: self.hub.draining, sessionID: SessionID.make(), now: .now))
             }
-        case .join(let request, let membership, let generation):
+        case .join(let request, let membership, let generation, let gate):
             let store = hub.store
             hub.addMember(self, room: request.roomID).flatMap {
-                store.join(request, sessionID: membership.sessionID, timestamp: WallClock.milliseconds())
+                store.join(request, sessionID: membership.sessionID, timestamp: WallClock.milliseconds(), gate: gate)
             }.assumeIsolated().whenComplete { result in
                 let joined: ChatConnectionStateMachine.JoinResult
                 switch result {
-                case .success(.joined(_, let messages, let recovered)): joined = .joined(messages: messages, recovered: recovered)
+                case .success(.joined(_, let messages, let recovered, let moderation)):
+                    joined = .joined(messages: messages, recovered: recovered, moderation: moderation)
                 case .success(.roomNotFound): joined = .roomNotFound
+                case .success(.roomLocked): joined = .roomLocked
                 case .failure(let error): joined = .failed(error)
                 }
                 self.run(self.machine.joinCompleted(generation: generation, joined))
@@ -281,6 +293,14 @@ final class ChatConnectionHandler: ChannelInboundHandler, SpreadScheduled {
                     case .failure(let error): reacted = .failed(error)
                     }
                     self.run(self.machine.reactCompleted(reacted))
+                }
+        case .moderate(let room, let operation, let ownerHash, let kicker):
+            hub.store.moderate(room: room, operation, ownerHash: ownerHash, kicker: kicker, timestamp: WallClock.milliseconds())
+                .assumeIsolated().whenComplete { result in
+                    switch result {
+                    case .success(let outcome): self.run(self.machine.moderationCompleted(.done(outcome)))
+                    case .failure(let error): self.run(self.machine.moderationCompleted(.failed(error)))
+                    }
                 }
         case .publishEvent(let room, let event):
             hub.store.publish(room: room, event: event).whenFailure { [logger] error in

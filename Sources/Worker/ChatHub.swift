@@ -208,6 +208,10 @@ final class ChatHub: @unchecked Sendable {
         let frame = WebSocketWire.frame(.text, capacity: payload.readableBytes + 64) {
             ServerFrames.write(event, into: &$0)
         }
+        if case .kick(_, let target, let author) = event {
+            // Closing the kicked member's connections is not stale after a recovery: done always.
+            for member in local.members.values { member.kickIfTargeted(target: target, author: author) }
+        }
         if let feature = event.kind.feature, event.position == nil {
             // Only for members who asked for it. Not kept (typing), so stale by the end of a
             // recovery: not held.

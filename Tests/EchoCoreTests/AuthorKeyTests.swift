@@ -70,9 +70,9 @@ import Testing
         for key in [AuthorKey(text: Self.key), nil] {
             var machine = Machine(configuration: configuration, now: t0)
             let join = JoinRequest(roomID: "room1234", username: "ann", action: .join, since: nil, authorKey: key)
-            guard case .join(_, let membership, let generation)? = machine.joinAdmitted(join, leaves: 0, refusal: nil, draining: false, sessionID: "s1", now: t0).last
+            guard case .join(_, let membership, let generation, _)? = machine.joinAdmitted(join, leaves: 0, refusal: nil, draining: false, sessionID: "s1", now: t0).last
             else { Issue.record("no join"); return }
-            #expect(membership.authorHash == key.flatMap(authors.hash))
+            #expect(membership.authorHash == key.flatMap { authors.hash($0) })
             _ = machine.joinCompleted(generation: generation, .joined(messages: [], recovered: nil))
             let actions = machine.frameReceived(.text, payload: ByteBuffer(string: #"{"type":"chat","payload":{"message":"hi"}}"#), now: t0)
             guard case .storeEvent(_, .chat, let body, _, let author)? = actions.last else { Issue.record("no store in \(actions)"); return }

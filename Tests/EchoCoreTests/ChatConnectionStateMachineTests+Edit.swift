@@ -14,7 +14,7 @@ extension ChatConnectionStateMachineTests {
     func joiningMachine(features: ChatFeatures?, buffered: [Machine.LiveMessage] = []) -> (Machine, generation: Int) {
         var machine = Machine(configuration: Self.configuration, now: Self.t0)
         let join = JoinRequest(roomID: room, username: "ann", action: .join, since: nil, features: features)
-        guard case .join(_, _, let generation)? = machine.joinAdmitted(join, leaves: 0, refusal: nil, draining: false, sessionID: "s1", now: Self.t0).last
+        guard case .join(_, _, let generation, _)? = machine.joinAdmitted(join, leaves: 0, refusal: nil, draining: false, sessionID: "s1", now: Self.t0).last
         else {
             Issue.record("no join")
             return (machine, 0)
@@ -77,7 +77,7 @@ extension ChatConnectionStateMachineTests {
             joinTimeoutSeconds: 30, rateLimited: true, authors: Self.authors)
         var machine = Machine(configuration: configuration, now: Self.t0)
         let join = JoinRequest(roomID: room, username: "ann", action: .join, since: nil, features: .edit, authorKey: key)
-        if case .join(_, _, let generation)? = machine.joinAdmitted(join, leaves: 0, refusal: nil, draining: false, sessionID: "s1", now: Self.t0).last {
+        if case .join(_, _, let generation, _)? = machine.joinAdmitted(join, leaves: 0, refusal: nil, draining: false, sessionID: "s1", now: Self.t0).last {
             _ = machine.joinCompleted(generation: generation, .joined(messages: [], recovered: nil))
         }
         return machine

@@ -19,7 +19,7 @@ extension ChatConnectionStateMachineTests {
             Issue.record("no admission check in \(actions)")
             return (machine, [])
         }
-        guard case .join(_, _, let generation)? = machine.joinAdmitted(join, leaves: leaves, refusal: nil, draining: false, sessionID: session, now: now).last
+        guard case .join(_, _, let generation, _)? = machine.joinAdmitted(join, leaves: leaves, refusal: nil, draining: false, sessionID: session, now: now).last
         else {
             Issue.record("no join")
             return (machine, [])

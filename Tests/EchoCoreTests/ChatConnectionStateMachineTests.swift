@@ -52,7 +52,7 @@ import Testing
             == [.checkJoinAdmission(join, leaves: leaves)])
         let previous = machine.joined?.membership.roomID
         let actions = machine.joinAdmitted(join, leaves: leaves, refusal: nil, draining: false, sessionID: session, now: Self.t0)
-        guard case .join(_, let membership, let generation)? = actions.last else {
+        guard case .join(_, let membership, let generation, _)? = actions.last else {
             Issue.record("no join action in \(actions)")
             return (0, Machine.Membership(roomID: room, sessionID: session, username: "ann"), join)
         }

@@ -33,7 +33,7 @@ private let png = "data:image/png;base64," + [UInt8]([0x89, 0x50, 0x4E, 0x47, 0x
         }
         #expect(try features("") == .some(nil))
         #expect(try features(#","features":[]"#) == .some([]))
-        #expect(try features(#","features":["typing","edit","react","moderation","x"]"#) == .some([.typing, .edit, .react]))
+        #expect(try features(#","features":["typing","edit","react","moderation","x"]"#) == .some([.typing, .edit, .react, .moderation]))
         #expect(ChatFeatures([.typing, .edit, .react]).names == ["typing", "edit", "react"])
         #expect(try features(#","features":["nope"]"#) == .some([]))
         #expect(ChatFeatures.typing.names == ["typing"] && ChatFeatures([]).names == [])

@@ -12,6 +12,7 @@ import Testing
             #expect(KeyMigration.plan(forLegacyKey: legacy.stream(room)) == .copy(.stream, target: tagged.stream(room)))
             #expect(KeyMigration.plan(forLegacyKey: legacy.members(room)) == .copy(.members, target: tagged.members(room)))
             #expect(KeyMigration.plan(forLegacyKey: legacy.usernames(room)) == .copy(.usernames, target: tagged.usernames(room)))
+            #expect(KeyMigration.plan(forLegacyKey: legacy.moderation(room)) == .copy(.moderation, target: tagged.moderation(room)))
             #expect(KeyMigration.plan(forLegacyKey: legacy.info(room)) == .copy(.info, target: tagged.info(room)))
             #expect(KeyMigration.plan(forLegacyKey: legacy.dedupe(room: room, clientID: "c:1")) == .copy(.dedupe, target: tagged.dedupe(room: room, clientID: "c:1")))
             let message = StreamID(milliseconds: 1_700_000_000_000, sequence: 2)

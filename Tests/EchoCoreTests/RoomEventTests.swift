@@ -10,7 +10,17 @@ import Testing
     static let system = RoomEvent.system(ByteBuffer(string: #"{"sender":"System","message":"join","usersCount":2}"#))
 
     /// Every kind: adding a case to ``RoomEvent`` without adding it here fails `kindsAreAllTested`.
-    static func everyKind() throws -> [RoomEvent] { [try chat(), system, typing, edit, delete, react] }
+    static func everyKind() throws -> [RoomEvent] { [try chat(), system, typing, edit, delete, react, kick, lock] }
+
+    static let author = String(repeating: "0123456789abcdef", count: 4)
+    /// A kick as ``ModerationScript`` publishes it: the prefix, the name, the author hash, the brace.
+    static func kickBody(author: String?) -> ByteBuffer {
+        var body = ServerFrames.kickEventPrefix(sessionID: "s-2", timestamp: 7)
+        body.writeString(#""Bob""# + (author.map { #","author":""# + $0 + #"""# } ?? "") + "}")
+        return body
+    }
+    static let kick = RoomEvent(payload: ByteBuffer(string: "K" + String(buffer: kickBody(author: author))))!
+    static let lock = RoomEvent.lock(ServerFrames.lock(locked: true))
 
     static let edit = RoomEvent.edit(RoomEvent.Position(StreamID(milliseconds: 8, sequence: 0)), body: ServerFrames.editBody(
         messageID: StreamID(milliseconds: 5, sequence: 1), text: "new", editedAt: 77))
@@ -44,6 +54,25 @@ import Testing
         #expect(String(buffer: Self.edit.payload) == #"E8-0 {"messageId":"5-1","text":"new","editedAt":77}"#)
         #expect(String(buffer: Self.delete.payload) == #"X9-0 {"messageId":"5-1"}"#)
         #expect(String(buffer: Self.react.payload) == #"R10-0 {"messageId":"5-1","emoji":"👍","sessionId":"s-1","username":"Ann","on":true}"#)
+        #expect(String(buffer: Self.kick.payload)
+            == #"K{"sender":"System","message":"kick","sessionId":"s-2","timestamp":7,"username":"Bob","author":""# + Self.author + #""}"#)
+        #expect(String(buffer: Self.lock.payload) == #"L{"type":"lock","locked":true}"#)
+    }
+
+    /// A kick names its target and, when it had one, the author hash, which no client is sent.
+    @Test func kickCarriesItsTargetAndAuthorButRendersWithoutTheAuthor() throws {
+        guard case .kick(_, let target, let author) = Self.kick else { Issue.record("not a kick"); return }
+        #expect(String(buffer: target) == "s-2")
+        #expect(author.map { String(buffer: $0) } == Self.author)
+        let frame = String(buffer: ServerFrames.event(Self.kick))
+        #expect(frame == #"{"sender":"System","message":"kick","sessionId":"s-2","timestamp":7,"username":"Bob"}"#)
+        let anonymous = try #require(RoomEvent(payload: ByteBuffer(string: "K" + String(buffer: Self.kickBody(author: nil)))))
+        guard case .kick(_, let target2, nil) = anonymous else { Issue.record("author in \(anonymous)"); return }
+        #expect(String(buffer: target2) == "s-2")
+        #expect(String(buffer: ServerFrames.event(anonymous)) == frame)
+        // Not an author hash (not 64 lowercase hex digits): left in, rendered as sent, matched to no one.
+        let odd = try #require(RoomEvent(payload: ByteBuffer(string: "K" + String(buffer: Self.kickBody(author: String(repeating: "Z", count: 64))))))
+        guard case .kick(_, _, nil) = odd else { Issue.record("author in \(odd)"); return }
     }
 
     @Test func streamEntryRoundTripsForEveryStoredKind() throws {
@@ -79,6 +108,9 @@ import Testing
         // A typing event must name its sender, a session ID: it is not sent back to it.
         "T{}", #"T{"type":"typing"}"#, #"T{"type":"typing","sessionId":""}"#, #"T{"type":"typing","sessionId":"a b"}"#,
         #"T{"type":"typing","sessionId":"s1"#, "T5-1 {}",
+        // A kick must name the kicked session; a lock is not kept.
+        "K{}", #"K{"sender":"System","message":"kick"}"#, #"K{"sender":"System","message":"kick","sessionId":""}"#,
+        #"K{"sender":"System","message":"join","sessionId":"s1"}"#, "L5-1 {}", "L",
     ])
     func payloadDecoderRefusesGarbage(_ text: String) {
         #expect(RoomEvent(payload: ByteBuffer(string: text)) == nil)
@@ -130,11 +162,14 @@ import Testing
         #expect(String(buffer: ServerFrames.event(Self.delete)) == #"{"type":"delete","id":"9-0","messageId":"5-1"}"#)
         #expect(String(buffer: ServerFrames.event(Self.react))
             == #"{"type":"react","id":"10-0","messageId":"5-1","emoji":"👍","sessionId":"s-1","username":"Ann","on":true}"#)
+        #expect(String(buffer: ServerFrames.event(Self.lock)) == #"{"type":"lock","locked":true}"#)
     }
 
     /// Only the kinds Echo Chat's client does not know need a feature; typing is not kept.
     @Test func featuresAndSendersOfEachKind() throws {
-        #expect(RoomEvent.Kind.allCases.filter { $0.feature != nil } == [.typing, .edit, .delete, .react])
+        #expect(RoomEvent.Kind.allCases.filter { $0.feature != nil } == [.typing, .edit, .delete, .react, .kick, .lock])
+        #expect(RoomEvent.Kind.kick.feature == .moderation && RoomEvent.Kind.lock.feature == .moderation)
+        #expect(RoomEvent.Kind.kick.streamField == nil && RoomEvent.Kind.lock.streamField == nil)
         #expect(RoomEvent.Kind.edit.feature == .edit && RoomEvent.Kind.delete.feature == .edit)
         #expect(RoomEvent.Kind.react.feature == .react && RoomEvent.Kind.react.streamField == "r" && RoomEvent.Kind.react.tag == "R")
         #expect(RoomEvent.Kind.typing.streamField == nil)
@@ -144,7 +179,7 @@ import Testing
     }
 
     @Test func storedMessagesAreTheKeptKindsOnly() throws {
-        let messages = StoredMessage.messages([try Self.chat("9-1"), Self.system, Self.typing])
+        let messages = StoredMessage.messages([try Self.chat("9-1"), Self.system, Self.typing, Self.kick, Self.lock])
         #expect(messages.map(\.id) == [StreamID(milliseconds: 9, sequence: 1)])
     }
 }

@@ -16,6 +16,7 @@ import Testing
         #expect(legacy.usernames("ab12") == "room:ab12:usernames")
         #expect(legacy.info("ab12") == "room:ab12:info")
         #expect(legacy.primary("ab12") == "room:ab12:primary")
+        #expect(legacy.moderation("ab12") == "room:ab12:moderation")
         #expect(legacy.dedupe(room: "ab12", clientID: "c-1") == "cid:ab12:c-1")
         #expect(legacy.reactions(room: "ab12", message: StreamID(milliseconds: 5, sequence: 1)) == "room:ab12:react:5-1")
         #expect(legacy.publishCommand == "PUBLISH")
@@ -38,6 +39,7 @@ import Testing
         #expect(tagged.usernames("ab12") == "room:{ab12}:usernames")
         #expect(tagged.info("ab12") == "room:{ab12}:info")
         #expect(tagged.primary("ab12") == "room:{ab12}:primary")
+        #expect(tagged.moderation("ab12") == "room:{ab12}:moderation")
         #expect(tagged.dedupe(room: "ab12", clientID: "c-1") == "cid:{ab12}:c-1")
         #expect(tagged.reactions(room: "ab12", message: StreamID(milliseconds: 5, sequence: 1)) == "room:{ab12}:react:5-1")
         #expect(tagged.session("s1", room: "ab12") == "session:{ab12}:s1")
@@ -94,6 +96,10 @@ import Testing
                                   clientID: "c-1", windowMilliseconds: nil, streamMaxLength: 10, roomTTLSeconds: 60, dedupeSeconds: 300).keys),
             ("react", ReactScript(roomKeys: keys, room: room, target: StreamID(milliseconds: 5, sequence: 1), sessionID: "s-1", emoji: "👍",
                                   bodyPrefix: body, streamMaxLength: 10, roomTTLSeconds: 60).keys),
+            ("kick", ModerationScript(roomKeys: keys, room: room, operation: .kick(sessionID: "s-1"), ownerHash: "h", kicker: nil, timestamp: 1,
+                                      roomTTLSeconds: 60).keys),
+            ("lock", ModerationScript(roomKeys: keys, room: room, operation: .lock(true), ownerHash: "h", kicker: nil, timestamp: 1,
+                                      roomTTLSeconds: 60).keys),
             ("active", ActiveRoomsScript(roomKeys: keys, rooms: [room, "other"], roomTTLSeconds: 60).keys),
             ("admit", AdmitScript(roomKeys: keys, ip: ip, instance: "w", connections: (1, 10, 1000), bucket: (keys.handshakes(ip), bucket)).keys),
             ("admit joins", AdmitScript(roomKeys: keys, ip: ip, instance: "w", connections: nil, bucket: (keys.joins(ip), bucket)).keys),
@@ -114,6 +120,7 @@ import Testing
                 #expect(RedisSlot.of(tagged.channel(room)) == roomSlot)
                 #expect(RedisSlot.of(tagged.rateLimit(ip: ip, room: room)) == roomSlot)
                 #expect(RedisSlot.of(tagged.session("s", room: room)) == roomSlot)
+                #expect(RedisSlot.of(tagged.moderation(room)) == roomSlot)
             }
         }
     }
@@ -128,9 +135,10 @@ import Testing
         let calls = Dictionary(uniqueKeysWithValues: Self.calls(legacy, room: "r", ip: "1.2.3.4").map { ($0.name, $0.keys) })
         #expect(calls["chat"] == ["stream:r", "room:r", "rl:1.2.3.4", "room:r:info", "cid:r:c-1"])
         #expect(calls["chat without clientId"] == ["stream:r", "room:r", "rl:1.2.3.4", "room:r:info"])
-        #expect(calls["join"] == ["room:r:info", "room:r:members", "room:r:usernames", "session:s-1", "stream:r", "room:r", "room:r:primary"])
-        #expect(calls["leave"] == ["room:r:members", "room:r:usernames", "session:s-1", "room:r", "room:r:info"])
-        #expect(calls["refresh"] == ["room:r:members", "room:r:usernames", "room:r:info", "room:r:primary"])
+        #expect(calls["join"] == ["room:r:info", "room:r:members", "room:r:usernames", "session:s-1", "stream:r", "room:r", "room:r:primary", "room:r:moderation"])
+        #expect(calls["leave"] == ["room:r:members", "room:r:usernames", "session:s-1", "room:r", "room:r:info", "room:r:moderation"])
+        #expect(calls["refresh"] == ["room:r:members", "room:r:usernames", "room:r:info", "room:r:primary", "room:r:moderation"])
+        #expect(calls["kick"] == ["room:r:moderation", "room:r:members", "room:r:usernames", "room:r"])
         #expect(calls["resync"] == ["stream:r", "room:r:primary"])
         #expect(calls["amend"] == ["stream:r", "room:r", "room:r:info", "room:r:react:5-1", "cid:r:c-1"])
         #expect(calls["react"] == ["stream:r", "room:r", "room:r:info", "room:r:react:5-1"])

@@ -64,24 +64,32 @@ import Testing
     let join = JoinScript(roomKeys: .legacy, room: "r", action: .join, sessionID: "s", username: "Ann", session: ByteBuffer(string: "{}"), eventPrefix: ByteBuffer(string: "{"), since: nil, historyLimit: 50, presenceTTLMilliseconds: 1000, roomTTLSeconds: 60)
 
     @Test func joinKeysAndArguments() {
-        #expect(join.keys == ["room:r:info", "room:r:members", "room:r:usernames", "session:s", "stream:r", "room:r", "room:r:primary"])
-        #expect(join.arguments.count == 10)
-        #expect(Self.text(join.arguments.last) == "PUBLISH")
+        #expect(join.keys == ["room:r:info", "room:r:members", "room:r:usernames", "session:s", "stream:r", "room:r", "room:r:primary", "room:r:moderation"])
+        #expect(join.arguments.count == 13)
+        #expect(Self.text(join.arguments[9]) == "PUBLISH")
+        #expect(join.arguments[10...].map(Self.text) == ["", "", ""])
+        var gated = join
+        gated.authorHash = "aa"
+        gated.newOwnerHash = "bb"
+        gated.presentedOwnerHash = "cc"
+        #expect(gated.arguments[10...].map(Self.text) == ["aa", "bb", "cc"])
     }
 
     @Test func joinReplies() throws {
         #expect(try join.decode(.array([Self.bulk("notfound")])) == .roomNotFound)
+        #expect(try join.decode(.array([Self.bulk("locked")])) == .roomLocked)
         // No resume: newest first from Redis, oldest first out.
-        let fresh = try join.decode(.array([Self.bulk("ok"), .integer(2), .integer(-1), .array([Self.entry("9-0"), Self.entry("8-0")])]))
+        let fresh = try join.decode(.array([Self.bulk("ok"), .integer(2), .integer(-1), .array([Self.entry("9-0"), Self.entry("8-0")]), .integer(1), .integer(0)]))
         let expected = try [Self.entry("8-0"), Self.entry("9-0")].map { try #require(RoomEvent(streamEntry: $0).flatMap(StoredMessage.init)) }
-        #expect(fresh == .joined(usersCount: 2, messages: expected, recovered: nil))
+        #expect(fresh == .joined(usersCount: 2, messages: expected, recovered: nil, moderation: JoinModeration(created: true, locked: false)))
         // Recovered: oldest first already.
-        let resumed = try join.decode(.array([Self.bulk("ok"), .integer(1), .integer(1), .array([Self.entry("8-0"), Self.entry("9-0")])]))
-        guard case .joined(_, let events, let recovered) = resumed else { throw RedisError(.protocolError, "") }
+        let resumed = try join.decode(.array([Self.bulk("ok"), .integer(1), .integer(1), .array([Self.entry("8-0"), Self.entry("9-0")]), .integer(0), .integer(1)]))
+        guard case .joined(_, let events, let recovered, _) = resumed else { throw RedisError(.protocolError, "") }
         #expect(events.map(\.id) == [Self.id(8), Self.id(9)])
         #expect(recovered == true)
-        let lost = try join.decode(.array([Self.bulk("ok"), .integer(1), .integer(0), .array([Self.entry("9-0"), Self.entry("8-0")])]))
-        guard case .joined(_, let lostEvents, false) = lost else { throw RedisError(.protocolError, "\(lost)") }
+        #expect(resumed == .joined(usersCount: 1, messages: events, recovered: true, moderation: JoinModeration(created: false, locked: true)))
+        let lost = try join.decode(.array([Self.bulk("ok"), .integer(1), .integer(0), .array([Self.entry("9-0"), Self.entry("8-0")]), .integer(0), .integer(0)]))
+        guard case .joined(_, let lostEvents, false, _) = lost else { throw RedisError(.protocolError, "\(lost)") }
         #expect(lostEvents.map(\.id) == [Self.id(8), Self.id(9)])
         Self.expectRefused(join, Self.garbage + [
             .array([Self.bulk("ok"), .integer(2), .integer(-1)]),
@@ -89,12 +97,16 @@ import Testing
             .array([Self.bulk("ok"), .integer(2), .integer(7), .array([])]),
             .array([Self.bulk("ok"), .integer(2), .integer(-1), .null]),
             .array([Self.bulk("notfound"), .integer(1)]),
+            .array([Self.bulk("locked"), .integer(1)]),
+            // Without the moderation fields (a reply of the script before them).
+            .array([Self.bulk("ok"), .integer(2), .integer(-1), .array([])]),
+            .array([Self.bulk("ok"), .integer(2), .integer(-1), .array([]), .null, .integer(0)]),
         ])
     }
 
     @Test func leaveReplies() throws {
         let leave = LeaveScript(roomKeys: .legacy, room: "r", sessionID: "s", eventPrefix: ByteBuffer(string: "{"), roomTTLSeconds: 60)
-        #expect(leave.keys == ["room:r:members", "room:r:usernames", "session:s", "room:r", "room:r:info"])
+        #expect(leave.keys == ["room:r:members", "room:r:usernames", "session:s", "room:r", "room:r:info", "room:r:moderation"])
         #expect(Self.text(leave.arguments.last) == "PUBLISH")
         #expect(try leave.decode(.integer(3)) == 3)
         Self.expectRefused(leave, [.null, .error("ERR"), Self.bulk("3"), .array([.integer(3)])])
@@ -102,7 +114,7 @@ import Testing
 
     @Test func refreshArgumentsAndReplies() throws {
         let refresh = PresenceRefreshScript(roomKeys: .legacy, room: "r", members: [("s1", "Ann"), ("s2", "Bo")], presenceTTLMilliseconds: 30_000, roomTTLSeconds: 60)
-        #expect(refresh.keys == ["room:r:members", "room:r:usernames", "room:r:info", "room:r:primary"])
+        #expect(refresh.keys == ["room:r:members", "room:r:usernames", "room:r:info", "room:r:primary", "room:r:moderation"])
         #expect(refresh.arguments.count == 6)
         try refresh.decode(.integer(1))
         Self.expectRefused(refresh, [.null, .error("ERR"), .integer(0), Self.bulk("1")])
@@ -181,6 +193,29 @@ import Testing
 
     @Test func everyScriptIsLoadedOnConnect() {
         let names = Set((RoomStore.scripts + AdmissionStore.scripts).map(\.name))
-        #expect(names == ["chat", "amend", "react", "join", "leave", "refresh", "resync", "active", "admit", "hold"])
+        #expect(names == ["chat", "amend", "react", "join", "leave", "refresh", "resync", "active", "admit", "hold", "moderate"])
+    }
+
+    @Test func moderationKeysArgumentsAndReplies() throws {
+        let kick = ModerationScript(
+            roomKeys: .legacy, room: "r", operation: .kick(sessionID: "s9"), ownerHash: "ab", kicker: "cd", timestamp: 5, roomTTLSeconds: 60)
+        #expect(kick.keys == ["room:r:moderation", "room:r:members", "room:r:usernames", "room:r"])
+        #expect(kick.arguments.map(Self.text) == [
+            "kick", "ab", "PUBLISH", "60", "s9", "cd", #"{"sender":"System","message":"kick","sessionId":"s9","timestamp":5,"username":"#, "K",
+        ])
+        var lock = kick
+        lock.operation = .lock(true)
+        lock.kicker = nil
+        lock.roomKeys = .tagged
+        #expect(lock.keys == ["room:{r}:moderation", "room:{r}:members", "room:{r}:usernames", "room:{r}"])
+        #expect(lock.arguments.map(Self.text) == ["lock", "ab", "SPUBLISH", "60", "", "", #"{"type":"lock","locked":true}"#, "L"])
+        lock.operation = .lock(false)
+        #expect(Self.text(lock.arguments[0]) == "unlock")
+        #expect(Self.text(lock.arguments[6]) == #"{"type":"lock","locked":false}"#)
+        #expect(try kick.decode(.array([Self.bulk("ok")])) == .done)
+        #expect(try kick.decode(.array([Self.bulk("notOwner")])) == .notOwner)
+        #expect(try kick.decode(.array([Self.bulk("notMember")])) == .notMember)
+        #expect(try kick.decode(.array([Self.bulk("yourself")])) == .yourself)
+        Self.expectRefused(kick, Self.garbage + [.array([Self.bulk("what")]), .array([Self.bulk("ok"), .integer(1)])])
     }
 }

@@ -55,11 +55,11 @@ def field(output: str, name: str) -> int:
 def legacy_counts(source) -> dict[str, int]:
     """What the source holds, by the kinds migrate-keys reports."""
     keys = [k for k in source.cli("KEYS", "*").splitlines() if k]
-    kinds = {"stream": 0, "members": 0, "usernames": 0, "info": 0, "reactions": 0, "dedupe": 0, "session": 0, "index": 0}
+    kinds = {"stream": 0, "members": 0, "usernames": 0, "info": 0, "reactions": 0, "moderation": 0, "dedupe": 0, "session": 0, "index": 0}
     for k in keys:
         if k.startswith("stream:"):
             kinds["stream"] += 1
-        elif re.fullmatch(r"room:[^:]+:(members|usernames|info)", k):
+        elif re.fullmatch(r"room:[^:]+:(members|usernames|info|moderation)", k):
             kinds[k.rsplit(":", 1)[1]] += 1
         elif re.fullmatch(r"room:[^:]+:react:\d+-\d+", k):
             kinds["reactions"] += 1

@@ -74,6 +74,8 @@ extension ChatConnectionStateMachine {
             return amend(.delete, delete, now: now)
         case .react(let react):
             return self.react(react, now: now)
+        case .kick(let request), .lock(let request):
+            return moderate(request, now: now)
         }
     }
 
@@ -93,14 +95,25 @@ extension ChatConnectionStateMachine {
         var actions = leaveCurrentRoom(now: now)
         let membership = Membership(
             roomID: request.roomID, sessionID: sessionID, username: request.username, features: request.features,
-            authorHash: request.authorKey.flatMap(configuration.authors.hash))
+            authorHash: request.authorKey.flatMap { configuration.authors.hash($0) })
+        // Only a client that can use it is offered an owner key (and with no secret read yet, none:
+        // the room is made without an owner).
+        var offered: OwnerKey? = nil
+        var gate = JoinGate(authorHash: membership.authorHash, presentedOwnerHash: request.ownerKey.flatMap(configuration.authors.hash(owner:)))
+        if request.action == .create, request.features?.contains(.moderation) == true {
+            let key = configuration.makeOwnerKey()
+            if let hash = configuration.authors.hash(owner: key) {
+                offered = key
+                gate.newOwnerHash = hash
+            }
+        }
         let generation = modify { c -> Int in
             c.generation += 1
-            c.room = .joining(Joining(membership: membership, since: request.since, generation: c.generation))
+            c.room = .joining(Joining(membership: membership, since: request.since, generation: c.generation, offeredOwnerKey: offered))
             return c.generation
         } ?? 0
         actions.append(.log(LogEntry(level: .debug, message: "join", metadata: ["room": request.roomID, "action": request.action.rawValue])))
-        actions.append(.join(request, membership, generation: generation))
+        actions.append(.join(request, membership, generation: generation, gate: gate))
         return actions
     }
 
@@ -110,7 +123,7 @@ extension ChatConnectionStateMachine {
         guard let connection, case .joining(let pending) = connection.room, pending.generation == generation else { return [] }
         let membership = pending.membership
         switch result {
-        case .joined(let stored, let recovered):
+        case .joined(let stored, let recovered, let moderation):
             let all = stored.compactMap { $0.delivered(to: membership) }
             // The oldest messages that do not fit the history budget are left out; the reply then
             // says recovered:false, so a resuming client knows it may have a gap.
@@ -126,7 +139,10 @@ extension ChatConnectionStateMachine {
             return [
                 .write(WebSocketWire.text(ServerFrames.session(
                     sessionID: membership.sessionID, roomID: membership.roomID, username: membership.username, limits: configuration.clientLimits,
-                    features: membership.features)), flush: false),
+                    features: membership.features,
+                    moderation: membership.receives(.moderation)
+                        ? SessionModeration(locked: moderation.locked, ownerKey: moderation.created ? pending.offeredOwnerKey : nil) : nil)),
+                    flush: false),
                 .write(WebSocketWire.text(ServerFrames.history(messages.map(\.frame), recovered: trimmed ? false : recovered)), flush: false),
                 // false from the hub: the room's live feed was interrupted during this join, so
                 // the buffer has a hole; the hub replays the stream after lastID instead.
@@ -137,6 +153,10 @@ extension ChatConnectionStateMachine {
             modify { $0.room = .idle }
             return [.removeMember(room: membership.roomID)]
                 + send(error: ProtocolError(.roomNotFound, "Room \(membership.roomID) does not exist. Check the code, or create a new room."))
+        case .roomLocked:
+            modify { $0.room = .idle }
+            return [.removeMember(room: membership.roomID)]
+                + send(error: ProtocolError(.roomLocked, "Room \(membership.roomID) is locked by its owner."))
         case .failed(let error):
             modify { $0.room = .idle }
             return [
@@ -335,6 +355,51 @@ extension ChatConnectionStateMachine {
             return [.log(LogEntry(level: .warning, message: "reaction not confirmed", metadata: ["error": "\(error)"]))]
                 + send(error: ProtocolError(.unavailable, "Chat storage did not confirm the reaction; try again."))
         }
+    }
+
+    // MARK: Moderation
+
+    private mutating func moderate(_ request: ModerationRequest, now: Instant) -> [Action] {
+        if let refused = takeRequestToken(now: now) { return refused }
+        guard let membership = joinedMembership else {
+            return send(error: ProtocolError(.notJoined, "Join a room before moderating it."))
+        }
+        if case .kick(let target) = request.operation, target == membership.sessionID {
+            return send(error: ProtocolError(.invalidPayload, "You cannot kick yourself."))
+        }
+        guard let ownerHash = configuration.authors.hash(owner: request.ownerKey) else {
+            return send(error: ProtocolError(.unavailable, "Chat storage is unavailable; try again in a moment."))
+        }
+        return [.moderate(room: membership.roomID, request.operation, ownerHash: ownerHash, kicker: membership.authorHash)]
+    }
+
+    /// The moderation script answered: nothing to write when done (the room hears of it through
+    /// its channel) or when the session to kick is gone already; else the refusal.
+    public mutating func moderationCompleted(_ result: ModerationResult) -> [Action] {
+        guard isOpen else { return [] }
+        switch result {
+        case .done(.done), .done(.notMember):
+            return []
+        case .done(.notOwner):
+            return send(error: ProtocolError(.notOwner, "Only the room's owner can do that (ownerKey does not match)."))
+        case .done(.yourself):
+            return send(error: ProtocolError(.invalidPayload, "You cannot kick yourself."))
+        case .failed(let error):
+            return [.log(LogEntry(level: .warning, message: "moderation not confirmed", metadata: ["error": "\(error)"]))]
+                + send(error: ProtocolError(.unavailable, "Chat storage did not confirm that; try again."))
+        }
+    }
+
+    /// A kick event from the room's channel: closes this connection with 4001 when it is the
+    /// kicked session, or another connection of the same author (another tab). Returns the close.
+    public mutating func kicked(target: ByteBuffer, author: ByteBuffer?) -> [Action] {
+        guard isOpen, let membership = joinedMembership else { return [] }
+        let sameSession = target.readableBytesView.elementsEqual(membership.sessionID.utf8)
+        var sameAuthor = false
+        if let author, let own = membership.authorHash { sameAuthor = author.readableBytesView.elementsEqual(own.utf8) }
+        guard sameSession || sameAuthor else { return [] }
+        return [.log(LogEntry(level: .debug, message: "kicked", metadata: ["room": membership.roomID]))]
+            + close(.kicked, reason: "Removed from the room by its owner.")
     }
 
     // MARK: History

@@ -1,4 +1,5 @@
 import EchoShared
+import EchoTLS
 import Logging
 import NIOCore
 
@@ -50,14 +51,18 @@ public struct ChatConnectionStateMachine {
         /// Whether chat goes through the Redis rate limiter (`ECHO_RATE_LIMIT` > 0): a failed chat
         /// then also counts as the limiter being unavailable.
         public let rateLimited: Bool
-        /// Hashes joins' `authorKey`s; the hub sets its secret once read from Redis.
+        /// Hashes joins' `authorKey`s and owners' `ownerKey`s; the hub sets its secret once read from Redis.
         public let authors: AuthorHasher
+        /// Makes the ``OwnerKey`` offered to a `create` that asked for moderation (random; fixed in tests).
+        public let makeOwnerKey: @Sendable () -> OwnerKey
 
         public init(
             limits: InputLimits, clientLimits: ClientLimits, maxFrameBytes: Int, inboundBytesPerSecond: Int,
-            outboundLimitBytes: Int, joinTimeoutSeconds: Int, rateLimited: Bool, authors: AuthorHasher = AuthorHasher()
+            outboundLimitBytes: Int, joinTimeoutSeconds: Int, rateLimited: Bool, authors: AuthorHasher = AuthorHasher(),
+            makeOwnerKey: @escaping @Sendable () -> OwnerKey = { OwnerKey(bytes: Crypto.randomBytes(OwnerKey.byteCount)) }
         ) {
             self.authors = authors
+            self.makeOwnerKey = makeOwnerKey
             self.limits = limits
             self.clientLimits = clientLimits
             self.maxFrameBytes = maxFrameBytes
@@ -178,17 +183,21 @@ public struct ChatConnectionStateMachine {
         /// The position the client resumes after (the request's `since`).
         public let since: StreamID?
         public let generation: Int
+        /// The owner key offered to this `create`: the `session` frame carries it if the join made the room.
+        public let offeredOwnerKey: OwnerKey?
         /// Live messages received while the join is in flight, in arrival order.
         public internal(set) var buffered: [LiveMessage] = []
 
-        init(membership: Membership, since: StreamID?, generation: Int) {
+        init(membership: Membership, since: StreamID?, generation: Int, offeredOwnerKey: OwnerKey? = nil) {
             self.membership = membership
             self.since = since
             self.generation = generation
+            self.offeredOwnerKey = offeredOwnerKey
         }
 
         public static func == (a: Joining, b: Joining) -> Bool {
             a.membership == b.membership && a.since == b.since && a.generation == b.generation && a.buffered == b.buffered
+                && a.offeredOwnerKey == b.offeredOwnerKey
         }
     }
 
@@ -244,8 +253,9 @@ public struct ChatConnectionStateMachine {
     // MARK: Results the handler feeds back
 
     public enum JoinResult {
-        case joined(messages: [StoredMessage], recovered: Bool?)
+        case joined(messages: [StoredMessage], recovered: Bool?, moderation: JoinModeration = JoinModeration())
         case roomNotFound
+        case roomLocked
         case failed(any Error)
     }
 
@@ -263,6 +273,11 @@ public struct ChatConnectionStateMachine {
 
     public enum ReactResult {
         case done(ReactOutcome)
+        case failed(any Error)
+    }
+
+    public enum ModerationResult {
+        case done(ModerationOutcome)
         case failed(any Error)
     }
 
@@ -297,7 +312,8 @@ public struct ChatConnectionStateMachine {
         case checkJoinAdmission(JoinRequest, leaves: UInt8)
         /// Add the connection to the room's members (subscribe), then run the join script; feed
         /// ``joinCompleted(generation:_:)``.
-        case join(JoinRequest, Membership, generation: Int)
+        /// `gate`: the hashes the join script's moderation check needs (``JoinGate``).
+        case join(JoinRequest, Membership, generation: Int, gate: JoinGate = JoinGate())
         /// The join is done and its history written: ask the hub whether the room's live feed was
         /// intact meanwhile; if it was, feed `buffered` to ``liveMessage(_:id:)`` in order (else the
         /// hub catches the connection up from the stream). Then flush.
@@ -317,6 +333,9 @@ public struct ChatConnectionStateMachine {
         case reactEvent(room: String, target: StreamID, emoji: String, sessionID: String, body: ByteBuffer)
         /// Publish an event the room does not keep (typing) on the room's channel; no reply.
         case publishEvent(room: String, RoomEvent)
+        /// A room owner's kick or lock (``ModerationScript``); feed ``moderationCompleted(_:)``.
+        /// `kicker`: the asking member's author hash.
+        case moderate(room: String, ModerationRequest.Operation, ownerHash: String, kicker: String?)
         /// Read the room's history; feed ``historyCompleted(_:)``.
         case readHistory(room: String)
         case count(Metric)

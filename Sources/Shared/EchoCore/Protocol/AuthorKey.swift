@@ -38,6 +38,25 @@ public struct AuthorKey: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { "AuthorKey(redacted)" }
 
+    /// The canonical text (base64url without padding): what ``init(text:)`` reads back.
+    public var text: String {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(Self.textLength)
+        var accumulator: UInt32 = 0
+        var bits = 0
+        for byte in bytes {
+            accumulator = accumulator << 8 | UInt32(byte)
+            bits += 8
+            while bits >= 6 {
+                bits -= 6
+                out.append(alphabet[Int(accumulator >> UInt32(bits) & 0x3F)])
+            }
+        }
+        if bits > 0 { out.append(alphabet[Int(accumulator << UInt32(6 - bits) & 0x3F)]) }
+        return String(decoding: out, as: UTF8.self)
+    }
+
     /// The base64url alphabet: `A–Z a–z 0–9 - _`.
     static func value(of character: UInt8) -> UInt8? {
         switch character {
@@ -50,3 +69,9 @@ public struct AuthorKey: Sendable, Equatable, CustomStringConvertible {
         }
     }
 }
+
+/// The `ownerKey` the server gives the member whose `create` made a room (moderation: `kick`,
+/// `lock`): the same shape as an ``AuthorKey`` (32 random bytes, base64url), made by the server
+/// instead of the client, and likewise kept in Redis only as a keyed hash
+/// (``AuthorHasher/hash(owner:)``).
+public typealias OwnerKey = AuthorKey

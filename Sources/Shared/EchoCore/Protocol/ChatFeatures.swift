@@ -16,6 +16,9 @@ public struct ChatFeatures: OptionSet, Sendable, Hashable {
     /// `react` frames, react entries in history, and each message's `reactions` in history;
     /// without it a member sees no reaction data at all.
     public static let react = ChatFeatures(rawValue: 1 << 2)
+    /// The room owner's tools: `ownerKey` and `locked` in `session`, `lock` frames, and the
+    /// `kick` System frame (members without it see the kicked member's ordinary `leave`).
+    public static let moderation = ChatFeatures(rawValue: 1 << 3)
 
     /// Every feature this server grants, with its name on the wire: the one list. A name not in
     /// it is ignored (a newer client asking a server that does not have the feature yet).
@@ -23,6 +26,7 @@ public struct ChatFeatures: OptionSet, Sendable, Hashable {
         ("typing", .typing),
         ("edit", .edit),
         ("react", .react),
+        ("moderation", .moderation),
     ]
 
     /// The most names a join may list, and the longest name.

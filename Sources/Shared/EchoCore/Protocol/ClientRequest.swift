@@ -18,12 +18,27 @@ public enum ClientRequest: Sendable, Equatable {
     case delete(AmendRequest)
     /// Turns the member's reaction `emoji` on `messageID` on, or off if it was on (``ReactRequest``).
     case react(ReactRequest)
+    /// The room's owner removes a member (``ModerationRequest``).
+    case kick(ModerationRequest)
+    /// The room's owner locks or unlocks the room (``ModerationRequest``).
+    case lock(ModerationRequest)
 }
 
 /// A `react`: the message, and one emoji (``InputRules/react(_:)``).
 public struct ReactRequest: Sendable, Equatable {
     public var messageID: StreamID
     public var emoji: String
+}
+
+/// An owner's `kick` or `lock`: what it does, and the `ownerKey` that proves who asks.
+public struct ModerationRequest: Sendable, Equatable {
+    public enum Operation: Sendable, Equatable {
+        /// Close every connection of this session (and of its author, other tabs included).
+        case kick(sessionID: String)
+        case lock(Bool)
+    }
+    public var operation: Operation
+    public var ownerKey: OwnerKey
 }
 
 /// An `edit` (with `text`) or a `delete` (without) of the message `messageID`.
@@ -46,6 +61,8 @@ public struct JoinRequest: Sendable, Equatable {
     /// Proves authorship for edit and delete (``AuthorKey``); nil: this member's messages have no
     /// author and cannot be edited or deleted.
     public var authorKey: AuthorKey? = nil
+    /// The room's owner key, when the member holds it: the owner gets into a locked room.
+    public var ownerKey: OwnerKey? = nil
 }
 
 public struct ChatRequest: Sendable, Equatable {
@@ -116,6 +133,8 @@ extension ClientRequest {
         case "edit": return .edit(try InputRules.amend(payload, withText: true, limits: limits))
         case "delete": return .delete(try InputRules.amend(payload, withText: false, limits: limits))
         case "react": return .react(try InputRules.react(payload))
+        case "kick": return .kick(try InputRules.kick(payload, limits: limits))
+        case "lock": return .lock(try InputRules.lock(payload))
         default:
             throw ProtocolError(.unknownType, "Unknown message type \"\(type.prefix(40))\".")
         }
@@ -161,6 +180,9 @@ extension ClientRequest {
         var messageId: String?
         var text: String?
         var emoji: String?
+        var sessionId: String?
+        var ownerKey: String?
+        var locked: Bool?
     }
 
     struct Reply: Decodable {
@@ -210,8 +232,35 @@ public enum InputRules {
             }
             authorKey = key
         }
+        var ownerKey: OwnerKey? = nil
+        if payload?.ownerKey != nil { ownerKey = try self.ownerKey(payload?.ownerKey) }
         return JoinRequest(
-            roomID: roomID, username: username, action: action, since: since, features: try features(payload?.features), authorKey: authorKey)
+            roomID: roomID, username: username, action: action, since: since, features: try features(payload?.features), authorKey: authorKey,
+            ownerKey: ownerKey)
+    }
+
+    /// `ownerKey`: the key a room's `session` gave its creator, in the same form as `authorKey`.
+    static func ownerKey(_ raw: String?) throws(ProtocolError) -> OwnerKey {
+        guard let raw, let key = OwnerKey(text: raw) else {
+            throw ProtocolError(.invalidPayload, "ownerKey must be the 43-character key the room's session frame gave its creator.")
+        }
+        return key
+    }
+
+    /// A kick's payload: the `sessionId` of the member to remove, and the `ownerKey`.
+    static func kick(_ payload: ClientRequest.Payload?, limits: InputLimits) throws(ProtocolError) -> ModerationRequest {
+        guard let target = payload?.sessionId, isToken(target, maxLength: 64) else {
+            throw ProtocolError(.invalidPayload, "sessionId must name a member's session.")
+        }
+        return ModerationRequest(operation: .kick(sessionID: target), ownerKey: try ownerKey(payload?.ownerKey))
+    }
+
+    /// A lock's payload: `locked` (true or false), and the `ownerKey`.
+    static func lock(_ payload: ClientRequest.Payload?) throws(ProtocolError) -> ModerationRequest {
+        guard let locked = payload?.locked else {
+            throw ProtocolError(.invalidPayload, "locked must be true or false.")
+        }
+        return ModerationRequest(operation: .lock(locked), ownerKey: try ownerKey(payload?.ownerKey))
     }
 
     /// `features`: at most ``ChatFeatures/maxNames`` short strings; names this server does not

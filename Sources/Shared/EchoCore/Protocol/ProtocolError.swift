@@ -24,6 +24,8 @@ public struct ProtocolError: Error, Sendable, Equatable, CustomStringConvertible
         case notAuthor = "NOT_AUTHOR"
         case editWindowClosed = "EDIT_WINDOW_CLOSED"
         case tooManyReactions = "TOO_MANY_REACTIONS"
+        case notOwner = "NOT_OWNER"
+        case roomLocked = "ROOM_LOCKED"
         case rateLimited = "RATE_LIMITED"
         case unavailable = "UNAVAILABLE"
         case binaryNotSupported = "BINARY_NOT_SUPPORTED"

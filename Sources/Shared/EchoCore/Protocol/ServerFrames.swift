@@ -4,7 +4,12 @@ import NIOCore
 public enum ServerFrames {
     /// `limits` tells the client what the server enforces; Echo Chat's client ignores the field.
     /// `features`: what the join asked for and got; nil (no field) when it asked for nothing.
-    public static func session(sessionID: String, roomID: String, username: String, limits: ClientLimits, features: ChatFeatures? = nil) -> ByteBuffer {
+    /// `moderation` (members granted ``ChatFeatures/moderation`` only): whether the room is locked,
+    /// and the `ownerKey` when this join created the room.
+    public static func session(
+        sessionID: String, roomID: String, username: String, limits: ClientLimits, features: ChatFeatures? = nil,
+        moderation: SessionModeration? = nil
+    ) -> ByteBuffer {
         var w = JSONWriter(capacity: 256)
         w.beginObject()
         w.key("type"); w.string("session")
@@ -23,6 +28,12 @@ public enum ServerFrames {
             w.beginArray()
             for name in features.names { w.string(name) }
             w.endArray()
+        }
+        if let moderation {
+            w.key("locked"); w.bool(moderation.locked)
+            if let ownerKey = moderation.ownerKey {
+                w.key("ownerKey"); w.string(ownerKey.text)
+            }
         }
         w.endObject()
         return w.buffer
@@ -111,8 +122,13 @@ public enum ServerFrames {
         switch event {
         case .chat(let position, let body):
             writeChat(id: position.text, body: body, into: &frame)
-        case .system(let json), .typing(let json, _):
+        case .system(let json), .typing(let json, _), .lock(let json):
             frame.writeImmutableBuffer(json)
+        case .kick(let json, _, let author):
+            // Everything but the author hash, which only the workers read.
+            let visible = json.readableBytes - (author == nil ? 1 : kickAuthorSuffixLength)
+            frame.writeImmutableBuffer(json.getSlice(at: json.readerIndex, length: visible) ?? json)
+            frame.writeInteger(UInt8(ascii: "}"))
         case .edit(let position, let body):
             writeAmendment(type: "{\"type\":\"edit\",\"id\":\"", id: position.text, body: body, into: &frame)
         case .delete(let position, let body):
@@ -204,6 +220,54 @@ public enum ServerFrames {
         return json.getSlice(at: start, length: end - start)
     }
 
+    /// `{"type":"lock","locked":...}`: published whole (``RoomEvent/lock(_:)``).
+    public static func lock(locked: Bool) -> ByteBuffer {
+        var w = JSONWriter(capacity: 32)
+        w.beginObject()
+        w.key("type"); w.string("lock")
+        w.key("locked"); w.bool(locked)
+        w.endObject()
+        return w.buffer
+    }
+
+    /// The kick's System event up to its `username` value: ``ModerationScript`` appends the kicked
+    /// member's name (read from the room, written by Echo after the username rule, so it needs no
+    /// escaping), then `,"author":"<hash>"` when the member had one, and the closing brace.
+    public static func kickEventPrefix(sessionID: String, timestamp: Int) -> ByteBuffer {
+        var w = JSONWriter(capacity: 128)
+        w.beginObject()
+        w.key("sender"); w.string("System")
+        w.key("message"); w.string("kick")
+        w.key("sessionId"); w.string(sessionID)
+        w.key("timestamp"); w.int(timestamp)
+        w.key("username")
+        return w.buffer
+    }
+
+    /// `,"author":"` + 64 hex digits + `"}`: how a kick event ends when the member had an author hash.
+    static let kickAuthorSuffixLength = 11 + 64 + 2
+
+    /// The kicked session and author hash in a kick event (slices of it); nil for anything else.
+    static func kickParts(_ json: ByteBuffer) -> (target: ByteBuffer, author: ByteBuffer?)? {
+        let prefix = #"{"sender":"System","message":"kick","sessionId":""#.utf8
+        let bytes = json.readableBytesView
+        guard bytes.starts(with: prefix) else { return nil }
+        let start = bytes.startIndex + prefix.count
+        guard let end = bytes[start...].firstIndex(of: UInt8(ascii: "\"")), end > start,
+              bytes[start..<end].allSatisfy(InputRules.isIDByte),
+              let target = json.getSlice(at: start, length: end - start) else { return nil }
+        // A string value cannot hold an unescaped quote, so the suffix is only ever the last field.
+        let suffix = bytes.suffix(kickAuthorSuffixLength)
+        guard suffix.count == kickAuthorSuffixLength, suffix.starts(with: #","author":""#.utf8),
+              suffix.suffix(2).elementsEqual(#""}"#.utf8) else {
+            return (target, nil)
+        }
+        let hashStart = suffix.startIndex + 11
+        let hash = bytes[hashStart..<(hashStart + 64)]
+        guard hash.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else { return (target, nil) }
+        return (target, json.getSlice(at: hashStart, length: 64))
+    }
+
     /// A system event up to its `usersCount` value; the Lua script that changes the member set
     /// appends the count and the closing brace, so the count is exact at the moment of the change.
     public static func systemEventPrefix(event: String, username: String, sessionID: String, timestamp: Int) -> ByteBuffer {
@@ -216,5 +280,16 @@ public enum ServerFrames {
         w.key("timestamp"); w.int(timestamp)
         w.key("usersCount")
         return w.buffer
+    }
+}
+
+/// What a `session` frame says about moderation, to a member granted ``ChatFeatures/moderation``.
+public struct SessionModeration: Sendable, Equatable {
+    public var locked: Bool
+    /// Only in the `session` of the join that created the room.
+    public var ownerKey: OwnerKey?
+    public init(locked: Bool, ownerKey: OwnerKey? = nil) {
+        self.locked = locked
+        self.ownerKey = ownerKey
     }
 }

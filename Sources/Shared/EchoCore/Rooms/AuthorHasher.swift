@@ -28,4 +28,13 @@ public final class AuthorHasher: Sendable {
         guard let secret = current else { return nil }
         return Hex.encode(Crypto.hmacSHA256(key: secret, message: key.bytes))
     }
+
+    /// The keyed hash of a room's ``OwnerKey``, as the room keeps it (``RoomKeys/moderation(_:)``).
+    /// The message is prefixed, so an owner key never hashes to anyone's author hash.
+    public func hash(owner key: OwnerKey) -> String? {
+        guard let secret = current else { return nil }
+        return Hex.encode(Crypto.hmacSHA256(key: secret, message: Self.ownerLabel + key.bytes))
+    }
+
+    private static let ownerLabel = Array("owner:".utf8)
 }

@@ -5,6 +5,8 @@ public enum KeyMigration {
     /// A class of keys, as the migration reports them.
     public enum Kind: String, Sendable, CaseIterable {
         case stream, members, usernames, info, reactions, dedupe, session
+        /// A room's owner and lock (``RoomKeys/moderation(_:)``).
+        case moderation
         /// `active_rooms`: copied under the same name.
         case index
         /// Short-lived limits and the data epoch: not copied (see ``Plan/skip(_:)``).
@@ -46,6 +48,7 @@ public enum KeyMigration {
                 case "members": return .copy(.members, target: keys.members(room))
                 case "usernames": return .copy(.usernames, target: keys.usernames(room))
                 case "info": return .copy(.info, target: keys.info(room))
+                case "moderation": return .copy(.moderation, target: keys.moderation(room))
                 // Names the source's primary: the target's first join records its own.
                 case "primary": return .skip(.skipped)
                 case let tail where tail.hasPrefix("react:"):

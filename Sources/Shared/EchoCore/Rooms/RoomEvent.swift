@@ -32,6 +32,15 @@ public enum RoomEvent: Sendable, Equatable {
     /// ``ReactScript`` with `on`). Only for members granted ``ChatFeatures/react``; history folds
     /// it into the message's `reactions` for them, and shows the others nothing of it.
     case react(Position, body: ByteBuffer)
+    /// The room's owner removed a member (``ModerationScript``): the System frame members granted
+    /// ``ChatFeatures/moderation`` receive, with the kicked `target` session and its `author` hash
+    /// (slices of it) after which every worker closes that member's connections. The author
+    /// travels as the body's last field, which the renderer leaves out
+    /// (``ServerFrames/kickParts(_:)``). Not stored.
+    case kick(ByteBuffer, target: ByteBuffer, author: ByteBuffer?)
+    /// The room was locked or unlocked: `{"type":"lock","locked":...}`, for members granted
+    /// ``ChatFeatures/moderation``. Not stored (the state is in ``RoomKeys/moderation(_:)``).
+    case lock(ByteBuffer)
 
     /// A stream entry ID, parsed, with its bytes as Redis sent them, to splice into frames without
     /// formatting the number again.
@@ -58,7 +67,7 @@ public enum RoomEvent: Sendable, Equatable {
     public var position: Position? {
         switch self {
         case .chat(let position, _), .edit(let position, _), .delete(let position, _), .react(let position, _): return position
-        case .system, .typing: return nil
+        case .system, .typing, .kick, .lock: return nil
         }
     }
 
@@ -70,14 +79,14 @@ public enum RoomEvent: Sendable, Equatable {
     public var body: ByteBuffer {
         switch self {
         case .chat(_, let body), .edit(_, let body), .delete(_, let body), .react(_, let body): return body
-        case .system(let json), .typing(let json, _): return json
+        case .system(let json), .typing(let json, _), .kick(let json, _, _), .lock(let json): return json
         }
     }
 
     /// The member whose connection does not receive this event (the one who sent it); nil: everyone.
     public var sender: ByteBuffer? {
         switch self {
-        case .chat, .system, .edit, .delete, .react: return nil
+        case .chat, .system, .edit, .delete, .react, .kick, .lock: return nil
         case .typing(_, let sender): return sender
         }
     }
@@ -90,6 +99,8 @@ public enum RoomEvent: Sendable, Equatable {
         case edit = 0x45  // "E"
         case delete = 0x58  // "X"
         case react = 0x52  // "R"
+        case kick = 0x4B  // "K"
+        case lock = 0x4C  // "L"
 
         /// The field of a stored kind's stream entry; nil for a kind the room does not keep.
         public var streamField: String? {
@@ -98,7 +109,7 @@ public enum RoomEvent: Sendable, Equatable {
             case .edit: return "e"
             case .delete: return "x"
             case .react: return "r"
-            case .system, .typing: return nil
+            case .system, .typing, .kick, .lock: return nil
             }
         }
 
@@ -110,6 +121,7 @@ public enum RoomEvent: Sendable, Equatable {
             case .typing: return .typing
             case .edit, .delete: return .edit
             case .react: return .react
+            case .kick, .lock: return .moderation
             }
         }
 
@@ -125,6 +137,8 @@ public enum RoomEvent: Sendable, Equatable {
         case .edit: return .edit
         case .delete: return .delete
         case .react: return .react
+        case .kick: return .kick
+        case .lock: return .lock
         }
     }
 
@@ -142,6 +156,10 @@ public enum RoomEvent: Sendable, Equatable {
         case (.edit, let position?): self = .edit(position, body: body)
         case (.delete, let position?): self = .delete(position, body: body)
         case (.react, let position?): self = .react(position, body: body)
+        case (.kick, nil):
+            guard let parts = ServerFrames.kickParts(body) else { return nil }
+            self = .kick(body, target: parts.target, author: parts.author)
+        case (.lock, nil): self = .lock(body)
         default: return nil
         }
     }

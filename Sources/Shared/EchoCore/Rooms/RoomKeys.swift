@@ -63,6 +63,11 @@ public struct RoomKeys: Sendable, Equatable {
     /// for each reaction that is on, `e:<emoji>` how many sessions have it on, `n` how many distinct
     /// emoji the message has. Deleted with its message (``AmendScript``).
     public func reactions(room: String, message: StreamID) -> String { "room:\(tag(room)):react:\(message)" }
+    /// Hash: the room's moderation state (``ModerationScript``), with the room's TTL: `owner` (the
+    /// keyed hash of its ``OwnerKey``), `locked` (present while locked), `s:<session>` (each
+    /// member's author hash, so a lock can record who was in), `a:<author hash>` (allowed into the
+    /// locked room by `rejoin`), `k:<author hash>` (kicked: never allowed in while locked).
+    public func moderation(_ room: String) -> String { "room:\(tag(room)):moderation" }
     /// String with TTL: the stream ID a client's `clientId` was stored under, so a retry is not
     /// stored twice.
     public func dedupe(room: String, clientID: String) -> String { "cid:\(tag(room)):\(clientID)" }

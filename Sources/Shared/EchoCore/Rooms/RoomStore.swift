@@ -50,8 +50,21 @@ public struct StoredMessage: Sendable, Equatable {
 
 public enum JoinOutcome: Sendable, Equatable {
     case roomNotFound
+    /// The room is locked and this join may not pass (docs/protocol.md, Moderation).
+    case roomLocked
     /// `messages` oldest first; `recovered` is nil when the join asked for no resume.
-    case joined(usersCount: Int, messages: [StoredMessage], recovered: Bool?)
+    case joined(usersCount: Int, messages: [StoredMessage], recovered: Bool?, moderation: JoinModeration = JoinModeration())
+}
+
+/// A join's view of the room's moderation state (``JoinScript``).
+public struct JoinModeration: Sendable, Equatable {
+    /// This join made the room, with the owner key it offered.
+    public var created: Bool
+    public var locked: Bool
+    public init(created: Bool = false, locked: Bool = false) {
+        self.created = created
+        self.locked = locked
+    }
 }
 
 /// One catch-up round's answer: `covered` is aligned with the request's positions, `entries` are
@@ -99,10 +112,11 @@ public struct RoomStore: Sendable {
     /// Every script the store runs, for the client to load on each connection.
     public static let scripts = [
         ChatScript.script, AmendScript.script, ReactScript.script, JoinScript.script, LeaveScript.script, PresenceRefreshScript.script, ResyncScript.script,
-        ActiveRoomsScript.script,
+        ActiveRoomsScript.script, ModerationScript.script,
     ]
 
-    public func join(_ request: JoinRequest, sessionID: String, timestamp: Int) -> EventLoopFuture<JoinOutcome> {
+    /// `gate`: the hashes the moderation check needs (``JoinGate``).
+    public func join(_ request: JoinRequest, sessionID: String, timestamp: Int, gate: JoinGate = JoinGate()) -> EventLoopFuture<JoinOutcome> {
         var session = JSONWriter(capacity: 96)
         session.beginObject()
         session.key("roomId"); session.string(request.roomID)
@@ -114,7 +128,8 @@ public struct RoomStore: Sendable {
             session: session.buffer,
             eventPrefix: ServerFrames.systemEventPrefix(event: "join", username: request.username, sessionID: sessionID, timestamp: timestamp),
             since: request.since, historyLimit: configuration.historyLimit,
-            presenceTTLMilliseconds: configuration.presenceTTLSeconds * 1000, roomTTLSeconds: configuration.roomTTLSeconds
+            presenceTTLMilliseconds: configuration.presenceTTLSeconds * 1000, roomTTLSeconds: configuration.roomTTLSeconds,
+            authorHash: gate.authorHash, newOwnerHash: gate.newOwnerHash, presentedOwnerHash: gate.presentedOwnerHash
         )
         return redis.run(call).map { outcome in
             // Not awaited: the index is not the member's business, and lives in another slot.
@@ -189,6 +204,16 @@ public struct RoomStore: Sendable {
         precondition(event.kind.streamField == nil, "\(event.kind) is kept: store it (chat(room:kind:...))")
         let channel = keys.channel(room)
         return redis.send(RESPCommand(.string(keys.publishCommand), .string(channel), .bytes(event.payload)), routedBy: channel).map { _ in }
+    }
+
+    /// Kicks a member or locks the room, if `ownerHash` is the room's owner's (``ModerationScript``).
+    /// `kicker`: the asking member's author hash (a member cannot kick itself, in another tab either).
+    public func moderate(room: String, _ operation: ModerationRequest.Operation, ownerHash: String, kicker: String?, timestamp: Int)
+        -> EventLoopFuture<ModerationOutcome>
+    {
+        redis.run(ModerationScript(
+            roomKeys: keys, room: room, operation: operation, ownerHash: ownerHash, kicker: kicker, timestamp: timestamp,
+            roomTTLSeconds: configuration.roomTTLSeconds))
     }
 
     /// Removes a member; everyone left gets a leave event. Returns the members left.

@@ -48,7 +48,7 @@ extension StoredMessage {
                       let emoji = object["emoji"] as? String, let session = object["sessionId"] as? String,
                       let username = object["username"] as? String, let on = object["on"] as? Bool else { continue }
                 reactions[target, default: Reactions()].set(emoji, session: session, username: username, on: on)
-            case .chat, .system, .typing:
+            case .chat, .system, .typing, .kick, .lock:
                 continue
             }
         }

@@ -23,6 +23,9 @@ public struct CloseCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     public static let internalError = CloseCode(rawValue: 1011)
     /// 1012: a rolling reload replaces this worker; clients resume at once on a new one.
     public static let serviceRestart = CloseCode(rawValue: 1012)
+    /// 4001 (the range RFC 6455 leaves to applications): the room's owner removed this member
+    /// (`kick`); a client should not rejoin on its own.
+    public static let kicked = CloseCode(rawValue: 4001)
 
     public var description: String { String(rawValue) }
 }

@@ -24,29 +24,62 @@ public struct JoinScript: RedisScriptCall {
     public var historyLimit: Int
     public var presenceTTLMilliseconds: Int
     public var roomTTLSeconds: Int
+    /// The joining member's author hash (``AuthorHasher``): recorded for a later lock, and what a
+    /// `rejoin` of a locked room is let in by.
+    public var authorHash: String? = nil
+    /// The keyed hash of the ``OwnerKey`` offered to a `create`: stored as the room's owner only
+    /// when this join makes the room.
+    public var newOwnerHash: String? = nil
+    /// The keyed hash of the `ownerKey` the join presented: the owner gets into a locked room.
+    public var presentedOwnerHash: String? = nil
 
     /// All in the room's slot in the tagged layout (the active-rooms index is ``ActiveRoomsScript``'s).
     public var keys: [String] {
         [roomKeys.info(room), roomKeys.members(room), roomKeys.usernames(room), roomKeys.session(sessionID, room: room),
-         roomKeys.stream(room), roomKeys.channel(room), roomKeys.primary(room)]
+         roomKeys.stream(room), roomKeys.channel(room), roomKeys.primary(room), roomKeys.moderation(room)]
     }
 
     public var arguments: [RESPArgument] {
         [.string(action.rawValue), .string(sessionID), .string(username), .integer(presenceTTLMilliseconds),
          .integer(roomTTLSeconds), .bytes(session), .bytes(eventPrefix), .integer(historyLimit),
-         .string(since?.description ?? ""), .string(roomKeys.publishCommand)]
+         .string(since?.description ?? ""), .string(roomKeys.publishCommand), .string(authorHash ?? ""), .string(newOwnerHash ?? ""),
+         .string(presentedOwnerHash ?? "")]
     }
 
     public static let script = RedisScript(name: "join", source: """
-        if ARGV[1] == 'join' and redis.call('EXISTS', KEYS[1]) == 0 then return {'notfound'} end
+        local exists = redis.call('EXISTS', KEYS[1]) == 1
+        if ARGV[1] == 'join' and not exists then return {'notfound'} end
+        local created = 0
+        local locked = 0
+        if exists then
+          local mod = redis.call('HMGET', KEYS[8], 'locked', 'owner', 'a:' .. ARGV[11], 'k:' .. ARGV[11])
+          if mod[1] then
+            locked = 1
+            local owner = mod[2] and ARGV[13] ~= '' and mod[2] == ARGV[13]
+            local member = ARGV[1] == 'rejoin' and ARGV[11] ~= '' and mod[3] and not mod[4]
+            if not owner and not member then return {'locked'} end
+          end
+        else
+          -- A new room (or one that expired): no owner, lock or record of an earlier one survives.
+          redis.call('DEL', KEYS[8])
+          if ARGV[1] == 'create' and ARGV[12] ~= '' then
+            redis.call('HSET', KEYS[8], 'owner', ARGV[12])
+            created = 1
+          end
+        end
         \(LuaSnippets.now)
         local ttl = tonumber(ARGV[5])
         redis.call('SET', KEYS[1], '1', 'EX', ttl)
         local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
         if #expired > 0 then
           redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-          for _, sid in ipairs(expired) do redis.call('HDEL', KEYS[3], sid) end
+          for _, sid in ipairs(expired) do
+            redis.call('HDEL', KEYS[3], sid)
+            redis.call('HDEL', KEYS[8], 's:' .. sid)
+          end
         end
+        if ARGV[11] ~= '' then redis.call('HSET', KEYS[8], 's:' .. ARGV[2], ARGV[11]) end
+        redis.call('EXPIRE', KEYS[8], ttl)
         redis.call('ZADD', KEYS[2], now + tonumber(ARGV[4]), ARGV[2])
         redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
         redis.call('EXPIRE', KEYS[2], ttl)
@@ -68,19 +101,23 @@ public struct JoinScript: RedisScriptCall {
         if not entries then
           entries = redis.call('XREVRANGE', KEYS[5], '+', '-', 'COUNT', ARGV[8])
         end
-        return {'ok', count, recovered, entries}
+        return {'ok', count, recovered, entries, created, locked}
         """)
 
-    /// `{'notfound'}` | `{'ok', usersCount, recovered (-1 no since, 0, 1), entries}`; the entries
-    /// are oldest first when recovered == 1, newest first otherwise.
+    /// `{'notfound'}` | `{'locked'}` | `{'ok', usersCount, recovered (-1 no since, 0, 1), entries,
+    /// created (1: this join made the room and its owner), locked}`; the entries are oldest first
+    /// when recovered == 1, newest first otherwise.
     public func decode(_ reply: RESPValue) throws -> JoinOutcome {
         guard case .array(let parts) = reply, let status = parts.first?.string else { throw unexpected(reply) }
         if status == "notfound", parts.count == 1 { return .roomNotFound }
-        guard status == "ok", parts.count == 4, let count = parts[1].int, let flag = parts[2].int,
-              (-1...1).contains(flag), case .array = parts[3] else { throw unexpected(reply) }
+        if status == "locked", parts.count == 1 { return .roomLocked }
+        guard status == "ok", parts.count == 6, let count = parts[1].int, let flag = parts[2].int,
+              (-1...1).contains(flag), case .array = parts[3], let created = parts[4].int, let locked = parts[5].int else { throw unexpected(reply) }
         var events = RoomEvent.events(fromStream: parts[3])
         let recovered: Bool? = flag < 0 ? nil : flag == 1
         if recovered != true { events.reverse() }
-        return .joined(usersCount: count, messages: StoredMessage.messages(events), recovered: recovered)
+        return .joined(
+            usersCount: count, messages: StoredMessage.messages(events), recovered: recovered,
+            moderation: JoinModeration(created: created == 1, locked: locked == 1))
     }
 }

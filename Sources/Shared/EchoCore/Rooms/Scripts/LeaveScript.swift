@@ -14,7 +14,7 @@ public struct LeaveScript: RedisScriptCall {
 
     public var keys: [String] {
         [roomKeys.members(room), roomKeys.usernames(room), roomKeys.session(sessionID, room: room), roomKeys.channel(room),
-         roomKeys.info(room)]
+         roomKeys.info(room), roomKeys.moderation(room)]
     }
 
     public var arguments: [RESPArgument] {
@@ -25,6 +25,7 @@ public struct LeaveScript: RedisScriptCall {
         local removed = redis.call('ZREM', KEYS[1], ARGV[1])
         redis.call('HDEL', KEYS[2], ARGV[1])
         redis.call('DEL', KEYS[3])
+        redis.call('HDEL', KEYS[6], 's:' .. ARGV[1])
         \(LuaSnippets.now)
         redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
         local count = redis.call('ZCARD', KEYS[1])
@@ -32,6 +33,7 @@ public struct LeaveScript: RedisScriptCall {
           redis.call(ARGV[4], KEYS[4], \(RoomEvent.Lua.unstoredPayload(tag: RoomEvent.Lua.tag(.system), body: "ARGV[2] .. count .. '}'")))
         end
         if redis.call('EXISTS', KEYS[5]) == 1 then redis.call('EXPIRE', KEYS[5], ARGV[3]) end
+        redis.call('EXPIRE', KEYS[6], ARGV[3])
         return count
         """)
 

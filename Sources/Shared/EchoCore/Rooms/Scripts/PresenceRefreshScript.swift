@@ -15,7 +15,7 @@ public struct PresenceRefreshScript: RedisScriptCall {
     public var roomTTLSeconds: Int
 
     public var keys: [String] {
-        [roomKeys.members(room), roomKeys.usernames(room), roomKeys.info(room), roomKeys.primary(room)]
+        [roomKeys.members(room), roomKeys.usernames(room), roomKeys.info(room), roomKeys.primary(room), roomKeys.moderation(room)]
     }
 
     /// The TTLs, then session id and username pairs.
@@ -41,6 +41,7 @@ public struct PresenceRefreshScript: RedisScriptCall {
         redis.call('EXPIRE', KEYS[2], ttl)
         redis.call('SET', KEYS[3], '1', 'EX', ttl)
         redis.call('EXPIRE', KEYS[4], ttl)
+        redis.call('EXPIRE', KEYS[5], ttl)
         return 1
         """)
 
