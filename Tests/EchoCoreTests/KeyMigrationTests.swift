@@ -20,6 +20,7 @@ import Testing
                 == .copy(.reactions, target: tagged.reactions(room: room, message: message)))
         }
         #expect(KeyMigration.plan(forLegacyKey: "active_rooms") == .copy(.index, target: "active_rooms"))
+        #expect(KeyMigration.plan(forLegacyKey: "echo:author-secret") == .copy(.secret, target: "echo:author-secret"))
     }
 
     @Test func sessionsTakeTheirRoomFromTheirValue() {

@@ -5,6 +5,8 @@ replays exactly the messages after it, a retried clientId is still recognised, a
 migration again copies nothing twice."""
 from __future__ import annotations
 
+import base64
+import os
 import re
 import subprocess
 import uuid
@@ -16,6 +18,7 @@ from wsclient import Client, join_announcing
 
 ROOMS = 6
 MESSAGES = 12
+DORA_KEY = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
 
 
 def room() -> str:
@@ -55,7 +58,7 @@ def field(output: str, name: str) -> int:
 def legacy_counts(source) -> dict[str, int]:
     """What the source holds, by the kinds migrate-keys reports."""
     keys = [k for k in source.cli("KEYS", "*").splitlines() if k]
-    kinds = {"stream": 0, "members": 0, "usernames": 0, "info": 0, "reactions": 0, "moderation": 0, "dedupe": 0, "session": 0, "index": 0}
+    kinds = {"stream": 0, "members": 0, "usernames": 0, "info": 0, "reactions": 0, "moderation": 0, "dedupe": 0, "session": 0, "index": 0, "secret": 0}
     for k in keys:
         if k.startswith("stream:"):
             kinds["stream"] += 1
@@ -69,6 +72,8 @@ def legacy_counts(source) -> dict[str, int]:
             kinds["session"] += 1
         elif k == "active_rooms":
             kinds["index"] += 1
+        elif k == "echo:author-secret":
+            kinds["secret"] += 1
     return kinds
 
 
@@ -97,6 +102,14 @@ def test_migrate_keys_moves_history_to_a_cluster_with_the_same_ids(source, redis
         texts[r] = [m["text"] for m in got]
         a.close()
         stayers.append(b)  # still in the room: presence to migrate
+    # A message by an author (an authorKey): she may delete it after the move.
+    dora, _, _ = join_announcing(old.ws_url, rooms[1], "dora", features=["edit"], authorKey=DORA_KEY)
+    dora.chat(rooms[1], "dora was here")
+    doras_message = dora.recv_until(lambda f: f.get("type") == "chat" and f.get("text") == "dora was here")["id"]
+    stayers[1].recv_until(lambda f: f.get("type") == "chat" and f.get("text") == "dora was here")
+    ids[rooms[1]].append(doras_message)
+    texts[rooms[1]].append("dora was here")
+    dora.close()
     # A reaction (bob announced no features: he may react, and is sent no react frame): its hash
     # beside the stream moves too.
     reacted = f"room:{rooms[0]}:react:{ids[rooms[0]][0]}"
@@ -108,6 +121,8 @@ def test_migrate_keys_moves_history_to_a_cluster_with_the_same_ids(source, redis
     expected = legacy_counts(source)
     assert expected["stream"] == ROOMS and expected["dedupe"] == ROOMS * MESSAGES and expected["members"] == ROOMS
     assert expected["reactions"] == 1
+    # Every worker made or read the authorship secret at start.
+    assert expected["secret"] == 1
 
     # A dry run counts and writes nothing.
     dry = migrate("--from", source.url, "--to", cluster.url, "--dry-run")
@@ -117,7 +132,7 @@ def test_migrate_keys_moves_history_to_a_cluster_with_the_same_ids(source, redis
 
     run = migrate("--from", source.url, "--to", cluster.url)
     assert {kind: n for kind, (n, _) in counts(run.stdout).items()} == expected, run.stdout
-    assert field(run.stdout, "entries") == ROOMS * MESSAGES + 1  # the reaction's entry
+    assert field(run.stdout, "entries") == ROOMS * MESSAGES + 2  # dora's message, the reaction's entry
     assert cluster.cli("HGETALL", "room:{" + rooms[0] + "}:react:" + ids[rooms[0]][0]) == source.cli("HGETALL", reacted)
     assert int(cluster.cli("TTL", "room:{" + rooms[0] + "}:react:" + ids[rooms[0]][0])) > 0
     assert field(run.stdout, "vanished") == 0
@@ -163,6 +178,14 @@ def test_migrate_keys_moves_history_to_a_cluster_with_the_same_ids(source, redis
         assert int(cluster.cli("XLEN", "stream:{" + r + "}")) == length + 1
         fresh.close()
         resumed.close()
+    # The authorship secret came along: the author of a message written before the move (the same
+    # authorKey) may still delete it on the cluster.
+    assert cluster.cli("GET", "echo:author-secret") == source.cli("GET", "echo:author-secret")
+    author, _, _ = join_announcing(new.ws_url, rooms[1], "dora", action="rejoin", features=["edit"], authorKey=DORA_KEY)
+    author.send("delete", messageId=doras_message)
+    deleted = author.recv_until(lambda f: f.get("type") in ("delete", "error"))
+    assert deleted["type"] == "delete" and deleted["messageId"] == doras_message, deleted
+    author.close()
     # The reaction is still there, for a member that asks for reactions.
     featured, _, featured_history = join_announcing(new.ws_url, rooms[0], "erin", features=["react"])
     assert featured_history["messages"][0]["reactions"] == {"👍": ["bob"]}
@@ -174,7 +197,7 @@ def test_migrate_keys_moves_history_to_a_cluster_with_the_same_ids(source, redis
     assert all(copied == 0 for copied, _ in found.values()), rerun.stdout
     assert found["stream"] == (0, ROOMS)
     for r in rooms:
-        assert int(cluster.cli("XLEN", "stream:{" + r + "}")) == MESSAGES + 1 + (r == rooms[0])
+        assert int(cluster.cli("XLEN", "stream:{" + r + "}")) == MESSAGES + 1 + (r == rooms[0]) + (r == rooms[1])
 
 
 def test_migrate_keys_refuses_what_it_cannot_migrate(source, redis_cluster):

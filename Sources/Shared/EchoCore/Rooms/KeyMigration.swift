@@ -9,6 +9,10 @@ public enum KeyMigration {
         case moderation
         /// `active_rooms`: copied under the same name.
         case index
+        /// The authorship secret (``RoomKeys/authorSecret``), copied under the same name: without it
+        /// the cluster's workers make a new one, and every message written before the move could no
+        /// longer be edited or deleted by its author, nor any room be moderated by its owner.
+        case secret
         /// Short-lived limits and the data epoch: not copied (see ``Plan/skip(_:)``).
         case skipped
         /// Not a key Echo writes: left alone, and reported.
@@ -34,6 +38,7 @@ public enum KeyMigration {
     /// failover marker (``RoomKeys/primary(_:)``: it names the source's primary).
     public static func plan(forLegacyKey key: String, into keys: RoomKeys = .tagged) -> Plan {
         if key == keys.activeRooms { return .copy(.index, target: key) }
+        if key == RoomKeys.legacy.authorSecret { return .copy(.secret, target: keys.authorSecret) }
         if key == keys.dataEpoch { return .skip(.skipped) }
         for prefix in ["rl:", "ipconn:", "hs:", "jn:"] where key.hasPrefix(prefix) {
             return .skip(.skipped)
