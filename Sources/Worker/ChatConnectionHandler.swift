@@ -284,8 +284,8 @@ final class ChatConnectionHandler: ChannelInboundHandler, SpreadScheduled {
                     }
                     self.run(self.machine.amendCompleted(clientID: clientID, amended))
                 }
-        case .reactEvent(let room, let target, let emoji, let sessionID, let body):
-            hub.store.react(room: room, target: target, emoji: emoji, sessionID: sessionID, bodyPrefix: body).assumeIsolated()
+        case .reactEvent(let room, let target, let emoji, let sessionID, let author, let body):
+            hub.store.react(room: room, target: target, emoji: emoji, sessionID: sessionID, author: author, bodyPrefix: body).assumeIsolated()
                 .whenComplete { result in
                     let reacted: ChatConnectionStateMachine.ReactResult
                     switch result {

@@ -142,8 +142,19 @@ extension ChatConnectionStateMachineTests {
         var machine = joinedMachine(features: .react)
         let target = StreamID(milliseconds: 5, sequence: 1)
         #expect(request(#"{"type":"react","payload":{"messageId":"5-1","emoji":"👍"}}"#, &machine) == [
-            .reactEvent(room: room, target: target, emoji: "👍", sessionID: "s1",
-                        body: ServerFrames.reactBodyPrefix(messageID: target, emoji: "👍", sessionID: "s1", username: "ann")),
+            .reactEvent(room: room, target: target, emoji: "👍", sessionID: "s1", author: nil,
+                        body: ServerFrames.reactBodyPrefix(messageID: target, emoji: "👍", username: "ann")),
+        ])
+    }
+
+    /// The script keys the reaction by the author hash, so the member's later sessions toggle it.
+    @Test func anAuthoredMembersReactionGoesToTheScriptWithItsHash() throws {
+        var machine = authoredMachine()
+        let hash = try #require(Self.authors.hash(Self.authorKey))
+        let target = StreamID(milliseconds: 5, sequence: 1)
+        #expect(request(#"{"type":"react","payload":{"messageId":"5-1","emoji":"👍"}}"#, &machine) == [
+            .reactEvent(room: room, target: target, emoji: "👍", sessionID: "s1", author: hash,
+                        body: ServerFrames.reactBodyPrefix(messageID: target, emoji: "👍", username: "ann")),
         ])
     }
 

@@ -27,10 +27,10 @@ import Testing
     static let delete = RoomEvent.delete(RoomEvent.Position(StreamID(milliseconds: 9, sequence: 0)), body: ServerFrames.deleteBody(
         messageID: StreamID(milliseconds: 5, sequence: 1)))
 
-    /// As ``ReactScript`` completes it: the prefix, then `true}` or `false}`.
+    /// As ``ReactScript`` completes it: the prefix, then the quoted session and `,"on":true}` or `,"on":false}`.
     static let react: RoomEvent = {
-        var body = ServerFrames.reactBodyPrefix(messageID: StreamID(milliseconds: 5, sequence: 1), emoji: "👍", sessionID: "s-1", username: "Ann")
-        body.writeString("true}")
+        var body = ServerFrames.reactBodyPrefix(messageID: StreamID(milliseconds: 5, sequence: 1), emoji: "👍", username: "Ann")
+        body.writeString(#""s-1","on":true}"#)
         return .react(RoomEvent.Position(StreamID(milliseconds: 10, sequence: 0)), body: body)
     }()
 
@@ -53,7 +53,7 @@ import Testing
         #expect(String(buffer: Self.typing.payload) == #"T{"type":"typing","sessionId":"s-1","username":"Ann"}"#)
         #expect(String(buffer: Self.edit.payload) == #"E8-0 {"messageId":"5-1","text":"new","editedAt":77}"#)
         #expect(String(buffer: Self.delete.payload) == #"X9-0 {"messageId":"5-1"}"#)
-        #expect(String(buffer: Self.react.payload) == #"R10-0 {"messageId":"5-1","emoji":"👍","sessionId":"s-1","username":"Ann","on":true}"#)
+        #expect(String(buffer: Self.react.payload) == #"R10-0 {"messageId":"5-1","emoji":"👍","username":"Ann","sessionId":"s-1","on":true}"#)
         #expect(String(buffer: Self.kick.payload)
             == #"K{"sender":"System","message":"kick","sessionId":"s-2","timestamp":7,"username":"Bob","author":""# + Self.author + #""}"#)
         #expect(String(buffer: Self.lock.payload) == #"L{"type":"lock","locked":true}"#)
@@ -161,7 +161,7 @@ import Testing
         #expect(String(buffer: ServerFrames.event(Self.edit)) == #"{"type":"edit","id":"8-0","messageId":"5-1","text":"new","editedAt":77}"#)
         #expect(String(buffer: ServerFrames.event(Self.delete)) == #"{"type":"delete","id":"9-0","messageId":"5-1"}"#)
         #expect(String(buffer: ServerFrames.event(Self.react))
-            == #"{"type":"react","id":"10-0","messageId":"5-1","emoji":"👍","sessionId":"s-1","username":"Ann","on":true}"#)
+            == #"{"type":"react","id":"10-0","messageId":"5-1","emoji":"👍","username":"Ann","sessionId":"s-1","on":true}"#)
         #expect(String(buffer: ServerFrames.event(Self.lock)) == #"{"type":"lock","locked":true}"#)
     }
 

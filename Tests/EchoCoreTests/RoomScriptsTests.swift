@@ -176,11 +176,22 @@ import Testing
         Self.expectRefused(hold, [.null, .error("ERR"), .integer(2), Self.bulk("1")])
     }
 
-    @Test func reactReplies() throws {
-        let react = ReactScript(roomKeys: .legacy, room: "r", target: Self.id(5, 1), sessionID: "s1", emoji: "👍", bodyPrefix: ByteBuffer(string: "{"),
-                                streamMaxLength: 10, roomTTLSeconds: 60)
+    /// The reaction is the author's when the member has an author hash, else the session's; the
+    /// session goes JSON-quoted, as the script writes it into the body after the prefix.
+    @Test func reactKeysAndArguments() {
+        var react = ReactScript(roomKeys: .legacy, room: "r", target: Self.id(5, 1), sessionID: "s1", authorHash: nil, emoji: "👍",
+                                bodyPrefix: ByteBuffer(string: "{"), streamMaxLength: 10, roomTTLSeconds: 60)
         #expect(react.keys == ["stream:r", "room:r", "room:r:info", "room:r:react:5-1"])
-        #expect(react.arguments.map(Self.text) == ["5-1", "10", "60", "PUBLISH", "r", "R", "{", "s1", "👍", "20"])
+        #expect(react.arguments.map(Self.text) == ["5-1", "10", "60", "PUBLISH", "r", "R", "{", "s:s1", #""s1""#, "👍", "20"])
+        react.authorHash = "ab12"
+        react.roomKeys = .tagged
+        #expect(react.keys == ["stream:{r}", "room:{r}", "room:{r}:info", "room:{r}:react:5-1"])
+        #expect(react.arguments.map(Self.text) == ["5-1", "10", "60", "SPUBLISH", "r", "R", "{", "a:ab12", #""s1""#, "👍", "20"])
+    }
+
+    @Test func reactReplies() throws {
+        let react = ReactScript(roomKeys: .legacy, room: "r", target: Self.id(5, 1), sessionID: "s1", authorHash: nil, emoji: "👍",
+                                bodyPrefix: ByteBuffer(string: "{"), streamMaxLength: 10, roomTTLSeconds: 60)
         #expect(try react.decode(.array([Self.bulk("ok"), Self.bulk("9-0"), Self.bulk("true")])) == .stored(Self.id(9), on: true))
         #expect(try react.decode(.array([Self.bulk("ok"), Self.bulk("9-0"), Self.bulk("false")])) == .stored(Self.id(9), on: false))
         #expect(try react.decode(.array([Self.bulk("missing")])) == .notFound)

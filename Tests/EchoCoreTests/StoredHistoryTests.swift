@@ -80,8 +80,8 @@ import Testing
     // MARK: Reactions
 
     static func react(_ n: UInt64, of target: UInt64, _ emoji: String, session: String, username: String, on: Bool) -> RoomEvent {
-        var body = ServerFrames.reactBodyPrefix(messageID: id(target), emoji: emoji, sessionID: session, username: username)
-        body.writeString(on ? "true}" : "false}")
+        var body = ServerFrames.reactBodyPrefix(messageID: id(target), emoji: emoji, username: username)
+        body.writeString(#""\#(session)","on":\#(on)}"#)
         return .react(position(n), body: body)
     }
 
@@ -118,6 +118,24 @@ import Testing
         #expect(messages[2].frame(for: nil) == nil && messages[2].frame(for: .edit) == nil)
         #expect(Self.json(messages[2].frame(for: .react))["type"] as? String == "react")
         #expect(Self.json(messages[7].frame(for: .react))["on"] as? Bool == false)
+    }
+
+    /// ``ReactScript`` writes an off with the session that turned the reaction on (the member's
+    /// earlier session, or another tab of its authorKey) and the reactor's current name: the off
+    /// removes that session's entry, and the name in it does not matter.
+    @Test func anOffFromTheMembersLaterSessionRemovesTheEntryOfTheSessionThatTurnedItOn() {
+        let messages = StoredMessage.messages([
+            Self.chat(1, "hi"),
+            Self.react(2, of: 1, "👍", session: "s1", username: "alice", on: true),
+            Self.react(3, of: 1, "👍", session: "s2", username: "bob", on: true),
+            // alice reloaded (session s3) and renamed herself: her off names s1.
+            Self.react(4, of: 1, "👍", session: "s1", username: "alicia", on: false),
+            Self.react(5, of: 1, "🎉", session: "s3", username: "alicia", on: true),
+            // Her other tab (s4) turns the 🎉 of s3 off.
+            Self.react(6, of: 1, "🎉", session: "s3", username: "alicia", on: false),
+            Self.react(7, of: 1, "👍", session: "s4", username: "alicia", on: true),
+        ])
+        #expect(Self.json(messages[0].frame(for: .react))["reactions"] as? [String: [String]] == ["👍": ["bob", "alicia"]])
     }
 
     @Test func everyReactionTurnedOffLeavesNoReactionsField() {

@@ -35,11 +35,17 @@ def say(c: Client, r: str, text: str) -> dict:
     return c.recv_until(lambda f: f.get("type") == "chat" and f.get("text") == text)
 
 
-def react(c: Client, message_id: str, emoji: str) -> dict:
-    """Sends a reaction; returns the sender's own react frame (it gets it through the room) or its error."""
+def react(c: Client, message_id: str, emoji: str, of: str | None = None) -> dict:
+    """Sends a reaction; returns the sender's own react frame (it gets it through the room) or its
+    error. The frame names `of`, the session that turned the reaction on (an off from a later
+    session of the same authorKey names the earlier one), by default the sender's."""
     c.send("react", messageId=message_id, emoji=emoji)
     return c.recv_until(lambda f: f.get("type") == "error" or (
-        f.get("type") == "react" and f["sessionId"] == c.session_id and f["messageId"] == message_id and f["emoji"] == emoji))
+        f.get("type") == "react" and f["sessionId"] == (of or c.session_id) and f["messageId"] == message_id and f["emoji"] == emoji))
+
+
+def author_key() -> str:
+    return base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
 
 
 def position(stream_id: str) -> tuple[int, int]:
@@ -179,8 +185,7 @@ def test_a_client_that_was_away_comes_back_with_the_right_reactions(workers):
 def test_a_reaction_needs_a_chat_message_that_is_still_there(workers, redis_server):
     w1, w2 = workers
     r = room()
-    key = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
-    alice, _ = join(w1.ws_url, r, "alice", action="create", features=["react", "edit"], key=key)
+    alice, _ = join(w1.ws_url, r, "alice", action="create", features=["react", "edit"], key=author_key())
     bob, _ = join(w2.ws_url, r, "bob", features=["react"])
     assert react(bob, "1-0", "👍")["code"] == "MESSAGE_NOT_FOUND"
     message = say(alice, r, "short-lived")
@@ -281,4 +286,70 @@ def test_the_catch_up_after_a_lost_subscription_folds_reactions_for_granted_memb
     assert [f.get("text") for f in old_frames if f.get("sender") != "System"] == ["missed", "marker"]
     assert "reactions" not in str(old_frames) and not of_type(old_frames, "react")
     for c in (sender, reader, old):
+        c.close()
+
+
+def test_a_reaction_belongs_to_the_authorkey_so_a_reload_turns_it_off_and_tabs_share_it(workers, redis_server):
+    w1, w2 = workers
+    r = room()
+    key = author_key()
+    alice, _ = join(w1.ws_url, r, "alice", action="create", features=["react"], key=key)
+    bob, _ = join(w2.ws_url, r, "bob", features=["react"])  # no authorKey: one session, as before
+    message = say(alice, r, "hi")
+    first = alice.session_id
+    assert react(alice, message["id"], "👍")["on"] is True
+    assert react(bob, message["id"], "👍")["on"] is True
+    alice.close()
+
+    # A reload: a new connection (on the other worker), the same authorKey, a new session.
+    alice, seen = join(w2.ws_url, r, "alice", action="rejoin", features=["react"], key=key)
+    assert alice.session_id != first
+    assert chat_by_text(seen, "hi")["reactions"] == {"👍": ["alice", "bob"]}
+    off = react(alice, message["id"], "👍", of=first)
+    assert off | {"id": ""} == {"type": "react", "id": "", "messageId": message["id"], "emoji": "👍",
+                                "sessionId": first, "username": "alice", "on": False}
+    # Bob (the other worker) gets the same frame, so folding by sessionId removes alice's entry.
+    assert bob.recv_until(lambda f: f.get("type") == "react" and f["id"] == off["id"]) == off
+    eve, fresh = join(w1.ws_url, r, "eve", features=["react"])
+    assert chat_by_text(fresh, "hi")["reactions"] == {"👍": ["bob"]}
+    assert chat_by_text(history(bob), "hi")["reactions"] == {"👍": ["bob"]}
+    on = react(alice, message["id"], "👍")
+    assert (on["on"], on["sessionId"], on["username"]) == (True, alice.session_id, "alice")
+    assert chat_by_text(history(eve), "hi")["reactions"] == {"👍": ["bob", "alice"]}
+
+    # Bob toggles per session: after a reload (no authorKey) his old reaction stays and a new
+    # one from the new session is a second entry, turned off by that session alone.
+    bob_first = bob.session_id
+    bob.close()
+    bob, _ = join(w2.ws_url, r, "bob", action="rejoin", features=["react"])
+    again = react(bob, message["id"], "👍")
+    assert (again["on"], again["sessionId"]) == (True, bob.session_id) and bob.session_id != bob_first
+    assert chat_by_text(history(eve), "hi")["reactions"] == {"👍": ["bob", "alice", "bob"]}
+    assert react(bob, message["id"], "👍")["on"] is False
+    assert chat_by_text(history(eve), "hi")["reactions"] == {"👍": ["bob", "alice"]}
+
+    # Two tabs of one author (one per worker) share one reaction: the other tab turns it off,
+    # naming the session that turned it on, and both tabs see it.
+    tab, _ = join(w1.ws_url, r, "alice", features=["react"], key=key)
+    off = react(tab, message["id"], "👍", of=alice.session_id)
+    assert (off["on"], off["sessionId"]) == (False, alice.session_id)
+    assert alice.recv_until(lambda f: f.get("type") == "react" and f["id"] == off["id"]) == off
+    assert chat_by_text(history(eve), "hi")["reactions"] == {"👍": ["bob"]}
+    on = react(tab, message["id"], "🎉")
+    alice.recv_until(lambda f: f.get("type") == "react" and f["id"] == on["id"])  # the tab's own on, which names the tab too
+    assert react(alice, message["id"], "🎉", of=tab.session_id)["on"] is False
+    assert "🎉" not in chat_by_text(history(eve), "hi")["reactions"]
+
+    # The author hash is in the reaction hash only: nothing a client receives carries it, and
+    # the hash names alice by it, never by her sessions.
+    reactions = f"room:{{{r}}}:react:{message['id']}" if redis_server.is_cluster else f"room:{r}:react:{message['id']}"
+    assert react(tab, message["id"], "👍")["on"] is True
+    fields = redis_server.cli("HKEYS", reactions).split()
+    authored = [f for f in fields if f.startswith("a:")]
+    assert len(authored) == 1 and authored[0].endswith(":👍"), fields
+    assert not any(alice_session in f for f in fields for alice_session in (first, alice.session_id, tab.session_id))
+    author_hash = authored[0][2:-len(":👍")]
+    for c in (alice, tab, bob, eve):
+        assert author_hash not in str(history(c))
+    for c in (alice, tab, bob, eve):
         c.close()

@@ -333,13 +333,14 @@ extension ChatConnectionStateMachine {
         guard let membership = joinedMembership else {
             return send(error: ProtocolError(.notJoined, "Join a room before you react to a message."))
         }
-        let body = ServerFrames.reactBodyPrefix(
-            messageID: request.messageID, emoji: request.emoji, sessionID: membership.sessionID, username: membership.username)
-        return [.reactEvent(room: membership.roomID, target: request.messageID, emoji: request.emoji, sessionID: membership.sessionID, body: body)]
+        let body = ServerFrames.reactBodyPrefix(messageID: request.messageID, emoji: request.emoji, username: membership.username)
+        return [.reactEvent(
+            room: membership.roomID, target: request.messageID, emoji: request.emoji, sessionID: membership.sessionID,
+            author: membership.authorHash, body: body)]
     }
 
     /// The reaction script answered: nothing to write when stored (members granted `react`, this
-    /// one too, receive it through the room, so every tab of this session sees the new state),
+    /// one too, receive it through the room, so every tab of this member sees the new state),
     /// else the refusal.
     public mutating func reactCompleted(_ result: ReactResult) -> [Action] {
         guard isOpen else { return [] }

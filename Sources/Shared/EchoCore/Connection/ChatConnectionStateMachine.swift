@@ -328,9 +328,10 @@ public struct ChatConnectionStateMachine {
         case storeEvent(room: String, kind: RoomEvent.Kind, body: ByteBuffer, clientID: String?, author: String? = nil)
         /// Edit or delete one of the member's messages (``AmendScript``); feed ``amendCompleted(clientID:_:)``.
         case amendEvent(room: String, kind: RoomEvent.Kind, target: StreamID, body: ByteBuffer, author: String, clientID: String?)
-        /// Toggle the member's reaction `emoji` on `target` (``ReactScript``); `body` is the stored
-        /// body up to its `on`. Feed ``reactCompleted(_:)``.
-        case reactEvent(room: String, target: StreamID, emoji: String, sessionID: String, body: ByteBuffer)
+        /// Toggle the member's reaction `emoji` on `target` (``ReactScript``): `author`'s (its
+        /// ``Membership/authorHash``) if it has one, else `sessionID`'s. `body` is the stored body
+        /// up to its `sessionId`. Feed ``reactCompleted(_:)``.
+        case reactEvent(room: String, target: StreamID, emoji: String, sessionID: String, author: String?, body: ByteBuffer)
         /// Publish an event the room does not keep (typing) on the room's channel; no reply.
         case publishEvent(room: String, RoomEvent)
         /// A room owner's kick or lock (``ModerationScript``); feed ``moderationCompleted(_:)``.

@@ -169,17 +169,18 @@ public enum ServerFrames {
         return w.buffer
     }
 
-    /// A reaction as stored in the room's stream, up to its `on` value:
-    /// `{"messageId","emoji","sessionId","username","on":`. ``ReactScript`` appends `true}` or
-    /// `false}`: only the script knows whether this request turned the reaction on or off.
-    public static func reactBodyPrefix(messageID: StreamID, emoji: String, sessionID: String, username: String) -> ByteBuffer {
-        var w = JSONWriter(capacity: 96 + emoji.utf8.count + username.utf8.count)
+    /// A reaction as stored in the room's stream, up to its `sessionId` value:
+    /// `{"messageId","emoji","username","sessionId":`. ``ReactScript`` appends the session (quoted)
+    /// and `,"on":true}` or `,"on":false}`: only the script knows whether this request turned the
+    /// reaction on or off, and, when off, which session had turned it on (the member's earlier
+    /// session, or another tab of its `authorKey`), the one that history and clients fold by.
+    public static func reactBodyPrefix(messageID: StreamID, emoji: String, username: String) -> ByteBuffer {
+        var w = JSONWriter(capacity: 80 + emoji.utf8.count + username.utf8.count)
         w.beginObject()
         w.key("messageId"); w.string(messageID.description)
         w.key("emoji"); w.string(emoji)
-        w.key("sessionId"); w.string(sessionID)
         w.key("username"); w.string(username)
-        w.key("on")
+        w.key("sessionId")
         return w.buffer
     }
 

@@ -28,8 +28,8 @@ public enum RoomEvent: Sendable, Equatable {
     /// Only for members granted ``ChatFeatures/edit``; history applies it for the others.
     case delete(Position, body: ByteBuffer)
     /// A member's reaction to a message turned on or off: its own position, and its body
-    /// (``ServerFrames/reactBodyPrefix(messageID:emoji:sessionID:username:)`` completed by
-    /// ``ReactScript`` with `on`). Only for members granted ``ChatFeatures/react``; history folds
+    /// (``ServerFrames/reactBodyPrefix(messageID:emoji:username:)`` completed by ``ReactScript``
+    /// with `sessionId` and `on`). Only for members granted ``ChatFeatures/react``; history folds
     /// it into the message's `reactions` for them, and shows the others nothing of it.
     case react(Position, body: ByteBuffer)
     /// The room's owner removed a member (``ModerationScript``): the System frame members granted

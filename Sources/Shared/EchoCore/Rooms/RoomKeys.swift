@@ -59,9 +59,11 @@ public struct RoomKeys: Sendable, Equatable {
     /// failover, a restart) may have lost successors (``JoinScript``, docs/architecture.md,
     /// "Failover marker"). Node-local by nature: never copied by `migrate-keys`.
     public func primary(_ room: String) -> String { "room:\(tag(room)):primary" }
-    /// Hash with the room's TTL: one message's reactions (``ReactScript``): `s:<session>:<emoji>`
-    /// for each reaction that is on, `e:<emoji>` how many sessions have it on, `n` how many distinct
-    /// emoji the message has. Deleted with its message (``AmendScript``).
+    /// Hash with the room's TTL: one message's reactions (``ReactScript``): `<identity>:<emoji>`
+    /// for each reaction that is on (identity `a:<author hash>`, or `s:<session>` for a member
+    /// without an `authorKey`), its value the session that turned it on (JSON-quoted); `e:<emoji>`
+    /// how many members have it on, `n` how many distinct emoji the message has. Deleted with its
+    /// message (``AmendScript``).
     public func reactions(room: String, message: StreamID) -> String { "room:\(tag(room)):react:\(message)" }
     /// Hash: the room's moderation state (``ModerationScript``), with the room's TTL: `owner` (the
     /// keyed hash of its ``OwnerKey``), `locked` (present while locked), `s:<session>` (each

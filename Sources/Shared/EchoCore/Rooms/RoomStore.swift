@@ -189,11 +189,14 @@ public struct RoomStore: Sendable {
         ))
     }
 
-    /// Turns `sessionID`'s reaction `emoji` to the chat message `target` on, or off if it was on
-    /// (``ReactScript``); `bodyPrefix` is ``ServerFrames/reactBodyPrefix(messageID:emoji:sessionID:username:)``.
-    public func react(room: String, target: StreamID, emoji: String, sessionID: String, bodyPrefix: ByteBuffer) -> EventLoopFuture<ReactOutcome> {
+    /// Turns the member's reaction `emoji` to the chat message `target` on, or off if it was on
+    /// (``ReactScript``): the reaction of `author` (its author hash) when it has one, else of
+    /// `sessionID`. `bodyPrefix` is ``ServerFrames/reactBodyPrefix(messageID:emoji:username:)``.
+    public func react(
+        room: String, target: StreamID, emoji: String, sessionID: String, author: String?, bodyPrefix: ByteBuffer
+    ) -> EventLoopFuture<ReactOutcome> {
         redis.run(ReactScript(
-            roomKeys: keys, room: room, target: target, sessionID: sessionID, emoji: emoji, bodyPrefix: bodyPrefix,
+            roomKeys: keys, room: room, target: target, sessionID: sessionID, authorHash: author, emoji: emoji, bodyPrefix: bodyPrefix,
             streamMaxLength: configuration.streamMaxLength, roomTTLSeconds: configuration.roomTTLSeconds))
     }
 

@@ -17,8 +17,9 @@ import NIOCore
 ///   client replays them in order.
 /// - A message with reactions has a second frame for members granted `react`
 ///   (``StoredMessage/featured``) carrying `reactions`, `{"👍":["alice","bob"]}`: each react
-///   entry turns its session's reaction on or off (its `on`), the names are the usernames of the
-///   sessions whose reaction is on, in the order they reacted, and at most
+///   entry turns its session's reaction on or off (its `on`; an off names the session that had
+///   turned the reaction on, whichever session of that member asked: ``ReactScript``), the names
+///   are the usernames of the sessions whose reaction is on, in the order they reacted, and at most
 ///   ``ReactScript/maxEmoji`` emoji (the first ones) are shown. Members without `react` get the
 ///   message without the field, and no react entries; a deleted message has no reactions. The
 ///   react entries stay in the list for members granted `react`, so a resume replays them; each
