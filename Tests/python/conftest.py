@@ -471,6 +471,12 @@ def start_worker(redis_server):
 
 
 @pytest.fixture
+def workers(start_worker):
+    """Two `echo-worker`s on the test Redis: members on both see each other through Redis."""
+    return start_worker(), start_worker()
+
+
+@pytest.fixture
 def start_echo(redis_server):
     """Starts the supervisor `echo`: start_echo(workers=2, ECHO_RATE_LIMIT="0", ...)."""
     started: list[EchoProcess] = []

@@ -5,28 +5,18 @@ resume read them back from the stream."""
 from __future__ import annotations
 
 import base64
-import os
 import time
 import uuid
 
 import pytest
 
-from wsclient import Client, frames_until_chat, join_announcing
+from wsclient import Client, author_key, frames_until_chat, join_announcing
 
 PNG = "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"SECRETPIXELS" * 4).decode()
 
 
 def room() -> str:
     return "e" + uuid.uuid4().hex[:12]
-
-
-def author_key() -> str:
-    return base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
-
-
-@pytest.fixture
-def workers(start_worker):
-    return start_worker(), start_worker()
 
 
 def join(url, room_id, name, action="join", features=None, key=None, since=None):

@@ -5,8 +5,6 @@ replays exactly the messages after it, a retried clientId is still recognised, a
 migration again copies nothing twice."""
 from __future__ import annotations
 
-import base64
-import os
 import re
 import subprocess
 import uuid
@@ -14,11 +12,11 @@ import uuid
 import pytest
 
 from conftest import BIN_DIR, RedisServer, wait_for
-from wsclient import Client, join_announcing
+from wsclient import Client, author_key, join_announcing
 
 ROOMS = 6
 MESSAGES = 12
-DORA_KEY = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+DORA_KEY = author_key()
 
 
 def room() -> str:

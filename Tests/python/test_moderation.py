@@ -5,29 +5,19 @@ locked-out join is refused by the join script."""
 from __future__ import annotations
 
 import base64
-import os
 import time
 import uuid
 
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from wsclient import Client, frames_until_chat, join_announcing
+from wsclient import Client, author_key, frames_until_chat, join_announcing
 
 MOD = ["moderation"]
 
 
 def room() -> str:
     return "m" + uuid.uuid4().hex[:12]
-
-
-def random_key() -> str:
-    return base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
-
-
-@pytest.fixture
-def workers(start_worker):
-    return start_worker(), start_worker()
 
 
 def join(url, room_id, name, action="join", features=None, key=None, owner=None):
@@ -101,12 +91,12 @@ def test_only_the_owner_key_moderates(workers):
     bob, _ = join(w2.ws_url, r, "bob", features=MOD)
 
     for c, payload in [
-        (bob, {"sessionId": alice.session_id, "ownerKey": random_key()}),
-        (alice, {"sessionId": bob.session_id, "ownerKey": random_key()}),
+        (bob, {"sessionId": alice.session_id, "ownerKey": author_key()}),
+        (alice, {"sessionId": bob.session_id, "ownerKey": author_key()}),
     ]:
         c.send("kick", **payload)
         assert c.next_error()["code"] == "NOT_OWNER"
-    bob.send("lock", locked=True, ownerKey=random_key())
+    bob.send("lock", locked=True, ownerKey=author_key())
     assert bob.next_error()["code"] == "NOT_OWNER"
     # The owner key of another room is not this room's.
     _, other = join(w1.ws_url, room(), "eve", action="create", features=MOD)
@@ -137,7 +127,7 @@ def test_a_kick_closes_every_connection_of_the_member_on_every_worker_with_4001(
     r = room()
     alice, session = join(w1.ws_url, r, "alice", action="create", features=MOD)
     owner = session["ownerKey"]
-    bob_key = random_key()
+    bob_key = author_key()
     bob, _ = join(w2.ws_url, r, "bob", features=MOD, key=bob_key)
     bob_tab, _ = join(w1.ws_url, r, "bob", features=["typing"], key=bob_key)  # his other tab, on the other worker
     dave, _ = join(w2.ws_url, r, "dave", features=MOD)
@@ -171,10 +161,10 @@ def test_a_kick_closes_every_connection_of_the_member_on_every_worker_with_4001(
 def test_a_lock_lets_only_its_members_back_and_never_a_kicked_one(workers):
     w1, w2 = workers
     r = room()
-    alice_key = random_key()
+    alice_key = author_key()
     alice, session = join(w1.ws_url, r, "alice", action="create", features=MOD, key=alice_key)
     owner = session["ownerKey"]
-    bob_key, mallory_key = random_key(), random_key()
+    bob_key, mallory_key = author_key(), author_key()
     bob, _ = join(w2.ws_url, r, "bob", features=MOD, key=bob_key)
     mallory, _ = join(w2.ws_url, r, "mallory", features=MOD, key=mallory_key)
     carol, _ = join(w2.ws_url, r, "carol")  # an Echo Chat client, no authorKey
@@ -186,7 +176,7 @@ def test_a_lock_lets_only_its_members_back_and_never_a_kicked_one(workers):
     # Newcomers: every way in is refused.
     for action in ("join", "create", "rejoin"):
         assert refused(w2.ws_url, r, "zed", action=action, features=MOD) == "ROOM_LOCKED", action
-        assert refused(w1.ws_url, r, "zed", action=action, key=random_key()) == "ROOM_LOCKED", action
+        assert refused(w1.ws_url, r, "zed", action=action, key=author_key()) == "ROOM_LOCKED", action
 
     # A member present at the lock reconnects (a new connection, rejoin, the same authorKey).
     bob.close()
@@ -224,7 +214,7 @@ def test_a_kicked_member_stays_out_of_a_later_lock(workers):
     r = room()
     alice, session = join(w1.ws_url, r, "alice", action="create", features=MOD)
     owner = session["ownerKey"]
-    mallory_key = random_key()
+    mallory_key = author_key()
     mallory, _ = join(w2.ws_url, r, "mallory", key=mallory_key)
     alice.send("kick", sessionId=mallory.session_id, ownerKey=owner)
     assert close_code(mallory) == 4001

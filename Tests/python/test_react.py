@@ -3,25 +3,18 @@ two real echo-worker processes: members sit on both workers, so every reaction c
 pub/sub, and history and resume fold them from the stream."""
 from __future__ import annotations
 
-import base64
-import os
 import signal
 import uuid
 
 import pytest
 
-from wsclient import Client, frames_until_chat, join_announcing
+from wsclient import Client, author_key, frames_until_chat, join_announcing
 
 REACT_FIELDS = {"type", "id", "messageId", "emoji", "sessionId", "username", "on"}
 
 
 def room() -> str:
     return "r" + uuid.uuid4().hex[:12]
-
-
-@pytest.fixture
-def workers(start_worker):
-    return start_worker(), start_worker()
 
 
 def join(url, room_id, name, action="join", features=None, since=None, key=None):
@@ -42,10 +35,6 @@ def react(c: Client, message_id: str, emoji: str, of: str | None = None) -> dict
     c.send("react", messageId=message_id, emoji=emoji)
     return c.recv_until(lambda f: f.get("type") == "error" or (
         f.get("type") == "react" and f["sessionId"] == (of or c.session_id) and f["messageId"] == message_id and f["emoji"] == emoji))
-
-
-def author_key() -> str:
-    return base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
 
 
 def position(stream_id: str) -> tuple[int, int]:

@@ -18,11 +18,6 @@ def room() -> str:
     return "y" + uuid.uuid4().hex[:12]
 
 
-@pytest.fixture
-def workers(start_worker):
-    return start_worker(), start_worker()
-
-
 def join(url, room_id, name, action="join", features=None, since=None):
     """Joins; returns the client, its session frame and its history frame."""
     return join_announcing(url, room_id, name, action, features=features, since=since)

@@ -1,7 +1,9 @@
 """A small synchronous Echo Chat protocol client for tests (websockets' sync API)."""
 from __future__ import annotations
 
+import base64
 import json
+import os
 import time
 
 from websockets.sync.client import connect
@@ -98,3 +100,8 @@ def frames_until_chat(c: Client, text: str) -> list[dict]:
         frames.append(f)
         if f.get("type") == "chat" and f.get("text") == text:
             return frames
+
+
+def author_key() -> str:
+    """A fresh `authorKey` (or `ownerKey`-shaped value): 32 random bytes, base64url, no padding."""
+    return base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
