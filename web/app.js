@@ -107,7 +107,8 @@ const menu = new PopupMenu($('#popup-menu'));
 const reactionPicker = new ReactionPicker($('#react-panel'));
 const notifier = new Notifier($('#notify-button'));
 composer.input.addEventListener('input', () => {
-  if (composer.input.value.trim()) typing.typed();
+  // Changing a message already sent is not news to the room.
+  if (composer.input.value.trim() && !composer.editing) typing.typed();
 });
 const statusLine = new StatusLine(ui.status, ui.retryNow, connection);
 

@@ -113,10 +113,11 @@ export class Composer {
   /** Puts one's own message in the box to be changed; Enter sends the new text, Escape gives up. */
   startEdit(message) {
     if (this.#replyTo) this.cancelReply();
-    this.#editing = { messageId: message.id ?? message.messageId, draft: this.#editing?.draft ?? this.input.value };
+    const original = typeof message.text === 'string' ? message.text : '';
+    this.#editing = { messageId: message.id ?? message.messageId, original, draft: this.#editing?.draft ?? this.input.value };
     $('#edit-preview').textContent = replyPreview(message) || 'Image';
     show(this.editBar, true);
-    this.input.value = typeof message.text === 'string' ? message.text : '';
+    this.input.value = original;
     this.input.focus();
     this.input.selectionStart = this.input.selectionEnd = this.input.value.length;
     this.#updateCount();
@@ -203,7 +204,8 @@ export class Composer {
         toast('A message cannot be edited to nothing: delete it instead.', { kind: 'error' });
         return;
       }
-      if (this.onEdit?.({ messageId: this.#editing.messageId, text }) === false) return;
+      // Unchanged: nothing to tell the room.
+      if (text !== this.#editing.original && this.onEdit?.({ messageId: this.#editing.messageId, text }) === false) return;
       this.#editing.draft = '';
       this.cancelEdit();
       return;

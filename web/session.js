@@ -142,6 +142,8 @@ export class Session {
     state.join.phase = 'joining';
     state.join.action = action;
     const payload = { roomId: state.roomId, username: state.username, action, features: FEATURES, authorKey: authorKey() };
+    // The owner is let into the room even while it is locked.
+    if (state.ownerKey) payload.ownerKey = state.ownerKey;
     // Resume from the last position seen; with none (a refresh, or nothing said yet) the plain
     // recent history does the same job.
     if (action === 'rejoin' && state.join.done && isStreamId(state.lastId)) payload.since = state.lastId;
