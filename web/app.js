@@ -313,6 +313,7 @@ function onChat(message, { fromHistory = false } = {}) {
   if (message.roomId && message.roomId !== state.roomId) return;
   const own = state.isOwn(message);
   if (!fromHistory) typing.stopped(String(message.sessionId ?? ''));
+  if (!message.deleted) state.seen(message.sessionId, message.sender);
   const folded = 'reactions' in message;
   message.reactions = reactionsFrom(message.reactions);
   const { result, settled } = state.receive(message);
@@ -376,9 +377,24 @@ function onTyping(frame) {
   if (!state.sessionIds.has(frame.sessionId)) typing.heard(frame);
 }
 
+/** Sessions the owner removed: their connection's leave that follows needs no line of its own. */
+const removed = new Set();
+
 function onSystem(event) {
   setMembers(event.usersCount);
-  if (event.message === 'leave' || event.message === 'kick') typing.stopped(String(event.sessionId ?? ''));
+  if (event.message === 'leave' || event.message === 'kick') {
+    typing.stopped(String(event.sessionId ?? ''));
+    state.gone(event.sessionId);
+  } else if (event.message === 'join') {
+    state.seen(event.sessionId, event.username);
+  }
+  if (event.message === 'kick') {
+    removed.add(event.sessionId);
+    clearTimeout(kicks.get(event.sessionId));
+    kicks.delete(event.sessionId);
+  } else if (event.message === 'leave' && removed.delete(event.sessionId)) {
+    return;
+  }
   // Our own join and leave (including a previous session's, after a reconnect) are noise to us.
   if (state.sessionIds.has(event.sessionId)) return;
   const name = String(event.username ?? 'Someone');
@@ -441,7 +457,7 @@ function openMessageMenu(message, button, { own, sender }) {
     items.push({ label: 'Edit', onSelect: () => composer.startEdit(message) });
     items.push({ label: 'Delete', danger: true, onSelect: () => deleteMessage(message) });
   } else if (state.ownerKey && message.sessionId) {
-    items.push({ label: `Remove ${sender} from the room`, danger: true, onSelect: () => kick(message.sessionId, sender) });
+    items.push({ label: `Remove ${sender} from the room`, danger: true, onSelect: () => kick(state.kickTarget(message), sender) });
   }
   menu.open(button, own ? 'Your message' : `${sender}’s message`, items);
 }
@@ -453,8 +469,19 @@ async function deleteMessage(message) {
 
 async function kick(sessionId, name) {
   const yes = await confirmAction({ title: `Remove ${name}?`, body: `${name} is disconnected from the room. While the room is locked, they cannot come back.`, confirm: 'Remove' });
-  if (yes) sendRequest('kick', { sessionId, ownerKey: state.ownerKey });
+  if (!yes || !sendRequest('kick', { sessionId, ownerKey: state.ownerKey })) return;
+  // The server answers a kick of someone already gone with nothing at all: say so after a while.
+  clearTimeout(kicks.get(sessionId));
+  kicks.set(sessionId, setTimeout(() => {
+    kicks.delete(sessionId);
+    toast(`${name} is not in the room any more (or has reconnected since: remove them from a newer message).`);
+  }, KICK_ANSWER_MS));
 }
+
+/** How long a kick may take to come back as the room's System event before the page says it did nothing. */
+const KICK_ANSWER_MS = 5000;
+/** sessionId → timer of the kicks sent and not yet seen done. */
+const kicks = new Map();
 
 ui.ownerButton.addEventListener('click', () => {
   menu.open(ui.ownerButton, 'Room owner', [state.locked

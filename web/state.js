@@ -78,6 +78,12 @@ export class PageState {
   messages = new Map();
   /** Positions of the edit, delete and react entries applied: each is applied once. */
   entries = new Set();
+  /**
+   * sessionId → name of the sessions this page saw in the room (joins, messages; leaves remove
+   * them), newest last. The server gives no member list, and a kick must name a session that is
+   * still there: an author who reconnected has a new one.
+   */
+  present = new Map();
 
   /** Restores the room of this tab after a refresh; false when there is none. */
   restore() {
@@ -107,6 +113,7 @@ export class PageState {
       this.pending = new Map();
       this.messages = new Map();
       this.entries = new Set();
+      this.present = new Map();
       this.locked = false;
     }
     this.save();
@@ -123,6 +130,7 @@ export class PageState {
     this.pending = new Map();
     this.messages = new Map();
     this.entries = new Set();
+    this.present = new Map();
     this.ownerKey = null;
     this.locked = false;
     tabStore.remove(KEY);
@@ -145,6 +153,28 @@ export class PageState {
     const keys = prefs.get(OWNER_KEYS, {});
     const kept = Object.entries(keys && typeof keys === 'object' ? keys : {}).filter(([room]) => room !== this.roomId);
     prefs.set(OWNER_KEYS, Object.fromEntries([...kept.slice(-(OWNER_KEYS_KEPT - 1)), [this.roomId, key]]));
+  }
+
+  /** A session joined or spoke just now: it is in the room. */
+  seen(sessionId, username) {
+    if (!sessionId) return;
+    this.present.delete(sessionId);
+    this.present.set(sessionId, String(username ?? ''));
+  }
+
+  /** A session left or was removed. */
+  gone(sessionId) {
+    this.present.delete(sessionId);
+  }
+
+  /**
+   * The session to remove for a message: its own while present, else the newest present one of
+   * the same name (the author reconnected since, e.g. after a reload), else its own.
+   */
+  kickTarget(message) {
+    if (this.present.has(message.sessionId)) return message.sessionId;
+    const same = [...this.present].filter(([, name]) => name === message.sender);
+    return same.length ? same[same.length - 1][0] : message.sessionId;
   }
 
   /** A reactor (see reactionsFrom) is us: a session of this tab, or our name where history gives only names. */

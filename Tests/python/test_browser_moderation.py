@@ -58,14 +58,11 @@ def test_owner_locks_kicks_and_unlocks(tabs, echo):
     expect(linus.page.locator("#join-screen")).to_be_visible()
     audit([(linus, "room-locked-light-desktop")])
 
-    # A member reloads into the locked room (same authorKey); so does the owner (her ownerKey).
+    # A member reloads into the locked room (same authorKey, a new session).
     grace.page.reload()
     grace.wait_in_room()
     expect(grace.page.locator("#lock-state")).to_be_visible()
-    ada.page.reload()
-    ada.wait_in_room()
-    assert joins(ada)[-1]["ownerKey"] == owner_key
-    expect(owner_button).to_be_visible()
+    expect(ada.system_line("Grace joined")).to_have_count(2)
 
     # The owner removes Grace from her bubble's menu, after a confirmation.
     menu = open_menu(ada, "hello from Grace")
@@ -76,11 +73,15 @@ def test_owner_locks_kicks_and_unlocks(tabs, echo):
     expect(ada.page.locator("#confirm-title")).to_have_text("Remove Grace?")
     audit([(ada, "confirm-kick-dark-desktop")])
     ada.page.click("#confirm-ok")
-    # The session that wrote the message; Grace has reconnected since (the reload): the server
-    # removes every connection of its author.
+    # Not the session that wrote the message: Grace reloaded since, and the kick names the session
+    # she has now (a gone one would be no member).
     wrote = next(m["sessionId"] for m in grace.frames("chat") if m.get("text") == "hello from Grace")
-    assert sent(ada, "kick") == [{"sessionId": wrote, "ownerKey": owner_key}]
+    now = grace.frames("session")[-1]["sessionId"]
+    assert wrote != now
+    assert sent(ada, "kick") == [{"sessionId": now, "ownerKey": owner_key}]
     expect(ada.system_line("Grace was removed from the room")).to_have_count(1)
+    expect(ada.page.locator("#member-count")).to_have_text("1 online")
+    expect(ada.system_line("Grace left")).to_have_count(1)  # the reload's, not the removal's
 
     # Grace's page says so and stays out: no reconnect, no new join.
     expect(grace.page.locator("#join-screen")).to_be_visible()
@@ -95,6 +96,13 @@ def test_owner_locks_kicks_and_unlocks(tabs, echo):
     grace.page.fill("#room-code", code)
     grace.page.click("#join-button")
     expect(grace.page.locator("#join-error")).to_have_text("This room is locked: its owner is not letting anyone new in.")
+
+    # The owner reloads into her locked room: her join carries the ownerKey kept with the room.
+    ada.page.reload()
+    ada.wait_in_room()
+    assert joins(ada)[-1]["ownerKey"] == owner_key
+    expect(owner_button).to_be_visible()
+    expect(ada.page.locator("#lock-state")).to_be_visible()
 
     # Unlocked: newcomers get in.
     owner_button.click()
