@@ -84,7 +84,7 @@ const timeline = new Timeline($('#timeline'), $('#jump-latest'), {
   onDiscard: (clientId) => outbox.discard(clientId),
   onMenu: openMessageMenu,
   onToggleReaction: (message, emoji) => sendRequest('react', { messageId: message.id, emoji }),
-  isMe: (key, name) => state.isMe(key, name),
+  isMine: (key) => state.isMine(key),
   isDeleted: (messageId) => Boolean(state.messages.get(messageId)?.deleted),
 });
 const connection = new Connection(defaultSocketURL(), {

@@ -89,7 +89,7 @@ export class Timeline {
    * @param root the scrolling role=log element
    * @param handlers { onReply(message), onZoom(src, alt), onQuoteMissing(), onRetry(clientId), onDiscard(clientId),
    *                   onMenu(message, button, { own, sender }), onToggleReaction(message, emoji),
-   *                   isMe(reactorKey, name), isDeleted(messageId) }
+   *                   isMine(reactorKey), isDeleted(messageId) }
    */
   constructor(root, jumpButton, handlers) {
     this.#root = root;
@@ -326,7 +326,7 @@ export class Timeline {
     const chips = [];
     for (const [emoji, who] of message.reactions) {
       const names = [...who.values()];
-      const mine = [...who.entries()].some(([key, name]) => this.handlers.isMe?.(key, name));
+      const mine = [...who.keys()].some((key) => this.handlers.isMine?.(key));
       const list = names.join(', ');
       let pressTimer = null;
       let longPressed = false;

@@ -177,9 +177,13 @@ export class PageState {
     return same.length ? same[same.length - 1][0] : message.sessionId;
   }
 
-  /** A reactor (see reactionsFrom) is us: a session of this tab, or our name where history gives only names. */
-  isMe(key, username) {
-    return key.startsWith('#') ? username === this.username : this.sessionIds.has(key);
+  /**
+   * A reaction (see reactionsFrom) this page can take back: the server keeps reactions per
+   * session, so only the current session's; one made before a reload or a reconnect, or known from
+   * a history by name only, stays, and the same emoji again adds it once more.
+   */
+  isMine(key) {
+    return Boolean(this.sessionId) && key === this.sessionId;
   }
 
   isOwn(message) {

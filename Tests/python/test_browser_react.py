@@ -50,9 +50,10 @@ async () => {
   check(state.receiveEntry({ type: 'edit', id: '12-0', messageId: '10-0' }), 'a new entry');
   check(!state.receiveEntry({ type: 'edit', id: '12-0', messageId: '10-0' }), 'the same entry again');
   check(state.lastId === '12-0', `resume after the entry: ${state.lastId}`);
-  state.sessionIds.add('me');
-  check(state.isMe('me', 'whoever') && state.isMe('#0:Ada', 'Ada') && !state.isMe('#0:Bob', 'Bob') && !state.isMe('other', 'Ada'),
-        'who is me: a session of this tab, or our name where history gives only names');
+  state.joined('before');
+  state.joined('now');
+  check(state.isMine('now') && !state.isMine('before') && !state.isMine('#0:Ada'),
+        'a reaction is ours to take back only from the session that made it (the server keeps them per session)');
   state.leave();
   return problems;
 }
