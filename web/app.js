@@ -44,6 +44,7 @@ function errorText(code, frame, { messageLength, imageBytes, ratePerMinute }) {
     case 'NOT_AUTHOR': return 'Only the person who wrote a message can change it, from the browser they wrote it in.';
     case 'EDIT_WINDOW_CLOSED': return 'This message is too old to edit now (you can still delete it).';
     case 'MESSAGE_NOT_FOUND': return 'That message is no longer in the room’s history.';
+    case 'TOO_MANY_REACTIONS': return 'This message has as many different reactions as it can take: add to one of those.';
     case 'NOT_OWNER': return 'Only the room’s owner can do that.';
     case 'ROOM_LOCKED': return 'This room is locked: its owner is not letting anyone new in.';
     default: return String(frame.message ?? 'Something went wrong.');
