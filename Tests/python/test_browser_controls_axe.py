@@ -64,6 +64,8 @@ def test_new_controls_open_are_accessible(tabs, theme, width):
     expect(ada.page.locator("#confirm")).to_be_visible()
     audit(ada, "confirm")
     ada.page.keyboard.press("Escape")
+    # The dialog's close gives focus back to the menu's button (a task later): wait for it.
+    expect(ada.bubble("mine, to edit").locator(".more-button")).to_be_focused()
 
     # The owner's menu, the lock badge, the bell on.
     owner = ada.page.locator("#owner-button")

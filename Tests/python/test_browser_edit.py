@@ -118,9 +118,10 @@ def test_edit_and_delete_between_two_people(tabs, echo):
     expect(dialog.locator("#confirm-title")).to_have_text("Delete this message?")
     expect(ada.page.locator("#confirm-cancel")).to_be_focused()  # the safe choice first
     audit([(ada, "confirm-delete-dark-desktop")])
-    # Cancel keeps the message.
+    # Cancel keeps the message; focus goes back to the menu's button.
     ada.page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
+    expect(ada.bubble("doomed message").locator(".more-button")).to_be_focused()
     ada.expect_text("doomed message")
     assert sent(ada, "delete") == []
 
@@ -130,9 +131,9 @@ def test_edit_and_delete_between_two_people(tabs, echo):
     ada.page.click("#confirm-ok")
     expect(dialog).to_be_hidden()
     doomed_id = next(m["id"] for m in ada.frames("chat") if m.get("text") == "doomed message")
-    assert sent(ada, "delete") == [{"messageId": doomed_id}]
     expect(ada.page.locator(f"#m-{doomed_id} .deleted-text")).to_have_text("You deleted this message")
     expect(grace.page.locator(f"#m-{doomed_id} .deleted-text")).to_have_text("This message was deleted")
+    assert sent(ada, "delete") == [{"messageId": doomed_id}]
     for tab in (ada, grace):
         tab.expect_text("doomed message", count=0)
         expect(tab.bubble("replying to the doomed one").locator(".quote-text")).to_have_text("deleted")

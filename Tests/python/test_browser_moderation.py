@@ -46,10 +46,10 @@ def test_owner_locks_kicks_and_unlocks(tabs, echo):
     expect(menu.get_by_role("menuitem").first).to_be_focused()
     audit([(ada, "owner-menu-dark-desktop")])
     ada.page.keyboard.press("Enter")
-    assert sent(ada, "lock") == [{"locked": True, "ownerKey": owner_key}]
     for tab in (ada, grace):
         expect(tab.page.locator("#lock-state")).to_be_visible()
         expect(tab.system_line("The room is locked")).to_have_count(1)
+    assert sent(ada, "lock") == [{"locked": True, "ownerKey": owner_key}]
 
     # A newcomer is refused, and told why.
     linus = tabs(viewport=DESKTOP, color_scheme="light")
@@ -81,8 +81,8 @@ def test_owner_locks_kicks_and_unlocks(tabs, echo):
     wrote = next(m["sessionId"] for m in grace.frames("chat") if m.get("text") == "hello from Grace")
     now = grace.frames("session")[-1]["sessionId"]
     assert wrote != now
-    assert sent(ada, "kick") == [{"sessionId": now, "ownerKey": owner_key}]
     expect(ada.system_line("Grace was removed from the room")).to_have_count(1)
+    assert sent(ada, "kick") == [{"sessionId": now, "ownerKey": owner_key}]
     expect(ada.page.locator("#member-count")).to_have_text("1 online")
     expect(ada.system_line("Grace left")).to_have_count(left_lines + 1)  # the reload's, not the removal's
 
@@ -110,9 +110,9 @@ def test_owner_locks_kicks_and_unlocks(tabs, echo):
     # Unlocked: newcomers get in.
     owner_button.click()
     ada.page.locator("#popup-menu").get_by_role("menuitem", name="Unlock room").click()
-    assert sent(ada, "lock")[-1] == {"locked": False, "ownerKey": owner_key}
     expect(ada.page.locator("#lock-state")).to_be_hidden()
     expect(ada.system_line("The room is unlocked")).to_have_count(1)
+    assert sent(ada, "lock")[-1] == {"locked": False, "ownerKey": owner_key}
     linus.page.click("#join-button")
     linus.wait_in_room()
     expect(linus.page.locator("#lock-state")).to_be_hidden()

@@ -85,11 +85,11 @@ def test_reactions_between_two_people(tabs, echo):
     audit([(grace, "react-picker-light-phone")])
     grace.page.keyboard.press("Enter")  # 👍, the first common one
     expect(panel).to_be_hidden()
-    message_id = ada.bubble("react to me").get_attribute("data-id")
-    assert sent(grace, "react") == [{"messageId": message_id, "emoji": "👍"}]
     for tab in (ada, grace):
         expect(chip(tab, "react to me", "👍")).to_have_text("👍1")
         expect(chip(tab, "react to me", "👍")).to_have_attribute("data-who", "Grace")
+    message_id = ada.bubble("react to me").get_attribute("data-id")
+    assert sent(grace, "react") == [{"messageId": message_id, "emoji": "👍"}]
     expect(chip(grace, "react to me", "👍")).to_have_attribute("aria-pressed", "true")
     expect(chip(ada, "react to me", "👍")).to_have_attribute("aria-pressed", "false")
     expect(chip(ada, "react to me", "👍")).to_have_accessible_name("👍 1: Grace. React with 👍")
