@@ -117,3 +117,36 @@ def test_owner_locks_kicks_and_unlocks(tabs, echo):
     linus.wait_in_room()
     expect(linus.page.locator("#lock-state")).to_be_hidden()
     expect(linus.page.locator("#owner-button")).to_be_hidden()
+
+
+def test_a_member_locked_out_while_away_is_told_on_the_join_screen(tabs, echo):
+    """A member removed once (while the room was unlocked) came back; the owner then locks the
+    room, which does not record a removed member. When that member's connection drops, its
+    reconnect is refused: the page leaves the room and says why instead of retrying."""
+    ada, grace, code = two_people(tabs, echo)
+    grace.send("I will be back")
+    ada.expect_text("I will be back")
+    open_menu(ada, "I will be back")
+    ada.page.keyboard.press("End")
+    ada.page.keyboard.press("Enter")
+    ada.page.click("#confirm-ok")
+    expect(grace.page.locator("#join-error")).to_contain_text("You were removed from the room")
+
+    # Unlocked: she may come back.
+    grace.page.fill("#room-code", code)
+    grace.page.click("#join-button")
+    grace.wait_in_room()
+    ada.page.locator("#owner-button").click()
+    ada.page.locator("#popup-menu").get_by_role("menuitem", name="Lock room").click()
+    expect(grace.page.locator("#lock-state")).to_be_visible()
+
+    grace.context.set_offline(True)
+    expect(grace.page.locator("#connection-status")).not_to_have_attribute("data-status", "connected")
+    grace.context.set_offline(False)
+    expect(grace.page.locator("#join-screen")).to_be_visible()
+    expect(grace.page.locator("#join-error")).to_have_text("This room is locked: its owner is not letting anyone new in.")
+    expect(grace.page.locator("#room-code")).to_have_value(code)
+    assert joins(grace)[-1]["action"] == "rejoin"
+    refused = len(joins(grace))
+    time.sleep(3)
+    assert len(joins(grace)) == refused, "a refused page must not keep rejoining"
