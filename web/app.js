@@ -337,6 +337,7 @@ function refresh(message, folded) {
   const known = state.messages.get(message.id ?? message.messageId);
   if (!known) return;
   let changed = message.deleted ? applyDelete(known) : false;
+  if (changed) timeline.markQuotesDeleted(known.id);
   if (!known.deleted && message.editedAt && (message.text !== known.text || !known.editedAt)) changed = applyEdit(known, message) || changed;
   if (!known.deleted && folded) {
     known.reactions = message.reactions;
