@@ -15,8 +15,9 @@ export class PopupMenu {
     document.addEventListener('pointerdown', (event) => {
       if (this.isOpen && !node.contains(event.target) && !this.#anchor?.contains(event.target)) this.close(false);
     });
-    // The timeline scrolling away from the button would leave the menu floating over nothing.
-    document.addEventListener('scroll', () => this.close(false), true);
+    // The menu follows its button when the timeline scrolls. (Closing it instead would drop the
+    // keyboard user's focus whenever something scrolls, a new message or a tool measuring the page.)
+    document.addEventListener('scroll', () => this.isOpen && this.#anchor?.isConnected && placeNear(this.#node, this.#anchor), true);
   }
 
   get isOpen() {
