@@ -12,7 +12,11 @@ export function confirmAction({ title, body, confirm }) {
   const opener = document.activeElement;
   return new Promise((resolve) => {
     dialog.addEventListener('close', () => {
-      if (opener?.isConnected) opener.focus();
+      // The browser gives focus back itself; this covers one that does not (focus left on the
+      // body), and never takes focus from where the user has moved it since (the event is a task
+      // later than the closing).
+      const lost = !document.activeElement || document.activeElement === document.body;
+      if (lost && opener?.isConnected) opener.focus();
       resolve(dialog.returnValue === 'ok');
     }, { once: true });
     dialog.returnValue = '';
