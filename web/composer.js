@@ -1,6 +1,7 @@
 // The message box and what goes with a message before it is sent: the reply it quotes, an image
-// (picked, pasted or dropped, checked first), emoji inserted at the cursor, and the keys
-// (Enter sends, Shift+Enter is a new line, Escape drops the reply). It knows nothing of sockets.
+// (picked, pasted or dropped, checked first), emoji inserted at the cursor, editing a message
+// already sent, and the keys (Enter sends, Shift+Enter is a new line, Up in an empty box edits
+// one's last message, Escape drops the edit or the reply). It knows nothing of sockets.
 
 import { $, show } from './dom.js';
 import { EmojiPicker } from './emoji-picker.js';
@@ -10,6 +11,7 @@ import { toast } from './toast.js';
 
 export class Composer {
   #replyTo = null;
+  #editing = null;
   #image = null;
   #dragDepth = 0;
 
@@ -17,10 +19,15 @@ export class Composer {
    * @param onSend called with { text, image, replyTo } when the user sends; it returns false to
    *               keep the draft (nothing was taken).
    * @param limits returns the server's limits now ({ messageLength, imageBytes }, see state.js).
+   * @param onEdit called with { messageId, text } when an edit is sent; false keeps the draft.
+   * @param lastOwn returns the message Up edits (one's newest), or null.
    */
-  constructor(onSend, limits) {
+  constructor(onSend, limits, { onEdit, lastOwn } = {}) {
     this.onSend = onSend;
     this.limits = limits;
+    this.onEdit = onEdit;
+    this.lastOwn = lastOwn;
+    this.editBar = $('#edit-bar');
     this.form = $('#composer');
     this.input = $('#composer-input');
     this.charCount = $('#char-count');
@@ -39,8 +46,15 @@ export class Composer {
       if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
         event.preventDefault();
         this.send();
+      } else if (event.key === 'ArrowUp' && !this.input.value && !this.#image && !this.#editing && !event.isComposing) {
+        const message = this.lastOwn?.();
+        if (message) {
+          event.preventDefault();
+          this.startEdit(message);
+        }
       }
     });
+    $('#edit-cancel').addEventListener('click', () => this.cancelEdit());
     this.input.addEventListener('input', () => this.#updateCount());
     $('#reply-cancel').addEventListener('click', () => this.cancelReply());
 
@@ -75,10 +89,18 @@ export class Composer {
     this.input.focus();
   }
 
-  /** Escape: closes the picker first, then drops the reply. True when it did something. */
+  get editing() {
+    return this.#editing?.messageId ?? null;
+  }
+
+  /** Escape: closes the picker first, then drops the edit, then the reply. True when it did something. */
   escape() {
     if (this.picker.isOpen) {
       this.picker.close();
+      return true;
+    }
+    if (this.#editing) {
+      this.cancelEdit();
       return true;
     }
     if (this.#replyTo) {
@@ -88,8 +110,37 @@ export class Composer {
     return false;
   }
 
+  /** Puts one's own message in the box to be changed; Enter sends the new text, Escape gives up. */
+  startEdit(message) {
+    if (this.#replyTo) this.cancelReply();
+    const original = typeof message.text === 'string' ? message.text : '';
+    this.#editing = { messageId: message.id ?? message.messageId, original, draft: this.#editing?.draft ?? this.input.value };
+    $('#edit-preview').textContent = replyPreview(message) || 'Image';
+    show(this.editBar, true);
+    this.input.value = original;
+    this.input.focus();
+    this.input.selectionStart = this.input.selectionEnd = this.input.value.length;
+    this.#updateCount();
+  }
+
+  /** Leaves editing; the box gets back what was being typed before. */
+  cancelEdit() {
+    if (!this.#editing) return;
+    this.input.value = this.#editing.draft;
+    this.#editing = null;
+    show(this.editBar, false);
+    this.input.focus();
+    this.#updateCount();
+  }
+
+  /** The message being edited was deleted (here or elsewhere): editing it is over. */
+  forget(messageId) {
+    if (this.#editing?.messageId === messageId) this.cancelEdit();
+  }
+
   /** @param who how the replied-to sender is named in the reply bar ("yourself" for one's own). */
   startReply(message, who) {
+    if (this.#editing) this.cancelEdit();
     this.#replyTo = {
       messageId: message.id,
       sender: message.sender,
@@ -113,6 +164,8 @@ export class Composer {
   reset() {
     this.input.value = '';
     this.#replyTo = null;
+    this.#editing = null;
+    show(this.editBar, false);
     show(this.replyBar, false);
     this.#setImage(null);
     this.picker.close(false);
@@ -144,6 +197,17 @@ export class Composer {
     const { messageLength } = this.limits();
     if (text.length > messageLength) {
       toast(`Messages can be at most ${messageLength} characters.`, { kind: 'error' });
+      return;
+    }
+    if (this.#editing) {
+      if (!text.trim()) {
+        toast('A message cannot be edited to nothing: delete it instead.', { kind: 'error' });
+        return;
+      }
+      // Unchanged: nothing to tell the room.
+      if (text !== this.#editing.original && this.onEdit?.({ messageId: this.#editing.messageId, text }) === false) return;
+      this.#editing.draft = '';
+      this.cancelEdit();
       return;
     }
     const taken = this.onSend({ text: text.trim() ? text : '', image: this.#image?.dataURL ?? null, replyTo: this.#replyTo });

@@ -8,6 +8,8 @@ const JITTER = 0.2;
 const ATTEMPTS_BEFORE_DISCONNECTED = 5;
 /** Close codes a healthy server sends when it goes away on purpose: 1001 shutdown, 1012 restart. */
 const PLANNED_CLOSES = new Set([1001, 1012]);
+/** Close codes after which coming back is pointless: 4001, removed from the room by its owner. */
+const FINAL_CLOSES = new Set([4001]);
 const PING_AFTER_SILENCE_MS = 20000;
 const PONG_TIMEOUT_MS = 10000;
 
@@ -40,9 +42,11 @@ export class Connection {
   /** When the next attempt is due (ms since epoch), for the "retrying in 3 s" text. */
   nextAttemptAt = 0;
 
-  constructor(url, { onFrame, onOpen, onStatus } = {}) {
+  constructor(url, { onFrame, onOpen, onStatus, onEnded } = {}) {
     this.#url = url;
     this.onFrame = onFrame ?? (() => {});
+    /** Called with the close code when the server ended the connection for good (see FINAL_CLOSES). */
+    this.onEnded = onEnded ?? (() => {});
     this.onOpen = onOpen ?? (() => {});
     this.onStatus = onStatus ?? (() => {});
     // A browser that knows it is offline or back online says so before any timer would.
@@ -121,7 +125,13 @@ export class Connection {
       if (socket !== this.#socket) return;
       this.#socket = null;
       this.#stopHeartbeat();
-      if (!this.#stopped) this.#scheduleReconnect(PLANNED_CLOSES.has(event.code));
+      if (this.#stopped) return;
+      if (FINAL_CLOSES.has(event.code)) {
+        this.stop();
+        this.onEnded(event.code);
+        return;
+      }
+      this.#scheduleReconnect(PLANNED_CLOSES.has(event.code));
     });
     // 'error' is always followed by 'close', which does the work.
   }

@@ -40,3 +40,20 @@ export function $(selector, root = document) {
 export function show(node, visible = true) {
   node.hidden = !visible;
 }
+
+/**
+ * Places a fixed-position popup next to the control that opened it: above it when there is room
+ * (the timeline's newest messages are at the bottom), else below, always inside the viewport.
+ */
+export function placeNear(popup, anchor, gap = 6) {
+  const box = anchor.getBoundingClientRect();
+  const { offsetWidth: width, offsetHeight: height } = popup;
+  const margin = 8;
+  const vw = document.documentElement.clientWidth;
+  const vh = document.documentElement.clientHeight;
+  let top = box.top - height - gap;
+  if (top < margin) top = Math.min(box.bottom + gap, vh - height - margin);
+  const left = Math.min(Math.max(margin, box.left + box.width / 2 - width / 2), vw - width - margin);
+  popup.style.top = `${Math.max(margin, top)}px`;
+  popup.style.left = `${Math.max(margin, left)}px`;
+}

@@ -2,7 +2,7 @@
 // Unicode's emoji-test.txt by scripts/gen-emoji-data.py). The data is fetched the first time the
 // picker opens, so the chat itself loads without it.
 
-import { el } from './dom.js';
+import { el, placeNear } from './dom.js';
 import { prefs } from './storage.js';
 
 const RECENT_KEY = 'echo.recentEmoji';
@@ -24,7 +24,10 @@ export class EmojiPicker {
   #current = null;
   #data = null;
 
-  /** @param onPick called with the emoji string; the picker stays open for picking several. */
+  /**
+   * @param toggle the button that opens it, or null when it opens from several (see open()).
+   * @param onPick called with the emoji string; the picker stays open for picking several.
+   */
   constructor(panel, toggle, onPick) {
     this.#panel = panel;
     this.#toggle = toggle;
@@ -34,11 +37,11 @@ export class EmojiPicker {
     this.#grid = panel.querySelector('.emoji-grid');
     this.#heading = panel.querySelector('.emoji-heading');
 
-    toggle.addEventListener('click', () => (this.isOpen ? this.close() : this.open()));
+    toggle?.addEventListener('click', () => (this.isOpen ? this.close() : this.open()));
     this.#search.addEventListener('input', () => this.#renderSearch());
     panel.addEventListener('keydown', (event) => this.#onKey(event));
     document.addEventListener('pointerdown', (event) => {
-      if (this.isOpen && !panel.contains(event.target) && !toggle.contains(event.target)) this.close(false);
+      if (this.isOpen && !panel.contains(event.target) && !this.#toggle?.contains(event.target)) this.close(false);
     });
   }
 
@@ -56,7 +59,10 @@ export class EmojiPicker {
     return !this.#panel.hidden;
   }
 
-  async open() {
+  /** @param toggle the button it opens from (focus returns there); its own one by default. */
+  async open(toggle = this.#toggle) {
+    if (toggle !== this.#toggle) this.#toggle?.setAttribute('aria-expanded', 'false');
+    this.#toggle = toggle;
     this.#panel.hidden = false;
     this.#toggle.setAttribute('aria-expanded', 'true');
     this.#search.value = '';
@@ -82,7 +88,7 @@ export class EmojiPicker {
     if (!this.isOpen) return;
     this.#panel.hidden = true;
     this.#toggle.setAttribute('aria-expanded', 'false');
-    if (restoreFocus) this.#toggle.focus();
+    if (restoreFocus && this.#toggle.isConnected) this.#toggle.focus();
   }
 
   #recent() {
@@ -172,5 +178,52 @@ export class EmojiPicker {
     options[index].tabIndex = -1;
     target.tabIndex = 0;
     target.focus();
+  }
+}
+
+/** The reactions offered first, before the whole picker. */
+const QUICK_REACTIONS = [['👍', 'thumbs up'], ['❤️', 'red heart'], ['😂', 'face with tears of joy'],
+  ['😮', 'face with open mouth'], ['😢', 'crying face'], ['🎉', 'party popper']];
+
+/**
+ * Picking one reaction for a message: a row of common ones, then the same picker as the composer's
+ * (search, categories, recent), in a panel shared by every message and placed by the button that
+ * opened it. A pick closes it.
+ */
+export class ReactionPicker {
+  #panel;
+  #picker;
+  #onPick = null;
+
+  constructor(panel) {
+    this.#panel = panel;
+    this.#picker = new EmojiPicker(panel, null, (emoji) => this.#pick(emoji));
+    panel.querySelector('.reaction-quick').replaceChildren(...QUICK_REACTIONS.map(([emoji, name]) => el('button', {
+      type: 'button', class: 'emoji-option', 'aria-label': name, title: name, text: emoji, onclick: () => this.#pick(emoji),
+    })));
+  }
+
+  get isOpen() {
+    return this.#picker.isOpen;
+  }
+
+  /** @param onPick called with the emoji picked. */
+  open(anchor, onPick) {
+    this.#onPick = onPick;
+    const opened = this.#picker.open(anchor);
+    placeNear(this.#panel, anchor);
+    this.#panel.querySelector('.reaction-quick .emoji-option')?.focus();
+    return opened;
+  }
+
+  close(restoreFocus = true) {
+    this.#picker.close(restoreFocus);
+  }
+
+  #pick(emoji) {
+    const onPick = this.#onPick;
+    this.#onPick = null;
+    this.close();
+    onPick?.(emoji);
   }
 }

@@ -19,3 +19,14 @@ export function newClientId() {
 
 export const ROOM_CODE_PATTERN = /^[A-Za-z0-9_-]{1,50}$/;
 export const USERNAME_PATTERN = /^[\p{L}\p{N} _-]{1,30}$/u;
+
+/**
+ * The key that proves authorship of one's messages (edit, delete): 32 random bytes, base64url
+ * without padding (43 characters), as the server requires.
+ */
+export function newAuthorKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+export const AUTHOR_KEY_PATTERN = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/;

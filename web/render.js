@@ -22,6 +22,12 @@ export function toDate(timestamp) {
   return new Date(Number.isNaN(parsed) ? Date.now() : parsed);
 }
 
+/** When a message was sent: its timestamp, else the time in its stream ID (a tombstone has only that). */
+export function messageDate(message) {
+  const id = String(message.id ?? message.messageId ?? '');
+  return toDate(message.timestamp ?? (/^\d+-\d+$/.test(id) ? Number(id.split('-')[0]) : undefined));
+}
+
 function timeElement(date, className = 'time') {
   return el('time', { class: className, datetime: date.toISOString(), title: fullFormat.format(date), text: timeFormat.format(date) });
 }
@@ -81,7 +87,9 @@ export class Timeline {
 
   /**
    * @param root the scrolling role=log element
-   * @param handlers { onReply(message), onZoom(src, alt), onQuoteMissing(), onRetry(clientId), onDiscard(clientId) }
+   * @param handlers { onReply(message), onZoom(src, alt), onQuoteMissing(), onRetry(clientId), onDiscard(clientId),
+   *                   onMenu(message, button, { own, sender }), onToggleReaction(message, emoji),
+   *                   isMine(reactorKey), isDeleted(messageId) }
    */
   constructor(root, jumpButton, handlers) {
     this.#root = root;
@@ -106,12 +114,18 @@ export class Timeline {
 
   addMessage(message, { own = false } = {}) {
     const stick = this.#nearBottom() || own;
-    const date = toDate(message.timestamp);
+    const date = messageDate(message);
     this.#daySeparator(date);
     const sender = String(message.sender ?? 'Unknown');
-    const key = `${own ? 'own' : 'other'}:${sender}`;
+    // A message deleted before this page saw it has no sender: it stands alone, without a header.
+    const anonymous = message.deleted && message.sender == null;
+    const key = anonymous ? null : `${own ? 'own' : 'other'}:${sender}`;
     let group = this.#lastGroup;
-    if (!group || group.key !== key || date - group.lastAt > GROUP_GAP_MS) {
+    if (anonymous) {
+      const body = el('div', { class: 'group-body' });
+      this.#list.append(el('div', { class: 'group other anonymous' }, body));
+      group = this.#lastGroup = { key, body, lastAt: date };
+    } else if (!group || group.key !== key || date - group.lastAt > GROUP_GAP_MS) {
       const body = el('div', { class: 'group-body' });
       const node = el('div', { class: `group ${own ? 'own' : 'other'}` },
         el('div', { class: 'group-head', 'aria-hidden': 'true' },
@@ -218,50 +232,139 @@ export class Timeline {
   }
 
   #bubble(message, { own, date, sender, pending = null }) {
-    const text = typeof message.text === 'string' ? message.text : '';
     const id = message.id ?? message.messageId;
     const bubble = el('div', { class: 'bubble', tabindex: '-1', id: id ? `m-${id}` : null, dataset: id ? { id } : {} });
-    // Each bubble names its sender for screen readers: the visible group header is shared.
-    bubble.append(el('span', { class: 'sr-only', text: `${own ? 'You' : sender}, ${timeFormat.format(date)}: ` }));
+    this.#fill(bubble, message, { own, date, sender, pending });
+    return bubble;
+  }
 
-    if (message.replyTo && typeof message.replyTo === 'object') bubble.append(this.#quote(message.replyTo));
+  /** Redraws a shown message after an edit, a delete or a reaction; false when it is not shown. */
+  updateMessage(message, { own = false } = {}) {
+    const id = message.id ?? message.messageId;
+    const bubble = id ? this.#list.querySelector(`#${CSS.escape(`m-${id}`)}`) : null;
+    if (!bubble) return false;
+    const active = bubble.contains(document.activeElement) ? document.activeElement : null;
+    const place = active?.dataset.emoji ? `.reaction[data-emoji="${CSS.escape(active.dataset.emoji)}"]`
+      : active?.classList[0] ? `.${active.classList[0]}` : null;
+    const sender = String(message.sender ?? bubble.dataset.sender ?? 'Unknown');
+    const timestamp = message.timestamp ?? (bubble.dataset.timestamp ? Number(bubble.dataset.timestamp) : undefined);
+    this.#fill(bubble, message, { own, date: messageDate({ ...message, timestamp }), sender });
+    // A redraw must not drop the keyboard user's place (e.g. on the reaction they just toggled).
+    if (active) ((place && bubble.querySelector(place)) ?? bubble).focus({ preventScroll: true });
+    return true;
+  }
+
+  /** Replies quoting a message that was deleted say so. */
+  markQuotesDeleted(messageId) {
+    for (const quote of this.#list.querySelectorAll('.quote')) {
+      if (quote.dataset.quoteId !== messageId) continue;
+      quote.querySelector('.quote-text').textContent = 'deleted';
+      quote.classList.add('quote-deleted');
+      quote.setAttribute('aria-label', `Reply to ${quote.querySelector('.quote-author').textContent}: deleted message`);
+    }
+  }
+
+  #fill(bubble, message, { own, date, sender, pending = null }) {
+    const text = typeof message.text === 'string' ? message.text : '';
+    const id = message.id ?? message.messageId;
+    bubble.dataset.sender = sender;
+    if (message.timestamp != null) bubble.dataset.timestamp = String(message.timestamp);
+    bubble.classList.toggle('deleted', Boolean(message.deleted));
+    // Each bubble names its sender for screen readers: the visible group header is shared.
+    const children = [el('span', { class: 'sr-only', text: `${own ? 'You' : sender}, ${timeFormat.format(date)}: ` })];
+
+    if (message.deleted) {
+      const what = own ? 'You deleted this message' : message.sender ? 'This message was deleted' : 'Message deleted';
+      children.push(el('p', { class: 'text muted deleted-text', text: what }));
+      bubble.replaceChildren(...children);
+      return;
+    }
+
+    if (message.replyTo && typeof message.replyTo === 'object') children.push(this.#quote(message.replyTo));
 
     if (message.image) {
       if (isSafeImage(message.image)) {
         const alt = `Image from ${own ? 'you' : sender}`;
         const img = el('img', { src: message.image, alt, loading: 'lazy', decoding: 'async' });
-        bubble.append(el('button', { type: 'button', class: 'thumb', 'aria-label': `Enlarge image from ${own ? 'you' : sender}`,
+        children.push(el('button', { type: 'button', class: 'thumb', 'aria-label': `Enlarge image from ${own ? 'you' : sender}`,
           onclick: () => this.handlers.onZoom?.(message.image, alt) }, img));
       } else {
-        bubble.append(el('p', { class: 'text muted', text: '[image not shown: unsupported format]' }));
+        children.push(el('p', { class: 'text muted', text: '[image not shown: unsupported format]' }));
       }
     }
 
     if (text) {
       const big = isEmojiOnly(text);
-      bubble.append(el('p', { class: big ? 'text emoji-only' : 'text' }, big ? text : linkify(text)));
+      children.push(el('p', { class: big ? 'text emoji-only' : 'text' }, big ? text : linkify(text)));
     }
+    if (message.editedAt) {
+      const at = toDate(message.editedAt);
+      children.push(el('span', { class: 'edited', title: `Edited ${fullFormat.format(at)}`, text: '(edited)' }));
+    }
+    if (message.reactions instanceof Map && message.reactions.size) children.push(this.#reactions(message));
 
     if (pending) {
       bubble.classList.add('pending');
-      bubble.append(el('div', { class: 'pending-line' },
+      children.push(el('div', { class: 'pending-line' },
         el('span', { class: 'pending-status', role: 'status' }),
         el('span', { class: 'pending-actions', hidden: true },
           el('button', { type: 'button', class: 'link-button', text: 'Retry', onclick: () => this.handlers.onRetry?.(pending.clientId) }),
           el('button', { type: 'button', class: 'link-button', text: 'Discard', onclick: () => this.handlers.onDiscard?.(pending.clientId) }))));
     } else {
-      bubble.append(el('div', { class: 'bubble-tools' },
+      const whose = own ? 'your message' : `${sender}’s message`;
+      children.push(el('div', { class: 'bubble-tools' },
         el('button', { type: 'button', class: 'reply-button', 'aria-label': `Reply to ${own ? 'your message' : sender}`,
-          title: 'Reply', text: '↩', onclick: () => this.handlers.onReply?.({ ...message, id }) })));
+          title: 'Reply', text: '↩', onclick: () => this.handlers.onReply?.({ ...message, id }) }),
+        el('button', { type: 'button', class: 'more-button', 'aria-label': `Actions for ${whose}`, title: 'More',
+          'aria-haspopup': 'menu', 'aria-expanded': 'false', text: '⋯',
+          onclick: (event) => this.handlers.onMenu?.(message, event.currentTarget, { own, sender }) })));
     }
-    return bubble;
+    bubble.replaceChildren(...children);
+  }
+
+  #reactions(message) {
+    const chips = [];
+    for (const [emoji, who] of message.reactions) {
+      const names = [...who.values()];
+      const mine = [...who.keys()].some((key) => this.handlers.isMine?.(key));
+      const list = names.join(', ');
+      let pressTimer = null;
+      let longPressed = false;
+      const chip = el('button', {
+        type: 'button', class: 'reaction', 'aria-pressed': String(mine), dataset: { emoji, who: list },
+        'aria-label': `${emoji} ${names.length}: ${list}. ${mine ? 'Remove your reaction' : `React with ${emoji}`}`,
+        onclick: () => {
+          if (longPressed) {
+            longPressed = false;
+            return;
+          }
+          this.handlers.onToggleReaction?.(message, emoji);
+        },
+        // A long press shows who reacted (touch has no hover); it does not toggle.
+        onpointerdown: (event) => {
+          if (event.pointerType !== 'touch') return;
+          pressTimer = setTimeout(() => {
+            longPressed = true;
+            chip.classList.add('show-who');
+            setTimeout(() => chip.classList.remove('show-who'), 2500);
+          }, 500);
+        },
+        onpointerup: () => clearTimeout(pressTimer),
+        onpointercancel: () => clearTimeout(pressTimer),
+        oncontextmenu: (event) => event.pointerType === 'touch' && event.preventDefault(),
+      }, el('span', { class: 'reaction-emoji', 'aria-hidden': 'true', text: emoji }), el('span', { class: 'reaction-count', 'aria-hidden': 'true', text: String(names.length) }));
+      chips.push(chip);
+    }
+    return el('div', { class: 'reactions', role: 'group', 'aria-label': 'Reactions' }, chips);
   }
 
   #quote(replyTo) {
     const who = String(replyTo.sender ?? '');
-    const preview = replyTo.isImage && !replyTo.preview ? 'Image' : String(replyTo.preview ?? '');
+    const deleted = replyTo.deleted === true || this.handlers.isDeleted?.(replyTo.messageId);
+    const preview = deleted ? 'deleted' : replyTo.isImage && !replyTo.preview ? 'Image' : String(replyTo.preview ?? '');
     return el('button', {
-      type: 'button', class: 'quote', 'aria-label': `Reply to ${who}: ${preview}. Show original message`,
+      type: 'button', class: deleted ? 'quote quote-deleted' : 'quote', dataset: { quoteId: String(replyTo.messageId ?? '') },
+      'aria-label': deleted ? `Reply to ${who}: deleted message` : `Reply to ${who}: ${preview}. Show original message`,
       onclick: () => {
         if (!this.scrollToMessage(replyTo.messageId)) this.handlers.onQuoteMissing?.();
       },

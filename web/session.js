@@ -3,13 +3,29 @@
 // the join-level errors (refused, busy, not joined). It decides; the page renders (app.js).
 // Its state is `state.join` (see state.js).
 
+import { AUTHOR_KEY_PATTERN, newAuthorKey } from './ids.js';
 import { isStreamId, limitsFrom } from './state.js';
+import { prefs } from './storage.js';
 
 /** The optional frames this page draws (`features` in the join; the server answers the ones it has). */
-export const FEATURES = ['typing'];
+export const FEATURES = ['typing', 'edit', 'react', 'moderation'];
 
-/** Errors that refuse the join itself: the name or the room code has to change first. */
-const JOIN_REFUSALS = new Set(['ROOM_NOT_FOUND', 'INVALID_USERNAME', 'INVALID_ROOM_ID']);
+/** Errors that refuse the join itself: the name or the room code has to change first (or the owner unlocks). */
+const JOIN_REFUSALS = new Set(['ROOM_NOT_FOUND', 'INVALID_USERNAME', 'INVALID_ROOM_ID', 'ROOM_LOCKED']);
+
+const AUTHOR_KEY = 'echo.authorKey';
+
+/**
+ * This browser's authorKey (see docs/protocol.md, Edit and delete): made at first use and kept in
+ * localStorage, so one's messages stay one's own across reloads, tabs and reconnects.
+ */
+export function authorKey() {
+  const known = prefs.get(AUTHOR_KEY);
+  if (typeof known === 'string' && AUTHOR_KEY_PATTERN.test(known)) return known;
+  const made = newAuthorKey();
+  prefs.set(AUTHOR_KEY, made);
+  return made;
+}
 /** Errors after which the same join succeeds later: storage down, a draining worker, too many joins. */
 const JOIN_DEFERRALS = new Set(['UNAVAILABLE', 'RATE_LIMITED']);
 
@@ -62,6 +78,9 @@ export class Session {
     this.#state.limits = limitsFrom(frame.limits, this.#state.limits);
     if (frame.roomId && frame.roomId !== this.#state.roomId) return false;
     this.#state.joined(frame.sessionId);
+    // Only the join that created the room is given the key; later joins keep the one stored.
+    if (typeof frame.ownerKey === 'string' && frame.ownerKey) this.#state.setOwnerKey(frame.ownerKey);
+    if (typeof frame.locked === 'boolean') this.#state.locked = frame.locked;
     this.#state.join.phase = 'joined';
     return true;
   }
@@ -122,7 +141,9 @@ export class Session {
     if (!state.roomId) return;
     state.join.phase = 'joining';
     state.join.action = action;
-    const payload = { roomId: state.roomId, username: state.username, action, features: FEATURES };
+    const payload = { roomId: state.roomId, username: state.username, action, features: FEATURES, authorKey: authorKey() };
+    // The owner is let into the room even while it is locked.
+    if (state.ownerKey) payload.ownerKey = state.ownerKey;
     // Resume from the last position seen; with none (a refresh, or nothing said yet) the plain
     // recent history does the same job.
     if (action === 'rejoin' && state.join.done && isStreamId(state.lastId)) payload.since = state.lastId;

@@ -3,9 +3,12 @@
 // confirmed), how far the join on this connection got, and the unread count. No DOM, no socket.
 // Only the room part is saved, per tab, so a refresh goes straight back in.
 
-import { tabStore } from './storage.js';
+import { prefs, tabStore } from './storage.js';
 
 const KEY = 'echo.room';
+/** roomId → ownerKey, per browser: the owner of a room stays its owner in any tab. */
+const OWNER_KEYS = 'echo.ownerKeys';
+const OWNER_KEYS_KEPT = 50;
 
 /**
  * The server's input limits until its `session` frame says otherwise: the defaults of
@@ -60,6 +63,10 @@ export class PageState {
 
   roomId = null;
   username = null;
+  /** The room's ownerKey when this browser created it (the `session` frame gave it), else null. */
+  ownerKey = null;
+  /** Whether the owner locked the room (the `session` and `lock` frames say). */
+  locked = false;
   /** The current connection's session; null until the server's `session` frame. */
   sessionId = null;
   /** Every session this tab has had in this room: our own messages stay "ours" across reconnects. */
@@ -69,6 +76,14 @@ export class PageState {
   pending = new Map();
   /** id → message, for reply previews and de-duplication. */
   messages = new Map();
+  /** Positions of the edit, delete and react entries applied: each is applied once. */
+  entries = new Set();
+  /**
+   * sessionId → name of the sessions this page saw in the room (joins, messages; leaves remove
+   * them), newest last. The server gives no member list, and a kick must name a session that is
+   * still there: an author who reconnected has a new one.
+   */
+  present = new Map();
 
   /** Restores the room of this tab after a refresh; false when there is none. */
   restore() {
@@ -80,6 +95,7 @@ export class PageState {
     this.lastId = isStreamId(saved.lastId) ? saved.lastId : null;
     this.pending = new Map((saved.pending ?? []).map((p) => [p.clientId, { ...p, sentAt: 0, status: 'waiting' }]));
     this.join = { phase: 'idle', action: 'rejoin', done: false };
+    this.ownerKey = storedOwnerKey(this.roomId);
     return true;
   }
 
@@ -90,11 +106,15 @@ export class PageState {
     this.roomId = roomId;
     this.username = username;
     this.sessionId = null;
+    this.ownerKey = storedOwnerKey(roomId);
     if (!sameRoom) {
       this.sessionIds = new Set();
       this.lastId = null;
       this.pending = new Map();
       this.messages = new Map();
+      this.entries = new Set();
+      this.present = new Map();
+      this.locked = false;
     }
     this.save();
   }
@@ -109,6 +129,10 @@ export class PageState {
     this.lastId = null;
     this.pending = new Map();
     this.messages = new Map();
+    this.entries = new Set();
+    this.present = new Map();
+    this.ownerKey = null;
+    this.locked = false;
     tabStore.remove(KEY);
   }
 
@@ -121,6 +145,45 @@ export class PageState {
   /** Forget what was shown (a join without `since` gets a fresh history), keep who we are. */
   resetTimeline() {
     this.messages = new Map();
+    this.entries = new Set();
+  }
+
+  setOwnerKey(key) {
+    this.ownerKey = key;
+    const keys = prefs.get(OWNER_KEYS, {});
+    const kept = Object.entries(keys && typeof keys === 'object' ? keys : {}).filter(([room]) => room !== this.roomId);
+    prefs.set(OWNER_KEYS, Object.fromEntries([...kept.slice(-(OWNER_KEYS_KEPT - 1)), [this.roomId, key]]));
+  }
+
+  /** A session joined or spoke just now: it is in the room. */
+  seen(sessionId, username) {
+    if (!sessionId) return;
+    this.present.delete(sessionId);
+    this.present.set(sessionId, String(username ?? ''));
+  }
+
+  /** A session left or was removed. */
+  gone(sessionId) {
+    this.present.delete(sessionId);
+  }
+
+  /**
+   * The session to remove for a message: its own while present, else the newest present one of
+   * the same name (the author reconnected since, e.g. after a reload), else its own.
+   */
+  kickTarget(message) {
+    if (this.present.has(message.sessionId)) return message.sessionId;
+    const same = [...this.present].filter(([, name]) => name === message.sender);
+    return same.length ? same[same.length - 1][0] : message.sessionId;
+  }
+
+  /**
+   * A reaction (see reactionsFrom) this page can take back: the server keeps reactions per
+   * session, so only the current session's; one made before a reload or a reconnect, or known from
+   * a history by name only, stays, and the same emoji again adds it once more.
+   */
+  isMine(key) {
+    return Boolean(this.sessionId) && key === this.sessionId;
   }
 
   isOwn(message) {
@@ -147,6 +210,22 @@ export class PageState {
     return { result, settled };
   }
 
+  /**
+   * An edit, delete or react entry (a frame, or listed in a history): records its position like a
+   * message's, and returns false when it was applied already (a resume or resync may list it again).
+   */
+  receiveEntry(entry) {
+    const id = entry.id;
+    if (id == null) return true;
+    if (this.entries.has(id)) return false;
+    this.entries.add(id);
+    if (isStreamId(id) && (!this.lastId || compareStreamIds(id, this.lastId) > 0)) {
+      this.lastId = id;
+      this.save();
+    }
+    return true;
+  }
+
   addPending({ clientId, text, image, replyTo }) {
     const entry = { clientId, text, image, replyTo, createdAt: Date.now(), sentAt: 0, status: 'waiting' };
     this.pending.set(clientId, entry);
@@ -171,4 +250,71 @@ export class PageState {
     };
     tabStore.set(KEY, record);
   }
+}
+
+function storedOwnerKey(roomId) {
+  const keys = prefs.get(OWNER_KEYS, {});
+  const key = keys && typeof keys === 'object' ? keys[roomId] : null;
+  return typeof key === 'string' && key ? key : null;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Edits, deletes and reactions, applied to a message as the server folds them (docs/protocol.md):
+// every rule is absolute (the newest text, deleted for good, a session's reaction on or off), so
+// applying one twice changes nothing.
+
+/** An `edit` entry: the newest text wins (entries arrive in stream order). */
+export function applyEdit(message, entry) {
+  if (message.deleted || typeof entry.text !== 'string') return false;
+  message.text = entry.text;
+  message.editedAt = entry.editedAt ?? message.editedAt ?? Date.now();
+  return true;
+}
+
+/** A `delete` entry, or a tombstone: no text, no image, no reactions left. */
+export function applyDelete(message) {
+  if (message.deleted) return false;
+  message.deleted = true;
+  message.text = '';
+  message.image = null;
+  message.replyTo = null;
+  message.reactions = new Map();
+  return true;
+}
+
+/**
+ * The `reactions` a history gives a message ({"👍": ["ada","grace"]}, final for everything in that
+ * history) as emoji → (who → name); names from history have no session, so they are keyed by place.
+ */
+export function reactionsFrom(folded) {
+  const reactions = new Map();
+  if (!folded || typeof folded !== 'object') return reactions;
+  for (const [emoji, names] of Object.entries(folded)) {
+    if (!Array.isArray(names) || !names.length) continue;
+    reactions.set(emoji, new Map(names.map((name, i) => [`#${i}:${name}`, String(name)])));
+  }
+  return reactions;
+}
+
+/** A `react` entry: that session's reaction with that emoji, on or off. */
+export function applyReaction(message, entry) {
+  if (message.deleted || typeof entry.emoji !== 'string' || !entry.emoji) return false;
+  if (!(message.reactions instanceof Map)) message.reactions = reactionsFrom(message.reactions);
+  const who = message.reactions.get(entry.emoji) ?? new Map();
+  const key = String(entry.sessionId ?? '');
+  const name = String(entry.username ?? '');
+  if (entry.on) {
+    if (who.has(key)) return false;
+    who.set(key, name);
+  } else if (who.has(key)) {
+    who.delete(key);
+  } else {
+    // Taken back by a reaction known only by name (from a history): one of that name goes.
+    const byName = [...who.keys()].find((k) => k.startsWith('#') && who.get(k) === name);
+    if (!byName) return false;
+    who.delete(byName);
+  }
+  if (who.size) message.reactions.set(entry.emoji, who);
+  else message.reactions.delete(entry.emoji);
+  return true;
 }

@@ -30,7 +30,7 @@ def test_typing_line_between_pages_on_two_workers(tabs, echo):
     ada_worker = join_and_find_worker(ada, echo, lambda: (ada.page.click("#create-button"), ada.wait_in_room()))
     code = ada.page.locator("#room-name").inner_text()
     grace, _, _ = join_on_another_worker(lambda: tabs(viewport=PHONE, color_scheme="light"), echo, code, "Grace", ada_worker)
-    assert ada.frames("session")[-1]["features"] == ["typing"]
+    assert "typing" in ada.frames("session")[-1]["features"]
 
     line = ada.page.locator("#typing-line")
     expect(line).to_have_attribute("aria-live", "polite")
