@@ -178,12 +178,14 @@ export class PageState {
   }
 
   /**
-   * A reaction (see reactionsFrom) this page can take back: the server keeps reactions per
-   * session, so only the current session's; one made before a reload or a reconnect, or known from
-   * a history by name only, stays, and the same emoji again adds it once more.
+   * A reaction (see reactionsFrom) this page's person made: the server keeps one reaction per
+   * authorKey (this browser's, sent in every join), so any session this page had in the room, before
+   * a reload or a reconnect too, is ours; one a history knows only by name is ours when the name is.
+   * Pressing it again takes it back (the server answers `on:false` naming the session it was made by).
    */
   isMine(key) {
-    return Boolean(this.sessionId) && key === this.sessionId;
+    if (this.sessionIds.has(key)) return true;
+    return key.startsWith('#') && key.slice(key.indexOf(':') + 1) === this.username;
   }
 
   isOwn(message) {
