@@ -281,6 +281,17 @@ def replica_of(cluster, primary: int) -> int:
     return int(re.search(r"slave0:ip=[^,]+,port=(\d+)", info).group(1))
 
 
+def wait_replicated(cluster, primary: int, replica: int) -> None:
+    """Until `replica` holds everything `primary` wrote so far (its link up, its offset caught up):
+    replication is asynchronous, and a test that cuts the replica off must know what it had."""
+    def caught_up() -> bool:
+        written = re.search(r"master_repl_offset:(\d+)", cluster.node(primary, "INFO", "replication"))
+        seen = cluster.node(replica, "INFO", "replication")
+        applied = re.search(r"slave_repl_offset:(\d+)", seen)
+        return bool(written and applied and "master_link_status:up" in seen and int(applied.group(1)) >= int(written.group(1)))
+    wait_for(caught_up, timeout=10, what=f"replica {replica} caught up with {primary}")
+
+
 def resume(url, room_id, name, since, timeout=20.0):
     """Joins with `since` until the worker serves the room again (UNAVAILABLE while it follows)."""
     deadline = time.monotonic() + timeout
@@ -312,6 +323,7 @@ def test_a_client_away_during_a_failover_is_told_what_the_replica_never_got(redi
     m1 = bob.next_chat()["id"]
     assert alice.next_chat()["text"] == "m1"
     bob.close()
+    wait_replicated(cluster, primary, replica)
 
     # Cut the replica off: stopped, it cannot reconnect and catch up from the backlog.
     cluster.procs[replica].send_signal(signal.SIGSTOP)
