@@ -7,29 +7,18 @@ from __future__ import annotations
 import json
 import time
 
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
-from test_browser import DESKTOP, PHONE, Tab, browser, echo, join_and_find_worker, join_on_another_worker, tabs  # noqa: F401 (fixtures)
+from test_browser import DESKTOP, Tab, browser, echo, join_on_another_worker, tabs  # noqa: F401 (fixtures)
+from test_browser_edit import serious_violations, two_people
 
 
 def typing_sent(tab: Tab) -> int:
     return sum(1 for f in tab.sent_frames if json.loads(f).get("type") == "typing")
 
 
-def serious_violations(tab: Tab) -> list[str]:
-    result = Axe().run(tab.page)
-    return [f"{v['id']}: {v['help']} {[n['target'] for n in v['nodes']][:3]}"
-            for v in result.response["violations"] if v["impact"] in ("serious", "critical")]
-
-
 def test_typing_line_between_pages_on_two_workers(tabs, echo):
-    ada = tabs(viewport=DESKTOP, color_scheme="dark")
-    ada.open()
-    ada.page.fill("#username", "Ada")
-    ada_worker = join_and_find_worker(ada, echo, lambda: (ada.page.click("#create-button"), ada.wait_in_room()))
-    code = ada.page.locator("#room-name").inner_text()
-    grace, _, _ = join_on_another_worker(lambda: tabs(viewport=PHONE, color_scheme="light"), echo, code, "Grace", ada_worker)
+    ada, grace, code = two_people(tabs, echo)
     assert "typing" in ada.frames("session")[-1]["features"]
 
     line = ada.page.locator("#typing-line")
