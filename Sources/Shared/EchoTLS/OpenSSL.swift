@@ -1129,6 +1129,49 @@ public enum Crypto {
         return out
     }
 
+    /// Whether `signature` is `publicKey`'s Ed25519 signature (RFC 8032) of `message`. An
+    /// end-to-end encrypted room's key proof (docs/security.md): the room stores the public key,
+    /// a joining client signs the connection's challenge with the private key its link derives.
+    public static func ed25519Verify(publicKey: [UInt8], signature: [UInt8], message: [UInt8]) -> Bool {
+        guard publicKey.count == 32, signature.count == 64 else { return false }
+        guard let key = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nil, publicKey, publicKey.count) else {
+            ERR_clear_error()
+            return false
+        }
+        defer { EVP_PKEY_free(key) }
+        guard let context = EVP_MD_CTX_new() else { return false }
+        defer { EVP_MD_CTX_free(context) }
+        // Ed25519 hashes internally: no digest, and one-shot verification.
+        let valid = EVP_DigestVerifyInit(context, nil, nil, nil, key) == 1
+            && EVP_DigestVerify(context, signature, signature.count, message, message.count) == 1
+        ERR_clear_error()
+        return valid
+    }
+
+    /// The Ed25519 public key of the 32-byte private key `seed`.
+    public static func ed25519PublicKey(seed: [UInt8]) -> [UInt8]? {
+        guard seed.count == 32, let key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nil, seed, seed.count) else { return nil }
+        defer { EVP_PKEY_free(key) }
+        var out = [UInt8](repeating: 0, count: 32)
+        var length = out.count
+        guard EVP_PKEY_get_raw_public_key(key, &out, &length) == 1, length == 32 else { return nil }
+        return out
+    }
+
+    /// The Ed25519 signature of `message` under the 32-byte private key `seed` (the bench and the
+    /// tests prove keys like Echo's page does; the server itself only verifies).
+    public static func ed25519Sign(seed: [UInt8], message: [UInt8]) -> [UInt8]? {
+        guard seed.count == 32, let key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nil, seed, seed.count) else { return nil }
+        defer { EVP_PKEY_free(key) }
+        guard let context = EVP_MD_CTX_new() else { return nil }
+        defer { EVP_MD_CTX_free(context) }
+        var signature = [UInt8](repeating: 0, count: 64)
+        var length = signature.count
+        guard EVP_DigestSignInit(context, nil, nil, nil, key) == 1,
+              EVP_DigestSign(context, &signature, &length, message, message.count) == 1, length == 64 else { return nil }
+        return signature
+    }
+
     /// `count` bytes from OpenSSL's CSPRNG.
     public static func randomBytes(_ count: Int) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: count)
