@@ -48,15 +48,17 @@ import Testing
     }
 
     /// The delete removed the original entry: it comes back as a tombstone at its place.
-    @Test func anEncryptedRoomsEditReplacesTheCiphertextAndIVNothingElse() {
+    @Test func anEncryptedRoomsEditRidesBesideTheMessagesOwnCiphertext() {
         let sealed = { (n: UInt64) in SealedPayload(ciphertext: String(repeating: "A", count: Int(n) + 22), iv: "IV\(n)IV\(n)IV\(n)IV\(n)") }
         let request = ChatRequest(roomID: nil, text: nil, image: nil, replyTo: nil, clientID: "c1", sealed: sealed(1))
         let chat = RoomEvent.chat(Self.position(1), body: ServerFrames.chatBody(sender: "ann", sessionID: "s1", request: request, timestamp: 1000))
         let edits = [2, 3].map { n in RoomEvent.edit(Self.position(n), body: ServerFrames.editBody(messageID: Self.id(1), sealed: sealed(n), editedAt: 5000 + Int(n))) }
         let messages = StoredMessage.messages([chat] + edits)
         let folded = Self.json(messages[0])
-        #expect(folded["ciphertext"] as? String == sealed(3).ciphertext)
-        #expect(folded["iv"] as? String == sealed(3).iv)
+        // The message's own ciphertext keeps its image and reply; the newest edit's is beside it.
+        #expect(folded["ciphertext"] as? String == sealed(1).ciphertext)
+        #expect(folded["iv"] as? String == sealed(1).iv)
+        #expect(folded["edit"] as? [String: String] == ["ciphertext": sealed(3).ciphertext, "iv": sealed(3).iv])
         #expect(folded["editedAt"] as? Int == 5003)
         #expect(folded["text"] == nil && folded["image"] == nil && folded["replyTo"] == nil, "nothing plain appears")
         #expect(folded["sender"] as? String == "ann" && folded["clientId"] as? String == "c1")

@@ -136,7 +136,10 @@ def test_two_members_on_two_workers_exchange_only_ciphertext(workers, redis_serv
     # A later join's history carries the newest ciphertext and the token's reaction.
     carol, _, history = join_encrypted(w2.ws_url, key, "carol")
     [message] = [m for m in history["messages"] if m.get("id") == message_id]
-    assert key.open(message, message["sessionId"], kind="edit", extra=f"\n{message_id}") == edited
+    # The message keeps its own ciphertext (its image and reply would be in there); the edit's rides beside it.
+    assert key.open(message, message["sessionId"]) == canary
+    assert key.open(message["edit"], message["sessionId"], kind="edit", extra=f"\n{message_id}") == edited
+    assert message["editedAt"] == edit["editedAt"]
     assert message["reactions"] == {token: ["bob"]}
 
     # Nothing readable is in Redis: every key of the room, every field and entry.

@@ -7,7 +7,8 @@ import NIOCore
 /// is the one place that folds them together. Pure (unit-tested without Redis).
 ///
 /// - An edited message carries its newest text and `editedAt` (a client that predates `edit`
-///   ignores the field and shows the new text).
+///   ignores the field and shows the new text); in an encrypted room, its own `ciphertext` and
+///   `iv` and the newest edit's as `edit: {"ciphertext","iv"}`.
 /// - A deleted message (its entry is gone from the stream: the delete removed it) becomes
 ///   `{"type":"chat","id","messageId","deleted":true}` at its place, for members granted `edit`
 ///   only; for the others it is just not there.
@@ -32,17 +33,22 @@ import NIOCore
 /// or a reaction; chat without any is spliced as before.
 extension StoredMessage {
     static func messages(_ events: [RoomEvent]) -> [StoredMessage] {
-        // The fields an edit replaces: `text` (or an encrypted room's `ciphertext` and `iv`) and `editedAt`.
+        // The fields an edit sets: `text` and `editedAt`; in an encrypted room `edit` (the edit's
+        // `ciphertext` and `iv`) and `editedAt`, beside the message's own ciphertext, which keeps
+        // its image and reply (the edit's holds only the new text, and only the page can merge them).
         var edits: [StreamID: [String: Any]] = [:]
         var deleted: Set<StreamID> = []
         var reactions: [StreamID: Reactions] = [:]
         for event in events {
             switch event {
             case .edit(_, let body):
-                guard var object = Self.object(body), let target = (object["messageId"] as? String).flatMap(StreamID.init),
-                      object["text"] is String || object["ciphertext"] is String else { continue }
-                object["messageId"] = nil
-                edits[target] = object
+                guard let object = Self.object(body), let target = (object["messageId"] as? String).flatMap(StreamID.init) else { continue }
+                let editedAt = (object["editedAt"] as? Int) ?? 0
+                if let text = object["text"] as? String {
+                    edits[target] = ["text": text, "editedAt": editedAt]
+                } else if let ciphertext = object["ciphertext"] as? String, let iv = object["iv"] as? String {
+                    edits[target] = ["edit": ["ciphertext": ciphertext, "iv": iv], "editedAt": editedAt]
+                }
             case .delete(_, let body):
                 guard let target = (Self.object(body)?["messageId"] as? String).flatMap(StreamID.init) else { continue }
                 deleted.insert(target)
