@@ -36,10 +36,10 @@ public struct BenchStamp: Sendable, Equatable {
         /// The start of an encrypted room's chat `ciphertext`.
         case ciphertext
 
-        // Made once: the needle is read for every received frame.
+        // Made once: they are read for every received frame.
         private static let textMarker = Array("~b~".utf8)
         private static let ciphertextMarker = Array("_b_".utf8)
-        private static let ciphertextNeedle = Array("\"ciphertext\":\"_b_".utf8)
+        private static let ciphertextKey = Array("\"ciphertext\":\"".utf8)
 
         /// What ``BenchStamp/write(into:size:encoding:padding:)`` writes first.
         var marker: [UInt8] {
@@ -49,12 +49,13 @@ public struct BenchStamp: Sendable, Equatable {
             }
         }
 
-        /// What ``BenchStamp/find(in:encoding:)`` looks for: the marker, anchored to its field when
-        /// the marker alone could occur elsewhere.
-        var needle: [UInt8] {
+        /// What must come right before the marker for it to be a stamp (empty: nothing). The search
+        /// runs on the marker, whose `_` is rare in a frame, and checks the anchor once per hit:
+        /// searching for the anchor itself would stop at every `"` of the frame.
+        var anchor: [UInt8] {
             switch self {
-            case .text: Self.textMarker
-            case .ciphertext: Self.ciphertextNeedle
+            case .text: []
+            case .ciphertext: Self.ciphertextKey
             }
         }
 
@@ -99,10 +100,8 @@ public struct BenchStamp: Sendable, Equatable {
     /// Finds the first stamp in `bytes` (a whole frame). Returns `nil` when there is none or it is
     /// malformed. Runs once per delivered frame, so it is a plain byte scan.
     public static func find(in bytes: UnsafeRawBufferPointer, encoding: Encoding = .text) -> BenchStamp? {
-        let needle = encoding.needle
         let separator = encoding.separator
-        guard let start = BenchBytes.firstIndex(of: needle, in: bytes) else { return nil }
-        var index = start + needle.count
+        guard var index = start(in: bytes, encoding: encoding) else { return nil }
         guard let sender = readDecimal(bytes, &index, until: separator), sender <= UInt64(Int.max),
             let sequence = readDecimal(bytes, &index, until: separator), sequence <= UInt64(Int.max),
             index + 1 < bytes.count
@@ -112,6 +111,19 @@ public struct BenchStamp: Sendable, Equatable {
         index += 2
         guard let sentAt = readDecimal(bytes, &index, until: separator) else { return nil }
         return BenchStamp(sender: Int(sender), sequence: Int(sequence), measured: phase == UInt8(ascii: "m"), sentAtNanoseconds: sentAt)
+    }
+
+    /// The index just after the first marker in `bytes` that follows its anchor.
+    private static func start(in bytes: UnsafeRawBufferPointer, encoding: Encoding) -> Int? {
+        let marker = encoding.marker
+        let anchor = encoding.anchor
+        var offset = 0
+        while offset < bytes.count, let found = BenchBytes.firstIndex(of: marker, in: UnsafeRawBufferPointer(rebasing: bytes[offset...])) {
+            let index = offset + found
+            if index >= anchor.count, bytes[(index - anchor.count)..<index].elementsEqual(anchor) { return index + marker.count }
+            offset = index + 1
+        }
+        return nil
     }
 
     /// Reads digits up to the next `separator` and steps past it.
