@@ -48,4 +48,4 @@ ECHO_TEST_REDIS_URL="redis://127.0.0.1:$port" .venv/bin/pytest Tests/python -ra 
 # read and write the room's moderation hash in the room's slot and publish there.
 cluster_url=$(cd Tests/python && ../../.venv/bin/python cluster_ctl.py start "$cluster_dir")
 echo "== the protocol tests against a Redis Cluster ($cluster_url)"
-ECHO_TEST_REDIS_URL="$cluster_url" .venv/bin/pytest Tests/python/test_protocol.py Tests/python/test_typing.py Tests/python/test_edit_delete.py Tests/python/test_react.py Tests/python/test_moderation.py -ra "$@"
+ECHO_TEST_REDIS_URL="$cluster_url" .venv/bin/pytest Tests/python/test_protocol.py Tests/python/test_typing.py Tests/python/test_edit_delete.py Tests/python/test_react.py Tests/python/test_moderation.py Tests/python/test_e2e.py -ra "$@"

@@ -239,7 +239,7 @@ final class ChatConnectionHandler: ChannelInboundHandler, SpreadScheduled {
                 case .success(.joined(_, let messages, let recovered, let moderation)):
                     joined = .joined(messages: messages, recovered: recovered, moderation: moderation)
                 case .success(.roomNotFound): joined = .roomNotFound
-                case .success(.roomLocked): joined = .roomLocked
+                case .success(.refused(let why)): joined = .refused(why)
                 case .failure(let error): joined = .failed(error)
                 }
                 self.run(self.machine.joinCompleted(generation: generation, joined))

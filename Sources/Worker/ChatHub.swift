@@ -277,9 +277,12 @@ final class ChatHub: @unchecked Sendable {
     /// their names and the room's info key back at once, not a refresh period later.
     func refreshPresence(_ room: String) {
         guard let local = rooms[room] else { return }
-        let members = local.members.values.compactMap(\.joinedMembership).map { (sessionID: $0.sessionID, username: $0.username) }
-        guard !members.isEmpty else { return }
-        store.refreshPresence(room: room, members: members).assumeIsolated().whenFailure { error in
+        let joined = local.members.values.compactMap(\.joinedMembership)
+        guard !joined.isEmpty else { return }
+        let members = joined.map { (sessionID: $0.sessionID, username: $0.username) }
+        // Every member of an encrypted room proved its key, so any one of them names it.
+        let verifier = joined.lazy.compactMap(\.verifier).first
+        store.refreshPresence(room: room, members: members, verifier: verifier).assumeIsolated().whenFailure { error in
             self.logger.debug("presence refresh failed", metadata: ["room": "\(room)", "error": "\(error)"])
             self.presence.failed(local)
         }

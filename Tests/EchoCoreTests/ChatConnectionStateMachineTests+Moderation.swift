@@ -79,7 +79,7 @@ extension ChatConnectionStateMachineTests {
     @Test func aLockedRoomRefusesTheJoin() throws {
         var machine = Machine(configuration: Self.moderationConfiguration, now: Self.t0)
         let join = try #require(moderationJoin(#","action":"join""#, &machine))
-        let actions = machine.joinCompleted(generation: join.generation, .roomLocked)
+        let actions = machine.joinCompleted(generation: join.generation, .refused(.locked))
         #expect(actions == [.removeMember(room: room)] + Self.error(ProtocolError(.roomLocked, "Room \(room) is locked by its owner.")))
         #expect(machine.connection?.room == .idle)
     }

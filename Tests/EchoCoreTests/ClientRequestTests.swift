@@ -231,3 +231,87 @@ extension Array where Element == UInt8 {
         return String(decoding: out, as: UTF8.self)
     }
 }
+
+/// The rules of an encrypted room's fields: canonical base64url, sizes, and no plaintext beside
+/// a ciphertext.
+@Suite struct SealedRequestTests {
+    let limits = InputLimits()
+
+    func parse(_ json: String) -> Result<ClientRequest, ProtocolError> {
+        Result { () throws(ProtocolError) in try ClientRequest.parse(ByteBuffer(string: json), limits: limits) }
+    }
+
+    func code(_ json: String) -> ProtocolError.Code? {
+        if case .failure(let error) = parse(json) { return error.code }
+        return nil
+    }
+
+    @Test func base64URLIsCanonicalAndRoundTrips() {
+        for count in 0...40 {
+            let bytes = (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }
+            let text = Base64URL.encode(bytes)
+            #expect(Base64URL.decode(text) == bytes)
+            #expect(Base64URL.decodedCount(text) == count)
+        }
+        #expect(Base64URL.decode("QQ") == [0x41])
+        #expect(Base64URL.decode("QR") == nil, "non-zero unused bits: a second spelling")
+        #expect(Base64URL.decodedCount("QR") == nil)
+        #expect(Base64URL.decodedCount("QUE") == 2)
+        #expect(Base64URL.decodedCount("QUF") == nil)
+        #expect(Base64URL.decode("Q") == nil)
+        #expect(Base64URL.decodedCount("QUFB=") == nil, "no padding")
+        #expect(Base64URL.decodedCount("QU+B") == nil, "base64's alphabet is not base64url's")
+    }
+
+    @Test func aSealedChatIsCiphertextAndIVOnly() {
+        let ct = String(repeating: "A", count: 24)  // 18 bytes: a tag and two
+        guard case .success(.chat(let chat)) = parse(#"{"type":"chat","payload":{"ciphertext":"\#(ct)","iv":"AAAAAAAAAAAAAAAA"}}"#) else {
+            Issue.record("not parsed")
+            return
+        }
+        #expect(chat.sealed == SealedPayload(ciphertext: ct, iv: "AAAAAAAAAAAAAAAA"))
+        #expect(chat.text == nil && chat.image == nil && chat.replyTo == nil)
+        #expect(code(#"{"type":"chat","payload":{"ciphertext":"\#(ct)","iv":"AAAAAAAAAAAAAAAA","message":"hi"}}"#) == .invalidPayload)
+        #expect(code(#"{"type":"chat","payload":{"ciphertext":"\#(ct)","iv":"AAAAAAAAAAAAAAAA","replyTo":{"messageId":"1-0","sender":"a"}}}"#) == .invalidPayload)
+        #expect(code(#"{"type":"chat","payload":{"ciphertext":"\#(ct)"}}"#) == .invalidPayload)
+        #expect(code(#"{"type":"chat","payload":{"ciphertext":"\#(ct)","iv":"AAAAAAAAAAAAAAA"}}"#) == .invalidPayload, "an 11-byte IV")
+        #expect(code(#"{"type":"chat","payload":{"ciphertext":"\#(ct)+","iv":"AAAAAAAAAAAAAAAA"}}"#) == .invalidPayload)
+        #expect(code(#"{"type":"chat","payload":{"ciphertext":"AAAAAAAAAAAAAAAAAAAAAA","iv":"AAAAAAAAAAAAAAAA"}}"#) == .emptyMessage, "a bare tag")
+        let tooLarge = String(repeating: "A", count: (limits.maxSealedChatBytes + 3) / 3 * 4)
+        #expect(code(#"{"type":"chat","payload":{"ciphertext":"\#(tooLarge)","iv":"AAAAAAAAAAAAAAAA"}}"#) == .messageTooLong)
+        let largest = String(repeating: "A", count: limits.maxSealedChatBytes / 3 * 4)
+        #expect(code(#"{"type":"chat","payload":{"ciphertext":"\#(largest)","iv":"AAAAAAAAAAAAAAAA"}}"#) == nil, "a 3 MiB image fits")
+    }
+
+    @Test func aSealedEditAndReactionToken() {
+        let ct = String(repeating: "A", count: 24)
+        guard case .success(.edit(let edit)) = parse(#"{"type":"edit","payload":{"messageId":"1-0","ciphertext":"\#(ct)","iv":"AAAAAAAAAAAAAAAA"}}"#) else {
+            Issue.record("not parsed")
+            return
+        }
+        #expect(edit.sealed?.ciphertext == ct && edit.text == nil)
+        #expect(code(#"{"type":"edit","payload":{"messageId":"1-0","ciphertext":"\#(ct)","iv":"AAAAAAAAAAAAAAAA","text":"x"}}"#) == .invalidPayload)
+        let tooLarge = String(repeating: "A", count: 16388 / 3 * 4)
+        #expect(code(#"{"type":"edit","payload":{"messageId":"1-0","ciphertext":"\#(tooLarge)","iv":"AAAAAAAAAAAAAAAA"}}"#) == .messageTooLong)
+        // A token is 12 + 1...16 + 16 bytes: 39 to 59 characters.
+        for (length, sealed) in [(39, true), (59, true), (38, nil), (60, nil)] as [(Int, Bool?)] {
+            let result = parse(#"{"type":"react","payload":{"messageId":"1-0","emoji":"\#(String(repeating: "A", count: length))"}}"#)
+            if case .success(.react(let react)) = result { #expect(react.sealed == sealed, "\(length)") } else { #expect(sealed == nil, "\(length)") }
+        }
+        if case .success(.react(let react)) = parse(#"{"type":"react","payload":{"messageId":"1-0","emoji":"👍"}}"#) { #expect(!react.sealed) }
+    }
+
+    @Test func aJoinsKeyProofIsTwoCanonicalStrings() {
+        let verifier = String(repeating: "A", count: 43)
+        let proof = String(repeating: "A", count: 86)
+        if case .success(.join(let join)) = parse(#"{"type":"join","payload":{"roomId":"room-1234","username":"a","e2e":{"verifier":"\#(verifier)","proof":"\#(proof)"}}}"#) {
+            #expect(join.keyProof?.verifier == verifier)
+        } else {
+            Issue.record("not parsed")
+        }
+        for e2e in [#""x""#, #"{}"#, #"{"verifier":"\#(verifier)"}"#, #"{"verifier":"\#(verifier)B","proof":"\#(proof)"}"#, #"{"verifier":"\#(verifier)","proof":"\#(proof.dropLast())"}"#] {
+            #expect(code(#"{"type":"join","payload":{"roomId":"room-1234","username":"a","e2e":\#(e2e)}}"#) == .invalidPayload, "\(e2e)")
+        }
+        #expect(parse(#"{"type":"challenge"}"#) == .success(.challenge))
+    }
+}

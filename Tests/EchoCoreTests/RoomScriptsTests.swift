@@ -65,19 +65,23 @@ import Testing
 
     @Test func joinKeysAndArguments() {
         #expect(join.keys == ["room:r:info", "room:r:members", "room:r:usernames", "session:s", "stream:r", "room:r", "room:r:primary", "room:r:moderation"])
-        #expect(join.arguments.count == 13)
+        #expect(join.arguments.count == 14)
         #expect(Self.text(join.arguments[9]) == "PUBLISH")
-        #expect(join.arguments[10...].map(Self.text) == ["", "", ""])
+        #expect(join.arguments[10...].map(Self.text) == ["", "", "", "1"])
         var gated = join
         gated.authorHash = "aa"
         gated.newOwnerHash = "bb"
         gated.presentedOwnerHash = "cc"
-        #expect(gated.arguments[10...].map(Self.text) == ["aa", "bb", "cc"])
+        gated.verifier = "V"
+        #expect(gated.arguments[10...].map(Self.text) == ["aa", "bb", "cc", "v:V"])
     }
 
     @Test func joinReplies() throws {
         #expect(try join.decode(.array([Self.bulk("notfound")])) == .roomNotFound)
-        #expect(try join.decode(.array([Self.bulk("locked")])) == .roomLocked)
+        #expect(try join.decode(.array([Self.bulk("refused"), Self.bulk("locked")])) == .refused(.locked))
+        #expect(try join.decode(.array([Self.bulk("refused"), Self.bulk("badkey")])) == .refused(.wrongKey))
+        #expect(try join.decode(.array([Self.bulk("refused"), Self.bulk("keyrequired")])) == .refused(.keyRequired))
+        #expect(try join.decode(.array([Self.bulk("refused"), Self.bulk("plain")])) == .refused(.notEncrypted))
         // No resume: newest first from Redis, oldest first out.
         let fresh = try join.decode(.array([Self.bulk("ok"), .integer(2), .integer(-1), .array([Self.entry("9-0"), Self.entry("8-0")]), .integer(1), .integer(0)]))
         let expected = try [Self.entry("8-0"), Self.entry("9-0")].map { try #require(RoomEvent(streamEntry: $0).flatMap(StoredMessage.init)) }
@@ -115,7 +119,10 @@ import Testing
     @Test func refreshArgumentsAndReplies() throws {
         let refresh = PresenceRefreshScript(roomKeys: .legacy, room: "r", members: [("s1", "Ann"), ("s2", "Bo")], presenceTTLMilliseconds: 30_000, roomTTLSeconds: 60)
         #expect(refresh.keys == ["room:r:members", "room:r:usernames", "room:r:info", "room:r:primary", "room:r:moderation"])
-        #expect(refresh.arguments.count == 6)
+        #expect(refresh.arguments.map(Self.text) == ["30000", "60", "1", "s1", "Ann", "s2", "Bo"])
+        var encrypted = refresh
+        encrypted.verifier = "V"
+        #expect(encrypted.arguments.map(Self.text)[2] == "v:V", "a Redis that lost the room gets it back encrypted")
         try refresh.decode(.integer(1))
         Self.expectRefused(refresh, [.null, .error("ERR"), .integer(0), Self.bulk("1")])
     }

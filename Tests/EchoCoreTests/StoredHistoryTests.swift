@@ -48,6 +48,20 @@ import Testing
     }
 
     /// The delete removed the original entry: it comes back as a tombstone at its place.
+    @Test func anEncryptedRoomsEditReplacesTheCiphertextAndIVNothingElse() {
+        let sealed = { (n: UInt64) in SealedPayload(ciphertext: String(repeating: "A", count: Int(n) + 22), iv: "IV\(n)IV\(n)IV\(n)IV\(n)") }
+        let request = ChatRequest(roomID: nil, text: nil, image: nil, replyTo: nil, clientID: "c1", sealed: sealed(1))
+        let chat = RoomEvent.chat(Self.position(1), body: ServerFrames.chatBody(sender: "ann", sessionID: "s1", request: request, timestamp: 1000))
+        let edits = [2, 3].map { n in RoomEvent.edit(Self.position(n), body: ServerFrames.editBody(messageID: Self.id(1), sealed: sealed(n), editedAt: 5000 + Int(n))) }
+        let messages = StoredMessage.messages([chat] + edits)
+        let folded = Self.json(messages[0])
+        #expect(folded["ciphertext"] as? String == sealed(3).ciphertext)
+        #expect(folded["iv"] as? String == sealed(3).iv)
+        #expect(folded["editedAt"] as? Int == 5003)
+        #expect(folded["text"] == nil && folded["image"] == nil && folded["replyTo"] == nil, "nothing plain appears")
+        #expect(folded["sender"] as? String == "ann" && folded["clientId"] as? String == "c1")
+    }
+
     @Test func aDeletedMessageIsATombstoneForFeaturedMembersWithoutTextOrImage() {
         let messages = StoredMessage.messages([Self.chat(1, "keep"), Self.chat(3, "after"), Self.delete(4, of: 2)])
         #expect(messages.map(\.id) == [Self.id(1), Self.id(2), Self.id(3), Self.id(4)])

@@ -53,10 +53,25 @@ extension ChatConnectionStateMachine {
         }
         switch request {
         case .join(let join):
+            // The challenge is used up by this join, whatever comes of it: a proof counts once.
+            let nonce = modify { c -> [UInt8]? in
+                defer { c.challenge = nil }
+                return c.challenge
+            } ?? nil
+            if let proof = join.keyProof, !(nonce.map { proof.proves(roomID: join.roomID, nonce: $0) } ?? false) {
+                return send(error: ProtocolError(.badKeyProof, nonce == nil
+                    ? "Ask for a challenge before joining an encrypted room."
+                    : "The key proof does not match this room and challenge."))
+            }
             // Join attempts per client IP, counted in Redis across workers (docs/security.md). A
             // leave sent after this join and handled while the check runs cancels it, as it would
             // cancel a join in flight.
             return [.checkJoinAdmission(join, leaves: connection?.leaves ?? 0)]
+        case .challenge:
+            if let refused = takeRequestToken(now: now) { return refused }
+            let nonce = configuration.makeNonce()
+            modify { $0.challenge = nonce }
+            return send(ServerFrames.challenge(nonce: Base64URL.encode(nonce)))
         case .chat(let chat):
             return self.chat(chat, now: now)
         case .leave:
@@ -95,11 +110,12 @@ extension ChatConnectionStateMachine {
         var actions = leaveCurrentRoom(now: now)
         let membership = Membership(
             roomID: request.roomID, sessionID: sessionID, username: request.username, features: request.features,
-            authorHash: request.authorKey.flatMap { configuration.authors.hash($0) })
+            authorHash: request.authorKey.flatMap { configuration.authors.hash($0) }, verifier: request.keyProof?.verifier)
         // Only a client that can use it is offered an owner key (and with no secret read yet, none:
         // the room is made without an owner).
         var offered: OwnerKey? = nil
-        var gate = JoinGate(authorHash: membership.authorHash, presentedOwnerHash: request.ownerKey.flatMap(configuration.authors.hash(owner:)))
+        var gate = JoinGate(
+            authorHash: membership.authorHash, presentedOwnerHash: request.ownerKey.flatMap(configuration.authors.hash(owner:)))
         if request.action == .create, request.features?.contains(.moderation) == true {
             let key = configuration.makeOwnerKey()
             if let hash = configuration.authors.hash(owner: key) {
@@ -139,7 +155,7 @@ extension ChatConnectionStateMachine {
             return [
                 .write(WebSocketWire.text(ServerFrames.session(
                     sessionID: membership.sessionID, roomID: membership.roomID, username: membership.username, limits: configuration.clientLimits,
-                    features: membership.features,
+                    features: membership.features, encrypted: membership.encrypted,
                     moderation: membership.receives(.moderation)
                         ? SessionModeration(locked: moderation.locked, ownerKey: moderation.created ? pending.offeredOwnerKey : nil) : nil)),
                     flush: false),
@@ -153,10 +169,15 @@ extension ChatConnectionStateMachine {
             modify { $0.room = .idle }
             return [.removeMember(room: membership.roomID)]
                 + send(error: ProtocolError(.roomNotFound, "Room \(membership.roomID) does not exist. Check the code, or create a new room."))
-        case .roomLocked:
+        case .refused(let why):
             modify { $0.room = .idle }
-            return [.removeMember(room: membership.roomID)]
-                + send(error: ProtocolError(.roomLocked, "Room \(membership.roomID) is locked by its owner."))
+            let error = switch why {
+            case .locked: ProtocolError(.roomLocked, "Room \(membership.roomID) is locked by its owner.")
+            case .keyRequired: ProtocolError(.keyRequired, "Room \(membership.roomID) is end-to-end encrypted: open it with its whole link, key included.")
+            case .wrongKey: ProtocolError(.badKeyProof, "This key does not open room \(membership.roomID).")
+            case .notEncrypted: ProtocolError(.roomNotEncrypted, "Room \(membership.roomID) is not end-to-end encrypted.")
+            }
+            return [.removeMember(room: membership.roomID)] + send(error: error)
         case .failed(let error):
             modify { $0.room = .idle }
             return [
@@ -242,6 +263,9 @@ extension ChatConnectionStateMachine {
         if let room = request.roomID, room != membership.roomID {
             return send(error: ProtocolError(.roomMismatch, "Room mismatch: this connection is in room \(membership.roomID).", clientID: request.clientID))
         }
+        if (request.sealed != nil) != membership.encrypted {
+            return send(error: Self.mismatch(membership, clientID: request.clientID))
+        }
         let body = ServerFrames.chatBody(sender: membership.username, sessionID: membership.sessionID, request: request, timestamp: now.wallMilliseconds)
         return [.count(.messageIn), .storeEvent(room: membership.roomID, kind: .chat, body: body, clientID: request.clientID, author: membership.authorHash)]
     }
@@ -302,8 +326,17 @@ extension ChatConnectionStateMachine {
         guard let author = membership.authorHash else {
             return send(error: ProtocolError(.notAuthor, "Only the author of a message can \(verb) it (join with your authorKey).", clientID: request.clientID))
         }
-        let body = request.text.map { ServerFrames.editBody(messageID: request.messageID, text: $0, editedAt: now.wallMilliseconds) }
-            ?? ServerFrames.deleteBody(messageID: request.messageID)
+        if kind == .edit, (request.sealed != nil) != membership.encrypted {
+            return send(error: Self.mismatch(membership, clientID: request.clientID))
+        }
+        let body: ByteBuffer
+        if let sealed = request.sealed {
+            body = ServerFrames.editBody(messageID: request.messageID, sealed: sealed, editedAt: now.wallMilliseconds)
+        } else if let text = request.text {
+            body = ServerFrames.editBody(messageID: request.messageID, text: text, editedAt: now.wallMilliseconds)
+        } else {
+            body = ServerFrames.deleteBody(messageID: request.messageID)
+        }
         return [.amendEvent(room: membership.roomID, kind: kind, target: request.messageID, body: body, author: author, clientID: request.clientID)]
     }
 
@@ -332,6 +365,11 @@ extension ChatConnectionStateMachine {
         if let refused = takeRequestToken(now: now) { return refused }
         guard let membership = joinedMembership else {
             return send(error: ProtocolError(.notJoined, "Join a room before you react to a message."))
+        }
+        if request.sealed != membership.encrypted {
+            return send(error: membership.encrypted
+                ? ProtocolError(.invalidPayload, "This room is end-to-end encrypted: emoji must be a sealed reaction token.")
+                : ProtocolError(.invalidPayload, "emoji must be one emoji of at most \(InputRules.maxEmojiBytes) bytes."))
         }
         let body = ServerFrames.reactBodyPrefix(messageID: request.messageID, emoji: request.emoji, username: membership.username)
         return [.reactEvent(
@@ -448,6 +486,13 @@ extension ChatConnectionStateMachine {
     /// The most a history reply may hold: half the outbound limit, so the reply leaves the other
     /// half for live messages while it drains (a client past the limit is closed as slow).
     var historyBudget: Int { configuration.outboundLimitBytes / 2 }
+
+    /// A plain chat or edit in an encrypted room, or ciphertext in a plain one.
+    static func mismatch(_ membership: Membership, clientID: String?) -> ProtocolError {
+        membership.encrypted
+            ? ProtocolError(.invalidPayload, "This room is end-to-end encrypted: send ciphertext and iv, not text or images.", clientID: clientID)
+            : ProtocolError(.invalidPayload, "This room is not end-to-end encrypted: send text or an image, not ciphertext.", clientID: clientID)
+    }
 
     // MARK: Replies
 

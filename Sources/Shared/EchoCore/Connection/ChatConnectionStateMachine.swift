@@ -55,14 +55,18 @@ public struct ChatConnectionStateMachine {
         public let authors: AuthorHasher
         /// Makes the ``OwnerKey`` offered to a `create` that asked for moderation (random; fixed in tests).
         public let makeOwnerKey: @Sendable () -> OwnerKey
+        /// Makes a `challenge`'s nonce (random; fixed in tests).
+        public let makeNonce: @Sendable () -> [UInt8]
 
         public init(
             limits: InputLimits, clientLimits: ClientLimits, maxFrameBytes: Int, inboundBytesPerSecond: Int,
             outboundLimitBytes: Int, joinTimeoutSeconds: Int, rateLimited: Bool, authors: AuthorHasher = AuthorHasher(),
-            makeOwnerKey: @escaping @Sendable () -> OwnerKey = { OwnerKey(bytes: Crypto.randomBytes(OwnerKey.byteCount)) }
+            makeOwnerKey: @escaping @Sendable () -> OwnerKey = { OwnerKey(bytes: Crypto.randomBytes(OwnerKey.byteCount)) },
+            makeNonce: @escaping @Sendable () -> [UInt8] = { Crypto.randomBytes(RoomEncryption.nonceByteCount) }
         ) {
             self.authors = authors
             self.makeOwnerKey = makeOwnerKey
+            self.makeNonce = makeNonce
             self.limits = limits
             self.clientLimits = clientLimits
             self.maxFrameBytes = maxFrameBytes
@@ -106,17 +110,24 @@ public struct ChatConnectionStateMachine {
         /// The keyed hash of the join's `authorKey` (``AuthorHasher``), stored with each message
         /// this member writes; nil: its messages have no author.
         public let authorHash: String?
-        public init(roomID: String, sessionID: String, username: String, features: ChatFeatures? = nil, authorHash: String? = nil) {
+        /// The verifier of the encrypted room's key this member proved; nil: a plain room, where
+        /// chat is text and images, never ciphertext (and the reverse in an encrypted one).
+        public let verifier: String?
+        public init(
+            roomID: String, sessionID: String, username: String, features: ChatFeatures? = nil, authorHash: String? = nil, verifier: String? = nil
+        ) {
             self.roomID = roomID
             self.sessionID = sessionID
             self.username = username
             self.features = features
             self.authorHash = authorHash
+            self.verifier = verifier
         }
         public static func == (a: Membership, b: Membership) -> Bool {
             a.roomID == b.roomID && a.sessionID == b.sessionID && a.username == b.username && a.features == b.features
-                && a.authorHash == b.authorHash
+                && a.authorHash == b.authorHash && a.verifier == b.verifier
         }
+        public var encrypted: Bool { verifier != nil }
         public var description: String { "\(username)@\(roomID)" }
 
         /// Whether this member is sent a frame that needs `features` (``StoredMessage/requires``).
@@ -168,6 +179,8 @@ public struct ChatConnectionStateMachine {
         var leaves: UInt8 = 0
         /// Uptime (ns) before which a `typing` is dropped: one per ``typingInterval``.
         var typingQuietUntil: UInt64 = 0
+        /// The nonce of the last `challenge`, until a join uses it (``RoomKeyProof``).
+        var challenge: [UInt8]? = nil
     }
 
     public enum Room: Equatable {
@@ -255,7 +268,7 @@ public struct ChatConnectionStateMachine {
     public enum JoinResult {
         case joined(messages: [StoredMessage], recovered: Bool?, moderation: JoinModeration = JoinModeration())
         case roomNotFound
-        case roomLocked
+        case refused(JoinRefusal)
         case failed(any Error)
     }
 

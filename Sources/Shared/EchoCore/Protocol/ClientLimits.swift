@@ -11,6 +11,8 @@ public struct ClientLimits: Sendable, Equatable {
     public var ratePerMinute: Int
     /// Messages that may be sent at once after a quiet period.
     public var rateBurst: Int
+    /// Bytes an encrypted room's chat ciphertext may decode to (``InputLimits/maxSealedChatBytes``).
+    public var ciphertextBytes: Int { imageBytes + InputLimits.sealedEditBytes }
 
     public init(messageLength: Int, imageBytes: Int, ratePerMinute: Int, rateBurst: Int) {
         self.messageLength = messageLength

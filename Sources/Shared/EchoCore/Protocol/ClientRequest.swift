@@ -22,12 +22,16 @@ public enum ClientRequest: Sendable, Equatable {
     case kick(ModerationRequest)
     /// The room's owner locks or unlocks the room (``ModerationRequest``).
     case lock(ModerationRequest)
+    /// Asks for a nonce to sign: the next join's proof of an encrypted room's key (``RoomKeyProof``).
+    case challenge
 }
 
 /// A `react`: the message, and one emoji (``InputRules/react(_:)``).
 public struct ReactRequest: Sendable, Equatable {
     public var messageID: StreamID
     public var emoji: String
+    /// `emoji` is an encrypted room's sealed token (base64url), not an emoji.
+    public var sealed = false
 }
 
 /// An owner's `kick` or `lock`: what it does, and the `ownerKey` that proves who asks.
@@ -46,6 +50,8 @@ public struct AmendRequest: Sendable, Equatable {
     public var messageID: StreamID
     public var text: String?
     public var clientID: String?
+    /// An encrypted room's edit: the new text, encrypted (then `text` is nil).
+    public var sealed: SealedPayload? = nil
 }
 
 public struct JoinRequest: Sendable, Equatable {
@@ -63,6 +69,9 @@ public struct JoinRequest: Sendable, Equatable {
     public var authorKey: AuthorKey? = nil
     /// The room's owner key, when the member holds it: the owner gets into a locked room.
     public var ownerKey: OwnerKey? = nil
+    /// `e2e`: the proof of an encrypted room's key; nil: the client joins as a plain member (and
+    /// an encrypted room refuses it).
+    public var keyProof: RoomKeyProof? = nil
 }
 
 public struct ChatRequest: Sendable, Equatable {
@@ -72,6 +81,8 @@ public struct ChatRequest: Sendable, Equatable {
     public var image: String?
     public var replyTo: ReplyReference?
     public var clientID: String?
+    /// An encrypted room's message (then `text`, `image` and `replyTo` are nil: they are inside).
+    public var sealed: SealedPayload? = nil
 }
 
 /// The message a chat answers, as the client quoted it (re-validated, preview shortened).
@@ -94,6 +105,15 @@ public struct InputLimits: Sendable, Equatable {
     public var minCreatedRoomIDLength = 8
     public var maxPreviewLength = 100
     public var maxClientIDLength = 64
+    /// The most bytes an encrypted edit's ciphertext may decode to: a 2,000-character text in
+    /// its JSON envelope, with room to spare for escapes.
+    public var maxSealedEditBytes = InputLimits.sealedEditBytes
+    public static let sealedEditBytes = 16384
+
+    /// The most bytes an encrypted chat's ciphertext may decode to: the largest image with an
+    /// edit's worth of text, reply and envelope (the image's raw bytes are encrypted, not a data
+    /// URL, so its base64url still fits a frame).
+    public var maxSealedChatBytes: Int { maxImageBytes + maxSealedEditBytes }
 
     public init() {}
 
@@ -135,6 +155,7 @@ extension ClientRequest {
         case "react": return .react(try InputRules.react(payload))
         case "kick": return .kick(try InputRules.kick(payload, limits: limits))
         case "lock": return .lock(try InputRules.lock(payload))
+        case "challenge": return .challenge
         default:
             throw ProtocolError(.unknownType, "Unknown message type \"\(type.prefix(40))\".")
         }
@@ -183,6 +204,14 @@ extension ClientRequest {
         var sessionId: String?
         var ownerKey: String?
         var locked: Bool?
+        var ciphertext: String?
+        var iv: String?
+        var e2e: KeyProof?
+    }
+
+    struct KeyProof: Decodable {
+        var verifier: String?
+        var proof: String?
     }
 
     struct Reply: Decodable {
@@ -234,9 +263,16 @@ public enum InputRules {
         }
         var ownerKey: OwnerKey? = nil
         if payload?.ownerKey != nil { ownerKey = try self.ownerKey(payload?.ownerKey) }
+        var keyProof: RoomKeyProof? = nil
+        if let e2e = payload?.e2e {
+            guard let verifier = e2e.verifier, let proof = e2e.proof, let parsed = RoomKeyProof(verifier: verifier, proof: proof) else {
+                throw ProtocolError(.invalidPayload, "e2e must hold a verifier (43 base64url characters) and a proof (86).")
+            }
+            keyProof = parsed
+        }
         return JoinRequest(
             roomID: roomID, username: username, action: action, since: since, features: try features(payload?.features), authorKey: authorKey,
-            ownerKey: ownerKey)
+            ownerKey: ownerKey, keyProof: keyProof)
     }
 
     /// `ownerKey`: the key a room's `session` gave its creator, in the same form as `authorKey`.
@@ -287,6 +323,13 @@ public enum InputRules {
             throw ProtocolError(.invalidPayload, "messageId must be a message id like 1700000000000-0.", clientID: clientID)
         }
         guard withText else { return AmendRequest(messageID: messageID, text: nil, clientID: clientID) }
+        if payload?.ciphertext != nil || payload?.iv != nil {
+            guard payload?.text == nil else {
+                throw ProtocolError(.invalidPayload, "An encrypted edit carries ciphertext and iv, not text.", clientID: clientID)
+            }
+            let sealed = try self.sealed(payload, maxBytes: limits.maxSealedEditBytes, clientID: clientID)
+            return AmendRequest(messageID: messageID, text: nil, clientID: clientID, sealed: sealed)
+        }
         guard let text = payload?.text, !isBlank(text) else {
             throw ProtocolError(.emptyMessage, "An edit needs text.", clientID: clientID)
         }
@@ -308,10 +351,39 @@ public enum InputRules {
         guard let raw = payload?.messageId, let messageID = StreamID(raw) else {
             throw ProtocolError(.invalidPayload, "messageId must be a message id like 1700000000000-0.")
         }
-        guard let emoji = payload?.emoji, isOneSymbol(emoji) else {
+        guard let emoji = payload?.emoji else {
             throw ProtocolError(.invalidPayload, "emoji must be one emoji of at most \(maxEmojiBytes) bytes.")
         }
-        return ReactRequest(messageID: messageID, emoji: emoji)
+        if isOneSymbol(emoji) { return ReactRequest(messageID: messageID, emoji: emoji) }
+        guard isSealedEmoji(emoji) else {
+            throw ProtocolError(.invalidPayload, "emoji must be one emoji of at most \(maxEmojiBytes) bytes.")
+        }
+        return ReactRequest(messageID: messageID, emoji: emoji, sealed: true)
+    }
+
+    /// An encrypted room's reaction token: base64url of an IV, the emoji (1 to
+    /// ``maxEmojiBytes`` bytes) and the tag (docs/protocol.md, End-to-end encrypted rooms).
+    static let sealedEmojiBytes = (RoomEncryption.ivByteCount + 1 + RoomEncryption.tagByteCount)...(RoomEncryption.ivByteCount + maxEmojiBytes + RoomEncryption.tagByteCount)
+
+    static func isSealedEmoji(_ text: String) -> Bool {
+        guard let count = Base64URL.decodedCount(text) else { return false }
+        return sealedEmojiBytes.contains(count)
+    }
+
+    /// `ciphertext` and `iv` of an encrypted chat or edit: canonical base64url, a 12-byte IV, and
+    /// a ciphertext of a tag and at least one byte, at most `maxBytes`.
+    static func sealed(_ payload: ClientRequest.Payload?, maxBytes: Int, clientID: String?) throws(ProtocolError) -> SealedPayload {
+        guard let ciphertext = payload?.ciphertext, let iv = payload?.iv, let size = Base64URL.decodedCount(ciphertext),
+              Base64URL.decodedCount(iv) == RoomEncryption.ivByteCount else {
+            throw ProtocolError(.invalidPayload, "ciphertext and iv must both be base64url (iv: 12 bytes).", clientID: clientID)
+        }
+        guard size > RoomEncryption.tagByteCount else {
+            throw ProtocolError(.emptyMessage, "The ciphertext is too short to hold a message.", clientID: clientID)
+        }
+        guard size <= maxBytes else {
+            throw ProtocolError(.messageTooLong, "An encrypted message can be at most \(maxBytes) bytes.", clientID: clientID)
+        }
+        return SealedPayload(ciphertext: ciphertext, iv: iv)
     }
 
     /// One visible grapheme of at most ``maxEmojiBytes`` bytes (see ``react(_:)``).
@@ -342,6 +414,14 @@ public enum InputRules {
     }
 
     private static func chatContent(_ payload: ClientRequest.Payload?, clientID: String?, limits: InputLimits) throws(ProtocolError) -> ChatRequest {
+        if payload?.ciphertext != nil || payload?.iv != nil {
+            // Everything a person wrote is inside: a plaintext field beside it would leak.
+            guard payload?.message == nil, payload?.image == nil, payload?.replyTo == nil else {
+                throw ProtocolError(.invalidPayload, "An encrypted message carries ciphertext and iv only (no message, image or replyTo).")
+            }
+            let sealed = try sealed(payload, maxBytes: limits.maxSealedChatBytes, clientID: clientID)
+            return ChatRequest(roomID: payload?.roomId, text: nil, image: nil, replyTo: nil, clientID: clientID, sealed: sealed)
+        }
         var text = payload?.message
         if let t = text, isBlank(t) { text = nil }
         let image = payload?.image.flatMap { $0.isEmpty ? nil : $0 }

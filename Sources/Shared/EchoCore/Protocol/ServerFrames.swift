@@ -6,9 +6,11 @@ public enum ServerFrames {
     /// `features`: what the join asked for and got; nil (no field) when it asked for nothing.
     /// `moderation` (members granted ``ChatFeatures/moderation`` only): whether the room is locked,
     /// and the `ownerKey` when this join created the room.
+    /// `encrypted`: the room is end-to-end encrypted (then `limits` also says how large a
+    /// ciphertext may be).
     public static func session(
         sessionID: String, roomID: String, username: String, limits: ClientLimits, features: ChatFeatures? = nil,
-        moderation: SessionModeration? = nil
+        encrypted: Bool = false, moderation: SessionModeration? = nil
     ) -> ByteBuffer {
         var w = JSONWriter(capacity: 256)
         w.beginObject()
@@ -22,7 +24,9 @@ public enum ServerFrames {
         w.key("imageBytes"); w.int(limits.imageBytes)
         w.key("ratePerMinute"); w.int(limits.ratePerMinute)
         w.key("rateBurst"); w.int(limits.rateBurst)
+        if encrypted { w.key("ciphertextBytes"); w.int(limits.ciphertextBytes) }
         w.endObject()
+        if encrypted { w.key("encrypted"); w.bool(true) }
         if let features {
             w.key("features")
             w.beginArray()
@@ -51,6 +55,16 @@ public enum ServerFrames {
         if let clientID = error.clientID {
             w.key("clientId"); w.string(clientID)
         }
+        w.endObject()
+        return w.buffer
+    }
+
+    /// `{"type":"challenge","nonce"}`: what the next join signs to prove an encrypted room's key.
+    public static func challenge(nonce: String) -> ByteBuffer {
+        var w = JSONWriter(capacity: 80)
+        w.beginObject()
+        w.key("type"); w.string("challenge")
+        w.key("nonce"); w.string(nonce)
         w.endObject()
         return w.buffer
     }
@@ -84,10 +98,19 @@ public enum ServerFrames {
     public static func chatBody(
         sender: String, sessionID: String, request: ChatRequest, timestamp: Int
     ) -> ByteBuffer {
-        var w = JSONWriter(capacity: 160 + (request.text?.utf8.count ?? 0) + (request.image?.utf8.count ?? 0))
+        var w = JSONWriter(capacity: 160 + (request.text?.utf8.count ?? 0) + (request.image?.utf8.count ?? 0) + (request.sealed?.ciphertext.utf8.count ?? 0))
         w.beginObject()
         w.key("sender"); w.string(sender)
         w.key("sessionId"); w.string(sessionID)
+        if let sealed = request.sealed {
+            // An encrypted room's message: what the person wrote, reply included, is inside.
+            w.key("ciphertext"); w.string(sealed.ciphertext)
+            w.key("iv"); w.string(sealed.iv)
+            w.key("timestamp"); w.int(timestamp)
+            w.key("clientId"); w.string(request.clientID)
+            w.endObject()
+            return w.buffer
+        }
         w.key("text"); w.string(request.text ?? "")
         w.key("image"); w.string(request.image)
         w.key("replyTo")
@@ -155,6 +178,18 @@ public enum ServerFrames {
         w.beginObject()
         w.key("messageId"); w.string(messageID.description)
         w.key("text"); w.string(text)
+        w.key("editedAt"); w.int(editedAt)
+        w.endObject()
+        return w.buffer
+    }
+
+    /// An encrypted room's edit as stored in the room's stream: `{"messageId","ciphertext","iv","editedAt"}`.
+    public static func editBody(messageID: StreamID, sealed: SealedPayload, editedAt: Int) -> ByteBuffer {
+        var w = JSONWriter(capacity: 96 + sealed.ciphertext.utf8.count)
+        w.beginObject()
+        w.key("messageId"); w.string(messageID.description)
+        w.key("ciphertext"); w.string(sealed.ciphertext)
+        w.key("iv"); w.string(sealed.iv)
         w.key("editedAt"); w.int(editedAt)
         w.endObject()
         return w.buffer

@@ -50,10 +50,22 @@ public struct StoredMessage: Sendable, Equatable {
 
 public enum JoinOutcome: Sendable, Equatable {
     case roomNotFound
-    /// The room is locked and this join may not pass (docs/protocol.md, Moderation).
-    case roomLocked
+    /// The room lets this join in no more than the ``JoinRefusal`` says.
+    case refused(JoinRefusal)
     /// `messages` oldest first; `recovered` is nil when the join asked for no resume.
     case joined(usersCount: Int, messages: [StoredMessage], recovered: Bool?, moderation: JoinModeration = JoinModeration())
+}
+
+/// Why a room that exists refused a join (the join script's word for it).
+public enum JoinRefusal: String, Sendable, Equatable {
+    /// Locked by its owner, and this join may not pass (docs/protocol.md, Moderation).
+    case locked
+    /// Encrypted, and the join proved no key.
+    case keyRequired = "keyrequired"
+    /// Encrypted with another key than the one the join proved.
+    case wrongKey = "badkey"
+    /// Plain, and the join proved a key: the client expected an encrypted room.
+    case notEncrypted = "plain"
 }
 
 /// A join's view of the room's moderation state (``JoinScript``).
@@ -129,7 +141,8 @@ public struct RoomStore: Sendable {
             eventPrefix: ServerFrames.systemEventPrefix(event: "join", username: request.username, sessionID: sessionID, timestamp: timestamp),
             since: request.since, historyLimit: configuration.historyLimit,
             presenceTTLMilliseconds: configuration.presenceTTLSeconds * 1000, roomTTLSeconds: configuration.roomTTLSeconds,
-            authorHash: gate.authorHash, newOwnerHash: gate.newOwnerHash, presentedOwnerHash: gate.presentedOwnerHash
+            authorHash: gate.authorHash, newOwnerHash: gate.newOwnerHash, presentedOwnerHash: gate.presentedOwnerHash,
+            verifier: request.keyProof?.verifier
         )
         return redis.run(call).map { outcome in
             // Not awaited: the index is not the member's business, and lives in another slot.
@@ -237,10 +250,11 @@ public struct RoomStore: Sendable {
 
     /// Moves this worker's members' presence expiry forward, re-adding any that Redis lost. The
     /// active-rooms index is the caller's, once per slice of rooms (``markActive(rooms:)``).
-    public func refreshPresence(room: String, members: [(sessionID: String, username: String)]) -> EventLoopFuture<Void> {
+    /// `verifier`: the room's key verifier when it is encrypted.
+    public func refreshPresence(room: String, members: [(sessionID: String, username: String)], verifier: String? = nil) -> EventLoopFuture<Void> {
         redis.run(PresenceRefreshScript(
             roomKeys: keys, room: room, members: members, presenceTTLMilliseconds: configuration.presenceTTLSeconds * 1000,
-            roomTTLSeconds: configuration.roomTTLSeconds
+            roomTTLSeconds: configuration.roomTTLSeconds, verifier: verifier
         ))
     }
 

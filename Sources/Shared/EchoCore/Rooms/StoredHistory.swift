@@ -32,15 +32,17 @@ import NIOCore
 /// or a reaction; chat without any is spliced as before.
 extension StoredMessage {
     static func messages(_ events: [RoomEvent]) -> [StoredMessage] {
-        var edits: [StreamID: (text: String, editedAt: Int)] = [:]
+        // The fields an edit replaces: `text` (or an encrypted room's `ciphertext` and `iv`) and `editedAt`.
+        var edits: [StreamID: [String: Any]] = [:]
         var deleted: Set<StreamID> = []
         var reactions: [StreamID: Reactions] = [:]
         for event in events {
             switch event {
             case .edit(_, let body):
-                guard let object = Self.object(body), let target = (object["messageId"] as? String).flatMap(StreamID.init),
-                      let text = object["text"] as? String else { continue }
-                edits[target] = (text, (object["editedAt"] as? Int) ?? 0)
+                guard var object = Self.object(body), let target = (object["messageId"] as? String).flatMap(StreamID.init),
+                      object["text"] is String || object["ciphertext"] is String else { continue }
+                object["messageId"] = nil
+                edits[target] = object
             case .delete(_, let body):
                 guard let target = (Self.object(body)?["messageId"] as? String).flatMap(StreamID.init) else { continue }
                 deleted.insert(target)
@@ -70,8 +72,7 @@ extension StoredMessage {
             }
             if deleted.contains(position.id) { continue }  // a delete that could not remove it: still deleted
             if let edit = edits[position.id], let rewritten = rewrite(body, { object in
-                object["text"] = edit.text
-                object["editedAt"] = edit.editedAt
+                object.merge(edit) { _, new in new }
             }) {
                 body = rewritten
             }

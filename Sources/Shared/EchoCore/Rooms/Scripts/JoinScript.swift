@@ -32,6 +32,9 @@ public struct JoinScript: RedisScriptCall {
     public var newOwnerHash: String? = nil
     /// The keyed hash of the `ownerKey` the join presented: the owner gets into a locked room.
     public var presentedOwnerHash: String? = nil
+    /// The verifier of the encrypted room's key this join proved (``RoomKeyProof``); nil: a plain
+    /// join, which an encrypted room refuses. A join that makes the room makes it encrypted with it.
+    public var verifier: String? = nil
 
     /// All in the room's slot in the tagged layout (the active-rooms index is ``ActiveRoomsScript``'s).
     public var keys: [String] {
@@ -43,21 +46,31 @@ public struct JoinScript: RedisScriptCall {
         [.string(action.rawValue), .string(sessionID), .string(username), .integer(presenceTTLMilliseconds),
          .integer(roomTTLSeconds), .bytes(session), .bytes(eventPrefix), .integer(historyLimit),
          .string(since?.description ?? ""), .string(roomKeys.publishCommand), .string(authorHash ?? ""), .string(newOwnerHash ?? ""),
-         .string(presentedOwnerHash ?? "")]
+         .string(presentedOwnerHash ?? ""),
+         .string(RoomEncryption.infoMarker(verifier: verifier))]
     }
 
     public static let script = RedisScript(name: "join", source: """
-        local exists = redis.call('EXISTS', KEYS[1]) == 1
+        local info = redis.call('GET', KEYS[1])
+        local exists = info ~= false
         if ARGV[1] == 'join' and not exists then return {'notfound'} end
         local created = 0
         local locked = 0
         if exists then
+          -- The room's key before its lock: a wrong key learns nothing more about the room.
+          local encrypted = string.sub(info, 1, 2) == 'v:'
+          if info ~= ARGV[14] then
+            if not encrypted then
+              if ARGV[14] ~= '1' then return {'refused', 'plain'} end
+            elseif ARGV[14] == '1' then return {'refused', 'keyrequired'}
+            else return {'refused', 'badkey'} end
+          end
           local mod = redis.call('HMGET', KEYS[8], 'locked', 'owner', 'a:' .. ARGV[11], 'k:' .. ARGV[11])
           if mod[1] then
             locked = 1
             local owner = mod[2] and ARGV[13] ~= '' and mod[2] == ARGV[13]
             local member = ARGV[1] == 'rejoin' and ARGV[11] ~= '' and mod[3] and not mod[4]
-            if not owner and not member then return {'locked'} end
+            if not owner and not member then return {'refused', 'locked'} end
           end
         else
           -- A new room (or one that expired): no owner, lock or record of an earlier one survives.
@@ -69,7 +82,7 @@ public struct JoinScript: RedisScriptCall {
         end
         \(LuaSnippets.now)
         local ttl = tonumber(ARGV[5])
-        redis.call('SET', KEYS[1], '1', 'EX', ttl)
+        redis.call('SET', KEYS[1], ARGV[14], 'EX', ttl)
         local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
         if #expired > 0 then
           redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
@@ -104,13 +117,13 @@ public struct JoinScript: RedisScriptCall {
         return {'ok', count, recovered, entries, created, locked}
         """)
 
-    /// `{'notfound'}` | `{'locked'}` | `{'ok', usersCount, recovered (-1 no since, 0, 1), entries,
+    /// `{'notfound'}` | `{'refused', why}` | `{'ok', usersCount, recovered (-1 no since, 0, 1), entries,
     /// created (1: this join made the room and its owner), locked}`; the entries are oldest first
     /// when recovered == 1, newest first otherwise.
     public func decode(_ reply: RESPValue) throws -> JoinOutcome {
         guard case .array(let parts) = reply, let status = parts.first?.string else { throw unexpected(reply) }
         if status == "notfound", parts.count == 1 { return .roomNotFound }
-        if status == "locked", parts.count == 1 { return .roomLocked }
+        if status == "refused", parts.count == 2, let why = parts[1].string.flatMap(JoinRefusal.init(rawValue:)) { return .refused(why) }
         guard status == "ok", parts.count == 6, let count = parts[1].int, let flag = parts[2].int,
               (-1...1).contains(flag), case .array = parts[3], let created = parts[4].int, let locked = parts[5].int else { throw unexpected(reply) }
         var events = RoomEvent.events(fromStream: parts[3])

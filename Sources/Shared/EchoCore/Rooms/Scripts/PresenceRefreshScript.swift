@@ -13,15 +13,18 @@ public struct PresenceRefreshScript: RedisScriptCall {
     public var members: [(sessionID: String, username: String)]
     public var presenceTTLMilliseconds: Int
     public var roomTTLSeconds: Int
+    /// The verifier of the room's key when it is encrypted: a Redis that lost the room gets it
+    /// back encrypted, not as a plain room anyone could join.
+    public var verifier: String? = nil
 
     public var keys: [String] {
         [roomKeys.members(room), roomKeys.usernames(room), roomKeys.info(room), roomKeys.primary(room), roomKeys.moderation(room)]
     }
 
-    /// The TTLs, then session id and username pairs.
+    /// The TTLs, the room's info marker, then session id and username pairs.
     public var arguments: [RESPArgument] {
-        var arguments: [RESPArgument] = [.integer(presenceTTLMilliseconds), .integer(roomTTLSeconds)]
-        arguments.reserveCapacity(2 + members.count * 2)
+        var arguments: [RESPArgument] = [.integer(presenceTTLMilliseconds), .integer(roomTTLSeconds), .string(RoomEncryption.infoMarker(verifier: verifier))]
+        arguments.reserveCapacity(3 + members.count * 2)
         for member in members {
             arguments.append(.string(member.sessionID))
             arguments.append(.string(member.username))
@@ -33,13 +36,13 @@ public struct PresenceRefreshScript: RedisScriptCall {
         \(LuaSnippets.now)
         local expiry = now + tonumber(ARGV[1])
         local ttl = tonumber(ARGV[2])
-        for i = 3, #ARGV, 2 do
+        for i = 4, #ARGV, 2 do
           redis.call('ZADD', KEYS[1], expiry, ARGV[i])
           redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
         end
         redis.call('EXPIRE', KEYS[1], ttl)
         redis.call('EXPIRE', KEYS[2], ttl)
-        redis.call('SET', KEYS[3], '1', 'EX', ttl)
+        redis.call('SET', KEYS[3], ARGV[3], 'EX', ttl)
         redis.call('EXPIRE', KEYS[4], ttl)
         redis.call('EXPIRE', KEYS[5], ttl)
         return 1
