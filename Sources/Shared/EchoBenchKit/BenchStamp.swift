@@ -120,7 +120,7 @@ public struct BenchStamp: Sendable, Equatable {
         var offset = 0
         while offset < bytes.count, let found = BenchBytes.firstIndex(of: marker, in: UnsafeRawBufferPointer(rebasing: bytes[offset...])) {
             let index = offset + found
-            if index >= anchor.count, bytes[(index - anchor.count)..<index].elementsEqual(anchor) { return index + marker.count }
+            if anchor.isEmpty || BenchBytes.matches(anchor, at: index - anchor.count, in: bytes) { return index + marker.count }
             offset = index + 1
         }
         return nil
