@@ -143,7 +143,7 @@ final class BenchConnectionHandler: ChannelInboundHandler {
     private func answerChallenge(nonce: String) {
         let seed = BenchKeyProof.seed(roomID: role.roomID)
         guard let publicKey = Crypto.ed25519PublicKey(seed: seed),
-              let signature = Crypto.ed25519Sign(seed: seed, message: BenchKeyProof.message(roomID: role.roomID, nonce: nonce))
+              let signature = Crypto.ed25519Sign(seed: seed, message: RoomEncryption.signedMessage(roomID: role.roomID, nonce: nonce))
         else {
             recorder.countError("ed25519 signing failed")
             giveUp("SIGNING_FAILED")

@@ -1,4 +1,5 @@
 @testable import EchoBenchKit
+import EchoCore
 import EchoTLS
 import Foundation
 import Testing
@@ -9,28 +10,16 @@ import Testing
 struct BenchEncryptionTests {
     // MARK: key proof and join
 
-    @Test func base64URLFollowsRFC4648WithoutPadding() {
-        // RFC 4648 §10's vectors, unpadded, and the two characters base64url changes.
-        let vectors = ["": "", "f": "Zg", "fo": "Zm8", "foo": "Zm9v", "foob": "Zm9vYg", "fooba": "Zm9vYmE", "foobar": "Zm9vYmFy"]
-        for (plain, encoded) in vectors { #expect(BenchBase64URL.encode(Array(plain.utf8)) == encoded) }
-        #expect(BenchBase64URL.encode([0xFB, 0xFF, 0xBF]) == "-_-_")
-        #expect(BenchBase64URL.encode(Array(repeating: 0xFF, count: 32)).count == 43)
-        #expect(BenchBase64URL.encode(Array(repeating: 0, count: 64)).count == 86)
-    }
-
-    @Test func randomBase64URLHasTheAskedLengthAndAlphabet() {
+    @Test func randomBase64URLHasTheAskedLengthAndIsCanonical() throws {
         var generator = SplitMix64(seed: 7)
         var bytes: [UInt8] = Array("x".utf8)
-        BenchBase64URL.appendRandom(count: 37, to: &bytes, using: &generator)
-        #expect(bytes.count == 38)
-        #expect(bytes.dropFirst().allSatisfy { BenchBase64URL.alphabet.contains($0) })
+        BenchChatRequest.appendRandomBase64URL(count: 36, to: &bytes, using: &generator)
+        #expect(bytes.count == 37)
+        let text = String(decoding: bytes.dropFirst(), as: UTF8.self)
+        #expect(try #require(Base64URL.decode(text)).count == 27)
         var other: [UInt8] = []
-        BenchBase64URL.appendRandom(count: 37, to: &other, using: &generator)
+        BenchChatRequest.appendRandomBase64URL(count: 36, to: &other, using: &generator)
         #expect(Array(bytes.dropFirst()) != other)
-    }
-
-    @Test func theSignedMessageBindsRoomAndNonce() {
-        #expect(BenchKeyProof.message(roomID: "bench1-0", nonce: "n0nce_-") == Array("echo-e2e-v1 join\nbench1-0\nn0nce_-".utf8))
     }
 
     @Test func eachRoomHasItsOwnFixedSeed() {
@@ -40,20 +29,26 @@ struct BenchEncryptionTests {
         #expect(BenchKeyProof.seed(roomID: "benchab-1") != seed)
     }
 
-    /// The proof the bench sends is one the server's check (OpenSSL's Ed25519, through the same
-    /// `Crypto` the worker uses) accepts for this room and nonce, and refuses for any other.
-    @Test func theProofVerifiesAgainstTheVerifierForThisChallengeOnly() throws {
+    /// The proof the bench sends (signed as the handler signs it) is one the server's own check
+    /// (`RoomKeyProof`, what a worker reads from a join's `e2e`) accepts for this room and
+    /// challenge, and refuses for any other.
+    @Test func theServersCheckAcceptsTheProofForThisChallengeOnly() throws {
         let room = "benchkey-3"
-        let nonce = BenchBase64URL.encode(Array(repeating: 0xA5, count: 32))
+        let nonceBytes = Array(repeating: UInt8(0xA5), count: RoomEncryption.nonceByteCount)
+        let nonce = Base64URL.encode(nonceBytes)
         let seed = BenchKeyProof.seed(roomID: room)
         let publicKey = try #require(Crypto.ed25519PublicKey(seed: seed))
-        let signature = try #require(Crypto.ed25519Sign(seed: seed, message: BenchKeyProof.message(roomID: room, nonce: nonce)))
+        let signature = try #require(Crypto.ed25519Sign(seed: seed, message: RoomEncryption.signedMessage(roomID: room, nonce: nonce)))
         let proof = BenchKeyProof(publicKey: publicKey, signature: signature)
         #expect(proof.verifier.count == 43 && proof.proof.count == 86)
-        #expect(proof.verifier == BenchBase64URL.encode(publicKey))
-        #expect(Crypto.ed25519Verify(publicKey: publicKey, signature: signature, message: BenchKeyProof.message(roomID: room, nonce: nonce)))
-        #expect(!Crypto.ed25519Verify(publicKey: publicKey, signature: signature, message: BenchKeyProof.message(roomID: "benchkey-4", nonce: nonce)))
-        #expect(!Crypto.ed25519Verify(publicKey: publicKey, signature: signature, message: BenchKeyProof.message(roomID: room, nonce: nonce + "A")))
+        let checked = try #require(RoomKeyProof(verifier: proof.verifier, proof: proof.proof))
+        #expect(checked.verifier == proof.verifier)
+        #expect(checked.proves(roomID: room, nonce: nonceBytes))
+        #expect(!checked.proves(roomID: "benchkey-4", nonce: nonceBytes))
+        #expect(!checked.proves(roomID: room, nonce: Array(repeating: 0xA4, count: RoomEncryption.nonceByteCount)))
+        // Another room's members prove another key.
+        let other = try #require(Crypto.ed25519PublicKey(seed: BenchKeyProof.seed(roomID: "benchkey-4")))
+        #expect(other != publicKey)
     }
 
     static func json(_ bytes: [UInt8]) throws -> [String: Any] {
@@ -103,9 +98,10 @@ struct BenchEncryptionTests {
         // As long as the plain run's text, in whole base64url quads, never under 17 decoded bytes;
         // a stamp (here 32 characters) longer than that is written whole.
         #expect(ciphertext.utf8.count == max(BenchChatRequest.ciphertextLength(messageSize: messageSize), 32))
-        #expect(ciphertext.utf8.count % 4 == 0 && ciphertext.utf8.count * 3 / 4 >= 17)
-        #expect(ciphertext.utf8.allSatisfy { BenchBase64URL.alphabet.contains($0) })
-        #expect(iv.utf8.count == 16 && iv.utf8.allSatisfy { BenchBase64URL.alphabet.contains($0) })
+        // Canonical base64url as the server reads it, of at least a tag and a byte; a 12-byte IV.
+        #expect(ciphertext.utf8.count % 4 == 0)
+        #expect(try #require(Base64URL.decodedCount(ciphertext)) >= RoomEncryption.tagByteCount + 1)
+        #expect(iv.utf8.count == 16 && Base64URL.decode(iv)?.count == RoomEncryption.ivByteCount)
         #expect(ciphertext.hasPrefix("_b_42_1234567_m_987654321012345_"))
 
         // The stamp comes back out of the frame the server fans out.

@@ -1,3 +1,5 @@
+import EchoCore
+
 /// The chats one connection sends: a stamped text in a plain room, or in an encrypted room a
 /// stamped `ciphertext` with an `iv`, both written into a reused buffer without any JSON encoder.
 ///
@@ -15,10 +17,11 @@ public struct BenchChatRequest: Sendable {
     /// The ciphertext's bytes after the stamp (encrypted only).
     let padding: [UInt8]
 
-    /// Characters in an `iv`: 12 bytes, base64url.
-    public static let ivLength = 16
-    /// The shortest ciphertext the server takes decodes to 17 bytes (a 16-byte tag and one byte).
-    public static let minimumCiphertextLength = 24
+    /// Characters in an `iv`: 12 bytes, base64url (16).
+    public static let ivLength = RoomEncryption.ivByteCount * 4 / 3
+    /// The shortest ciphertext the server takes decodes to a tag and one byte: whole quads of 3
+    /// bytes each (24 characters).
+    public static let minimumCiphertextLength = (RoomEncryption.tagByteCount + 1 + 2) / 3 * 4
     static let ivKey = Array(#"","iv":""#.utf8)
     static let suffix = Array(#""}}"#.utf8)
 
@@ -28,7 +31,7 @@ public struct BenchChatRequest: Sendable {
             size = Self.ciphertextLength(messageSize: messageSize)
             prefix = Array(#"{"type":"chat","payload":{"roomId":"\#(roomID)","ciphertext":""#.utf8)
             var padding: [UInt8] = []
-            BenchBase64URL.appendRandom(count: size, to: &padding, using: &generator)
+            Self.appendRandomBase64URL(count: size, to: &padding, using: &generator)
             self.padding = padding
         } else {
             size = messageSize
@@ -58,7 +61,25 @@ public struct BenchChatRequest: Sendable {
         let over = (bytes.count - start) % 4
         if over > 0 { bytes.append(contentsOf: padding[..<(4 - over)]) }
         bytes.append(contentsOf: Self.ivKey)
-        BenchBase64URL.appendRandom(count: Self.ivLength, to: &bytes, using: &generator)
+        Self.appendRandomBase64URL(count: Self.ivLength, to: &bytes, using: &generator)
         bytes.append(contentsOf: Self.suffix)
+    }
+
+    static let base64URLAlphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+
+    /// Appends `count` random base64url characters: the text of `count * 6` random bits. A length
+    /// that is a multiple of 4 decodes to whole bytes whatever the characters, so no unused bits
+    /// can make it non-canonical (the server takes only canonical base64url).
+    static func appendRandomBase64URL(count: Int, to bytes: inout [UInt8], using generator: inout some RandomNumberGenerator) {
+        var remaining = count
+        while remaining > 0 {
+            // Ten characters from each 64-bit draw.
+            var word = generator.next()
+            for _ in 0..<Swift.min(10, remaining) {
+                bytes.append(base64URLAlphabet[Int(word & 0x3F)])
+                word >>= 6
+            }
+            remaining -= Swift.min(10, remaining)
+        }
     }
 }

@@ -1,7 +1,10 @@
+import EchoCore
+
 /// The `e2e` object of a join into an end-to-end encrypted room (docs/protocol.md): the room's
 /// verifier (an Ed25519 public key) and a proof that the joiner holds its private key (the
-/// signature of the connection's challenge). echo-bench proves keys like Echo's page does; the
-/// signing itself is OpenSSL's (`Crypto.ed25519Sign` in the Bench target), this type is the text.
+/// signature of ``RoomEncryption/signedMessage(roomID:nonce:)``, the connection's challenge).
+/// echo-bench proves keys like Echo's page does; the signing itself is OpenSSL's
+/// (`Crypto.ed25519Sign` in the Bench target), this type is the text.
 public struct BenchKeyProof: Sendable, Equatable {
     /// base64url of the 32-byte public key (43 characters).
     public var verifier: String
@@ -10,8 +13,8 @@ public struct BenchKeyProof: Sendable, Equatable {
 
     public init(publicKey: [UInt8], signature: [UInt8]) {
         precondition(publicKey.count == 32 && signature.count == 64, "an Ed25519 public key is 32 bytes, a signature 64")
-        verifier = BenchBase64URL.encode(publicKey)
-        proof = BenchBase64URL.encode(signature)
+        verifier = Base64URL.encode(publicKey)
+        proof = Base64URL.encode(signature)
     }
 
     /// The room's private key (Ed25519 seed). A page derives it from the link's secret (HKDF,
@@ -31,11 +34,5 @@ public struct BenchKeyProof: Sendable, Equatable {
             for shift in stride(from: 56, through: 0, by: -8) { seed.append(UInt8(truncatingIfNeeded: word >> UInt64(shift))) }
         }
         return seed
-    }
-
-    /// What the joiner signs: UTF-8 `"echo-e2e-v1 join\n" + roomId + "\n" + nonce`, the nonce as
-    /// the base64url text the server sent (it binds the proof to this room and this challenge).
-    public static func message(roomID: String, nonce: String) -> [UInt8] {
-        Array("echo-e2e-v1 join\n\(roomID)\n\(nonce)".utf8)
     }
 }
