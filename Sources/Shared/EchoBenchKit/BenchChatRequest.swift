@@ -4,9 +4,10 @@ import EchoCore
 /// stamped `ciphertext` with an `iv`, both written into a reused buffer without any JSON encoder.
 ///
 /// An encrypted chat's ciphertext is as long on the wire as the plain run's text (`messageSize`
-/// characters, rounded up to whole base64url quads), so S1 with and without encryption moves the
-/// same chat bytes and differs by the `iv` field only: what is compared is the server's handling
-/// of an encrypted room, not a larger payload. The server never decrypts, so the bytes after the
+/// characters, rounded up to whole base64url quads): the request grows by its `iv`, and the frame
+/// members receive is as long as a plain one within a few bytes (`ciphertext`, `iv` where a plain
+/// frame has `text`, `image`, `replyTo`). What S1 compares is the server's handling of an
+/// encrypted room, not a larger payload. The server never decrypts, so the bytes after the
 /// stamp only need to be base64url; they are random, like a real ciphertext.
 public struct BenchChatRequest: Sendable {
     public let encrypted: Bool
