@@ -89,6 +89,35 @@ def test_suite_runs_a_tls_row_against_echo_serving_tls(tmp_path):
     assert report.count("_No successful run._") == 15
 
 
+def test_s1_in_encrypted_rooms_runs_beside_plain_s1(tmp_path):
+    """S1-e2e against the real server: every member proves the room's key and every chat is a
+    ciphertext (a join without the proof would be KEY_REQUIRED, a plain chat INVALID_PAYLOAD), and
+    the report puts it beside plain S1."""
+    command, err = suite(tmp_path, "--only", "S1,S1-e2e")
+    try:
+        with err.open("w") as log:
+            result = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=log, timeout=240)
+    finally:
+        leftover = [pid for pid in started_pids(err.read_text()) if running(pid)]
+        for pid in leftover:
+            os.kill(pid, signal.SIGKILL)
+    text = err.read_text()
+    assert result.returncode == 0, text[-3000:]
+    assert not leftover
+    assert len(started_pids(text)) == 4, text  # redis-server, echo, the two generators
+
+    report = (tmp_path / "report.md").read_text()
+    section = report.split("## S1 in end-to-end encrypted rooms: 1 room × 100 members", 1)[1].split("\n## ", 1)[0]
+    assert " --encrypted --url ws://127.0.0.1:$PORT/ws " in section
+    assert "| connections joined | 100 |" in section, section
+    assert "| lost | 0 |" in section and "| send errors | 0 |" in section, section
+    assert re.search(r"\| deliveries/s \| [\d,]+ \|", section), section
+    table = report.split("## End-to-end encryption (issue 14)\n", 1)[1].split("\n## ", 1)[0]
+    assert re.search(r"\| deliveries/s \| [\d,]+ \| [\d,]+ \| [\d.]+ × \|", table), table
+    assert re.search(r"\| latency p99 \| [\d.,]+ ms \| [\d.,]+ ms \| [\d.]+ × \|", table), table
+    assert "| lost | 0 | 0 |  |" in table, table
+
+
 BROWSER_SECTION = "## End-to-end encryption in Chromium: a 3 MiB image and a 1,000-message history, encrypted and decrypted by the page\n"
 
 

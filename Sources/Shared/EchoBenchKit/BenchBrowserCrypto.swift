@@ -67,8 +67,8 @@ public struct BenchBrowserCrypto: Sendable, Equatable, Codable {
             "| decrypt \(BenchFigure.fixed(Double(Self.historyMessages), 0)) history messages (~100-byte texts) | \(ms(historyDecryptMilliseconds)) | \(perMessage(historyDecryptMilliseconds)) |",
             "",
             "What the page itself spends on end-to-end encryption (web/crypto.js: AES-256-GCM through WebCrypto) in",
-            "headless Chromium \(chromium): a sender waits the encryption before a 3 MiB image leaves, a receiver the",
-            "decryption before it shows; a join decrypts its whole history. The server does none of this.",
+            "headless Chromium \(chromium): a sender waits for the encryption before a 3 MiB image leaves, a receiver for",
+            "the decryption before it shows, and a join decrypts its whole history. The server does none of this.",
         ].joined(separator: "\n")
     }
 }
