@@ -67,6 +67,12 @@ final class SuiteRunner {
                     for id in stage.scenarioIDs { try await runScenario(id, run: run) }
                     stopEcho()
                 }
+            } else if stage.interleaved {
+                try await startEcho(workers: stage.workers, tls: stage.tls, settings: stage.settings)
+                for run in 1...plan.runs {
+                    for id in stage.scenarioIDs { try await runScenario(id, run: run) }
+                }
+                stopEcho()
             } else {
                 try await startEcho(workers: stage.workers, tls: stage.tls, settings: stage.settings)
                 for id in stage.scenarioIDs {

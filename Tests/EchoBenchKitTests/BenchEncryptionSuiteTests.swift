@@ -18,9 +18,12 @@ struct BenchEncryptionSuiteTests {
         #expect(e2e.load == .generator(plain + ["--encrypted"]))
         #expect(e2e.workers == 2 && !e2e.tls)
         #expect(e2e.commandLine.hasPrefix("echo-bench fanout --connections 100 --rooms 1 --window 4 --message-size 100 --duration 10 --warmup 2 --encrypted --url ws://"))
-        // Same server as S1, one after the other.
-        #expect(plan.stages.first?.scenarioIDs.prefix(2) == ["S1", "S1-e2e"])
-        #expect(BenchSuitePlan(quick: true, only: ["S1-e2e"]).stages == [BenchSuitePlan.Stage(workers: 2, freshServerPerRun: false, scenarioIDs: ["S1-e2e"])])
+        // Same server as S1, their runs alternating.
+        #expect(plan.stages.first == BenchSuitePlan.Stage(workers: 2, freshServerPerRun: false, scenarioIDs: ["S1", "S1-e2e"], interleaved: true))
+        #expect(plan.stages.filter(\.interleaved).count == 1)
+        #expect(BenchSuitePlan(quick: true, only: ["S1-e2e"]).stages == [
+            BenchSuitePlan.Stage(workers: 2, freshServerPerRun: false, scenarioIDs: ["S1-e2e"], interleaved: true),
+        ])
     }
 
     @Test func theBrowserRowRunsItsScriptWithoutAServer() throws {

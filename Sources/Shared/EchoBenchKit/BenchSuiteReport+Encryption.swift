@@ -21,7 +21,8 @@ extension BenchSuiteReport {
             "",
             "S1 encrypted is S1 in an end-to-end encrypted room: each member proves the room's key at join (challenge,",
             "Ed25519 signature) and every chat carries a ciphertext as long as S1's text plus a 12-byte IV, which the",
-            "server stores and fans out without reading. The encrypted row runs right after the plain one on the same server.",
+            "server stores and fans out without reading. The two run alternately on one server (S1, S1 encrypted, S1, ...),",
+            "so a drift of the machine during the runs weighs on both alike.",
         ]
         switch browserCrypto {
         case .measured(let crypto):
