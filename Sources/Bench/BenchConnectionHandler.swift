@@ -1,8 +1,10 @@
 import EchoBenchKit
 import EchoCore
+import EchoTLS
 import NIOCore
 
-/// One benchmark client, the only handler in its pipeline: upgrades to WebSocket, joins its room,
+/// One benchmark client, the only handler in its pipeline: upgrades to WebSocket, joins its room
+/// (an end-to-end encrypted one with `--encrypted`: challenge, then a join proving the room's key),
 /// sends stamped chat messages when it is a sender, and books every delivery in its loop's
 /// ``LoopRecorder``.
 ///
@@ -28,6 +30,8 @@ final class BenchConnectionHandler: ChannelInboundHandler {
 
     private enum State {
         case upgrading
+        /// Encrypted rooms: the challenge was asked for, the join waits for its nonce.
+        case awaitingChallenge
         case awaitingSession
         case awaitingHistory
         case joined
@@ -38,6 +42,8 @@ final class BenchConnectionHandler: ChannelInboundHandler {
     private let recorder: LoopRecorder
     private let rooms: BenchRoomRegistry
     private let joinAction: String
+    /// Joins an encrypted room and sends ciphertext chats.
+    private let encrypted: Bool
     /// Succeeds with the clock reading at which `history` arrived; fails when the server refuses.
     private let joined: EventLoopPromise<UInt64>
     private let target: BenchTarget
@@ -57,17 +63,18 @@ final class BenchConnectionHandler: ChannelInboundHandler {
     private(set) var hasUnflushedWrites = false
     /// True between `channelRead` and `channelReadComplete`.
     private var reading = false
-    /// `{"type":"chat","payload":{"roomId":"<room>","message":"` – the fixed start of every send.
-    private let chatPrefix: [UInt8]
-    private static let chatSuffix: [UInt8] = Array("\"}}".utf8)
+    private let chat: BenchChatRequest
+    /// Where this connection's stamps are in the chats it receives.
+    private let stamps: BenchStamp.Encoding
     private var scratch: [UInt8] = []
     /// Where outgoing frames are assembled.
     private var frameBytes: [UInt8] = []
 
     init(
-        role: Role, recorder: LoopRecorder, rooms: BenchRoomRegistry, joinAction: String,
+        role: Role, recorder: LoopRecorder, rooms: BenchRoomRegistry, joinAction: String, encrypted: Bool,
         target: BenchTarget, maxFrameSize: Int, resumesTLS: Bool = false, joined: EventLoopPromise<UInt64>
     ) {
+        self.encrypted = encrypted
         self.resumesTLS = resumesTLS
         self.role = role
         self.recorder = recorder
@@ -78,8 +85,9 @@ final class BenchConnectionHandler: ChannelInboundHandler {
         self.joined = joined
         upgradeKey = BenchWire.upgradeKey(recorder.maskKeys.next(), recorder.maskKeys.next())
         trackers = Array(repeating: BenchSequenceTracker(), count: role.members)
-        chatPrefix = Array("{\"type\":\"chat\",\"payload\":{\"roomId\":\"\(role.roomID)\",\"message\":\"".utf8)
-        scratch.reserveCapacity(recorder.settings.messageSize + 64)
+        chat = BenchChatRequest(roomID: role.roomID, messageSize: recorder.settings.messageSize, encrypted: encrypted, using: &recorder.maskKeys)
+        stamps = encrypted ? .ciphertext : .text
+        scratch.reserveCapacity(chat.size + 128)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -114,12 +122,35 @@ final class BenchConnectionHandler: ChannelInboundHandler {
         target.host.contains(":") ? "[\(target.host)]:\(target.port)" : "\(target.host):\(target.port)"
     }
 
-    private func sendJoin() {
-        let join = "{\"type\":\"join\",\"payload\":{\"roomId\":\"\(role.roomID)\",\"username\":\"\(role.username)\",\"action\":\"\(joinAction)\"}}"
-        scratch.removeAll(keepingCapacity: true)
-        scratch.append(contentsOf: join.utf8)
-        write(opcode: BenchWire.opcodeText, payload: scratch)
+    /// The join, or in an encrypted room first the challenge its join must answer.
+    private func startJoining() {
+        if encrypted {
+            state = .awaitingChallenge
+            write(opcode: BenchWire.opcodeText, payload: BenchRequest.challenge)
+            flush()
+        } else {
+            state = .awaitingSession
+            sendJoin(proof: nil)
+        }
+    }
+
+    private func sendJoin(proof: BenchKeyProof?) {
+        write(opcode: BenchWire.opcodeText, payload: BenchRequest.join(roomID: role.roomID, username: role.username, action: joinAction, proof: proof))
         flush()
+    }
+
+    /// Signs the challenge with the room's key, as a page holding the room's link does.
+    private func answerChallenge(nonce: String) {
+        let seed = BenchKeyProof.seed(roomID: role.roomID)
+        guard let publicKey = Crypto.ed25519PublicKey(seed: seed),
+              let signature = Crypto.ed25519Sign(seed: seed, message: RoomEncryption.signedMessage(roomID: role.roomID, nonce: nonce))
+        else {
+            recorder.countError("ed25519 signing failed")
+            giveUp("SIGNING_FAILED")
+            return
+        }
+        state = .awaitingSession
+        sendJoin(proof: BenchKeyProof(publicKey: publicKey, signature: signature))
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -156,8 +187,7 @@ final class BenchConnectionHandler: ChannelInboundHandler {
                 return
             case .accepted(let headerLength):
                 buffer.moveReaderIndex(forwardBy: headerLength)
-                state = .awaitingSession
-                sendJoin()
+                startJoining()
             }
         }
         // Every whole frame in the buffer; the start of an unfinished one waits for the next read.
@@ -182,7 +212,7 @@ final class BenchConnectionHandler: ChannelInboundHandler {
         switch opcode {
         case BenchWire.opcodeText:
             let kind = payload.withUnsafeReadableBytes {
-                BenchFrame.classify($0, expectingHistory: state == .awaitingHistory)
+                BenchFrame.classify($0, expectingHistory: state == .awaitingHistory, stamps: stamps)
             }
             handle(kind)
         case BenchWire.opcodePing:
@@ -234,6 +264,8 @@ final class BenchConnectionHandler: ChannelInboundHandler {
             if role.isSender, stamp.sender == role.memberIndex, outcome != .duplicate {
                 acknowledged()
             }
+        case .challenge(let nonce):
+            if state == .awaitingChallenge { answerChallenge(nonce: nonce) }
         case .session:
             if state == .awaitingSession { state = .awaitingHistory }
         case .history:
@@ -241,7 +273,7 @@ final class BenchConnectionHandler: ChannelInboundHandler {
         case .error(let code):
             recorder.countError(code)
             switch state {
-            case .upgrading, .awaitingSession, .awaitingHistory:
+            case .upgrading, .awaitingChallenge, .awaitingSession, .awaitingHistory:
                 giveUp(code)
             case .joined:
                 // A refused send will never echo back: free its window slot so saturation goes on.
@@ -276,7 +308,7 @@ final class BenchConnectionHandler: ChannelInboundHandler {
         case .upgrading where target.tls && !tlsReady:
             // TLSHandler logs the reason (a certificate refused, a protocol error) at debug: DEBUG=1.
             joined.fail(BenchJoinError(code: "TLS_HANDSHAKE_FAILED"))
-        case .upgrading, .awaitingSession, .awaitingHistory:
+        case .upgrading, .awaitingChallenge, .awaitingSession, .awaitingHistory:
             joined.fail(BenchJoinError(code: "CLOSED"))
         case .closed:
             break
@@ -306,10 +338,7 @@ final class BenchConnectionHandler: ChannelInboundHandler {
         let stamp = BenchStamp(sender: role.memberIndex, sequence: nextSequence, measured: measured, sentAtNanoseconds: BenchClock.nanoseconds())
         nextSequence += 1
         inFlight += 1
-        scratch.removeAll(keepingCapacity: true)
-        scratch.append(contentsOf: chatPrefix)
-        stamp.write(into: &scratch, size: recorder.settings.messageSize)
-        scratch.append(contentsOf: Self.chatSuffix)
+        chat.write(stamp, into: &scratch, using: &recorder.maskKeys)
         if measured {
             recorder.counts.sent += 1
             recorder.counts.expected += rooms.members(role.roomIndex)

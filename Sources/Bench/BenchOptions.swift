@@ -40,6 +40,9 @@ struct BenchOptions: ParsableArguments {
     @Option(help: "Join action: create or join.")
     var joinAction = "create"
 
+    @Flag(help: "Join end-to-end encrypted rooms (challenge, then a join proving the room's Ed25519 key); fanout sends ciphertext chats as long as --message-size.")
+    var encrypted = false
+
     @Flag(help: "Speak TLS to every --url, as if it were wss://.")
     var tls = false
 
@@ -104,7 +107,7 @@ struct BenchOptions: ParsableArguments {
             connectConcurrency: connectConcurrency ?? self.connectConcurrency,
             connectTimeout: .milliseconds(Int64(connectTimeout * 1000)),
             joinTimeout: .milliseconds(Int64(joinTimeout * 1000)),
-            eventLoops: eventLoops, roomPrefix: resolvedRoomPrefix, joinAction: joinAction, tls: tlsSettings())
+            eventLoops: eventLoops, roomPrefix: resolvedRoomPrefix, joinAction: joinAction, encrypted: encrypted, tls: tlsSettings())
     }
 
     var sampler: ProcessSampler { ProcessSampler(serverPID: serverPid, redisPIDs: redisPid) }
@@ -118,6 +121,7 @@ struct BenchOptions: ParsableArguments {
             "connectConcurrency": String(connectConcurrency),
         ]
         if let serverPid { result["serverPid"] = String(serverPid) }
+        if encrypted { result["encrypted"] = "end-to-end encrypted rooms (ciphertext chats, key proof at join)" }
         if targets.contains(where: \.tls) {
             let check = tlsCa.map { "verified against \($0)" } ?? "unverified"
             result["tls"] = "\(check), SNI \(tlsServerName)\(tlsResume ? ", resuming sessions" : "")"

@@ -20,6 +20,8 @@ final class BenchRun: Sendable {
         var eventLoops: Int
         var roomPrefix: String
         var joinAction: String
+        /// Rooms are end-to-end encrypted: joins prove the room's key, chats carry ciphertext.
+        var encrypted: Bool
         /// Set when a target is `wss://`.
         var tls: BenchTLS?
     }
@@ -142,11 +144,12 @@ final class BenchRun: Sendable {
             username: "u\(connection)", isSender: plan.isSender(connection))
         let rooms = self.rooms
         let joinAction = settings.joinAction
+        let encrypted = settings.encrypted
         let channels = self.channels
         let resume = settings.tls?.resume ?? false
         return connector.connect(connection: connection, on: loop, session: { resume ? recorder.value.tlsSession : nil }) { target, maxFrameSize, joined in
             BenchConnectionHandler(
-                role: role, recorder: recorder.value, rooms: rooms, joinAction: joinAction,
+                role: role, recorder: recorder.value, rooms: rooms, joinAction: joinAction, encrypted: encrypted,
                 target: target, maxFrameSize: maxFrameSize, resumesTLS: resume, joined: joined)
         }.flatMap { pending in
             channels.withLockedValue { $0.append(pending.channel) }

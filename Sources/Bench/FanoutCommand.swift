@@ -22,7 +22,7 @@ struct FanoutCommand: AsyncParsableCommand {
     @Option(help: "Saturate: messages each sender keeps in flight (sent, not yet echoed back).")
     var window = 4
 
-    @Option(help: "Chat text length in bytes (at least the ~40-byte stamp).")
+    @Option(help: "Chat text length in bytes (at least the ~40-byte stamp); with --encrypted, the ciphertext's length in base64url characters (rounded up to a multiple of 4).")
     var messageSize = 100
 
     @Option(help: "Seconds of measurement.")

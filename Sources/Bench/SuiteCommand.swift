@@ -7,7 +7,7 @@ import Logging
 import Glibc
 #endif
 
-/// `echo-bench suite`: the standard scenarios S1–S5 (and S1, S3, S4 over TLS) against a private
+/// `echo-bench suite`: the standard scenarios S1–S5 (and S1, S3, S4 over TLS, S1 in encrypted rooms) against a private
 /// Redis and `echo`, three runs each, and S6 against one Redis and a Redis Cluster, and BENCHMARKS.md with the median and spread of every
 /// figure. `make bench` builds the release binaries and calls it (scripts/bench.sh);
 /// docs/benchmarks.md explains the method.
@@ -22,7 +22,7 @@ struct SuiteCommand: AsyncParsableCommand {
     @Option(help: "Runs per scenario (default 3, quick 1).")
     var runs: Int?
 
-    @Option(help: "Run only these scenarios (comma-separated ids: S1, S2-10k, S2-20k, S3, S4, S5-S1-w1, S5-S2-w1, S1-tls, S1-tls-compact, S3-tls, S3-tls-compact, S4-tls, S4-tls-resumed, S6).")
+    @Option(help: "Run only these scenarios (comma-separated ids: S1, S1-e2e, S2-10k, S2-20k, S3, S4, S5-S1-w1, S5-S2-w1, S1-tls, S1-tls-compact, S3-tls, S3-tls-compact, S4-tls, S4-tls-resumed, S6, E2E-browser).")
     var only: String?
 
     @Option(help: "Where to write the report.")
@@ -36,6 +36,9 @@ struct SuiteCommand: AsyncParsableCommand {
 
     @Option(help: "redis-cli, to create S6's cluster: a path, or a name looked up in PATH.")
     var redisCli = "redis-cli"
+
+    @Option(help: "The script timing the page's crypto in Chromium (E2E-browser); its repository's .venv/bin/python3 runs it when there is one.")
+    var browserScript = BenchSuitePlan.browserCryptoScript
 
     func validate() throws {
         if let runs, runs < 1 { throw ValidationError("--runs must be at least 1") }
@@ -62,7 +65,8 @@ struct SuiteCommand: AsyncParsableCommand {
         guard let work = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }).map({ String(cString: $0) }) else {
             throw BenchFailure(description: "cannot create a directory under /tmp")
         }
-        let paths = SuiteRunner.Paths(bench: bench, echo: echoPath, redisServer: redisPath, redisCLI: SuiteExecutable.find(redisCli), work: work)
+        let paths = SuiteRunner.Paths(
+            bench: bench, echo: echoPath, redisServer: redisPath, redisCLI: SuiteExecutable.find(redisCli), browserScript: browserScript, work: work)
         try FileManager.default.createDirectory(atPath: paths.results, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: paths.logs, withIntermediateDirectories: true)
 
@@ -84,7 +88,7 @@ struct SuiteCommand: AsyncParsableCommand {
         formatter.dateFormat = "yyyy-MM-dd HH:mm 'UTC'"
         let report = BenchSuiteReport(
             plan: plan, machine: .probe(redisServer: redisPath, loadBefore: runner.loadBefore), generatedAt: formatter.string(from: Date()),
-            results: runner.results, workDirectory: work, scaling: runner.scaling)
+            results: runner.results, workDirectory: work, scaling: runner.scaling, browserCrypto: runner.browserCrypto)
         let text = report.markdown()
         try text.write(toFile: out, atomically: true, encoding: .utf8)
         FileHandle.standardError.write(Data(text.utf8))

@@ -13,6 +13,8 @@ final class SuiteRunner {
         var redisServer: String
         /// redis-cli, for S6's `--cluster create`; nil when not installed (S6 then runs one Redis only).
         var redisCLI: String?
+        /// E2E-browser's script; its repository's `.venv/bin/python3` runs it when there is one.
+        var browserScript: String
         /// Temporary directory for the raw reports (`results/`) and logs (`logs/`).
         var work: String
         var results: String { work + "/results" }
@@ -25,6 +27,8 @@ final class SuiteRunner {
     private(set) var results: [String: [BenchReport]] = [:]
     /// S6: one run per Redis layout.
     private(set) var scaling: [BenchScalingRun] = []
+    /// E2E-browser, once it ran (or found it could not).
+    private(set) var browserCrypto: BenchBrowserCryptoOutcome?
     private(set) var loadBefore = ""
 
     private var redis: SuiteProcess?
@@ -50,10 +54,12 @@ final class SuiteRunner {
     }
 
     func run() async throws {
-        try startRedis()
+        if plan.stages.contains(where: \.needsServer) { try startRedis() }
         loadBefore = BenchMachine.currentLoad()
         for stage in plan.stages {
-            if stage.serverPerLayout {
+            if !stage.needsServer {
+                for id in stage.scenarioIDs { try await runScenario(id, run: 1) }
+            } else if stage.serverPerLayout {
                 for id in stage.scenarioIDs { try await runScaling(id, workers: stage.workers) }
             } else if stage.freshServerPerRun {
                 for run in 1...plan.runs {
@@ -61,6 +67,12 @@ final class SuiteRunner {
                     for id in stage.scenarioIDs { try await runScenario(id, run: run) }
                     stopEcho()
                 }
+            } else if stage.interleaved {
+                try await startEcho(workers: stage.workers, tls: stage.tls, settings: stage.settings)
+                for run in 1...plan.runs {
+                    for id in stage.scenarioIDs { try await runScenario(id, run: run) }
+                }
+                stopEcho()
             } else {
                 try await startEcho(workers: stage.workers, tls: stage.tls, settings: stage.settings)
                 for id in stage.scenarioIDs {
@@ -88,6 +100,9 @@ final class SuiteRunner {
             report = try await runIdle(idle, run: run)
             try await SuiteInterrupt.sleep(seconds: 3)
         case .scaling:
+            report = nil
+        case .browserCrypto:
+            browserCrypto = try await runBrowserCrypto()
             report = nil
         }
         if let report { results[id, default: []].append(report) }
@@ -168,6 +183,45 @@ final class SuiteRunner {
             "rssBefore": "\(baseline.serverResidentBytes ?? 0)", "rssHolding": "\(start.serverResidentBytes ?? 0)",
         ])
         return report
+    }
+
+    // MARK: E2E-browser
+
+    /// Runs the page's crypto timing script once (it repeats its own measurements) and reads its
+    /// JSON; anything missing or failing becomes the reason the report gives instead of figures.
+    private func runBrowserCrypto() async throws -> BenchBrowserCryptoOutcome {
+        let script = paths.browserScript
+        guard FileManager.default.fileExists(atPath: script) else {
+            return .notMeasured(reason: "\(script) not found (the suite looks for it from the directory it runs in, or --browser-script)")
+        }
+        let chromium = ProcessInfo.processInfo.environment["ECHO_CHROMIUM"] ?? "/usr/bin/chromium"
+        guard SuiteExecutable.find(chromium) != nil else {
+            return .notMeasured(reason: "no Chromium at \(chromium) (ECHO_CHROMIUM; Debian: apt-get install -y chromium)")
+        }
+        let repository = URL(fileURLWithPath: script).deletingLastPathComponent().deletingLastPathComponent().path
+        guard let python = SuiteExecutable.find("\(repository)/.venv/bin/python3") ?? SuiteExecutable.find("python3") else {
+            return .notMeasured(reason: "no python3 (neither \(repository)/.venv/bin/python3 nor one in PATH)")
+        }
+        let output = "\(paths.results)/E2E-browser.json"
+        let log = "\(paths.logs)/E2E-browser.log"
+        let process = try SuiteProcess(name: "E2E-browser", executable: python, arguments: [script], output: output, errors: log)
+        logger.info("run", metadata: ["scenario": "E2E-browser", "pid": "\(process.pid)", "command": "\(python) \(script)"])
+        let status = try await process.waitForExit(limit: 600)
+        guard status == 0 else {
+            let last = (Self.read(log) ?? "").split(whereSeparator: \.isNewline).last.map(String.init) ?? "nothing on stderr"
+            logger.warning("browser crypto run failed", metadata: ["status": "\(status)", "log": "\(log)"])
+            return .notMeasured(reason: "\(script) exited with status \(status): \(last) (log: \(log))")
+        }
+        do {
+            let measured = try BenchBrowserCrypto.parse(output: Self.read(output) ?? "")
+            logger.info("result", metadata: [
+                "scenario": "E2E-browser", "imageEncryptMs": "\(measured.imageEncryptMilliseconds)", "imageDecryptMs": "\(measured.imageDecryptMilliseconds)",
+                "historyEncryptMs": "\(measured.historyEncryptMilliseconds)", "historyDecryptMs": "\(measured.historyDecryptMilliseconds)",
+            ])
+            return .measured(measured)
+        } catch {
+            return .notMeasured(reason: "\(script) ran but \(error.description) (output: \(output))")
+        }
     }
 
     // MARK: S6

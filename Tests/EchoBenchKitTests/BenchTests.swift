@@ -49,6 +49,10 @@ struct BenchTests {
         #expect(hay.withUnsafeBytes { BenchBytes.firstIndex(of: Array("~b~c".utf8), in: $0) } == 5)
         #expect(hay.withUnsafeBytes { BenchBytes.firstIndex(of: Array("c~".utf8), in: $0) } == nil)
         #expect([UInt8]().withUnsafeBytes { BenchBytes.firstIndex(of: Array("x".utf8), in: $0) } == nil)
+        #expect(hay.withUnsafeBytes { BenchBytes.matches(Array("~b~c".utf8), at: 5, in: $0) })
+        #expect(!hay.withUnsafeBytes { BenchBytes.matches(Array("~b~c".utf8), at: 2, in: $0) })
+        #expect(!hay.withUnsafeBytes { BenchBytes.matches(Array("~c".utf8), at: 8, in: $0) })
+        #expect(!hay.withUnsafeBytes { BenchBytes.matches(Array("ab".utf8), at: -1, in: $0) })
     }
 
     // MARK: loss accounting

@@ -55,8 +55,9 @@ def test_suite_runs_a_scenario_writes_the_report_and_stops_what_it_started(tmp_p
     assert "`echo-bench joinstorm --connections 1000 --rooms 100 --concurrency 100 " in section
     assert re.search(r"\| joins/s \| [\d,]+ \|", section), section
     assert "| connections joined | " in section
-    # The thirteen scenarios it was not asked for (six plain, six over TLS, S6) are listed without a run.
-    assert report.count("_No successful run._") == 13
+    # The fifteen scenarios it was not asked for (six plain, six over TLS, S6, S1 in encrypted rooms,
+    # the browser's crypto) are listed without a run.
+    assert report.count("_No successful run._") == 15
     assert re.search(r"\| S4 join storm \| .* \| [\d]+ joins/s, p99 [\d.]+ ms \|", report)
     work = re.search(r"Raw JSON reports and logs of this run: `([^`]+)`", report).group(1)
     assert (Path(work) / "results" / "S4-1.json").is_file()
@@ -85,7 +86,105 @@ def test_suite_runs_a_tls_row_against_echo_serving_tls(tmp_path):
     assert "| TLS handshakes, full | 1,000 |" in section, section
     assert "| connections failed | 0 |" in section, section
     assert re.search(r"\| S4 over TLS, full handshakes \| report \| [\d]+ handshakes \+ joins/s, p99 [\d.]+ ms \|", report)
-    assert report.count("_No successful run._") == 13
+    assert report.count("_No successful run._") == 15
+
+
+def test_s1_in_encrypted_rooms_runs_beside_plain_s1(tmp_path):
+    """S1-e2e against the real server: every member proves the room's key and every chat is a
+    ciphertext (a join without the proof would be KEY_REQUIRED, a plain chat INVALID_PAYLOAD), and
+    the report puts it beside plain S1."""
+    command, err = suite(tmp_path, "--only", "S1,S1-e2e")
+    try:
+        with err.open("w") as log:
+            result = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=log, timeout=240)
+    finally:
+        leftover = [pid for pid in started_pids(err.read_text()) if running(pid)]
+        for pid in leftover:
+            os.kill(pid, signal.SIGKILL)
+    text = err.read_text()
+    assert result.returncode == 0, text[-3000:]
+    assert not leftover
+    assert len(started_pids(text)) == 4, text  # redis-server, echo, the two generators
+
+    report = (tmp_path / "report.md").read_text()
+    section = report.split("## S1 in end-to-end encrypted rooms: 1 room × 100 members", 1)[1].split("\n## ", 1)[0]
+    assert " --encrypted --url ws://127.0.0.1:$PORT/ws " in section
+    assert "| connections joined | 100 |" in section, section
+    assert "| lost | 0 |" in section and "| send errors | 0 |" in section, section
+    assert re.search(r"\| deliveries/s \| [\d,]+ \|", section), section
+    table = report.split("## End-to-end encryption (issue 14)\n", 1)[1].split("\n## ", 1)[0]
+    assert re.search(r"\| deliveries/s \| [\d,]+ \| [\d,]+ \| [\d.]+ × \|", table), table
+    assert re.search(r"\| latency p99 \| [\d.,]+ ms \| [\d.,]+ ms \| [\d.]+ × \|", table), table
+    assert "| lost | 0 | 0 |  |" in table, table
+
+
+BROWSER_SECTION = "## End-to-end encryption in Chromium: a 3 MiB image and a 1,000-message history, encrypted and decrypted by the page\n"
+
+
+def browser_suite(tmp_path: Path, script: str, chromium: str) -> tuple[subprocess.CompletedProcess, str, str]:
+    """`--only E2E-browser` with `script` (a stand-in for scripts/bench_e2e_browser.py, in a
+    repository of its own under tmp_path) and ECHO_CHROMIUM=`chromium`: (result, stderr, report)."""
+    repository = tmp_path / "repo"
+    (repository / "scripts").mkdir(parents=True)
+    path = repository / "scripts" / "bench_e2e_browser.py"
+    path.write_text(script)
+    command, err = suite(tmp_path, "--only", "E2E-browser", "--browser-script", str(path))
+    try:
+        with err.open("w") as log:
+            result = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=log, timeout=120,
+                                    env={**os.environ, "ECHO_CHROMIUM": chromium})
+    finally:
+        for pid in started_pids(err.read_text()):
+            if running(pid):
+                os.kill(pid, signal.SIGKILL)
+    report = (tmp_path / "report.md").read_text() if (tmp_path / "report.md").exists() else ""
+    return result, err.read_text(), report
+
+
+def test_the_browser_row_runs_its_script_with_the_repositorys_venv_and_shows_its_figures(tmp_path):
+    """E2E-browser needs no server: the suite starts no Redis and no echo, runs the script once with
+    the .venv's python3 next to it, and renders the JSON it printed (after any other output)."""
+    venv = tmp_path / "repo" / ".venv" / "bin"
+    venv.mkdir(parents=True)
+    marker = tmp_path / "venv-used"
+    python = venv / "python3"
+    python.write_text(f"#!/bin/sh\necho venv > {marker}\nexec python3 \"$@\"\n")
+    python.chmod(0o755)
+    script = (
+        "import json\n"
+        "print('serving web/ on 127.0.0.1')\n"
+        "print(json.dumps({'image_encrypt_ms': 41.26, 'image_decrypt_ms': 38, 'history_encrypt_ms': 55.5,\n"
+        "                  'history_decrypt_ms': 61.04, 'runs': 5, 'chromium': '131.0.6778.85'}))\n"
+    )
+    # The stand-in starts no browser; the suite only checks that one is there.
+    result, text, report = browser_suite(tmp_path, script, chromium="/bin/true")
+    assert result.returncode == 0, text[-3000:]
+    assert marker.read_text() == "venv\n"
+    assert "redis-server started" not in text and "echo started" not in text, text
+    assert len(started_pids(text)) == 1, text  # the script, and nothing else
+    section = report.split(BROWSER_SECTION, 1)[1].split("\n## ", 1)[0]
+    assert "| in Chromium (median of 5 runs) | time | per message |" in section, section
+    assert "| encrypt a 3 MiB image | 41.3 ms | |" in section
+    assert "| decrypt 1,000 history messages (~100-byte texts) | 61.0 ms | 61 µs |" in section
+    assert "headless Chromium 131.0.6778.85" in section
+    assert "a 3 MiB image encrypts in 41.3 ms and decrypts in 38.0 ms; a 1,000-message history decrypts in 61.0 ms." in report
+
+
+def test_the_browser_row_says_why_it_was_not_measured(tmp_path):
+    """No Chromium, or a script that fails: the report says so in one line, the suite still succeeds."""
+    prints = "import json; print(json.dumps({'image_encrypt_ms': 1}))\n"
+    result, text, report = browser_suite(tmp_path, prints, chromium=str(tmp_path / "no-chromium"))
+    assert result.returncode == 0, text[-3000:]
+    assert not started_pids(text), text  # not even the script
+    section = report.split(BROWSER_SECTION, 1)[1].split("\n## ", 1)[0]
+    assert f"Not measured: no Chromium at {tmp_path}/no-chromium (ECHO_CHROMIUM; Debian: apt-get install -y chromium)." in section
+
+    failing = tmp_path / "failing"
+    failing.mkdir()
+    result, text, report = browser_suite(failing, "import sys\nsys.exit('chromium crashed: boom')\n", chromium="/bin/true")
+    assert result.returncode == 0, text[-3000:]
+    assert re.search(r"Not measured: \S+/bench_e2e_browser.py exited with status 1: chromium crashed: boom \(log: \S+\)\.", report), report
+    assert "The page's crypto cost in Chromium (E2E-browser) was not measured: " in report
 
 
 # One S6 step's row: offered, in/s, deliveries/s, p50, p99, lost, errors, joined, Redis cores, µs per

@@ -28,4 +28,10 @@ public enum BenchBytes {
     public static func contains(_ needle: [UInt8], in haystack: UnsafeRawBufferPointer) -> Bool {
         firstIndex(of: needle, in: haystack) != nil
     }
+
+    /// Whether `haystack` holds `needle` at `index` (one `memcmp`).
+    public static func matches(_ needle: [UInt8], at index: Int, in haystack: UnsafeRawBufferPointer) -> Bool {
+        guard let base = haystack.baseAddress, index >= 0, index + needle.count <= haystack.count else { return false }
+        return needle.withUnsafeBytes { memcmp(base + index, $0.baseAddress!, needle.count) == 0 }
+    }
 }

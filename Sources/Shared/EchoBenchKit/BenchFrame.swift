@@ -13,6 +13,8 @@ public enum BenchFrame: Sendable, Equatable {
     case error(code: String)
     /// `{"sender":"System",...}` join/leave events.
     case system
+    /// `{"type":"challenge","nonce":...}`: what an encrypted room's join must sign.
+    case challenge(nonce: String)
     /// Anything else (pong, chat without a stamp, frames from a newer protocol).
     case other
 
@@ -21,23 +23,36 @@ public enum BenchFrame: Sendable, Equatable {
     static let errorToken = Array("\"error\"".utf8)
     static let systemToken = Array("\"System\"".utf8)
     static let codeKey = Array("\"code\"".utf8)
+    static let challengeToken = Array("\"challenge\"".utf8)
+    static let nonceKey = Array("\"nonce\"".utf8)
 
     /// Classifies one frame. `expectingHistory` is true between `session` and `history`: a history
-    /// frame holds old stamps, so it must be recognised before a stamp is looked for.
-    public static func classify(_ bytes: UnsafeRawBufferPointer, expectingHistory: Bool) -> BenchFrame {
+    /// frame holds old stamps, so it must be recognised before a stamp is looked for. `stamps` says
+    /// where this run's chats carry their stamp (plain or encrypted rooms).
+    public static func classify(_ bytes: UnsafeRawBufferPointer, expectingHistory: Bool, stamps: BenchStamp.Encoding = .text) -> BenchFrame {
         if expectingHistory, BenchBytes.contains(historyToken, in: bytes) { return .history }
-        if let stamp = BenchStamp.find(in: bytes) { return .chat(stamp) }
+        if let stamp = BenchStamp.find(in: bytes, encoding: stamps) { return .chat(stamp) }
         if BenchBytes.contains(systemToken, in: bytes) { return .system }
         if BenchBytes.contains(sessionToken, in: bytes) { return .session }
         if BenchBytes.contains(historyToken, in: bytes) { return .history }
         if BenchBytes.contains(errorToken, in: bytes) { return .error(code: errorCode(bytes) ?? "UNKNOWN") }
+        // After the error check: an error's message may name the challenge, never the other way round.
+        if BenchBytes.contains(challengeToken, in: bytes), let nonce = stringValue(after: nonceKey, in: bytes) {
+            return .challenge(nonce: nonce)
+        }
         return .other
     }
 
     /// The string value after `"code"`, without unescaping (codes are plain upper-case words).
     static func errorCode(_ bytes: UnsafeRawBufferPointer) -> String? {
-        guard let keyIndex = BenchBytes.firstIndex(of: codeKey, in: bytes) else { return nil }
-        var index = keyIndex + codeKey.count
+        stringValue(after: codeKey, in: bytes)
+    }
+
+    /// The string value after `key`, without unescaping: for values that never need it (error
+    /// codes, base64url nonces).
+    static func stringValue(after key: [UInt8], in bytes: UnsafeRawBufferPointer) -> String? {
+        guard let keyIndex = BenchBytes.firstIndex(of: key, in: bytes) else { return nil }
+        var index = keyIndex + key.count
         while index < bytes.count, bytes[index] != UInt8(ascii: "\"") { index += 1 }
         let start = index + 1
         var end = start

@@ -1,5 +1,6 @@
 
-/// What `echo-bench suite` runs: the standard scenarios S1–S5 of issue 5 (and S1, S3, S4 over TLS), their sizes, how many
+/// What `echo-bench suite` runs: the standard scenarios S1–S5 of issue 5 (and S1, S3, S4 over TLS,
+/// S1 in end-to-end encrypted rooms, the page's crypto cost in Chromium), their sizes, how many
 /// runs each, and in which order against which server. Pure data, so the report and the tests see
 /// exactly the commands the suite starts.
 public struct BenchSuitePlan: Sendable, Equatable {
@@ -45,6 +46,9 @@ public struct BenchSuitePlan: Sendable, Equatable {
         self.only = only
     }
 
+    /// The script that times the page's crypto in Chromium (E2E-browser), from the repository root.
+    public static let browserCryptoScript = "scripts/bench_e2e_browser.py"
+
     /// Every scenario, in the order the report shows them.
     public var scenarios: [BenchSuiteScenario] {
         let fanoutCommon = ["--message-size", "\(sizes.messageSize)", "--duration", "\(sizes.duration)", "--warmup", "\(sizes.warmup)"]
@@ -64,6 +68,15 @@ public struct BenchSuitePlan: Sendable, Equatable {
             BenchSuiteScenario(
                 id: "S1", heading: "S1 fan-out: 1 room × 100 members, all send, saturate (window 4), 2 workers",
                 workers: 2, load: .generator(s1)),
+            // Issue 14: S1 in end-to-end encrypted rooms, and what the page's crypto costs.
+            BenchSuiteScenario(
+                id: "S1-e2e",
+                heading: "S1 in end-to-end encrypted rooms: 1 room × 100 members, key proof at join, ciphertext as long as S1's text, all send, saturate (window 4), 2 workers",
+                workers: 2, load: .generator(s1 + ["--encrypted"])),
+            BenchSuiteScenario(
+                id: "E2E-browser",
+                heading: "End-to-end encryption in Chromium: a 3 MiB image and a 1,000-message history, encrypted and decrypted by the page",
+                workers: 0, load: .browserCrypto(script: Self.browserCryptoScript)),
             BenchSuiteScenario(
                 id: "S2-10k", heading: "S2 many rooms: 200 rooms × 10 members, 10,000 msgs/s in, 2 workers",
                 workers: 2, load: .generator(s2(10000))),
@@ -124,14 +137,23 @@ public struct BenchSuitePlan: Sendable, Equatable {
         public var settings: [String: String] = [:]
         /// The scenario starts its own Redis layouts and a server on each (S6): the stage starts none.
         public var serverPerLayout = false
+        /// The scenarios talk to no server at all (E2E-browser): the stage starts none and runs each once.
+        public var needsServer = true
+        /// Runs go round the scenarios (A, B, A, B, ...) instead of one scenario's runs after the
+        /// other's: for scenarios compared with each other (S1 and S1-e2e), a drift of the machine
+        /// during the stage then weighs on both alike.
+        public var interleaved = false
     }
 
-    /// The order the suite runs in: S1, S2 and S4 on one 2-worker server, S3 on a fresh server per
-    /// run, then the S5 comparisons on a 1-worker server, then the TLS rows the same way, then S6
-    /// with its own Redis layouts. Without `only`'s scenarios, a stage is left out with its server start.
+    /// The order the suite runs in: S1 and S1 in encrypted rooms alternately on one 2-worker server,
+    /// S2 and S4 on another, S3 on a fresh server per run, then the S5 comparisons on a 1-worker
+    /// server, then the TLS rows the same way, then S6 with its own Redis layouts, then the
+    /// browser's crypto with no server. Without `only`'s scenarios, a stage is left out with its
+    /// server start.
     public var stages: [Stage] {
         let all = [
-            Stage(workers: 2, freshServerPerRun: false, scenarioIDs: ["S1", "S2-10k", "S2-20k", "S4"]),
+            Stage(workers: 2, freshServerPerRun: false, scenarioIDs: ["S1", "S1-e2e"], interleaved: true),
+            Stage(workers: 2, freshServerPerRun: false, scenarioIDs: ["S2-10k", "S2-20k", "S4"]),
             Stage(workers: 2, freshServerPerRun: true, scenarioIDs: ["S3"]),
             Stage(workers: 1, freshServerPerRun: false, scenarioIDs: ["S5-S1-w1", "S5-S2-w1"]),
             Stage(workers: 2, freshServerPerRun: false, scenarioIDs: ["S1-tls", "S4-tls", "S4-tls-resumed"], tls: true),
@@ -139,6 +161,7 @@ public struct BenchSuitePlan: Sendable, Equatable {
             Stage(workers: 2, freshServerPerRun: false, scenarioIDs: ["S1-tls-compact"], tls: true, settings: ["ECHO_TLS_RECORDS": "compact"]),
             Stage(workers: 2, freshServerPerRun: true, scenarioIDs: ["S3-tls-compact"], tls: true, settings: ["ECHO_TLS_RECORDS": "compact"]),
             Stage(workers: 2, freshServerPerRun: false, scenarioIDs: ["S6"], serverPerLayout: true),
+            Stage(workers: 0, freshServerPerRun: false, scenarioIDs: ["E2E-browser"], needsServer: false),
         ]
         guard let only else { return all }
         return all.compactMap { stage in

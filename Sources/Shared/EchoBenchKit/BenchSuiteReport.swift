@@ -14,11 +14,14 @@ public struct BenchSuiteReport: Sendable {
     public var workDirectory: String
     /// S6: one run per Redis layout it tried (one Redis, the cluster).
     public var scaling: [BenchScalingRun]
+    /// E2E-browser: the page's crypto cost in Chromium, or why it was not measured; nil when not run.
+    public var browserCrypto: BenchBrowserCryptoOutcome?
 
     public init(
         plan: BenchSuitePlan, machine: BenchMachine, generatedAt: String, results: [String: [BenchReport]], workDirectory: String,
-        scaling: [BenchScalingRun] = []
+        scaling: [BenchScalingRun] = [], browserCrypto: BenchBrowserCryptoOutcome? = nil
     ) {
+        self.browserCrypto = browserCrypto
         self.plan = plan
         self.machine = machine
         self.generatedAt = generatedAt
@@ -159,10 +162,13 @@ public struct BenchSuiteReport: Sendable {
             "suite); one S4 join is one handshake, so joins/s is handshakes/s.",
         ]
         lines += scalingTargetLines()
+        lines += encryptionLines()
         for scenario in plan.scenarios {
             lines += ["", "## \(scenario.heading)", "", "`\(scenario.commandLine)`", ""]
             if case .scaling(let load) = scenario.load {
                 lines += scalingSectionLines(load)
+            } else if case .browserCrypto = scenario.load {
+                lines.append(browserCrypto?.markdown ?? "_No successful run._")
             } else if let reports = results[scenario.id], !reports.isEmpty {
                 lines.append(BenchSummaryTable.markdown(reports))
             } else {

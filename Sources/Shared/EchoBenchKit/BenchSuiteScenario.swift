@@ -25,6 +25,9 @@ public struct BenchSuiteScenario: Sendable, Equatable {
         case idle(IdleLoad)
         /// S6: stepped rates against one Redis and a Redis Cluster; the suite starts both.
         case scaling(ScalingLoad)
+        /// Issue 14: the page's crypto cost in Chromium, timed by this script (a path from the
+        /// repository root), which needs no server: it prints one JSON object (``BenchBrowserCrypto``).
+        case browserCrypto(script: String)
     }
 
     public struct IdleLoad: Sendable, Equatable {
@@ -64,6 +67,8 @@ public struct BenchSuiteScenario: Sendable, Equatable {
             let rates = scaling.rates.map(String.init).joined(separator: ", ")
             return "\(scaling.generators) × echo-bench \(shown.joined(separator: " ")) --url \(url) --server-pid $ECHO_PID "
                 + "--redis-pid $REDIS_PID... (at the same time), $RATE = \(rates) until p99 > \(Int(scaling.p99LimitMilliseconds)) ms"
+        case .browserCrypto(let script):
+            return "python3 \(script) (the repository's .venv/bin/python3 when there is one; Chromium: $ECHO_CHROMIUM or /usr/bin/chromium)"
         }
     }
 }
