@@ -218,6 +218,13 @@ function showProblem(problem) {
   ui.problemTitle.focus();
 }
 
+/** The join screen for a link opened in this tab, or why it cannot open its room. */
+function showLink(link) {
+  if (link?.secret === '') showProblem('KEY_REQUIRED');
+  else if (link?.secret && !encryptionAvailable()) showProblem('NEEDS_HTTPS');
+  else showJoinScreen({ code: codeOf(link) });
+}
+
 $('#problem-back').addEventListener('click', () => {
   history.replaceState(null, '', location.pathname);
   showJoinScreen({ code: '' });
@@ -349,7 +356,7 @@ window.addEventListener('hashchange', () => {
   const link = linkFromHash();
   if (!link || (state.roomId && codeOf(link) === roomFragment())) return;
   if (state.roomId) $('#leave-button').click(); // another room's link opened in this tab: offer to join it
-  showJoinScreen({ code: codeOf(link) });
+  showLink(link);
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -698,7 +705,5 @@ if (state.restore() && (!linked || linked.roomId === state.roomId)) {
   }
 } else {
   state.leave();
-  if (linked?.secret === '') showProblem('KEY_REQUIRED');
-  else if (linked?.secret && !encryptionAvailable()) showProblem('NEEDS_HTTPS');
-  else showJoinScreen({ code: codeOf(linked) });
+  showLink(linked);
 }

@@ -17,15 +17,22 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import secrets
+import signal
+import socket
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.hmac import HMAC
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+import pytest
 from playwright.sync_api import expect
 
-from test_browser import DESKTOP, PHONE, Tab, browser, echo, png_bytes, tabs  # noqa: F401 (fixtures)
+from test_browser import CHROMIUM, DESKTOP, PHONE, Tab, browser, echo, join_and_find_worker, png_bytes, tabs  # noqa: F401 (fixtures)
+from test_browser_edit import serious_violations
+from wsclient import Client, author_key
 
 UNDECRYPTABLE = "message could not be decrypted"
 
@@ -335,7 +342,6 @@ def join_encrypted(tab: Tab, code: str, secret: str, name: str):
 def two_in_an_encrypted_room(tabs, echo):
     """Ada (desktop, dark) creates an encrypted room; Grace (phone, light) joins it on the other
     worker. Returns (ada, grace, code, secret, ada's worker pid)."""
-    from test_browser import join_and_find_worker
     ada = tabs(viewport=DESKTOP, color_scheme="dark", encrypted=True)
     ada.open()
     ada.page.fill("#username", "Ada")
@@ -531,8 +537,6 @@ def test_wrong_or_missing_key_and_a_plain_room(tabs, echo):
 
 
 def test_a_killed_worker_and_a_reload_decrypt_everything(tabs, echo):
-    import os
-    import signal
     ada, grace, code, secret, ada_worker = two_in_an_encrypted_room(tabs, echo)
     ref = ReferenceKeys(code, secret)
     for i in range(3):
@@ -565,3 +569,352 @@ def test_a_killed_worker_and_a_reload_decrypt_everything(tabs, echo):
     expect(ada.page.locator(".timeline-list .bubble .text")).to_have_count(len(expected))
     assert sorted(ada.texts()) == sorted(expected)
     expect(ada.page.locator(".undecryptable")).to_have_count(0)
+
+
+# ------------------------------------------------------------------------------------------------
+# Nothing plaintext leaves the page
+
+class Redis:
+    """Just enough RESP to read every key's bytes exactly (redis-cli would print escapes)."""
+
+    def __init__(self, port: int):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.buf = b""
+
+    def _line(self) -> bytes:
+        while b"\r\n" not in self.buf:
+            self.buf += self.sock.recv(65536)
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def _exact(self, n: int) -> bytes:
+        while len(self.buf) < n + 2:
+            self.buf += self.sock.recv(65536)
+        data, self.buf = self.buf[:n], self.buf[n + 2:]
+        return data
+
+    def _reply(self):
+        line = self._line()
+        kind, rest = line[:1], line[1:]
+        if kind in (b"+", b":"):
+            return rest
+        if kind == b"-":
+            raise RuntimeError(rest.decode())
+        if kind == b"$":
+            return None if int(rest) < 0 else self._exact(int(rest))
+        if kind == b"*":
+            return None if int(rest) < 0 else [self._reply() for _ in range(int(rest))]
+        raise RuntimeError(f"unexpected reply {line!r}")
+
+    def __call__(self, *args):
+        parts = [a if isinstance(a, bytes) else str(a).encode() for a in args]
+        self.sock.sendall(b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts))
+        return self._reply()
+
+    def everything(self) -> bytes:
+        """Every key's name and contents, whatever its type, as one blob of bytes."""
+        out = []
+        cursor = b"0"
+        while True:
+            cursor, keys = self("SCAN", cursor, "COUNT", 1000)
+            for key in keys:
+                kind = self("TYPE", key)
+                value = {b"string": lambda: self("GET", key), b"hash": lambda: self("HGETALL", key),
+                         b"list": lambda: self("LRANGE", key, 0, -1), b"set": lambda: self("SMEMBERS", key),
+                         b"zset": lambda: self("ZRANGE", key, 0, -1, "WITHSCORES"),
+                         b"stream": lambda: self("XRANGE", key, "-", "+")}.get(kind, lambda: b"")()
+                out.append(key + b"\n" + _flatten(value))
+            if cursor == b"0":
+                return b"\n".join(out)
+
+
+def _flatten(value) -> bytes:
+    if value is None:
+        return b""
+    if isinstance(value, bytes):
+        return value
+    return b"\n".join(_flatten(v) for v in value)
+
+
+def spellings(data: bytes) -> list[bytes]:
+    """The ways a secret could be written down: raw, hex, base64, base64url."""
+    return [data, data.hex().encode(), base64.b64encode(data).rstrip(b"="), base64.urlsafe_b64encode(data).rstrip(b"=")]
+
+
+class Recorder:
+    """Every WebSocket frame (both ways) and every HTTP request (URL, headers, body) of a page."""
+
+    def __init__(self, tab: Tab):
+        self.items: list[bytes] = []
+        tab.page.on("websocket", self._websocket)
+        tab.page.on("request", self._request)
+
+    def _add(self, item):
+        self.items.append(item if isinstance(item, bytes) else str(item).encode())
+
+    def _websocket(self, ws):
+        self._add(ws.url)
+        ws.on("framesent", self._add)
+        ws.on("framereceived", self._add)
+
+    def _request(self, request):
+        self._add(request.url)
+        self._add(json.dumps(request.headers))
+        body = request.post_data_buffer
+        if body:
+            self._add(body)
+
+
+def test_nothing_plaintext_leaves_the_page(tabs, echo, redis_server):
+    canary = f"canary-{secrets.token_hex(8)}"
+    ada = tabs(encrypted=True)
+    grace = tabs(encrypted=True)
+    recorders = [Recorder(ada), Recorder(grace)]
+    code, secret = create_encrypted(ada, "Ada")
+    join_encrypted(grace, code, secret, "Grace")
+    ref = ReferenceKeys(code, secret)
+
+    ada.send(f"the first {canary}")
+    grace.expect_text(f"the first {canary}")
+    image = png_bytes(rgb=(1, 2, 3))
+    ada.page.set_input_files("#file-input", files=[{"name": "c.png", "mimeType": "image/png", "buffer": image}])
+    ada.page.fill("#composer-input", f"with an image {canary}")
+    ada.page.locator("#composer-input").press("Enter")
+    ada.wait_sent()
+    grace.expect_text(f"with an image {canary}")
+    grace.bubble(f"the first {canary}").locator(".reply-button").click()
+    grace.send(f"a reply {canary}")  # its quote's preview holds the canary too
+    ada.expect_text(f"a reply {canary}")
+    box = ada.page.locator("#composer-input")
+    box.press("ArrowUp")
+    box.fill(f"edited {canary}")
+    box.press("Enter")
+    grace.expect_text(f"edited {canary}")
+    grace.bubble(f"edited {canary}").locator(".more-button").click()
+    grace.page.locator("#popup-menu").get_by_role("menuitem", name="Add reaction…").click()
+    grace.page.fill("#react-search", "parrot")
+    grace.page.locator("#react-panel .emoji-grid .emoji-option", has_text="🦜").first.click()
+    expect(ada.bubble(f"edited {canary}").locator('.reaction[data-emoji="🦜"]')).to_have_text("🦜1")
+    grace.page.reload()
+    grace.wait_in_room()
+    grace.expect_text(f"edited {canary}")
+
+    forbidden = {"canary": [canary.encode()], "image": spellings(image), "🦜": ["🦜".encode(), json.dumps("🦜").encode()],
+                 "secret": spellings(unb64url(secret))}
+    forbidden.update({f"{name} key": spellings(key) for name, key in ref.all_secrets().items()})
+    seen = b"\n".join(item for r in recorders for item in r.items)
+    assert len(seen) > 2000 and b'"ciphertext"' in seen, "the recorders saw the session"
+    assert secret.encode() not in seen, "the key never leaves the page, in no URL either"
+    for what, needles in forbidden.items():
+        for needle in needles:
+            assert needle not in seen, f"{what} left the page"
+
+    stored = Redis(redis_server.port).everything()
+    assert code.encode() in stored, "the scan reads the room's keys"
+    assert f"v:{ref.verifier}".encode() in stored, "the room's info holds its verifier"
+    for what, needles in forbidden.items():
+        for needle in needles:
+            assert needle not in stored, f"{what} is in Redis"
+
+
+# ------------------------------------------------------------------------------------------------
+# Tampering: a raw client with the key sends what no page would
+
+
+def raw_member(echo, room_id: str, secret: str, name: str, action="join"):
+    """A protocol client that holds the room's key: challenge, proof, join (edit and react granted)."""
+    ref = ReferenceKeys(room_id, secret)
+    client = Client(echo.ws_url)
+    client.send("challenge")
+    nonce = client.recv_until(lambda f: f.get("type") == "challenge")["nonce"]
+    client.send("join", roomId=room_id, username=name, action=action, features=["edit", "react"], authorKey=author_key(),
+                e2e={"verifier": ref.verifier, "proof": ref.prove(nonce)})
+    session = client.recv_until(lambda f: f.get("type") in ("session", "error"))
+    assert session["type"] == "session" and session.get("encrypted") is True, session
+    client.session_id = session["sessionId"]
+    client.recv_until(lambda f: f.get("type") == "history")
+    return client, ref
+
+
+def sealed_chat(ref: ReferenceKeys, session_id: str, text: str) -> dict:
+    ciphertext, iv = ref.seal({"text": text}, b"", ref.chat_ad(session_id), os.urandom(12))
+    return {"ciphertext": ciphertext, "iv": iv}
+
+
+def flip_bit(ciphertext: str, at: int) -> str:
+    data = bytearray(unb64url(ciphertext))
+    data[at] ^= 0x01
+    return b64url(bytes(data))
+
+
+def test_tampered_and_replayed_ciphertexts_show_as_undecryptable(tabs, echo):
+    ada = tabs(encrypted=True)
+    grace = tabs(encrypted=True)
+    code, secret = create_encrypted(ada, "Ada")
+    join_encrypted(grace, code, secret, "Grace")
+    mallory, ref = raw_member(echo, code, secret, "Mallory")
+
+    def chat_id() -> str:
+        """The id of Mallory's chat just sent (the server echoes it to the sender too)."""
+        return mallory.recv_until(lambda f: f.get("type") == "chat" and f.get("sessionId") == mallory.session_id)["id"]
+
+    def only_undecryptable(tab: Tab, message_id: str):
+        bubble = tab.page.locator(f"#m-{message_id}")
+        expect(bubble.locator(".text")).to_have_text(UNDECRYPTABLE)
+        expect(bubble.locator(".text")).to_have_count(1)
+        expect(bubble.locator("img, .quote, .reaction, .edited, .bubble-tools")).to_have_count(0)
+
+    # A control: what Mallory seals properly shows, so the refusals below are the bit flips'.
+    mallory.send("chat", roomId=code, **sealed_chat(ref, mallory.session_id, "a proper one from the raw client"))
+    proper = chat_id()
+    for tab in (ada, grace):
+        tab.expect_text("a proper one from the raw client")
+
+    # One flipped bit, in the ciphertext, the tag, or the IV.
+    sealed = sealed_chat(ref, mallory.session_id, "tampered in transit")
+    flipped = [dict(sealed, ciphertext=flip_bit(sealed["ciphertext"], 5)),
+               dict(sealed, ciphertext=flip_bit(sealed["ciphertext"], len(unb64url(sealed["ciphertext"])) - 1)),
+               dict(sealed, iv=flip_bit(sealed["iv"], 0))]
+    ids = []
+    for payload in flipped:
+        mallory.send("chat", roomId=code, **payload)
+        ids.append(chat_id())
+    # Sealed as another session (Ada's): the receivers check the AD against the frame's sender.
+    ada_session = ada.frames("session")[-1]["sessionId"]
+    mallory.send("chat", roomId=code, **sealed_chat(ref, ada_session, "pretending to be Ada"))
+    ids.append(chat_id())
+
+    # A valid ciphertext of room A replayed into room B (here: into Ada's room, from another one).
+    other_code = "replay-source-" + code[:8]
+    source, source_ref = raw_member(echo, other_code, b64url(bytes(range(32))), "Mallory", action="create")
+    source.send("chat", roomId=other_code, **sealed_chat(source_ref, source.session_id, "valid only in room A"))
+    in_a = source.recv_until(lambda f: f.get("type") == "chat" and f.get("sessionId") == source.session_id)
+    assert source_ref.open(in_a["ciphertext"], in_a["iv"], source_ref.chat_ad(source.session_id))[0] == {"text": "valid only in room A"}
+    mallory.send("chat", roomId=code, ciphertext=in_a["ciphertext"], iv=in_a["iv"])
+    ids.append(chat_id())
+    source.close()
+
+    for tab in (ada, grace):
+        for message_id in ids:
+            only_undecryptable(tab, message_id)
+        tab.expect_text("tampered in transit", count=0)
+        tab.expect_text("pretending to be Ada", count=0)
+        tab.expect_text("valid only in room A", count=0)
+
+    # A tampered edit of Mallory's proper message: what it says now is unknown.
+    edit_ct, edit_iv = ref.seal({"text": "an edit with a flipped bit"}, b"", ref.edit_ad(mallory.session_id, proper), bytes(12))
+    mallory.send("edit", messageId=proper, ciphertext=flip_bit(edit_ct, 3), iv=edit_iv)
+    for tab in (ada, grace):
+        only_undecryptable(tab, proper)
+    # A reaction token with a flipped bit opens to nothing: no chip.
+    ada.send("react to me")
+    target = next(f["id"] for f in ada.frames("chat") if f.get("clientId") == sent(ada, "chat")[-1]["clientId"])
+    mallory.send("react", messageId=target, emoji=flip_bit(ref.reaction_token(target, "👍"), 20))
+    mallory.send("react", messageId=target, emoji=ref.reaction_token(target, "🎉"))  # a control
+    for tab in (ada, grace):
+        expect(tab.bubble("react to me").locator('.reaction[data-emoji="🎉"]')).to_have_text("🎉1")
+        expect(tab.bubble("react to me").locator(".reaction")).to_have_count(1)
+
+    # A reload opens the stored history the same way.
+    grace.page.reload()
+    grace.wait_in_room()
+    for message_id in [*ids, proper]:
+        only_undecryptable(grace, message_id)
+    expect(grace.bubble("react to me").locator(".reaction")).to_have_count(1)
+    mallory.close()
+
+
+# ------------------------------------------------------------------------------------------------
+# An insecure context (plain http from an address that is not loopback)
+
+def test_insecure_context_offers_plain_rooms_only(echo, tabs, browser):
+    """Chromium resolves echo-lan.test to 127.0.0.1, but the name is not loopback: http on it is
+    not a secure context, so WebCrypto's `crypto.subtle` is missing as on a LAN address."""
+    lan_browser = browser.browser_type.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--host-resolver-rules=MAP echo-lan.test 127.0.0.1"])
+    try:
+        tab = Tab(lan_browser, f"http://echo-lan.test:{echo.port}", encrypted=True)
+        tab.open()
+        assert tab.page.evaluate("[isSecureContext, typeof crypto.subtle]") == [False, "undefined"]
+        toggle = tab.page.locator("#encrypt-room")
+        expect(toggle).to_be_disabled()
+        expect(toggle).not_to_be_checked()
+        expect(tab.page.locator("#encrypt-hint")).to_contain_text("Encrypted rooms need https")
+
+        # A plain room still works, with a page on a secure origin.
+        tab.page.fill("#username", "Lan")
+        tab.page.click("#create-button")
+        tab.wait_in_room()
+        expect(tab.page.locator("#e2e-state")).to_be_hidden()
+        code = tab.page.locator("#room-name").inner_text()
+        grace = tabs()
+        grace.join_by_link(code, "Grace")
+        tab.send("from an insecure page")
+        grace.expect_text("from an insecure page")
+        tab.page.click("#leave-button")
+
+        # An encrypted room's link says it needs https, and asks nothing of the server.
+        tab.open(f"/#{code}.{b64url(bytes(32))}")
+        expect(tab.page.locator("#problem-title")).to_have_text("This room needs https")
+        expect(tab.page.locator("#problem-body")).to_contain_text("https://")
+        assert [json.loads(f)["type"] for f in tab.sent_frames].count("join") == 1  # only the plain room's
+        tab.assert_clean()
+        tab.close()
+    finally:
+        lan_browser.close()
+
+
+# ------------------------------------------------------------------------------------------------
+# The new screens: keyboard reachable, labelled, axe-clean in both themes at both widths
+
+WIDE = {"width": 1280, "height": 800}
+NARROW = {"width": 390, "height": 844}
+
+
+@pytest.mark.parametrize("width", ["desktop", "phone"])
+@pytest.mark.parametrize("theme", ["dark", "light"])
+def test_encryption_screens_are_accessible(tabs, echo, theme, width):
+    viewport = WIDE if width == "desktop" else NARROW
+    problems: list[str] = []
+
+    def audit(tab: Tab, what: str):
+        name = f"axe-e2e-{what}-{theme}-{width}"
+        problems.extend(f"{name}: {p}" for p in serious_violations(tab))
+        tab.screenshot(name)
+
+    ada = tabs(viewport=viewport, color_scheme=theme, encrypted=True)
+    ada.open()
+    # The switch, from the keyboard: name field, then the switch (Space toggles it), labelled.
+    ada.page.locator("#username").focus()
+    ada.page.keyboard.press("Tab")
+    toggle = ada.page.locator("#encrypt-room")
+    expect(toggle).to_be_focused()
+    expect(toggle).to_have_accessible_name("End-to-end encrypted")
+    expect(toggle).to_have_attribute("role", "switch")
+    audit(ada, "join-switch-on")
+    ada.page.keyboard.press("Space")
+    expect(toggle).not_to_be_checked()
+    audit(ada, "join-switch-off")
+    ada.page.keyboard.press("Space")
+    expect(toggle).to_be_checked()
+
+    ada.page.fill("#username", "Ada")
+    ada.page.click("#create-button")
+    ada.wait_in_room()
+    code, secret = room_link(ada)
+    ada.send("sealed and shown")
+    mallory, ref = raw_member(echo, code, secret, "Mallory")
+    sealed = sealed_chat(ref, mallory.session_id, "x")
+    mallory.send("chat", roomId=code, **dict(sealed, ciphertext=flip_bit(sealed["ciphertext"], 0)))
+    expect(ada.page.locator(".undecryptable")).to_have_count(1)
+    mallory.close()
+    audit(ada, "room-encrypted")
+
+    for fragment, title in [(code, "This link is missing its key"), (f"{code}.{b64url(bytes(32))}", "This key does not open this room")]:
+        other = tabs(viewport=viewport, color_scheme=theme, encrypted=True)
+        open_link(other, fragment, "Linus")
+        expect(other.page.locator("#problem-title")).to_have_text(title)
+        expect(other.page.locator("#problem-title")).to_be_focused()
+        audit(other, "problem-" + ("missing" if "." not in fragment else "wrong"))
+        other.page.keyboard.press("Tab")
+        expect(other.page.locator("#problem-back")).to_be_focused()
+    assert not problems, "\n".join(problems)
