@@ -386,6 +386,15 @@ def test_two_pages_chat_in_an_encrypted_room(tabs, echo):
     assert_proved(ada, ref)
     assert_proved(grace, ref)
     assert sent(ada, "join")[0]["action"] == "create"
+    # The link shown and copied carries the key after the dot; the code copied does too.
+    ada.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    ada.page.click("#copy-link")
+    expect(ada.page.locator(".toast", has_text="Room link copied")).to_have_count(1)
+    assert ada.page.evaluate("navigator.clipboard.readText()") == f"{ada.base}/#{code}.{secret}"
+    ada.page.click("#copy-code")
+    expect(ada.page.locator(".toast", has_text="Room code copied")).to_have_count(1)
+    assert ada.page.evaluate("navigator.clipboard.readText()") == f"{code}.{secret}"
+    expect(ada.page.locator("#room-name")).to_have_text(code)
 
     # Text: the server carries only ciphertext, which the reference opens with the right AD.
     ada.send("hello Grace, this is sealed")
