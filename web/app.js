@@ -124,7 +124,7 @@ const composer = new Composer((message) => {
   return true;
 }, () => state.limits, {
   onEdit: ({ messageId, text }) => (room
-    ? sendRequest('edit', { messageId }, (crypto) => crypto.sealEdit(state.messages.get(messageId) ?? {}, text))
+    ? sendRequest('edit', { messageId }, (e2e) => e2e.sealEdit(state.messages.get(messageId) ?? {}, text))
     : sendRequest('edit', { messageId, text })),
   lastOwn,
 });
@@ -140,11 +140,11 @@ const statusLine = new StatusLine(ui.status, ui.retryNow, connection);
 /** The encrypted room's RoomCrypto (e2e.js), or null in a plain room. */
 let room = null;
 
-function setRoom(crypto) {
-  room = crypto;
-  session.keys = crypto?.keys ?? null;
-  outbox.seal = crypto ? (sessionId, entry) => crypto.sealChat(sessionId, entry) : null;
-  show(ui.e2eState, Boolean(crypto));
+function setRoom(e2e) {
+  room = e2e;
+  session.keys = e2e?.keys ?? null;
+  outbox.seal = e2e ? (sessionId, entry) => e2e.sealChat(sessionId, entry) : null;
+  show(ui.e2eState, Boolean(e2e));
 }
 
 /** The encrypted room's keys, derived from its secret (the page's own sessions tell edits' authors). */
@@ -316,16 +316,16 @@ ui.joinForm.addEventListener('submit', (event) => {
 });
 
 async function enterRoom({ roomId, secret }, username, action) {
-  let crypto = null;
+  let e2e = null;
   if (secret) {
     try {
-      crypto = await roomCrypto(roomId, secret);
+      e2e = await roomCrypto(roomId, secret);
     } catch {
       showProblem('NEEDS_HTTPS'); // derivation fails only where WebCrypto lacks something it needs
       return;
     }
   }
-  setRoom(crypto);
+  setRoom(e2e);
   state.secret = secret;
   session.start(roomId, username, action);
 }
@@ -366,15 +366,15 @@ window.addEventListener('hashchange', () => {
 let inbound = null;
 
 function receive(frame) {
-  if (!inbound && !(room && RoomCrypto.sealed(frame))) {
+  if (!inbound && !(room && RoomCrypto.needsOpening(frame))) {
     handleFrame(frame);
     return;
   }
-  const crypto = room;
+  const e2e = room;
   const next = (inbound ?? Promise.resolve())
-    .then(() => (crypto && RoomCrypto.sealed(frame) ? crypto.openFrame(frame) : frame))
+    .then(() => (e2e && RoomCrypto.needsOpening(frame) ? e2e.openFrame(frame) : frame))
     // A frame of a room left meanwhile is not this room's any more.
-    .then((opened) => (room === crypto ? handleFrame(opened) : undefined))
+    .then((opened) => (room === e2e ? handleFrame(opened) : undefined))
     .catch((error) => console.error('frame not handled', error));
   inbound = next;
   next.finally(() => {
@@ -591,9 +591,9 @@ function sendRequest(type, payload, seal = null) {
     notConnected();
     return false;
   }
-  const crypto = room;
-  seal(crypto).then((sealed) => {
-    if (room === crypto && !(session.joined && connection.send({ type, payload: { ...payload, ...sealed } }))) notConnected();
+  const e2e = room;
+  seal(e2e).then((sealed) => {
+    if (room === e2e && !(session.joined && connection.send({ type, payload: { ...payload, ...sealed } }))) notConnected();
   }, () => toast('That could not be encrypted.', { kind: 'error' }));
   return true;
 }
@@ -601,7 +601,7 @@ function sendRequest(type, payload, seal = null) {
 /** Turns one's reaction on or off; an encrypted room's server sees only the emoji's token. */
 function react(message, emoji) {
   return room
-    ? sendRequest('react', { messageId: message.id }, (crypto) => crypto.sealReaction(message.id, emoji).then((token) => ({ emoji: token })))
+    ? sendRequest('react', { messageId: message.id }, (e2e) => e2e.sealReaction(message.id, emoji).then((token) => ({ emoji: token })))
     : sendRequest('react', { messageId: message.id, emoji });
 }
 
@@ -698,8 +698,8 @@ if (state.restore() && (!linked || linked.roomId === state.roomId)) {
     showRoomState();
     showChatScreen();
     outbox.show();
-    (state.secret ? roomCrypto(state.roomId, state.secret) : Promise.resolve(null)).then((crypto) => {
-      setRoom(crypto);
+    (state.secret ? roomCrypto(state.roomId, state.secret) : Promise.resolve(null)).then((e2e) => {
+      setRoom(e2e);
       session.resume();
     });
   }

@@ -22,7 +22,8 @@ export function dataURLFromImage({ type, bytes }) {
   return `data:image/${type};base64,${base64}${'='.repeat((4 - (base64.length % 4)) % 4)}`;
 }
 
-function undecryptable(frame) {
+/** A message that did not open: nothing of it is shown (nor its reactions, whose tokens name its id). */
+function undecryptable({ reactions, ...frame }) {
   return { ...frame, text: '', image: null, replyTo: null, undecryptable: true };
 }
 
@@ -59,7 +60,7 @@ export class RoomCrypto {
   }
 
   /** True for the frames openFrame changes (the others need not wait for it). */
-  static sealed(frame) {
+  static needsOpening(frame) {
     return ['chat', 'edit', 'react', 'history'].includes(frame?.type);
   }
 
