@@ -854,6 +854,8 @@ def test_insecure_context_offers_plain_rooms_only(echo, tabs, browser):
         expect(toggle).to_be_disabled()
         expect(toggle).not_to_be_checked()
         expect(tab.page.locator("#encrypt-hint")).to_contain_text("Encrypted rooms need https")
+        assert serious_violations(tab) == []
+        tab.screenshot("insecure-context-join")
 
         # A plain room still works, with a page on a secure origin.
         tab.page.fill("#username", "Lan")
@@ -871,6 +873,9 @@ def test_insecure_context_offers_plain_rooms_only(echo, tabs, browser):
         tab.open(f"/#{code}.{b64url(bytes(32))}")
         expect(tab.page.locator("#problem-title")).to_have_text("This room needs https")
         expect(tab.page.locator("#problem-body")).to_contain_text("https://")
+        expect(tab.page.locator("#problem-title")).to_be_focused()
+        assert serious_violations(tab) == []
+        tab.screenshot("insecure-context-encrypted-link")
         assert [json.loads(f)["type"] for f in tab.sent_frames].count("join") == 1  # only the plain room's
         tab.assert_clean()
         tab.close()
