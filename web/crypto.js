@@ -259,13 +259,11 @@ export class RoomKeys {
   }
 
   /**
-   * Opens a chat frame's { ciphertext, iv } sent by `sessionId`; `edited` names the message when
-   * the ciphertext is an edit's (a history's edited message carries its newest text). Resolves
-   * to { text, image: { type, bytes } | null, replyTo | null }; rejects with Undecryptable.
+   * Opens a chat frame's { ciphertext, iv } sent by `sessionId`. Resolves to
+   * { text, image: { type, bytes } | null, replyTo | null }; rejects with Undecryptable.
    * @param limits { messageLength, imageBytes }: what the server would have refused, refused here.
    */
-  async openChat(sessionId, sealed, limits, edited = null) {
-    if (edited) return { text: await this.openEdit(sessionId, edited, sealed, limits), image: null, replyTo: null };
+  async openChat(sessionId, sealed, limits) {
     const { header, image } = unpackEnvelope(await this.#open(sealed, additionalData(this.roomId, 'chat', sessionId)));
     const text = header.text ?? '';
     if (typeof text !== 'string' || text.length > limits.messageLength) throw new Undecryptable('bad text');

@@ -69,13 +69,15 @@ export class RoomCrypto {
       // A tombstone carries nothing sealed; anything else in an encrypted room is not from a member.
       return frame.deleted === true ? frame : undecryptable(frame);
     }
-    const { ciphertext, iv, ...rest } = frame;
+    const { ciphertext, iv, edit, ...rest } = frame;
     const id = frame.id ?? frame.messageId;
+    const author = String(frame.sessionId ?? '');
     let opened;
     try {
-      // An edited message in a history carries its newest text: the edit's ciphertext.
-      const edited = frame.editedAt != null ? String(id) : null;
-      opened = await this.keys.openChat(String(frame.sessionId ?? ''), { ciphertext, iv }, this.limits(), edited);
+      opened = await this.keys.openChat(author, { ciphertext, iv }, this.limits());
+      // A history's edited message carries its newest edit beside its own ciphertext (which
+      // keeps its image and reply): the edit's text is the one shown.
+      if (edit != null) opened.text = await this.keys.openEdit(author, String(id), edit, this.limits());
     } catch {
       return undecryptable(rest);
     }
