@@ -8,7 +8,7 @@
 import { Composer } from './composer.js';
 import { confirmAction } from './confirm.js';
 import { Connection, defaultSocketURL } from './connection.js';
-import { encryptionAvailable, newSecret, parseFragment } from './crypto.js';
+import { encryptionAvailable, encryptionSupport, newSecret, parseFragment } from './crypto.js';
 import { $, show } from './dom.js';
 import { RoomCrypto } from './e2e.js';
 import { ReactionPicker } from './emoji-picker.js';
@@ -94,6 +94,8 @@ const PROBLEMS = {
     'The key in this link is not the room’s key (it was changed or belongs to another room). Ask for the room’s link again.'],
   NEEDS_HTTPS: ['This room needs https',
     'It is end-to-end encrypted, and browsers only offer the cryptography it needs on secure pages: open the link with https:// (or on this computer, localhost).'],
+  UNSUPPORTED: ['This browser cannot open encrypted rooms',
+    'It lacks the Ed25519 signatures of WebCrypto that prove the room’s key: update it (Chrome 137, Firefox 129, Safari 17 or later).'],
 };
 
 const zoom = setUpZoom($('#zoom'));
@@ -230,15 +232,24 @@ $('#problem-back').addEventListener('click', () => {
   showJoinScreen({ code: '' });
 });
 
-/** Encrypted rooms need WebCrypto, which browsers offer only in a secure context (https, localhost). */
+/**
+ * Encrypted rooms need WebCrypto, which browsers offer only in a secure context (https,
+ * localhost), with Ed25519 (recent browsers): without, the switch is off and says why.
+ */
 function showEncryptionChoice() {
-  if (encryptionAvailable()) {
-    ui.encryptHint.textContent = 'Only people with the link can read the room; the server cannot. Turn off to make a room Echo Chat apps can join.';
+  const unavailable = (why) => {
+    ui.encrypt.checked = false;
+    ui.encrypt.disabled = true;
+    ui.encryptHint.textContent = why;
+  };
+  if (!encryptionAvailable()) {
+    unavailable('Encrypted rooms need https: this page was opened over plain http. Plain rooms still work.');
     return;
   }
-  ui.encrypt.checked = false;
-  ui.encrypt.disabled = true;
-  ui.encryptHint.textContent = 'Encrypted rooms need https: this page was opened over plain http. Plain rooms still work.';
+  ui.encryptHint.textContent = 'Only people with the link can read the room; the server cannot. Turn off to make a room Echo Chat apps can join.';
+  encryptionSupport().then((support) => {
+    if (support === 'unsupported') unavailable('This browser cannot make encrypted rooms (its WebCrypto lacks Ed25519): update it. Plain rooms still work.');
+  });
 }
 
 function setJoinError(message) {
@@ -321,7 +332,7 @@ async function enterRoom({ roomId, secret }, username, action) {
     try {
       e2e = await roomCrypto(roomId, secret);
     } catch {
-      showProblem('NEEDS_HTTPS'); // derivation fails only where WebCrypto lacks something it needs
+      showProblem('UNSUPPORTED'); // a valid secret fails only where WebCrypto lacks Ed25519
       return;
     }
   }
@@ -701,6 +712,9 @@ if (state.restore() && (!linked || linked.roomId === state.roomId)) {
     (state.secret ? roomCrypto(state.roomId, state.secret) : Promise.resolve(null)).then((e2e) => {
       setRoom(e2e);
       session.resume();
+    }, () => {
+      state.leave();
+      showProblem('UNSUPPORTED');
     });
   }
 } else {

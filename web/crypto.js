@@ -28,6 +28,20 @@ export function encryptionAvailable() {
   return Boolean(globalThis.isSecureContext && globalThis.crypto?.subtle);
 }
 
+/**
+ * Whether this browser can open encrypted rooms: 'ok', 'insecure' (no WebCrypto: plain http off
+ * loopback) or 'unsupported' (WebCrypto without Ed25519: before Chrome 137, Firefox 129, Safari 17).
+ */
+export async function encryptionSupport() {
+  if (!encryptionAvailable()) return 'insecure';
+  try {
+    await ed25519FromSeed(new Uint8Array(32));
+    return 'ok';
+  } catch {
+    return 'unsupported';
+  }
+}
+
 // ------------------------------------------------------------------------------------------------
 // base64url (RFC 4648 §5, no padding)
 

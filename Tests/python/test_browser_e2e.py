@@ -893,6 +893,31 @@ def test_insecure_context_offers_plain_rooms_only(echo, tabs, browser):
         lan_browser.close()
 
 
+# A browser whose WebCrypto has no Ed25519 (before Chrome 137, Firefox 129, Safari 17).
+NO_ED25519 = """(() => {
+  const importKey = SubtleCrypto.prototype.importKey;
+  SubtleCrypto.prototype.importKey = function (format, data, algorithm, ...rest) {
+    const name = typeof algorithm === 'string' ? algorithm : algorithm?.name;
+    if (name === 'Ed25519') return Promise.reject(new DOMException('Unrecognized name.', 'NotSupportedError'));
+    return importKey.call(this, format, data, algorithm, ...rest);
+  };
+})();"""
+
+
+def test_a_browser_without_ed25519_offers_plain_rooms_only(tabs, echo):
+    ada = tabs(encrypted=True)
+    code, secret = create_encrypted(ada, "Ada")
+    old = tabs(encrypted=True)
+    old.context.add_init_script(NO_ED25519)
+    old.open()
+    expect(old.page.locator("#encrypt-room")).to_be_disabled()
+    expect(old.page.locator("#encrypt-room")).not_to_be_checked()
+    expect(old.page.locator("#encrypt-hint")).to_contain_text("cannot make encrypted rooms")
+    open_link(old, f"{code}.{secret}", "Old")
+    expect(old.page.locator("#problem-title")).to_have_text("This browser cannot open encrypted rooms")
+    assert sent(old, "join") == [] and sent(old, "challenge") == []
+
+
 # ------------------------------------------------------------------------------------------------
 # The new screens: keyboard reachable, labelled, axe-clean in both themes at both widths
 
