@@ -1,12 +1,16 @@
 // The page's wiring: the two screens, the connection status, and the frames from the server routed
 // to the module that owns them (session.js: joining and resuming; outbox.js: sending; render.js:
 // the timeline; state.js: what edits, deletes and reactions do to a message). Everything the page
-// knows is in one PageState (state.js).
+// knows is in one PageState (state.js). In an end-to-end encrypted room (the link's fragment
+// carries the key) every frame is opened by e2e.js before it is handled, in arrival order, and
+// everything a person writes is sealed before it is sent.
 
 import { Composer } from './composer.js';
 import { confirmAction } from './confirm.js';
 import { Connection, defaultSocketURL } from './connection.js';
+import { encryptionAvailable, encryptionSupport, newSecret, parseFragment } from './crypto.js';
 import { $, show } from './dom.js';
+import { RoomCrypto } from './e2e.js';
 import { ReactionPicker } from './emoji-picker.js';
 import { ROOM_CODE_PATTERN, USERNAME_PATTERN, newRoomCode } from './ids.js';
 import { formatSize, setUpZoom } from './images.js';
@@ -47,6 +51,7 @@ function errorText(code, frame, { messageLength, imageBytes, ratePerMinute }) {
     case 'TOO_MANY_REACTIONS': return 'This message has as many different reactions as it can take: add to one of those.';
     case 'NOT_OWNER': return 'Only the room’s owner can do that.';
     case 'ROOM_LOCKED': return 'This room is locked: its owner is not letting anyone new in.';
+    case 'ROOM_NOT_ENCRYPTED': return 'This room is not end-to-end encrypted: its link has no key. Join it with its code alone.';
     default: return String(frame.message ?? 'Something went wrong.');
   }
 }
@@ -72,6 +77,25 @@ const ui = {
   retryNow: $('#retry-now'),
   lockState: $('#lock-state'),
   ownerButton: $('#owner-button'),
+  joinCard: $('#join-card'),
+  encrypt: $('#encrypt-room'),
+  encryptHint: $('#encrypt-hint'),
+  e2eState: $('#e2e-state'),
+  problemCard: $('#problem-card'),
+  problemTitle: $('#problem-title'),
+  problemBody: $('#problem-body'),
+};
+
+/** The refusals that get a screen of their own instead of a line on the join form. */
+const PROBLEMS = {
+  KEY_REQUIRED: ['This link is missing its key',
+    'This room is end-to-end encrypted, and its key is the part of the link after the dot. Ask for the whole link.'],
+  BAD_KEY_PROOF: ['This key does not open this room',
+    'The key in this link is not the room’s key (it was changed or belongs to another room). Ask for the room’s link again.'],
+  NEEDS_HTTPS: ['This room needs https',
+    'It is end-to-end encrypted, and browsers only offer the cryptography it needs on secure pages: open the link with https:// (or on this computer, localhost).'],
+  UNSUPPORTED: ['This browser cannot open encrypted rooms',
+    'It lacks the Ed25519 signatures of WebCrypto that prove the room’s key: update it (Chrome 137, Firefox 129, Safari 17 or later).'],
 };
 
 const zoom = setUpZoom($('#zoom'));
@@ -84,13 +108,13 @@ const timeline = new Timeline($('#timeline'), $('#jump-latest'), {
   onRetry: (clientId) => outbox.retry(clientId),
   onDiscard: (clientId) => outbox.discard(clientId),
   onMenu: openMessageMenu,
-  onToggleReaction: (message, emoji) => sendRequest('react', { messageId: message.id, emoji }),
+  onToggleReaction: (message, emoji) => react(message, emoji),
   isMine: (key) => state.isMine(key),
   isDeleted: (messageId) => Boolean(state.messages.get(messageId)?.deleted),
 });
 const connection = new Connection(defaultSocketURL(), {
   onOpen: () => session.opened(),
-  onFrame: handleFrame,
+  onFrame: receive,
   onStatus: showStatus,
   onEnded: removedFromRoom,
 });
@@ -101,7 +125,9 @@ const composer = new Composer((message) => {
   typing.sent();
   return true;
 }, () => state.limits, {
-  onEdit: ({ messageId, text }) => sendRequest('edit', { messageId, text }),
+  onEdit: ({ messageId, text }) => (room
+    ? sendRequest('edit', { messageId }, (e2e) => e2e.sealEdit(state.messages.get(messageId) ?? {}, text))
+    : sendRequest('edit', { messageId, text })),
   lastOwn,
 });
 const menu = new PopupMenu($('#popup-menu'));
@@ -113,26 +139,54 @@ composer.input.addEventListener('input', () => {
 });
 const statusLine = new StatusLine(ui.status, ui.retryNow, connection);
 
+/** The encrypted room's RoomCrypto (e2e.js), or null in a plain room. */
+let room = null;
+
+function setRoom(e2e) {
+  room = e2e;
+  session.keys = e2e?.keys ?? null;
+  outbox.seal = e2e ? (sessionId, entry) => e2e.sealChat(sessionId, entry) : null;
+  show(ui.e2eState, Boolean(e2e));
+}
+
+/** The encrypted room's keys, derived from its secret (the page's own sessions tell edits' authors). */
+function roomCrypto(roomId, secret) {
+  return RoomCrypto.forRoom(roomId, secret, () => state.limits, (id) => state.messages.get(id)?.sessionId);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Screens
 
-function roomFromHash() {
+/** The link in the address bar: { roomId, secret } (see crypto.js parseFragment), or null. */
+function linkFromHash() {
   let raw = location.hash.slice(1);
   try {
     raw = decodeURIComponent(raw);
   } catch {
-    return ''; // a malformed %-escape is no room code
+    return null; // a malformed %-escape is no room code
   }
-  return ROOM_CODE_PATTERN.test(raw) ? raw : '';
+  return parseFragment(raw, ROOM_CODE_PATTERN);
 }
 
-function roomLink(roomId) {
-  return `${location.origin}${location.pathname}#${roomId}`;
+/** What the room-code field shows for a link: the code, and the key when it has one. */
+function codeOf(link) {
+  return link ? (link.secret === null ? link.roomId : `${link.roomId}.${link.secret}`) : '';
 }
 
-function showJoinScreen({ code = roomFromHash(), error = '' } = {}) {
+/** The fragment that names this room: with its key when it is encrypted (browsers never send it). */
+function roomFragment() {
+  return state.secret ? `${state.roomId}.${state.secret}` : state.roomId;
+}
+
+function roomLink() {
+  return `${location.origin}${location.pathname}#${roomFragment()}`;
+}
+
+function showJoinScreen({ code = codeOf(linkFromHash()), error = '' } = {}) {
   show(ui.chatScreen, false);
   show(ui.joinScreen, true);
+  show(ui.problemCard, false);
+  show(ui.joinCard, true);
   document.title = 'Echo';
   ui.username.value ||= prefs.get('echo.name', '') ?? '';
   ui.roomCode.value = code;
@@ -146,10 +200,56 @@ function showChatScreen() {
   show(ui.chatScreen, true);
   ui.roomName.textContent = state.roomId;
   ui.roomName.title = state.roomId;
-  // The address bar carries the room, so copying the URL shares it.
-  if (location.hash.slice(1) !== state.roomId) history.replaceState(null, '', `#${state.roomId}`);
+  // The address bar carries the room (and its key), so copying the URL shares it.
+  if (location.hash.slice(1) !== roomFragment()) history.replaceState(null, '', `#${roomFragment()}`);
   updateTitle();
   composer.focus();
+}
+
+/** A screen instead of the join form: a link that cannot open its room, and why (see PROBLEMS). */
+function showProblem(problem) {
+  const [title, body] = PROBLEMS[problem];
+  show(ui.chatScreen, false);
+  show(ui.joinScreen, true);
+  show(ui.joinCard, false);
+  show(ui.problemCard, true);
+  ui.problemCard.dataset.problem = problem;
+  ui.problemTitle.textContent = title;
+  ui.problemBody.textContent = body;
+  document.title = `${title} · Echo`;
+  ui.problemTitle.focus();
+}
+
+/** The join screen for a link opened in this tab, or why it cannot open its room. */
+function showLink(link) {
+  if (link?.secret === '') showProblem('KEY_REQUIRED');
+  else if (link?.secret && !encryptionAvailable()) showProblem('NEEDS_HTTPS');
+  else showJoinScreen({ code: codeOf(link) });
+}
+
+$('#problem-back').addEventListener('click', () => {
+  history.replaceState(null, '', location.pathname);
+  showJoinScreen({ code: '' });
+});
+
+/**
+ * Encrypted rooms need WebCrypto, which browsers offer only in a secure context (https,
+ * localhost), with Ed25519 (recent browsers): without, the switch is off and says why.
+ */
+function showEncryptionChoice() {
+  const unavailable = (why) => {
+    ui.encrypt.checked = false;
+    ui.encrypt.disabled = true;
+    ui.encryptHint.textContent = why;
+  };
+  if (!encryptionAvailable()) {
+    unavailable('Encrypted rooms need https: this page was opened over plain http. Plain rooms still work.');
+    return;
+  }
+  ui.encryptHint.textContent = 'Only people with the link can read the room; the server cannot. Turn off to make a room Echo Chat apps can join.';
+  encryptionSupport().then((support) => {
+    if (support === 'unsupported') unavailable('This browser cannot make encrypted rooms (its WebCrypto lacks Ed25519): update it. Plain rooms still work.');
+  });
 }
 
 function setJoinError(message) {
@@ -203,29 +303,48 @@ ui.joinForm.addEventListener('submit', (event) => {
     ui.username.focus();
     return;
   }
-  let roomId;
+  let link;
   if (action === 'create') {
-    roomId = newRoomCode();
+    link = { roomId: newRoomCode(), secret: ui.encrypt.checked && encryptionAvailable() ? newSecret() : null };
   } else {
-    // Accept a pasted link as well as a bare code.
+    // Accept a pasted link as well as a bare code (with its key after a dot).
     const raw = ui.roomCode.value.trim();
-    roomId = raw.includes('#') ? raw.slice(raw.lastIndexOf('#') + 1) : raw;
-    if (!ROOM_CODE_PATTERN.test(roomId)) {
-      setJoinError(roomId ? errorText('INVALID_ROOM_ID', {}, state.limits) : 'Enter a room code, or create a new room.');
+    const fragment = raw.includes('#') ? raw.slice(raw.lastIndexOf('#') + 1) : raw;
+    link = parseFragment(fragment, ROOM_CODE_PATTERN);
+    if (!link) {
+      setJoinError(fragment ? errorText('INVALID_ROOM_ID', {}, state.limits) : 'Enter a room code, or create a new room.');
       ui.roomCode.focus();
       return;
     }
+    if (link.secret === '') return showProblem('KEY_REQUIRED');
+    if (link.secret && !encryptionAvailable()) return showProblem('NEEDS_HTTPS');
   }
   prefs.set('echo.name', username);
   setJoinError('');
   setJoinBusy(true);
   timeline.clear();
-  session.start(roomId, username, action);
+  enterRoom(link, username, action);
 });
 
+async function enterRoom({ roomId, secret }, username, action) {
+  let e2e = null;
+  if (secret) {
+    try {
+      e2e = await roomCrypto(roomId, secret);
+    } catch {
+      showProblem('UNSUPPORTED'); // a valid secret fails only where WebCrypto lacks Ed25519
+      return;
+    }
+  }
+  setRoom(e2e);
+  state.secret = secret;
+  session.start(roomId, username, action);
+}
+
 /** Back to the join screen, the room left behind (`error` says why, when it was not the user's choice). */
-function leaveRoom({ announce = true, error = '', code = '' } = {}) {
+function leaveRoom({ announce = true, error = '', code = '', problem = null } = {}) {
   session.leave({ announce });
+  setRoom(null);
   typing.clear();
   composer.reset();
   menu.close(false);
@@ -233,7 +352,8 @@ function leaveRoom({ announce = true, error = '', code = '' } = {}) {
   timeline.clear();
   showRoomState();
   history.replaceState(null, '', location.pathname);
-  showJoinScreen({ code, error });
+  if (problem) showProblem(problem);
+  else showJoinScreen({ code, error });
 }
 
 $('#leave-button').addEventListener('click', () => leaveRoom());
@@ -244,20 +364,38 @@ function removedFromRoom() {
 }
 
 window.addEventListener('hashchange', () => {
-  const code = roomFromHash();
-  if (!ui.joinScreen.hidden && code) ui.roomCode.value = code;
-  else if (state.roomId && code && code !== state.roomId) {
-    // Another room's link opened in this tab: offer to join it.
-    $('#leave-button').click();
-    ui.roomCode.value = code;
-  }
+  const link = linkFromHash();
+  if (!link || (state.roomId && codeOf(link) === roomFragment())) return;
+  if (state.roomId) $('#leave-button').click(); // another room's link opened in this tab: offer to join it
+  showLink(link);
 });
 
 // ---------------------------------------------------------------------------------------------
 // Frames from the server
 
+/** Frames of an encrypted room waiting to be opened, or null: each is handled after the one before. */
+let inbound = null;
+
+function receive(frame) {
+  if (!inbound && !(room && RoomCrypto.needsOpening(frame))) {
+    handleFrame(frame);
+    return;
+  }
+  const e2e = room;
+  const next = (inbound ?? Promise.resolve())
+    .then(() => (e2e && RoomCrypto.needsOpening(frame) ? e2e.openFrame(frame) : frame))
+    // A frame of a room left meanwhile is not this room's any more.
+    .then((opened) => (room === e2e ? handleFrame(opened) : undefined))
+    .catch((error) => console.error('frame not handled', error));
+  inbound = next;
+  next.finally(() => {
+    if (inbound === next) inbound = null;
+  });
+}
+
 function handleFrame(frame) {
   switch (frame.type) {
+    case 'challenge': return session.acceptChallenge(frame);
     case 'session': return onSession(frame);
     case 'history': return onHistory(frame);
     case 'error': return onError(frame);
@@ -279,6 +417,11 @@ function onSession(frame) {
   const ours = session.acceptSession(frame);
   composer.limitsChanged();
   if (!ours) return;
+  if (room && frame.encrypted !== true) {
+    // A server without end-to-end encryption ignored the proof: nothing written here would be sealed.
+    leaveRoom({ announce: true, error: 'This server does not offer end-to-end encrypted rooms: create a plain room instead.' });
+    return;
+  }
   setJoinBusy(false);
   showRoomState();
   if (ui.chatScreen.hidden) showChatScreen();
@@ -411,6 +554,15 @@ function onError(frame) {
   const delay = retryDelay(frame);
   switch (session.handleError(code, delay)) {
     case 'refused':
+      if (code === 'KEY_REQUIRED' || code === 'BAD_KEY_PROOF') {
+        // Asking again cannot help: the link has to change.
+        leaveRoom({ announce: false, problem: code });
+        return;
+      }
+      if (code === 'ROOM_NOT_ENCRYPTED') {
+        leaveRoom({ announce: false, error: text, code: state.roomId });
+        return;
+      }
       if (code === 'ROOM_LOCKED' && !ui.chatScreen.hidden) {
         // A reconnect into a room locked meanwhile (this browser was not let back in).
         leaveRoom({ announce: false, error: text, code: state.roomId });
@@ -419,6 +571,7 @@ function onError(frame) {
       if (!ui.chatScreen.hidden) break;
       // Inline on the join screen: the user can fix the code or name right there.
       session.leave({ announce: false });
+      setRoom(null);
       showJoinScreen({ code: ui.roomCode.value, error: text });
       (code === 'INVALID_USERNAME' ? ui.username : ui.roomCode).focus();
       return;
@@ -437,10 +590,30 @@ function onError(frame) {
 // Acting on messages: edit, delete, react; the owner's kick and lock
 
 /** Sends an edit, delete, react, kick or lock; false (and says so) when not in the room right now. */
-function sendRequest(type, payload) {
-  if (session.joined && connection.send({ type, payload })) return true;
-  toast('Not connected right now: try again in a moment.', { kind: 'error' });
-  return false;
+function sendRequest(type, payload, seal = null) {
+  const notConnected = () => toast('Not connected right now: try again in a moment.', { kind: 'error' });
+  if (!seal) {
+    if (session.joined && connection.send({ type, payload })) return true;
+    notConnected();
+    return false;
+  }
+  // Encrypted room: `seal(room)` gives the payload's sealed fields.
+  if (!session.joined || !connection.isOpen) {
+    notConnected();
+    return false;
+  }
+  const e2e = room;
+  seal(e2e).then((sealed) => {
+    if (room === e2e && !(session.joined && connection.send({ type, payload: { ...payload, ...sealed } }))) notConnected();
+  }, () => toast('That could not be encrypted.', { kind: 'error' }));
+  return true;
+}
+
+/** Turns one's reaction on or off; an encrypted room's server sees only the emoji's token. */
+function react(message, emoji) {
+  return room
+    ? sendRequest('react', { messageId: message.id }, (e2e) => e2e.sealReaction(message.id, emoji).then((token) => ({ emoji: token })))
+    : sendRequest('react', { messageId: message.id, emoji });
 }
 
 /** The message Up edits: one's newest that is still there. */
@@ -448,13 +621,13 @@ function lastOwn() {
   const messages = [...state.messages.values()];
   for (let i = messages.length - 1; i >= 0; i -= 1) {
     const message = messages[i];
-    if (state.isOwn(message) && !message.deleted && message.id) return message;
+    if (state.isOwn(message) && !message.deleted && !message.undecryptable && message.id) return message;
   }
   return null;
 }
 
 function openMessageMenu(message, button, { own, sender }) {
-  const items = [{ label: 'Add reaction…', onSelect: () => reactionPicker.open(button, (emoji) => sendRequest('react', { messageId: message.id, emoji })) }];
+  const items = [{ label: 'Add reaction…', onSelect: () => reactionPicker.open(button, (emoji) => react(message, emoji)) }];
   if (own) {
     items.push({ label: 'Edit', onSelect: () => composer.startEdit(message) });
     items.push({ label: 'Delete', danger: true, onSelect: () => deleteMessage(message) });
@@ -503,8 +676,9 @@ async function copy(text, what) {
     toast(`${what}: ${text}`, { timeout: 15000 });
   }
 }
-$('#copy-code').addEventListener('click', () => copy(state.roomId, 'Room code'));
-$('#copy-link').addEventListener('click', () => copy(roomLink(state.roomId), 'Room link'));
+// An encrypted room's code alone opens nothing: the code is copied with its key.
+$('#copy-code').addEventListener('click', () => copy(roomFragment(), 'Room code'));
+$('#copy-link').addEventListener('click', () => copy(roomLink(), 'Room link'));
 
 document.addEventListener('visibilitychange', () => {
   if (!document.hidden && state.unread) {
@@ -523,13 +697,27 @@ document.addEventListener('keydown', (event) => {
 // Start: a refresh (or a restored tab) goes straight back into its room.
 
 setUpThemeToggles();
-const linked = roomFromHash();
-if (state.restore() && (!linked || linked === state.roomId)) {
-  showRoomState();
-  showChatScreen();
-  outbox.show();
-  session.resume();
+showEncryptionChoice();
+const linked = linkFromHash();
+if (state.restore() && (!linked || linked.roomId === state.roomId)) {
+  // The restored room's key: the link's, else the one this tab kept.
+  if (linked?.secret) state.secret = linked.secret;
+  if (state.secret && !encryptionAvailable()) {
+    state.leave();
+    showProblem('NEEDS_HTTPS');
+  } else {
+    showRoomState();
+    showChatScreen();
+    outbox.show();
+    (state.secret ? roomCrypto(state.roomId, state.secret) : Promise.resolve(null)).then((e2e) => {
+      setRoom(e2e);
+      session.resume();
+    }, () => {
+      state.leave();
+      showProblem('UNSUPPORTED');
+    });
+  }
 } else {
   state.leave();
-  showJoinScreen({ code: linked });
+  showLink(linked);
 }

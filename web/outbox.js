@@ -4,6 +4,8 @@
 // status says where they are: 'waiting' (not sent on this connection), 'sending', 'retrying' (the
 // server was busy), 'rate-limited' (sent faster than the server's rate limit), both sent again
 // when the server said, 'failed' (refused as it is; the user may retry or discard). The messages themselves live in `state.pending` (see state.js), so a refresh keeps them.
+// In an end-to-end encrypted room each message is sealed (`seal`, see e2e.js) for the session that
+// sends it before it goes, one at a time so they leave in the order they were written.
 
 import { newClientId } from './ids.js';
 
@@ -20,6 +22,12 @@ export class Outbox {
   #connection;
   #timeline;
   #retryTimer = null;
+  #sealing = Promise.resolve();
+  /**
+   * (sessionId, { text, image, replyTo }) → a promise of the sealed payload fields
+   * ({ ciphertext, iv }) in an encrypted room; null in a plain one.
+   */
+  seal = null;
 
   constructor(state, connection, timeline) {
     this.#state = state;
@@ -90,6 +98,10 @@ export class Outbox {
   #send(entry) {
     const state = this.#state;
     const payload = { roomId: state.roomId, username: state.username, clientId: entry.clientId };
+    if (this.seal) {
+      this.#sendSealed(entry, payload);
+      return;
+    }
     if (entry.text) payload.message = entry.text;
     if (entry.image) payload.image = entry.image;
     if (entry.replyTo) payload.replyTo = entry.replyTo;
@@ -99,6 +111,27 @@ export class Outbox {
     } else {
       this.#setStatus(entry, 'waiting');
     }
+  }
+
+  #sendSealed(entry, payload) {
+    const state = this.#state;
+    if (state.join.phase !== 'joined' || !this.#connection.isOpen) {
+      this.#setStatus(entry, 'waiting');
+      return;
+    }
+    entry.sentAt = Date.now();
+    this.#setStatus(entry, 'sending');
+    const { seal } = this;
+    const sessionId = state.sessionId;
+    this.#sealing = this.#sealing.then(async () => {
+      // Sealed once per session: a resend on the same session (a lost answer) repeats the same bytes.
+      if (entry.sealed?.sessionId !== sessionId) {
+        Object.defineProperty(entry, 'sealed', { value: { sessionId, fields: await seal(sessionId, entry) }, writable: true, configurable: true });
+      }
+      // A reconnect meanwhile: the next join's flush sends it again, sealed for the new session.
+      if (state.pending.get(entry.clientId) !== entry || state.sessionId !== sessionId || state.join.phase !== 'joined') return;
+      if (!this.#connection.send({ type: 'chat', payload: { ...payload, ...entry.sealed.fields } })) this.#setStatus(entry, 'waiting');
+    }).catch(() => this.#setStatus(entry, 'failed'));
   }
 
   #resendUnanswered() {

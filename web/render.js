@@ -7,6 +7,8 @@ const GROUP_GAP_MS = 5 * 60 * 1000;
 const IMAGE_DATA_URL = /^data:image\/(png|jpeg|gif|webp);base64,[A-Za-z0-9+/=]+$/;
 const URL_PATTERN = /\bhttps?:\/\/[^\s<>"'`]+/gi;
 const MAX_BIG_EMOJI = 8;
+/** What a message of an encrypted room that did not open shows (e2e.js marks it), and nothing else. */
+export const UNDECRYPTABLE_TEXT = 'message could not be decrypted';
 
 const timeFormat = new Intl.DateTimeFormat(undefined, { hour: 'numeric', minute: '2-digit' });
 const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
@@ -73,6 +75,7 @@ export function isSafeImage(src) {
 
 /** The preview a reply carries: the first 100 characters, or "Image". */
 export function replyPreview(message) {
+  if (message.undecryptable) return '';
   const text = (message.text ?? '').trim();
   return text ? text.slice(0, 100) : (message.image ? 'Image' : '');
 }
@@ -276,6 +279,11 @@ export class Timeline {
     if (message.deleted) {
       const what = own ? 'You deleted this message' : message.sender ? 'This message was deleted' : 'Message deleted';
       children.push(el('p', { class: 'text muted deleted-text', text: what }));
+      bubble.replaceChildren(...children);
+      return;
+    }
+    if (message.undecryptable) {
+      children.push(el('p', { class: 'text muted undecryptable', text: UNDECRYPTABLE_TEXT }));
       bubble.replaceChildren(...children);
       return;
     }

@@ -1,6 +1,7 @@
-// Being in a room over a connection that comes and goes: the join sent on every (re)connect, the
-// resume from the last position seen (`since`), what the `session` and `history` frames mean, and
-// the join-level errors (refused, busy, not joined). It decides; the page renders (app.js).
+// Being in a room over a connection that comes and goes: the join sent on every (re)connect (in an
+// end-to-end encrypted room after a `challenge`, answered with the proof of key), the resume from
+// the last position seen (`since`), what the `session` and `history` frames mean, and the
+// join-level errors (refused, busy, not joined). It decides; the page renders (app.js).
 // Its state is `state.join` (see state.js).
 
 import { AUTHOR_KEY_PATTERN, newAuthorKey } from './ids.js';
@@ -10,8 +11,12 @@ import { prefs } from './storage.js';
 /** The optional frames this page draws (`features` in the join; the server answers the ones it has). */
 export const FEATURES = ['typing', 'edit', 'react', 'moderation'];
 
-/** Errors that refuse the join itself: the name or the room code has to change first (or the owner unlocks). */
-const JOIN_REFUSALS = new Set(['ROOM_NOT_FOUND', 'INVALID_USERNAME', 'INVALID_ROOM_ID', 'ROOM_LOCKED']);
+/**
+ * Errors that refuse the join itself: the name, the room code or the link's key has to change
+ * first (or the owner unlocks). None is retried: a wrong key asked again is still wrong.
+ */
+const JOIN_REFUSALS = new Set(['ROOM_NOT_FOUND', 'INVALID_USERNAME', 'INVALID_ROOM_ID', 'ROOM_LOCKED',
+  'KEY_REQUIRED', 'BAD_KEY_PROOF', 'ROOM_NOT_ENCRYPTED']);
 
 const AUTHOR_KEY = 'echo.authorKey';
 
@@ -32,6 +37,11 @@ const JOIN_DEFERRALS = new Set(['UNAVAILABLE', 'RATE_LIMITED']);
 export class Session {
   #state;
   #connection;
+  /** The encrypted room's keys (crypto.js RoomKeys), or null in a plain room. */
+  #keys = null;
+  /** The join waiting for its challenge: { payload, keys, seq }. */
+  #awaiting = null;
+  #seq = 0;
 
   constructor(state, connection) {
     this.#state = state;
@@ -40,6 +50,11 @@ export class Session {
 
   get joined() {
     return this.#state.join.phase === 'joined';
+  }
+
+  /** The room's keys when it is end-to-end encrypted (null: a plain room): every join proves them. */
+  set keys(keys) {
+    this.#keys = keys;
   }
 
   /** Enters a room from the join screen: `action` is 'create' or 'join'. */
@@ -58,6 +73,7 @@ export class Session {
   leave({ announce = true } = {}) {
     const { roomId, username } = this.#state;
     if (announce && roomId) this.#connection.send({ type: 'leave', payload: { roomId, username } });
+    this.#awaiting = null;
     this.#connection.stop();
     this.#state.leave();
   }
@@ -70,6 +86,21 @@ export class Session {
   /** The socket is gone: whatever was joined must be joined again on the next one. */
   lost() {
     this.#state.join.phase = 'idle';
+  }
+
+  /**
+   * The server's `challenge`: the waiting join goes out with the proof that this page holds the
+   * room's key (the signature of the nonce; the key itself never leaves the page).
+   */
+  async acceptChallenge(frame) {
+    const waiting = this.#awaiting;
+    this.#awaiting = null;
+    if (!waiting || typeof frame.nonce !== 'string') return;
+    const proof = await waiting.keys.prove(frame.nonce);
+    // Meanwhile the socket may have dropped, or another join started: that one has its own challenge.
+    if (waiting.seq !== this.#seq || this.#state.join.phase !== 'joining' || this.#keys !== waiting.keys) return;
+    waiting.payload.e2e = { verifier: waiting.keys.verifier, proof };
+    this.#connection.send({ type: 'join', payload: waiting.payload });
   }
 
   /** A `session` frame: true when it is this room's (the join succeeded). */
@@ -147,6 +178,14 @@ export class Session {
     // Resume from the last position seen; with none (a refresh, or nothing said yet) the plain
     // recent history does the same job.
     if (action === 'rejoin' && state.join.done && isStreamId(state.lastId)) payload.since = state.lastId;
-    this.#connection.send({ type: 'join', payload });
+    this.#seq += 1;
+    if (!this.#keys) {
+      this.#awaiting = null;
+      this.#connection.send({ type: 'join', payload });
+      return;
+    }
+    // A challenge is good for one join: every join, rejoin and reconnect asks for a fresh one.
+    this.#awaiting = { payload, keys: this.#keys, seq: this.#seq };
+    this.#connection.send({ type: 'challenge' });
   }
 }

@@ -63,6 +63,8 @@ export class PageState {
 
   roomId = null;
   username = null;
+  /** The secret of an end-to-end encrypted room (its link's part after the dot), null for a plain room. */
+  secret = null;
   /** The room's ownerKey when this browser created it (the `session` frame gave it), else null. */
   ownerKey = null;
   /** Whether the owner locked the room (the `session` and `lock` frames say). */
@@ -91,6 +93,7 @@ export class PageState {
     if (!saved?.roomId || !saved?.username) return false;
     this.roomId = saved.roomId;
     this.username = saved.username;
+    this.secret = typeof saved.secret === 'string' && saved.secret ? saved.secret : null;
     this.sessionIds = new Set(saved.sessionIds ?? []);
     this.lastId = isStreamId(saved.lastId) ? saved.lastId : null;
     this.pending = new Map((saved.pending ?? []).map((p) => [p.clientId, { ...p, sentAt: 0, status: 'waiting' }]));
@@ -124,6 +127,7 @@ export class PageState {
     this.unread = 0;
     this.roomId = null;
     this.username = null;
+    this.secret = null;
     this.sessionId = null;
     this.sessionIds = new Set();
     this.lastId = null;
@@ -245,6 +249,7 @@ export class PageState {
     const record = {
       roomId: this.roomId,
       username: this.username,
+      secret: this.secret,
       sessionIds: [...this.sessionIds].slice(-20),
       lastId: this.lastId,
       pending: [...this.pending.values()].map(({ clientId, text, image, replyTo, createdAt }) =>
@@ -267,7 +272,14 @@ function storedOwnerKey(roomId) {
 
 /** An `edit` entry: the newest text wins (entries arrive in stream order). */
 export function applyEdit(message, entry) {
-  if (message.deleted || typeof entry.text !== 'string') return false;
+  if (message.deleted) return false;
+  if (entry.undecryptable) {
+    // An edit of an encrypted room that did not open: what the message says now is unknown.
+    if (message.undecryptable) return false;
+    Object.assign(message, { undecryptable: true, text: '', image: null, replyTo: null });
+    return true;
+  }
+  if (typeof entry.text !== 'string') return false;
   message.text = entry.text;
   message.editedAt = entry.editedAt ?? message.editedAt ?? Date.now();
   return true;
@@ -277,6 +289,7 @@ export function applyEdit(message, entry) {
 export function applyDelete(message) {
   if (message.deleted) return false;
   message.deleted = true;
+  message.undecryptable = false;
   message.text = '';
   message.image = null;
   message.replyTo = null;
