@@ -33,17 +33,23 @@ def suite(tmp_path: Path, *args: str) -> tuple[list[str], Path]:
     return [str(BENCH), "suite", "--quick", "--echo", str(BIN_DIR / "echo"), "--out", str(tmp_path / "report.md"), *args], err
 
 
-def test_suite_runs_a_scenario_writes_the_report_and_stops_what_it_started(tmp_path):
-    command, err = suite(tmp_path, "--only", "S4")
+def run_suite(tmp_path: Path, *args: str, timeout: int = 240, env: dict | None = None) -> tuple[int, str, list[int]]:
+    """Runs the suite; its exit status, its log, and what it started that still ran when it ended
+    (killed then: a failed run must not leave its Redis or echo to the next test)."""
+    command, err = suite(tmp_path, *args)
     try:
         with err.open("w") as log:
-            result = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=log, timeout=240)
+            result = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=log, timeout=timeout, env=env)
     finally:
         leftover = [pid for pid in started_pids(err.read_text()) if running(pid)]
-        for pid in leftover:  # a failed run must not leave its Redis or echo to the next test
+        for pid in leftover:
             os.kill(pid, signal.SIGKILL)
-    text = err.read_text()
-    assert result.returncode == 0, text[-3000:]
+    return result.returncode, err.read_text(), leftover
+
+
+def test_suite_runs_a_scenario_writes_the_report_and_stops_what_it_started(tmp_path):
+    returncode, text, leftover = run_suite(tmp_path, "--only", "S4")
+    assert returncode == 0, text[-3000:]
     assert len(started_pids(text)) == 3, text  # redis-server, echo, one joinstorm generator
     assert not leftover
 
@@ -66,16 +72,8 @@ def test_suite_runs_a_scenario_writes_the_report_and_stops_what_it_started(tmp_p
 def test_suite_runs_a_tls_row_against_echo_serving_tls(tmp_path):
     """S4 over TLS: the suite makes its certificate, starts echo serving TLS, and the generator
     verifies it (--tls-ca) on every one of its handshakes."""
-    command, err = suite(tmp_path, "--only", "S4-tls")
-    try:
-        with err.open("w") as log:
-            result = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=log, timeout=240)
-    finally:
-        leftover = [pid for pid in started_pids(err.read_text()) if running(pid)]
-        for pid in leftover:
-            os.kill(pid, signal.SIGKILL)
-    text = err.read_text()
-    assert result.returncode == 0, text[-3000:]
+    returncode, text, leftover = run_suite(tmp_path, "--only", "S4-tls")
+    assert returncode == 0, text[-3000:]
     assert not leftover
     assert re.search(r"tls=true workers=2 \[Bench\] echo started", text), text
 
@@ -93,16 +91,8 @@ def test_s1_in_encrypted_rooms_runs_beside_plain_s1(tmp_path):
     """S1-e2e against the real server: every member proves the room's key and every chat is a
     ciphertext (a join without the proof would be KEY_REQUIRED, a plain chat INVALID_PAYLOAD), and
     the report puts it beside plain S1."""
-    command, err = suite(tmp_path, "--only", "S1,S1-e2e")
-    try:
-        with err.open("w") as log:
-            result = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=log, timeout=240)
-    finally:
-        leftover = [pid for pid in started_pids(err.read_text()) if running(pid)]
-        for pid in leftover:
-            os.kill(pid, signal.SIGKILL)
-    text = err.read_text()
-    assert result.returncode == 0, text[-3000:]
+    returncode, text, leftover = run_suite(tmp_path, "--only", "S1,S1-e2e")
+    assert returncode == 0, text[-3000:]
     assert not leftover
     assert len(started_pids(text)) == 4, text  # redis-server, echo, the two generators
 
@@ -121,24 +111,17 @@ def test_s1_in_encrypted_rooms_runs_beside_plain_s1(tmp_path):
 BROWSER_SECTION = "## End-to-end encryption in Chromium: a 3 MiB image and a 1,000-message history, encrypted and decrypted by the page\n"
 
 
-def browser_suite(tmp_path: Path, script: str, chromium: str) -> tuple[subprocess.CompletedProcess, str, str]:
+def browser_suite(tmp_path: Path, script: str, chromium: str) -> tuple[int, str, str]:
     """`--only E2E-browser` with `script` (a stand-in for scripts/bench_e2e_browser.py, in a
-    repository of its own under tmp_path) and ECHO_CHROMIUM=`chromium`: (result, stderr, report)."""
+    repository of its own under tmp_path) and ECHO_CHROMIUM=`chromium`: (exit status, stderr, report)."""
     repository = tmp_path / "repo"
     (repository / "scripts").mkdir(parents=True)
     path = repository / "scripts" / "bench_e2e_browser.py"
     path.write_text(script)
-    command, err = suite(tmp_path, "--only", "E2E-browser", "--browser-script", str(path))
-    try:
-        with err.open("w") as log:
-            result = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=log, timeout=120,
-                                    env={**os.environ, "ECHO_CHROMIUM": chromium})
-    finally:
-        for pid in started_pids(err.read_text()):
-            if running(pid):
-                os.kill(pid, signal.SIGKILL)
+    returncode, text, _ = run_suite(
+        tmp_path, "--only", "E2E-browser", "--browser-script", str(path), timeout=120, env={**os.environ, "ECHO_CHROMIUM": chromium})
     report = (tmp_path / "report.md").read_text() if (tmp_path / "report.md").exists() else ""
-    return result, err.read_text(), report
+    return returncode, text, report
 
 
 def test_the_browser_row_runs_its_script_with_the_repositorys_venv_and_shows_its_figures(tmp_path):
@@ -157,8 +140,8 @@ def test_the_browser_row_runs_its_script_with_the_repositorys_venv_and_shows_its
         "                  'history_decrypt_ms': 61.04, 'runs': 5, 'chromium': '131.0.6778.85'}))\n"
     )
     # The stand-in starts no browser; the suite only checks that one is there.
-    result, text, report = browser_suite(tmp_path, script, chromium="/bin/true")
-    assert result.returncode == 0, text[-3000:]
+    returncode, text, report = browser_suite(tmp_path, script, chromium="/bin/true")
+    assert returncode == 0, text[-3000:]
     assert marker.read_text() == "venv\n"
     assert "redis-server started" not in text and "echo started" not in text, text
     assert len(started_pids(text)) == 1, text  # the script, and nothing else
@@ -173,16 +156,16 @@ def test_the_browser_row_runs_its_script_with_the_repositorys_venv_and_shows_its
 def test_the_browser_row_says_why_it_was_not_measured(tmp_path):
     """No Chromium, or a script that fails: the report says so in one line, the suite still succeeds."""
     prints = "import json; print(json.dumps({'image_encrypt_ms': 1}))\n"
-    result, text, report = browser_suite(tmp_path, prints, chromium=str(tmp_path / "no-chromium"))
-    assert result.returncode == 0, text[-3000:]
+    returncode, text, report = browser_suite(tmp_path, prints, chromium=str(tmp_path / "no-chromium"))
+    assert returncode == 0, text[-3000:]
     assert not started_pids(text), text  # not even the script
     section = report.split(BROWSER_SECTION, 1)[1].split("\n## ", 1)[0]
     assert f"Not measured: no Chromium at {tmp_path}/no-chromium (ECHO_CHROMIUM; Debian: apt-get install -y chromium)." in section
 
     failing = tmp_path / "failing"
     failing.mkdir()
-    result, text, report = browser_suite(failing, "import sys\nsys.exit('chromium crashed: boom')\n", chromium="/bin/true")
-    assert result.returncode == 0, text[-3000:]
+    returncode, text, report = browser_suite(failing, "import sys\nsys.exit('chromium crashed: boom')\n", chromium="/bin/true")
+    assert returncode == 0, text[-3000:]
     assert re.search(r"Not measured: \S+/bench_e2e_browser.py exited with status 1: chromium crashed: boom \(log: \S+\)\.", report), report
     assert "The page's crypto cost in Chromium (E2E-browser) was not measured: " in report
 
@@ -197,16 +180,8 @@ S6_ROW = (r"\| [\d,]+ \| [\d,]+ \| [\d,]+ \| [\d.,]+ ms \| [\d.,]+ ms \| \d+ \| 
 def test_s6_steps_its_rates_on_one_redis_and_on_a_cluster_and_stops_them(tmp_path):
     """Quick S6: stepped rates against the suite's Redis, then against a 3-primary cluster the suite
     makes; both halves write their rows, and every redis-server, echo and generator is gone after."""
-    command, err = suite(tmp_path, "--only", "S6")
-    try:
-        with err.open("w") as log:
-            result = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=log, timeout=300)
-    finally:
-        leftover = [pid for pid in started_pids(err.read_text()) if running(pid)]
-        for pid in leftover:
-            os.kill(pid, signal.SIGKILL)
-    text = err.read_text()
-    assert result.returncode == 0, text[-3000:]
+    returncode, text, leftover = run_suite(tmp_path, "--only", "S6", timeout=300)
+    assert returncode == 0, text[-3000:]
     assert not leftover
     # The suite's Redis and the three cluster nodes.
     assert len(re.findall(r"\[Bench\] redis-server started$", text, re.M)) == 4, text

@@ -107,13 +107,12 @@ public struct InputLimits: Sendable, Equatable {
     public var maxClientIDLength = 64
     /// The most bytes an encrypted edit's ciphertext may decode to: a 2,000-character text in
     /// its JSON envelope, with room to spare for escapes.
-    public var maxSealedEditBytes = InputLimits.sealedEditBytes
     public static let sealedEditBytes = 16384
 
     /// The most bytes an encrypted chat's ciphertext may decode to: the largest image with an
     /// edit's worth of text, reply and envelope (the image's raw bytes are encrypted, not a data
     /// URL, so its base64url still fits a frame).
-    public var maxSealedChatBytes: Int { maxImageBytes + maxSealedEditBytes }
+    public var maxSealedChatBytes: Int { maxImageBytes + Self.sealedEditBytes }
 
     public init() {}
 
@@ -327,7 +326,7 @@ public enum InputRules {
             guard payload?.text == nil else {
                 throw ProtocolError(.invalidPayload, "An encrypted edit carries ciphertext and iv, not text.", clientID: clientID)
             }
-            let sealed = try self.sealed(payload, maxBytes: limits.maxSealedEditBytes, clientID: clientID)
+            let sealed = try self.sealed(payload, maxBytes: InputLimits.sealedEditBytes, clientID: clientID)
             return AmendRequest(messageID: messageID, text: nil, clientID: clientID, sealed: sealed)
         }
         guard let text = payload?.text, !isBlank(text) else {

@@ -106,24 +106,21 @@ public enum ServerFrames {
             // An encrypted room's message: what the person wrote, reply included, is inside.
             w.key("ciphertext"); w.string(sealed.ciphertext)
             w.key("iv"); w.string(sealed.iv)
-            w.key("timestamp"); w.int(timestamp)
-            w.key("clientId"); w.string(request.clientID)
-            w.endObject()
-            return w.buffer
-        }
-        w.key("text"); w.string(request.text ?? "")
-        w.key("image"); w.string(request.image)
-        w.key("replyTo")
-        if let reply = request.replyTo {
-            w.beginObject()
-            w.key("messageId"); w.string(reply.messageID)
-            w.key("sender"); w.string(reply.sender)
-            w.key("sessionId"); w.string(reply.sessionID)
-            w.key("preview"); w.string(reply.preview)
-            w.key("isImage"); w.bool(reply.isImage)
-            w.endObject()
         } else {
-            w.null()
+            w.key("text"); w.string(request.text ?? "")
+            w.key("image"); w.string(request.image)
+            w.key("replyTo")
+            if let reply = request.replyTo {
+                w.beginObject()
+                w.key("messageId"); w.string(reply.messageID)
+                w.key("sender"); w.string(reply.sender)
+                w.key("sessionId"); w.string(reply.sessionID)
+                w.key("preview"); w.string(reply.preview)
+                w.key("isImage"); w.bool(reply.isImage)
+                w.endObject()
+            } else {
+                w.null()
+            }
         }
         w.key("timestamp"); w.int(timestamp)
         w.key("clientId"); w.string(request.clientID)
