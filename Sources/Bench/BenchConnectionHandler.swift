@@ -254,6 +254,7 @@ final class BenchConnectionHandler: ChannelInboundHandler {
                 return
             }
             let outcome = trackers[stamp.sender].record(stamp.sequence)
+            recorder.counts.recordGap(outcome)
             if stamp.measured {
                 recorder.counts.record(outcome)
                 if outcome != .duplicate {
@@ -269,7 +270,13 @@ final class BenchConnectionHandler: ChannelInboundHandler {
         case .session:
             if state == .awaitingSession { state = .awaitingHistory }
         case .history:
-            if state == .awaitingHistory || state == .awaitingSession { becomeJoined() }
+            if state == .awaitingHistory || state == .awaitingSession {
+                becomeJoined()
+            } else if state == .joined {
+                // A resync: what this member missed is announced, not silently skipped.
+                recorder.counts.resyncs += 1
+                for index in trackers.indices { trackers[index].tell() }
+            }
         case .error(let code):
             recorder.countError(code)
             switch state {

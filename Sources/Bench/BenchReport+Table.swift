@@ -15,6 +15,7 @@ extension BenchReport {
             rows.append(("messages in", "\(Format.count(counts.sent)) (\(Format.rate(sentPerSecond))/s)"))
             rows.append(("deliveries", "\(Format.count(counts.delivered)) of \(Format.count(counts.expected)) expected (\(Format.rate(deliveriesPerSecond))/s)"))
             rows.append(("lost", Format.count(counts.lost)))
+            rows.append(("told (resyncs)", "\(Format.count(counts.resyncs)) recovered:false notices, \(Format.count(counts.silentGaps)) silent gaps"))
             rows.append(("duplicated", Format.count(counts.duplicated)))
             rows.append(("out of order", Format.count(counts.outOfOrder)))
             rows.append(("send errors", Format.count(counts.errors)))

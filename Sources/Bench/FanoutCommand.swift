@@ -145,6 +145,7 @@ struct FanoutCommand: AsyncParsableCommand {
             logger.warning("deliveries were not clean", metadata: [
                 "lost": "\(report.counts.lost)", "duplicated": "\(report.counts.duplicated)",
                 "outOfOrder": "\(report.counts.outOfOrder)", "unexpected": "\(report.counts.unexpected)",
+                "resyncs": "\(report.counts.resyncs)", "silentGaps": "\(report.counts.silentGaps)",
             ])
         }
     }

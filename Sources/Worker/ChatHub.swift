@@ -76,6 +76,9 @@ final class ChatHub: @unchecked Sendable {
     private var presence: PresenceSchedule
     /// Tick 0 of ``presence``.
     private var presenceStart = NIODeadline.now()
+    /// Rooms joined since the last presence tick, marked in the active-rooms index with that
+    /// tick's slice: one call per tick, not one more round trip per join.
+    private var joinedSinceTick: Set<String> = []
     /// Tick 0 of ``connections``' ping timer.
     private var pingStart = NIODeadline.now()
 
@@ -174,6 +177,7 @@ final class ChatHub: @unchecked Sendable {
     /// deliver the live messages it buffered while joining: not when the room's live feed was
     /// interrupted meanwhile; the hub then catches it up from the stream like the other members.
     func memberJoined(_ connection: ChatConnectionHandler, room: String) -> Bool {
+        joinedSinceTick.insert(room)
         let id = ObjectIdentifier(connection)
         guard let local = rooms[room] else { return true }
         let addedAt = local.outageAtAdd.removeValue(forKey: id)
@@ -265,10 +269,13 @@ final class ChatHub: @unchecked Sendable {
     private func presenceTick() {
         let elapsed = NIODeadline.now() - presenceStart
         let due = presence.advance(to: Int(elapsed.nanoseconds / presence.timing.tick.nanoseconds))
-        guard !due.isEmpty else { return }
         for local in due { refreshPresence(local.id) }
-        // One call for the slice: the index is outside every room's slot (RoomKeys).
-        store.markActive(rooms: due.map(\.id)).whenFailure { [logger] error in
+        // One call for the slice and the rooms joined since the last tick: the index is outside
+        // every room's slot (RoomKeys), and nothing in Echo reads it (a tick late is on time).
+        let active = joinedSinceTick.union(due.lazy.map(\.id))
+        joinedSinceTick.removeAll(keepingCapacity: true)
+        guard !active.isEmpty else { return }
+        store.markActive(rooms: active.sorted()).whenFailure { [logger] error in
             logger.debug("active rooms not marked", metadata: ["error": "\(error)"])
         }
     }

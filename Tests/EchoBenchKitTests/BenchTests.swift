@@ -37,6 +37,8 @@ struct BenchTests {
         #expect(classify(#"{"type":"history","messages":[]}"#) == .history)
         let old = BenchStamp(sender: 1, sequence: 2, measured: true, sentAtNanoseconds: 3).text(size: 10)
         #expect(classify(#"{"type":"history","messages":[{"type":"chat","text":"\#(old)"}]}"#, expectingHistory: true) == .history)
+        // Once joined, a history frame is a resync (recovered:false): never one of its old stamps.
+        #expect(classify(#"{"type":"history","messages":[{"type":"chat","text":"\#(old)"}],"recovered":false}"#) == .history)
         #expect(classify(#"{"type":"error","code":"RATE_LIMITED","message":"slow down"}"#) == .error(code: "RATE_LIMITED"))
         #expect(classify(#"{"sender":"System","message":"join","username":"u1","sessionId":"s","usersCount":3}"#) == .system)
         #expect(classify(#"{"type":"pong","ts":1}"#) == .other)
@@ -61,13 +63,39 @@ struct BenchTests {
         var tracker = BenchSequenceTracker()
         #expect(tracker.record(0) == .inOrder)
         #expect(tracker.record(1) == .inOrder)
-        #expect(tracker.record(4) == .ahead(skipped: 2))
+        #expect(tracker.record(4) == .ahead(skipped: 2, told: false))
         #expect(tracker.missing == [2, 3])
         #expect(tracker.record(3) == .outOfOrder)
         #expect(tracker.record(3) == .duplicate)
         #expect(tracker.record(1) == .duplicate)
         #expect(tracker.record(5) == .inOrder)
         #expect(tracker.missing == [2])
+    }
+
+    @Test func aGapTheServerAnnouncedIsToldAndOnlyTheNextOne() {
+        var tracker = BenchSequenceTracker()
+        var counts = BenchDeliveryCounts()
+        for sequence in [0, 1, 3] { counts.recordGap(tracker.record(sequence)) }
+        #expect(counts.silentGaps == 1)
+        #expect(tracker.missing == [2])
+        // recovered:false: what is missing now is accounted for, and so is the next skip.
+        tracker.tell()
+        #expect(tracker.missing.isEmpty)
+        let afterNotice = tracker.record(10)
+        #expect(afterNotice == .ahead(skipped: 6, told: true))
+        counts.recordGap(afterNotice)
+        #expect(counts.silentGaps == 1)
+        #expect(tracker.missing.isEmpty)
+        // The notice covers one gap, not the rest of the run.
+        let later = tracker.record(12)
+        #expect(later == .ahead(skipped: 1, told: false))
+        counts.recordGap(later)
+        #expect(counts.silentGaps == 2)
+        #expect(!counts.isClean)
+        // A notice followed by an in-order arrival leaves nothing told for later.
+        tracker.tell()
+        #expect(tracker.record(13) == .inOrder)
+        #expect(tracker.record(15) == .ahead(skipped: 1, told: false))
     }
 
     @Test func countsBookOutcomesAndDeriveLoss() {

@@ -12,6 +12,12 @@ public struct BenchDeliveryCounts: Sendable, Equatable, Codable {
     public var outOfOrder = 0
     /// Error frames received in answer to sends (rate limited, unavailable, ...).
     public var errors = 0
+    /// `recovered:false` notices received while joined: the server told a member it missed
+    /// messages (its pub/sub feed broke and the stream no longer held them). Every phase counts.
+    public var resyncs = 0
+    /// Sequence numbers a receiver skipped without such a notice first, in every phase: the
+    /// silent gaps Echo promises never to leave. A loss is told when this stays 0.
+    public var silentGaps = 0
 
     public init() {}
 
@@ -31,7 +37,7 @@ public struct BenchDeliveryCounts: Sendable, Equatable, Codable {
 
     /// True when nothing was lost, duplicated or reordered: any other outcome in a steady run is a
     /// bug in the server, not noise.
-    public var isClean: Bool { lost == 0 && unexpected == 0 && duplicated == 0 && outOfOrder == 0 }
+    public var isClean: Bool { lost == 0 && unexpected == 0 && duplicated == 0 && outOfOrder == 0 && silentGaps == 0 }
 
     public mutating func add(_ other: BenchDeliveryCounts) {
         sent += other.sent
@@ -40,6 +46,13 @@ public struct BenchDeliveryCounts: Sendable, Equatable, Codable {
         duplicated += other.duplicated
         outOfOrder += other.outOfOrder
         errors += other.errors
+        resyncs += other.resyncs
+        silentGaps += other.silentGaps
+    }
+
+    /// Books a skip the server did not announce first; for every stamp, measured or not.
+    public mutating func recordGap(_ outcome: BenchSequenceTracker.Outcome) {
+        if case .ahead(let skipped, told: false) = outcome { silentGaps += skipped }
     }
 
     /// Books one received stamp's tracker outcome (measured messages only).
@@ -54,7 +67,7 @@ public struct BenchDeliveryCounts: Sendable, Equatable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case sent, expected, delivered, lost, duplicated, outOfOrder, errors
+        case sent, expected, delivered, lost, duplicated, outOfOrder, errors, resyncs, silentGaps
     }
 
     public init(from decoder: any Decoder) throws {
@@ -65,6 +78,8 @@ public struct BenchDeliveryCounts: Sendable, Equatable, Codable {
         duplicated = try container.decode(Int.self, forKey: .duplicated)
         outOfOrder = try container.decode(Int.self, forKey: .outOfOrder)
         errors = try container.decode(Int.self, forKey: .errors)
+        resyncs = try container.decodeIfPresent(Int.self, forKey: .resyncs) ?? 0
+        silentGaps = try container.decodeIfPresent(Int.self, forKey: .silentGaps) ?? 0
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -76,5 +91,7 @@ public struct BenchDeliveryCounts: Sendable, Equatable, Codable {
         try container.encode(duplicated, forKey: .duplicated)
         try container.encode(outOfOrder, forKey: .outOfOrder)
         try container.encode(errors, forKey: .errors)
+        try container.encode(resyncs, forKey: .resyncs)
+        try container.encode(silentGaps, forKey: .silentGaps)
     }
 }

@@ -25,6 +25,8 @@ public struct BenchFigure: Sendable {
         BenchFigure(name: "latencyP999", label: "latency p99.9", decimals: 2, unit: " ms") { milliseconds($0, "fanout", \.p999) },
         BenchFigure(name: "latencyMax", label: "latency max", decimals: 2, unit: " ms") { milliseconds($0, "fanout", \.max) },
         BenchFigure(name: "lost", label: "lost", decimals: 0, unit: "") { $0.mode == "fanout" ? Double($0.counts.lost) : nil },
+        BenchFigure(name: "resyncs", label: "recovered:false notices", decimals: 0, unit: "") { $0.mode == "fanout" ? Double($0.counts.resyncs) : nil },
+        BenchFigure(name: "silentGaps", label: "silent gaps", decimals: 0, unit: "") { $0.mode == "fanout" ? Double($0.counts.silentGaps) : nil },
         BenchFigure(name: "duplicated", label: "duplicated", decimals: 0, unit: "") { $0.mode == "fanout" ? Double($0.counts.duplicated) : nil },
         BenchFigure(name: "outOfOrder", label: "out of order", decimals: 0, unit: "") { $0.mode == "fanout" ? Double($0.counts.outOfOrder) : nil },
         BenchFigure(name: "sendErrors", label: "send errors", decimals: 0, unit: "") { $0.mode == "fanout" ? Double($0.counts.errors) : nil },

@@ -7,7 +7,8 @@ public enum BenchFrame: Sendable, Equatable {
     case chat(BenchStamp)
     /// `{"type":"session",...}`: the join was accepted.
     case session
-    /// `{"type":"history",...}`: the join is complete.
+    /// `{"type":"history",...}`: the join is complete, or, once joined, a resync: the server
+    /// told the member it missed messages (`recovered:false`) and sent the history as it is.
     case history
     /// `{"type":"error","code":...}`.
     case error(code: String)
@@ -19,6 +20,9 @@ public enum BenchFrame: Sendable, Equatable {
     case other
 
     static let historyToken = Array("\"history\"".utf8)
+    /// How Echo writes every history frame: checked first and in O(1), so a resync's history
+    /// (which holds old stamps) is never read as one chat.
+    static let historyPrefix = Array(#"{"type":"history""#.utf8)
     static let sessionToken = Array("\"session\"".utf8)
     static let errorToken = Array("\"error\"".utf8)
     static let systemToken = Array("\"System\"".utf8)
@@ -30,6 +34,7 @@ public enum BenchFrame: Sendable, Equatable {
     /// frame holds old stamps, so it must be recognised before a stamp is looked for. `stamps` says
     /// where this run's chats carry their stamp (plain or encrypted rooms).
     public static func classify(_ bytes: UnsafeRawBufferPointer, expectingHistory: Bool, stamps: BenchStamp.Encoding = .text) -> BenchFrame {
+        if BenchBytes.matches(historyPrefix, at: 0, in: bytes) { return .history }
         if expectingHistory, BenchBytes.contains(historyToken, in: bytes) { return .history }
         if let stamp = BenchStamp.find(in: bytes, encoding: stamps) { return .chat(stamp) }
         if BenchBytes.contains(systemToken, in: bytes) { return .system }

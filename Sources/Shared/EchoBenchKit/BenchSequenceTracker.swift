@@ -6,8 +6,9 @@ public struct BenchSequenceTracker: Sendable, Equatable {
     public enum Outcome: Sendable, Equatable {
         /// The next number expected.
         case inOrder
-        /// Ahead of the next expected number: `skipped` numbers are missing (for now).
-        case ahead(skipped: Int)
+        /// Ahead of the next expected number: `skipped` numbers are missing (for now). `told` when
+        /// the server announced the gap first (``tell()``), so the numbers are accounted for.
+        case ahead(skipped: Int, told: Bool)
         /// A number that was missing arrived late.
         case outOfOrder
         /// A number seen before.
@@ -21,21 +22,33 @@ public struct BenchSequenceTracker: Sendable, Equatable {
 
     public private(set) var highest = -1
     public private(set) var missing: Set<Int> = []
+    /// The server said this receiver missed messages (a `history` frame with `recovered:false`
+    /// while joined) and the next arrival has not come yet: the gap before it is told, not silent.
+    public private(set) var gapTold = false
 
     public init() {}
+
+    /// The server announced a gap (`recovered:false`): what is missing now, and what the next
+    /// arrival skips, was told. Numbers missing now will not arrive: the member was reset.
+    public mutating func tell() {
+        missing.removeAll()
+        gapTold = true
+    }
 
     public mutating func record(_ sequence: Int) -> Outcome {
         if sequence == highest + 1 {
             highest = sequence
+            gapTold = false
             return .inOrder
         }
         if sequence > highest {
             let skipped = sequence - highest - 1
-            if skipped <= Self.maximumRememberedGap {
+            if skipped <= Self.maximumRememberedGap, !gapTold {
                 for gap in (highest + 1)..<sequence { missing.insert(gap) }
             }
             highest = sequence
-            return .ahead(skipped: skipped)
+            defer { gapTold = false }
+            return .ahead(skipped: skipped, told: gapTold)
         }
         return missing.remove(sequence) != nil ? .outOfOrder : .duplicate
     }

@@ -144,14 +144,11 @@ public struct RoomStore: Sendable {
             authorHash: gate.authorHash, newOwnerHash: gate.newOwnerHash, presentedOwnerHash: gate.presentedOwnerHash,
             verifier: request.keyProof?.verifier
         )
-        return redis.run(call).map { outcome in
-            // Not awaited: the index is not the member's business, and lives in another slot.
-            if case .joined = outcome { _ = markActive(rooms: [request.roomID]) }
-            return outcome
-        }
+        return redis.run(call)
     }
 
-    /// Marks `rooms` active in the active-rooms index (its own call: ``ActiveRoomsScript``).
+    /// Marks `rooms` active in the active-rooms index (its own call: ``ActiveRoomsScript``). The
+    /// worker sends it once per presence tick, for that tick's slice and the rooms joined since.
     public func markActive(rooms: [String]) -> EventLoopFuture<Void> {
         guard !rooms.isEmpty else { return redis.eventLoop.makeSucceededVoidFuture() }
         return redis.run(ActiveRoomsScript(roomKeys: keys, rooms: rooms, roomTTLSeconds: configuration.roomTTLSeconds)).map { _ in }
