@@ -438,7 +438,8 @@ def test_a_kill_loop_on_one_slot_backs_it_off_and_never_stops_the_others(start_e
     assert len(keep) >= 2, f"no two clients on slot 1: {owner}"
     room = f"loop{os.getpid()}"
     for i, c in enumerate(keep):
-        assert c.join(room, f"k{i}", action="create" if i == 0 else "join").get("type") == "history"
+        joined = c.join(room, f"k{i}", action="create" if i == 0 else "join")
+        assert joined.get("type") == "history", joined
 
     seen = {"health": None, "metrics": None}
     kills = 6

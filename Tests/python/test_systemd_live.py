@@ -294,7 +294,8 @@ def test_stop_drains_every_websocket_with_1001(host):
     with host.inside_network():
         clients = [Client(WS) for _ in range(6)]
     for i, c in enumerate(clients):
-        assert c.join(room, f"u{i}", action="create" if i == 0 else "join").get("type") == "history"
+        joined = c.join(room, f"u{i}", action="create" if i == 0 else "join")
+        assert joined.get("type") == "history", joined
     done = {}
 
     def stop():
