@@ -275,7 +275,7 @@ final class ChatHub: @unchecked Sendable {
         let active = joinedSinceTick.union(due.lazy.map(\.id))
         joinedSinceTick.removeAll(keepingCapacity: true)
         guard !active.isEmpty else { return }
-        store.markActive(rooms: active.sorted()).whenFailure { [logger] error in
+        store.markActive(rooms: Array(active)).whenFailure { [logger] error in
             logger.debug("active rooms not marked", metadata: ["error": "\(error)"])
         }
     }

@@ -47,8 +47,9 @@ public struct BenchSequenceTracker: Sendable, Equatable {
                 for gap in (highest + 1)..<sequence { missing.insert(gap) }
             }
             highest = sequence
-            defer { gapTold = false }
-            return .ahead(skipped: skipped, told: gapTold)
+            let told = gapTold
+            gapTold = false
+            return .ahead(skipped: skipped, told: told)
         }
         return missing.remove(sequence) != nil ? .outOfOrder : .duplicate
     }
