@@ -436,7 +436,7 @@ def test_a_kill_loop_on_one_slot_backs_it_off_and_never_stops_the_others(start_e
         if c not in keep:
             c.close()
     assert len(keep) >= 2, f"no two clients on slot 1: {owner}"
-    room = f"loop{os.getpid()}"
+    room = f"loop{os.getpid():08d}"
     for i, c in enumerate(keep):
         joined = c.join(room, f"k{i}", action="create" if i == 0 else "join")
         assert joined.get("type") == "history", joined
@@ -562,7 +562,7 @@ def test_second_sigterm_is_a_fast_stop(start_echo):
     echo = start_echo(workers=2, args=["--drain-timeout", "30", "--drain-window", "15"])
     clients = [Client(echo.ws_url) for _ in range(4)]
     for i, c in enumerate(clients):
-        c.join(f"slow{os.getpid()}", f"u{i}", action="rejoin")
+        c.join(f"slow{os.getpid():08d}", f"u{i}", action="rejoin")
     echo.signal(signal.SIGTERM)
     wait_for(lambda: "stopping" in echo.logs(), what="drain begun")
     started = time.monotonic()
