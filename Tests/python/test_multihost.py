@@ -172,11 +172,18 @@ async def scenario(lan: netns.Lan, redis: netns.Host, cut: netns.Host, kept: net
 
         def moved(c):
             return c.log.connects > connects[c.log.name] and current_url(c) == urls[1] and c.joined.is_set()
-        while not all(moved(c) for c in on_cut):
-            stuck = [(c.log.name, c.log.connects - connects[c.log.name], current_url(c), c.joined.is_set()) for c in on_cut if not moved(c)]
+        # Each client counts once it has been seen joined on the other host: a resumer goes on
+        # hanging up and trying both hosts in turn, so the clients need not all be there at once.
+        moved_at: dict[str, float] = {}
+        while len(moved_at) < len(on_cut):
+            for c in on_cut:
+                if c.log.name not in moved_at and moved(c):
+                    moved_at[c.log.name] = time.monotonic() - cut_at
+            stuck = [(c.log.name, c.log.connects - connects[c.log.name], current_url(c), c.joined.is_set())
+                     for c in on_cut if c.log.name not in moved_at]
             assert time.monotonic() - cut_at < 20, f"the cut host's clients did not all resume on the other host: (name, reconnects, url, joined) {stuck}"
             await asyncio.sleep(0.05)
-        figures["moved_s"] = round(time.monotonic() - cut_at, 2)
+        figures["moved_s"] = round(max(moved_at.values()), 2)
         figures["moved_clients"] = len(on_cut)
         await asyncio.sleep(2.0)  # chat on one host only
 
