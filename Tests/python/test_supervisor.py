@@ -562,7 +562,8 @@ def test_second_sigterm_is_a_fast_stop(start_echo):
     echo = start_echo(workers=2, args=["--drain-timeout", "30", "--drain-window", "15"])
     clients = [Client(echo.ws_url) for _ in range(4)]
     for i, c in enumerate(clients):
-        c.join(f"slow{os.getpid():08d}", f"u{i}", action="rejoin")
+        joined = c.join(f"slow{os.getpid():08d}", f"u{i}", action="rejoin")
+        assert joined.get("type") == "history", joined  # members to drain, not idle sockets
     echo.signal(signal.SIGTERM)
     wait_for(lambda: "stopping" in echo.logs(), what="drain begun")
     started = time.monotonic()
