@@ -14,6 +14,7 @@ import socket
 import ssl
 import subprocess
 import tempfile
+import uuid
 import time
 import urllib.error
 import urllib.request
@@ -59,6 +60,12 @@ def free_port() -> int:
         _handed_out.add(port)
         return port
     raise RuntimeError(f"no free port in 10000-{top}")
+
+
+def room_code(prefix: str = "r") -> str:
+    """A fresh room code for a test: unique per call and always longer than the 8 characters a new
+    room's code needs (a code made from the pid was not, whenever the pid was under 1000)."""
+    return prefix + uuid.uuid4().hex[:12]
 
 
 def wait_for(predicate, timeout=10.0, interval=0.05, what="condition"):

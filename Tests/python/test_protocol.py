@@ -8,12 +8,11 @@ import re
 import signal
 import threading
 import time
-import uuid
 
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from conftest import RedisServer, free_port, http_get, wait_for
+from conftest import RedisServer, free_port, http_get, room_code, wait_for
 from rawws import RawWebSocket
 from wsclient import Client
 
@@ -21,7 +20,7 @@ PNG = base64.b64encode(bytes([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) +
 
 
 def room() -> str:
-    return "t" + uuid.uuid4().hex[:12]
+    return room_code("t")
 
 
 @pytest.fixture

@@ -15,10 +15,9 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
-from conftest import RedisServer, wait_for
+from conftest import RedisServer, room_code, wait_for
 from wsclient import Client
 
 # The accounting clients and their checker are the chaos suite's (Tests/chaos), imported the way
@@ -63,7 +62,7 @@ class FaultyRedis(RedisServer):
 
 
 def new_room() -> str:
-    return "f" + uuid.uuid4().hex[:10]
+    return room_code("f")
 
 
 def print_report(label, summary, recovery):

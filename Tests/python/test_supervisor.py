@@ -24,7 +24,7 @@ from websockets.exceptions import ConnectionClosed
 
 from connect_loop import ConnectLoop
 from reload_chat import ChatAcrossReload
-from conftest import BIN_DIR, EchoProcess, RedisServer, free_port, http_get, wait_for
+from conftest import BIN_DIR, EchoProcess, RedisServer, free_port, http_get, room_code, wait_for
 from wsclient import Client
 
 HERE = Path(__file__).resolve().parent
@@ -185,7 +185,7 @@ def test_two_workers_share_the_port_and_chat_crosses_them(start_echo):
                 by_worker.setdefault(pid, c)
         assert len(by_worker) == 2, f"could not find clients on both workers: {owner}"
         a, b = by_worker.values()
-        room = f"cross{os.getpid():08d}"
+        room = room_code("cross")
         assert a.join(room, "alice", action="create").get("type") == "history"
         assert b.join(room, "bob").get("type") == "history"
         a.chat(room, "hello across workers")
@@ -436,7 +436,7 @@ def test_a_kill_loop_on_one_slot_backs_it_off_and_never_stops_the_others(start_e
         if c not in keep:
             c.close()
     assert len(keep) >= 2, f"no two clients on slot 1: {owner}"
-    room = f"loop{os.getpid():08d}"
+    room = room_code("loop")
     for i, c in enumerate(keep):
         joined = c.join(room, f"k{i}", action="create" if i == 0 else "join")
         assert joined.get("type") == "history", joined
@@ -503,7 +503,7 @@ def test_missing_worker_binary_is_a_clear_error(start_echo):
 def test_sigterm_closes_every_websocket_with_1001_and_exits_0(start_echo):
     echo = start_echo(workers=2, args=["--drain-timeout", "6", "--drain-window", "1"])
     clients = [Client(echo.ws_url) for _ in range(10)]
-    room = f"term{os.getpid():08d}"
+    room = room_code("term")
     for i, c in enumerate(clients):
         assert c.join(room, f"user{i}", action="create" if i == 0 else "join").get("type") == "history"
     started = time.monotonic()
@@ -561,8 +561,9 @@ def test_sigint_is_a_fast_stop(start_echo):
 def test_second_sigterm_is_a_fast_stop(start_echo):
     echo = start_echo(workers=2, args=["--drain-timeout", "30", "--drain-window", "15"])
     clients = [Client(echo.ws_url) for _ in range(4)]
+    room = room_code("slow")
     for i, c in enumerate(clients):
-        joined = c.join(f"slow{os.getpid():08d}", f"u{i}", action="rejoin")
+        joined = c.join(room, f"u{i}", action="rejoin")
         assert joined.get("type") == "history", joined  # members to drain, not idle sockets
     echo.signal(signal.SIGTERM)
     wait_for(lambda: "stopping" in echo.logs(), what="drain begun")
@@ -598,7 +599,7 @@ def test_a_worker_accepts_only_once_redis_answers(start_echo):
 
 def test_sighup_refuses_nothing_and_clients_resume_without_loss(start_echo):
     echo = start_echo(workers=2)
-    chat = ChatAcrossReload(echo.ws_url, f"hup{os.getpid():08d}")
+    chat = ChatAcrossReload(echo.ws_url, room_code("hup"))
     with ConnectLoop(echo.port) as loop, chat:
         wait_for(lambda: len(chat.sent) >= 10, what="messages before the reload")
         old = workers_of(echo)
@@ -718,7 +719,7 @@ def test_embedded_redis_serves_chat_and_is_restarted(start_echo, tmp_path):
     def chat_round_trip(tag):
         a, b = Client(echo.ws_url), Client(echo.ws_url)
         try:
-            room = f"emb{tag}{os.getpid():08d}"
+            room = room_code(f"emb{tag}")
             assert a.join(room, "a", action="create").get("type") == "history"
             assert b.join(room, "b").get("type") == "history"
             a.chat(room, f"hi {tag}")

@@ -21,7 +21,7 @@ from websockets.exceptions import ConnectionClosed
 
 from connect_loop import ConnectLoop
 from reload_chat import ChatAcrossReload
-from conftest import wait_for
+from conftest import room_code, wait_for
 from systemd_host import OUTPUT_DIR, SystemdHost, SystemdHostError
 from wsclient import Client
 
@@ -229,7 +229,7 @@ def test_the_priority_error_is_the_missing_nice_privilege(host):
 
 
 def test_reload_under_a_connect_loop_refuses_nothing_and_loses_nothing(host):
-    chat = ChatAcrossReload(WS, f"reload{os.getpid():08d}", start_in=host.inside_network)
+    chat = ChatAcrossReload(WS, room_code("reload"), start_in=host.inside_network)
     with ConnectLoop(PORT, threads=3, timeout=10, start_in=host.inside_network) as loop, chat:
         wait_for(lambda: len(chat.sent) >= 5, what="messages before the reload")
         old = set(tree(host)["workers"])
@@ -290,7 +290,7 @@ def test_watchdog_restarts_a_stopped_supervisor(host):
 
 
 def test_stop_drains_every_websocket_with_1001(host):
-    room = f"stop{os.getpid():08d}"
+    room = room_code("stop")
     with host.inside_network():
         clients = [Client(WS) for _ in range(6)]
     for i, c in enumerate(clients):

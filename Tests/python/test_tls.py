@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.client import connect
 
-from conftest import start_tls_echo, wait_for
+from conftest import room_code, start_tls_echo, wait_for
 from test_supervisor import workers_of
 from tlsca import TestCA
 
@@ -126,7 +126,7 @@ async def chat_across_workers(echo, ca: TestCA, workers: list[int]):
                 by_worker.setdefault(pid, ws)
         assert len(by_worker) == 2, f"the kernel put all 16 connections on one worker: {owners}"
         a, b = by_worker.values()
-        room = f"tls{os.getpid():08d}"
+        room = room_code("tls")
         assert (await join(a, room, "alice", action="create")).get("type") == "history"
         assert (await join(b, room, "bob")).get("type") == "history"
         await a.send(json.dumps({"type": "chat", "payload": {"roomId": room, "message": "hello over wss"}}))
